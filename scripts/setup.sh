@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Prepares a fresh machine for `make run` and `make test`: system packages, the virtualenv with
+# Vigil installed, and the Apache Kafka broker jars from Maven Central. Each step is skipped when
+# already done, so it is cheap to run every time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- system packages -------------------------------------------------------------------------
+need_pkgs=()
+command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || need_pkgs+=(maven)
+command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_pkgs+=(python3-venv); fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_pkgs[*]}"
+  as_root apt-get update -qq
+  # policy-rc.d on these machines keeps the packaged daemons from starting; tests start their own.
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# --- virtualenv --------------------------------------------------------------------------------
+PY=${PY:-python3}
+stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  log "creating .venv and installing vigil with its dev dependencies"
+  [ -x .venv/bin/python ] || "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev]'
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+
+# --- Kafka broker jars -------------------------------------------------------------------------
+libs=.cache/kafka/libs
+kstamp=$libs/.fetched-$(sha256sum scripts/kafka/pom.xml | cut -c1-16)
+if [ ! -f "$kstamp" ]; then
+  log "fetching the Apache Kafka broker jars from Maven Central into $libs"
+  rm -rf "$libs"; mkdir -p "$libs"
+  mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
+    -DoutputDirectory="$PWD/$libs" -DincludeScope=runtime
+  touch "$kstamp"
+fi
+log "ready"

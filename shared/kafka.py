@@ -1,0 +1,325 @@
+"""Kafka plumbing: topic creation, an event producer that knows when it is usable, and the consumer
+loop that commits an offset only after the handler's effect is stored.
+
+Deliberately narrow: every service produces and consumes through these few pieces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Generic
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+from opentelemetry import propagate
+from prometheus_client import Counter
+
+from shared.events import E, Event, Topic, decode, encode
+from shared.settings import BaseServiceSettings
+
+log = structlog.get_logger("vigil.kafka")
+
+TOPIC_ALREADY_EXISTS = 36
+
+CONSUMED = Counter("vigil_consumer_messages_total", "Messages handled by a consumer loop", ["topic", "group", "outcome"])
+PRODUCE_FAILURES = Counter("vigil_producer_failures_total", "Events not acknowledged by Kafka in time", ["topic"])
+
+
+class ProducerUnavailable(RuntimeError):
+    """Kafka did not acknowledge the events in time (or the producer is not connected)."""
+
+
+class PermanentHandlerError(Exception):
+    """Raised by a handler for a message that can never be processed: it goes to the DLQ."""
+
+
+def client_options(settings: BaseServiceSettings) -> dict:
+    return {"bootstrap_servers": ",".join(settings.kafka_bootstrap_servers), "client_id": settings.kafka_client_id}
+
+
+async def ensure_topics(settings: BaseServiceSettings, topics: Iterable[str], *, partitions: int | None = None) -> None:
+    """Create `topics` if they do not exist (idempotent; an existing topic is left as it is)."""
+    admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        new = [
+            NewTopic(name, partitions or settings.topic_partitions, settings.topic_replication_factor)
+            for name in topics
+        ]
+        response = await admin.create_topics(new)
+        for name, code, message in response.topic_errors:
+            if code not in (0, TOPIC_ALREADY_EXISTS):
+                raise KafkaError(f"creating topic {name} failed: error {code} {message}")
+    finally:
+        await admin.close()
+
+
+def current_traceparent() -> str | None:
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier.get("traceparent")
+
+
+class EventProducer:
+    """An idempotent `acks=all` producer that connects in the background and retries until Kafka is
+    there, so a service starts (and answers 503) while the broker is still coming up."""
+
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        *,
+        ce_source: str,
+        ensure: Sequence[str] = (),
+        linger_ms: int = 0,
+        retry_backoff_s: float = 1.0,
+    ) -> None:
+        self._settings = settings
+        self._ce_source = ce_source
+        self._ensure = list(ensure)
+        self._linger_ms = linger_ms
+        self._retry_backoff_s = retry_backoff_s
+        self._producer: AIOKafkaProducer | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self) -> None:
+        """Start connecting in the background; `wait_connected` or `connected` tell when done."""
+        self._task = asyncio.create_task(self._connect_forever(), name="kafka-producer-connect")
+
+    async def wait_connected(self, timeout_s: float) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout_s)
+
+    async def _connect_forever(self) -> None:
+        attempt = 0
+        while True:
+            attempt += 1
+            producer = AIOKafkaProducer(
+                **client_options(self._settings),
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=self._linger_ms,
+                request_timeout_ms=30_000,
+            )
+            try:
+                if self._ensure:
+                    await ensure_topics(self._settings, self._ensure)
+                await producer.start()
+            except (KafkaError, OSError, asyncio.TimeoutError) as exc:
+                with contextlib.suppress(Exception):
+                    await producer.stop()
+                log.warning("kafka not reachable yet", attempt=attempt, error=str(exc))
+                await asyncio.sleep(min(self._retry_backoff_s * attempt, 10.0))
+                continue
+            self._producer = producer
+            self._connected.set()
+            log.info("kafka producer connected", servers=self._settings.kafka_bootstrap_servers)
+            return
+
+    async def publish(self, events: Sequence[Event], *, timeout_s: float) -> None:
+        """Produce every event and return once Kafka acknowledged all of them (acks=all).
+
+        Raises ProducerUnavailable when not connected, on a producer error, or after `timeout_s`.
+        Events keep their order per key; an event produced twice (after a timeout) keeps its id.
+        """
+        producer = self._producer
+        if producer is None:
+            raise ProducerUnavailable("not connected to Kafka yet")
+        traceparent = current_traceparent()
+        try:
+            async with asyncio.timeout(timeout_s):
+                pending = []
+                for event in events:
+                    key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent)
+                    pending.append(await producer.send(event.topic, value, key=key, headers=headers))
+                await asyncio.gather(*pending)
+        except (KafkaError, TimeoutError) as exc:
+            for topic in {e.topic for e in events}:
+                PRODUCE_FAILURES.labels(topic).inc()
+            raise ProducerUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: list, timeout_s: float) -> None:
+        """Produce one already-encoded message (used for dead letters) and wait for the ack."""
+        if self._producer is None:
+            raise ProducerUnavailable("not connected to Kafka yet")
+        async with asyncio.timeout(timeout_s):
+            await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def check(self, timeout_s: float = 2.0) -> bool:
+        """True when a broker answers a metadata request: the readiness probe's Kafka check."""
+        if self._producer is None:
+            return False
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._producer.client.fetch_all_metadata()
+            return True
+        except (KafkaError, TimeoutError, OSError):
+            return False
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        self._connected.clear()
+
+
+Handler = Callable[[E, ConsumerRecord], Awaitable[None]]
+
+
+class ConsumerLoop(Generic[E]):
+    """Reads `topic` in consumer group `group_id`, decodes each message as `model` and awaits
+    `handle(event, record)`. The offset is committed only after the handler returned, i.e. after its
+    effect is stored. A message that does not decode, or whose handler raises PermanentHandlerError,
+    goes to `<topic>.dlq` with the error and is committed. Any other handler error is retried with
+    backoff (the store may be down); the loop itself never dies of one message.
+    """
+
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        *,
+        topic: str,
+        group_id: str,
+        model: type[E],
+        handle: Handler,
+        producer: EventProducer,
+        max_batch: int = 200,
+        retry_backoff_s: float = 0.5,
+        max_retry_backoff_s: float = 30.0,
+    ) -> None:
+        self._settings = settings
+        self.topic = topic
+        self.group_id = group_id
+        self._model = model
+        self._handle = handle
+        self._producer = producer
+        self._max_batch = max_batch
+        self._retry_backoff_s = retry_backoff_s
+        self._max_retry_backoff_s = max_retry_backoff_s
+        self._consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; reconnects if Kafka is not there yet."""
+        consumer = await self._start_consumer()
+        if consumer is None:
+            return
+        try:
+            while not self._stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
+                for tp, records in batch.items():
+                    done: ConsumerRecord | None = None
+                    for record in records:
+                        if self._stopping.is_set() or not await self._process(record):
+                            break
+                        done = record
+                    if done is not None:
+                        await self._commit(consumer, tp, done.offset + 1)
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _start_consumer(self) -> AIOKafkaConsumer | None:
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            consumer = AIOKafkaConsumer(
+                self.topic,
+                **client_options(self._settings),
+                group_id=self.group_id,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            )
+            try:
+                await consumer.start()
+                self._consumer = consumer
+                log.info("consumer started", topic=self.topic, group=self.group_id)
+                return consumer
+            except (KafkaError, OSError) as exc:
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                log.warning("consumer cannot reach kafka yet", topic=self.topic, attempt=attempt, error=str(exc))
+                await self._sleep(min(attempt, 10))
+        return None
+
+    async def _process(self, record: ConsumerRecord) -> bool:
+        """Handle one record until its effect is stored or it is dead-lettered (True), or until
+        the loop stops while it is still failing (False: it must not be committed)."""
+        try:
+            event = decode(self._model, record.value)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError
+            await self._dead_letter(record, f"undecodable as {self._model.__name__}: {exc}")
+            return True
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._handle(event, record)
+                CONSUMED.labels(self.topic, self.group_id, "ok").inc()
+                return True
+            except PermanentHandlerError as exc:
+                await self._dead_letter(record, f"rejected by handler: {exc}")
+                return True
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the loop must survive; the message is retried
+                CONSUMED.labels(self.topic, self.group_id, "retry").inc()
+                log.error(
+                    "handler failed, will retry",
+                    topic=record.topic, partition=record.partition, offset=record.offset,
+                    attempt=attempt, error=repr(exc), exc_info=attempt == 1,
+                )
+                if self._stopping.is_set():
+                    return False
+                await self._sleep(min(self._retry_backoff_s * 2 ** (attempt - 1), self._max_retry_backoff_s))
+
+    async def _dead_letter(self, record: ConsumerRecord, error: str) -> None:
+        headers = list(record.headers or ()) + [
+            ("dlq_error", error[:4000].encode()),
+            ("dlq_source_topic", record.topic.encode()),
+            ("dlq_source_partition", str(record.partition).encode()),
+            ("dlq_source_offset", str(record.offset).encode()),
+            ("dlq_consumer_group", self.group_id.encode()),
+        ]
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await self._producer.send_raw(
+                    Topic.dlq(record.topic), key=record.key, value=record.value, headers=headers, timeout_s=10
+                )
+                break
+            except (ProducerUnavailable, KafkaError, TimeoutError) as exc:
+                log.error("dead-lettering failed, will retry", error=str(exc), attempt=attempt)
+                await self._sleep(min(attempt, 10))
+        CONSUMED.labels(self.topic, self.group_id, "dlq").inc()
+        log.warning(
+            "message sent to DLQ", topic=record.topic, partition=record.partition, offset=record.offset, error=error[:500]
+        )
+
+    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+        try:
+            await consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # Typically a rebalance: the partition's next owner re-reads from the last commit, and
+            # every effect is idempotent, so this loses nothing.
+            log.warning("offset commit failed; messages will be re-read", partition=tp.partition, error=str(exc))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()

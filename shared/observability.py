@@ -1,0 +1,112 @@
+"""Logging, tracing, metrics and health endpoints, set up the same way in every service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import APIRouter, Response
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+_configured = False
+
+
+def _add_trace_ids(_logger, _method, event_dict):
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict.setdefault("trace_id", format(ctx.trace_id, "032x"))
+        event_dict.setdefault("span_id", format(ctx.span_id, "016x"))
+    return event_dict
+
+
+def configure_logging(*, level: str = "info", fmt: str = "auto") -> None:
+    """structlog for the whole process: JSON lines, or coloured console output on a TTY.
+    Standard-library loggers (uvicorn, aiokafka) are routed through the same renderer."""
+    global _configured
+    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_trace_ids,
+    ]
+    renderer = structlog.processors.JSONRenderer() if json_output else structlog.dev.ConsoleRenderer()
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info if json_output else (lambda _l, _m, d: d),
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[level])
+    # aiokafka is chatty about every reconnect attempt; its errors still come through.
+    logging.getLogger("aiokafka").setLevel(max(_LEVELS[level], logging.WARNING))
+    logging.getLogger("uvicorn.access").setLevel(max(_LEVELS[level], logging.WARNING))
+    _configured = True
+
+
+def configure_tracing(*, service_name: str, otlp_endpoint: str | None) -> None:
+    """An OpenTelemetry tracer provider for the process; spans are exported over OTLP/HTTP when an
+    endpoint is configured, and otherwise only used to carry trace ids through logs and Kafka."""
+    if isinstance(trace.get_tracer_provider(), TracerProvider):
+        return  # one provider per process (`vigil dev` runs every service in one)
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+
+
+Check = Callable[[], Awaitable[bool]]
+
+
+def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0) -> APIRouter:
+    """`/healthz` (the process is alive), `/readyz` (every dependency in `checks` answers) and
+    `/metrics` (Prometheus text format)."""
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz", summary="Liveness: the process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: Kafka (and Postgres where used) reachable")
+    async def readyz(response: Response) -> dict:
+        names = list(checks)
+        results = await asyncio.gather(*(_run_check(checks[n], timeout_s) for n in names))
+        status = dict(zip(names, ("ok" if ok else "unavailable" for ok in results), strict=True))
+        ready = all(results)
+        response.status_code = 200 if ready else 503
+        return {"status": "ok" if ready else "unavailable", "checks": status}
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+async def _run_check(check: Check, timeout_s: float) -> bool:
+    try:
+        return await asyncio.wait_for(check(), timeout_s)
+    except Exception:  # noqa: BLE001 - any failure means not ready
+        return False
