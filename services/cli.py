@@ -1,0 +1,155 @@
+"""The `vigil` command: `vigil dev` runs the whole system locally, `vigil serve <service>` one service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from shared.settings import BaseServiceSettings, SettingsError
+
+app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How to build one service: its settings class, its app factory and which setting is its port."""
+
+    load_settings: Callable[[], BaseServiceSettings]
+    create_app: Callable[[BaseServiceSettings], object]
+    port: Callable[[BaseServiceSettings], int]
+
+
+def _ingest() -> ServiceSpec:
+    from services.ingest.app import create_app
+    from services.ingest.config import IngestSettings
+
+    return ServiceSpec(IngestSettings.load, create_app, lambda s: s.ingest_port)
+
+
+# Every service that exists; `vigil dev` starts all of them.
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest}
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def serve_one(name: str) -> None:
+    from shared.runtime import Listener, configure_process, serve
+
+    if name not in SERVICES:
+        _fail(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
+    spec = SERVICES[name]()
+    try:
+        settings = spec.load_settings()
+    except SettingsError as exc:
+        _fail(str(exc))
+    configure_process(settings, service_name=f"vigil-{name}")
+    asyncio.run(serve([Listener(name, spec.create_app(settings), settings.host, spec.port(settings))]))
+
+
+@app.command("serve")
+def serve_command(service: str = typer.Argument(..., help=f"one of: {', '.join(SERVICES)}")) -> None:
+    """Run one service (what a container runs). Configuration comes from VIGIL_* variables."""
+    serve_one(service)
+
+
+def _dev_token(state_dir: Path) -> str:
+    """The local ingest token: kept in .local so a configured Alertmanager keeps working."""
+    path = state_dir / "ingest-token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    path.write_text(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+RECEIVER_SNIPPET = """\
+# Alertmanager receiver for this Vigil (alertmanager.yml):
+receivers:
+  - name: vigil
+    webhook_configs:
+      - url: {url}
+        send_resolved: true
+        max_alerts: 0
+        http_config:
+          authorization:
+            type: Bearer
+            credentials: {token}
+"""
+
+
+@app.command("dev")
+def dev(
+    state_dir: Path = typer.Option(Path(".local"), help="Where the local broker and database keep their data."),
+    kafka_port: int = typer.Option(9092, help="Port of the local Kafka broker."),
+    postgres_port: int = typer.Option(55432, help="Port of the local PostgreSQL server."),
+) -> None:
+    """Run the whole system locally in the foreground: a real Kafka broker (KRaft) and PostgreSQL
+    unless VIGIL_KAFKA_BOOTSTRAP_SERVERS / VIGIL_DATABASE_URL point elsewhere, then every service.
+    Ctrl-C stops everything cleanly; data stays in --state-dir."""
+    from shared.local.kafka_broker import LocalKafka
+    from shared.local.postgres_server import LocalPostgres
+    from shared.observability import configure_logging
+    from shared.runtime import Listener, configure_process, serve
+
+    configure_logging(level=os.environ.get("VIGIL_LOG_LEVEL", "info"), fmt=os.environ.get("VIGIL_LOG_FORMAT", "auto"))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    kafka = postgres = None
+    try:
+        if not os.environ.get("VIGIL_KAFKA_BOOTSTRAP_SERVERS"):
+            kafka = LocalKafka(state_dir / "kafka", port=kafka_port)
+            kafka.start()
+            os.environ["VIGIL_KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+        if not os.environ.get("VIGIL_DATABASE_URL"):
+            postgres = LocalPostgres(state_dir / "postgres", port=postgres_port)
+            postgres.start()
+            os.environ["VIGIL_DATABASE_URL"] = postgres.url
+        if not os.environ.get("VIGIL_INGEST_TOKENS") and not os.environ.get("VIGIL_INGEST_ALLOW_UNAUTHENTICATED"):
+            os.environ["VIGIL_INGEST_TOKENS"] = _dev_token(state_dir)
+
+        listeners = []
+        for name, make_spec in SERVICES.items():
+            spec = make_spec()
+            try:
+                settings = spec.load_settings()
+            except SettingsError as exc:
+                _fail(f"{name}: {exc}")
+            configure_process(settings, service_name="vigil")
+            listeners.append(Listener(name, spec.create_app(settings), settings.host, spec.port(settings)))
+        _print_banner(listeners)
+        asyncio.run(serve(listeners))
+    finally:
+        if kafka is not None:
+            kafka.stop()
+        if postgres is not None:
+            postgres.stop()
+
+
+def _print_banner(listeners: list) -> None:
+    out = sys.stdout
+    out.write("\nVigil is running. Ctrl-C stops everything.\n\n")
+    for item in listeners:
+        out.write(f"  {item.name:<10} http://{item.host}:{item.port}   (docs: /docs, health: /readyz)\n")
+    ingest = next((i for i in listeners if i.name == "ingest"), None)
+    if ingest is not None:
+        url = f"http://{ingest.host}:{ingest.port}/api/v1/webhooks/alertmanager"
+        tokens = os.environ.get("VIGIL_INGEST_TOKENS", "").split(",")
+        out.write(f"\n  Ingest URL:   {url}\n  Ingest token: {tokens[0]}\n\n")
+        out.write(RECEIVER_SNIPPET.format(url=url, token=tokens[0]))
+    out.write(f"\n  Kafka:    {os.environ.get('VIGIL_KAFKA_BOOTSTRAP_SERVERS')}\n")
+    out.write(f"  Postgres: {os.environ.get('VIGIL_DATABASE_URL')}\n\n")
+    out.flush()
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,38 @@
+"""The composition root of ingest: nothing is created at import time."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.ingest import routes
+from services.ingest.config import IngestSettings
+from shared.clock import Clock, utc_now
+from shared.events import Topic
+from shared.kafka import EventProducer
+from shared.observability import health_router
+
+CE_SOURCE = "/vigil/ingest"
+
+
+def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
+    producer = EventProducer(settings, ce_source=CE_SOURCE, ensure=[Topic.ALERTS, Topic.dlq(Topic.ALERTS)])
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        producer.start()  # connects in the background: until then the webhook answers 503
+        try:
+            yield {"ingest": routes.IngestContext(settings=settings, producer=producer, clock=clock)}
+        finally:
+            await producer.stop()
+
+    app = FastAPI(
+        title="Vigil ingest",
+        version="1",
+        description="Alertmanager webhook target: alerts in, one event per alert on Kafka.",
+        lifespan=lifespan,
+    )
+    app.include_router(routes.router)
+    app.include_router(health_router({"kafka": producer.check}))
+    return app

@@ -1,0 +1,70 @@
+"""Running services: process setup and uvicorn servers that stop together on SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.observability import configure_logging, configure_tracing
+from shared.settings import BaseServiceSettings
+
+
+def configure_process(settings: BaseServiceSettings, *, service_name: str) -> None:
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    configure_tracing(service_name=service_name, otlp_endpoint=settings.otlp_endpoint)
+
+
+class _Server(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to `serve`, so several share one process."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@dataclass(frozen=True)
+class Listener:
+    name: str
+    app: FastAPI
+    host: str
+    port: int
+
+
+async def serve(listeners: list[Listener]) -> None:
+    """Serve every app until SIGINT/SIGTERM, then shut all of them down cleanly (lifespans run
+    their shutdown: consumers commit, producers flush). A second Ctrl-C forces the exit."""
+    servers = [
+        _Server(
+            uvicorn.Config(
+                item.app, host=item.host, port=item.port, log_config=None, access_log=False,
+                lifespan="on", timeout_graceful_shutdown=10, limit_concurrency=None,
+            )
+        )
+        for item in listeners
+    ]
+    loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True
+            server.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        results = await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    for item, server, result in zip(listeners, servers, results, strict=True):
+        if isinstance(result, BaseException):
+            raise RuntimeError(f"{item.name} failed") from result
+        if not server.started:
+            raise RuntimeError(f"{item.name} did not start (port {item.port} in use, or its start-up failed)")
