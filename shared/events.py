@@ -8,7 +8,7 @@ travels in Kafka headers following the CloudEvents Kafka protocol binding (binar
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -85,8 +85,9 @@ class AlertEvent(Event):
     @staticmethod
     def id_for(*, source: str, fingerprint: str, status: str, starts_at: datetime, ends_at: datetime | None) -> str:
         """The event id of one alert state: the same state delivered twice gets the same id."""
-        ends = ends_at.isoformat() if ends_at else ""
-        return deterministic_id(source, fingerprint, status, starts_at.isoformat(), ends)
+        # In UTC, so the same instant written with another offset gives the same id.
+        ends = ends_at.astimezone(UTC).isoformat() if ends_at else ""
+        return deterministic_id(source, fingerprint, status, starts_at.astimezone(UTC).isoformat(), ends)
 
 
 E = TypeVar("E", bound=Event)

@@ -11,12 +11,13 @@ from services.ingest.config import IngestSettings
 from shared.clock import Clock, utc_now
 from shared.events import Topic
 from shared.kafka import EventProducer
-from shared.observability import health_router
+from shared.observability import configure_tracing, health_router
 
 CE_SOURCE = "/vigil/ingest"
 
 
 def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
+    configure_tracing(service_name="vigil-ingest", otlp_endpoint=settings.otlp_endpoint)
     producer = EventProducer(settings, ce_source=CE_SOURCE, ensure=[Topic.ALERTS, Topic.dlq(Topic.ALERTS)])
 
     @asynccontextmanager

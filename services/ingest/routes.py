@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
 
@@ -130,7 +130,9 @@ async def alertmanager_webhook(request: Request) -> JSONResponse:
 
     received_at = ctx.clock()
     events = to_events(payload, received_at=received_at)
-    with tracer.start_as_current_span("ingest.produce", attributes={"vigil.alerts": len(events)}):
+    # Continue the caller's trace when it sent a traceparent; the span's context goes into Kafka headers.
+    parent = propagate.extract(request.headers) if "traceparent" in request.headers else None
+    with tracer.start_as_current_span("ingest.produce", context=parent, attributes={"vigil.alerts": len(events)}):
         started = time.perf_counter()
         try:
             await ctx.producer.publish(events, timeout_s=settings.ingest_produce_timeout_s)

@@ -1,0 +1,121 @@
+"""Test helpers that talk to the real broker and run real servers (no mocks)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = (REPO.parent / "shared" / "fixtures" / "alertmanager")
+if not FIXTURES.exists():  # CI lays shared/ beside the clone; a developer's checkout has it at ../shared
+    FIXTURES = Path("/work/shared/fixtures/alertmanager")
+
+FIXTURE_PAYLOADS = sorted(p.name for p in FIXTURES.glob("[0-9][0-9]-*.json"))
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> dict:
+    return json.loads(fixture_bytes(name))
+
+
+class ServerThread:
+    """A real uvicorn server for `app` on 127.0.0.1:`port`, in its own thread and event loop."""
+
+    def __init__(self, app, port: int) -> None:
+        self.port = port
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
+        )
+        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        asyncio.run(self.server.serve())
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+@dataclass
+class TopicCursor:
+    """Where a topic's partitions ended when the cursor was taken: read only what comes after."""
+
+    bootstrap: str
+    topic: str
+    offsets: dict[int, int]
+
+    @classmethod
+    async def at_end(cls, bootstrap: str, topic: str) -> TopicCursor:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            partitions = consumer.partitions_for_topic(topic)
+            if partitions is None:
+                await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a new topic
+                partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in partitions]
+            ends = await consumer.end_offsets(tps) if tps else {}
+            return cls(bootstrap, topic, {tp.partition: off for tp, off in ends.items()})
+        finally:
+            await consumer.stop()
+
+    async def read(self, *, expected: int, timeout_s: float = 15.0, settle_s: float = 0.5) -> list:
+        """Read messages after the cursor until `expected` arrived (then wait `settle_s` more for
+        any extra, which a test should see) or `timeout_s` passed."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await consumer.start()
+        records: list = []
+        try:
+            partitions = consumer.partitions_for_topic(self.topic) or set(self.offsets)
+            tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, self.offsets.get(tp.partition, 0))
+            deadline = time.monotonic() + timeout_s
+            settle_until = None
+            while time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=200)
+                for recs in batch.values():
+                    records.extend(recs)
+                if len(records) >= expected:
+                    settle_until = settle_until or time.monotonic() + settle_s
+                    if time.monotonic() >= settle_until:
+                        break
+        finally:
+            await consumer.stop()
+        return records
+
+
+async def topic_exists(bootstrap: str, topic: str) -> bool:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return topic in await admin.list_topics()
+    finally:
+        await admin.close()

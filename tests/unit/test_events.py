@@ -1,0 +1,52 @@
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from shared.events import AlertEvent, Topic, decode, encode, header
+
+EVENT = AlertEvent(
+    event_id=AlertEvent.id_for(
+        source="alertmanager", fingerprint="f9d13f00f05cff3d", status="firing",
+        starts_at=datetime(2026, 11, 26, 14, 13, tzinfo=UTC), ends_at=None,
+    ),
+    occurred_at=datetime(2026, 11, 26, 15, 0, tzinfo=UTC),
+    source="alertmanager",
+    fingerprint="f9d13f00f05cff3d",
+    status="firing",
+    labels={"alertname": "HighCPUUsage", "severity": "warning"},
+    starts_at=datetime(2026, 11, 26, 14, 13, tzinfo=UTC),
+)
+
+
+def test_encode_sets_key_value_and_cloudevents_headers():
+    key, value, headers = encode(EVENT, ce_source="/vigil/ingest", traceparent="00-" + "a" * 32 + "-" + "b" * 16 + "-01")
+    assert key == b"f9d13f00f05cff3d"
+    assert decode(AlertEvent, value) == EVENT
+    assert header(headers, "ce_id") == EVENT.event_id
+    assert header(headers, "ce_type") == "dev.vigil.alert.v1"
+    assert header(headers, "ce_source") == "/vigil/ingest"
+    assert header(headers, "ce_specversion") == "1.0"
+    assert header(headers, "ce_time") == "2026-11-26T15:00:00+00:00"
+    assert header(headers, "content-type") == "application/json"
+    assert header(headers, "traceparent").startswith("00-aaaa")
+
+
+def test_events_carry_their_schema_version_and_topic():
+    assert EVENT.schema_version == 1
+    assert AlertEvent.topic == Topic.ALERTS == "vigil.alerts.v1"
+    assert Topic.dlq(Topic.ALERTS) == "vigil.alerts.v1.dlq"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [b"not json", b"{}", b'{"schema_version": 2}', None, EVENT.model_dump_json().replace("firing", "burning").encode()],
+)
+def test_decode_refuses_what_is_not_the_model(value):
+    with pytest.raises((ValidationError, ValueError)):
+        decode(AlertEvent, value)
+
+
+def test_naive_timestamps_are_refused():
+    with pytest.raises(ValidationError):
+        AlertEvent(**{**EVENT.model_dump(), "starts_at": datetime(2026, 1, 1)})
