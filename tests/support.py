@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import uvicorn
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
@@ -75,11 +75,7 @@ class TopicCursor:
         consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = consumer.partitions_for_topic(topic)
-            if partitions is None:
-                await consumer._client.force_metadata_update()  # noqa: SLF001 - metadata for a new topic
-                partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in partitions]
+            tps = [TopicPartition(topic, p) for p in await _partitions(bootstrap, topic)]
             ends = await consumer.end_offsets(tps) if tps else {}
             return cls(bootstrap, topic, {tp.partition: off for tp, off in ends.items()})
         finally:
@@ -92,7 +88,7 @@ class TopicCursor:
         await consumer.start()
         records: list = []
         try:
-            partitions = consumer.partitions_for_topic(self.topic) or set(self.offsets)
+            partitions = await _partitions(self.bootstrap, self.topic) or set(self.offsets)
             tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             consumer.assign(tps)
             for tp in tps:
@@ -110,6 +106,16 @@ class TopicCursor:
         finally:
             await consumer.stop()
         return records
+
+
+async def _partitions(bootstrap: str, topic: str) -> set[int]:
+    """The topic's partitions (a producer's `partitions_for` waits for the topic's metadata)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        return set(await producer.partitions_for(topic))
+    finally:
+        await producer.stop()
 
 
 async def topic_exists(bootstrap: str, topic: str) -> bool:

@@ -23,6 +23,12 @@ from shared.local.kafka_broker import free_port
 BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
 WEBHOOK_PATH = "/api/v1/webhooks/alertmanager"
 
+# The e2e config: the default route goes to RECEIVER with the right token; alerts carrying
+# WRONG_TOKEN_LABEL go to WRONG_TOKEN_RECEIVER, which presents a wrong one.
+RECEIVER = "vigil"
+WRONG_TOKEN_RECEIVER = "vigil-wrong-token"
+WRONG_TOKEN_LABEL = ("scenario", "wrong-token")
+
 
 class AlertmanagerError(RuntimeError):
     pass

@@ -13,12 +13,17 @@ import pytest
 from services.ingest.app import create_app
 from services.ingest.config import IngestSettings
 from shared.local.kafka_broker import free_port
-from tests.e2e.alertmanager import WEBHOOK_PATH, AlertmanagerError, LocalAlertmanager, WebhookReceiver, render_config
+from tests.e2e.alertmanager import (
+    RECEIVER,
+    WEBHOOK_PATH,
+    WRONG_TOKEN_LABEL,
+    WRONG_TOKEN_RECEIVER,
+    AlertmanagerError,
+    LocalAlertmanager,
+    WebhookReceiver,
+    render_config,
+)
 from tests.support import ServerThread
-
-RECEIVER = "vigil"
-WRONG_TOKEN_RECEIVER = "vigil-wrong-token"
-WRONG_TOKEN_LABEL = ("scenario", "wrong-token")
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,0 +1,180 @@
+"""The shared consumer loop against the real broker: offsets are committed only after the handler's
+effect is stored, undecodable messages go to the DLQ with the error, and a failing handler is retried
+without losing or skipping the message."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from shared.events import AlertEvent, Topic, encode, header
+from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError, ensure_topics
+from shared.settings import BaseServiceSettings
+from tests.support import TopicCursor
+
+pytestmark = pytest.mark.integration
+
+
+def alert(n: int) -> AlertEvent:
+    starts = datetime(2026, 11, 26, 12, n % 60, tzinfo=UTC)
+    return AlertEvent(
+        event_id=AlertEvent.id_for(source="test", fingerprint=f"fp{n}", status="firing", starts_at=starts, ends_at=None),
+        occurred_at=starts, source="test", fingerprint=f"fp{n}", status="firing",
+        labels={"alertname": f"A{n}"}, starts_at=starts,
+    )
+
+
+class Harness:
+    def __init__(self, bootstrap: str) -> None:
+        self.settings = BaseServiceSettings(kafka_bootstrap_servers=bootstrap, topic_partitions=2)
+        self.topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
+        self.group = f"group-{uuid.uuid4().hex[:8]}"
+        self.producer = EventProducer(self.settings, ce_source="/test")
+
+    async def __aenter__(self) -> Harness:
+        await ensure_topics(self.settings, [self.topic, Topic.dlq(self.topic)])
+        self.producer.start()
+        await self.producer.wait_connected(30)
+        self.raw = AIOKafkaProducer(bootstrap_servers=self.settings.kafka_bootstrap_servers[0])
+        await self.raw.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.raw.stop()
+        await self.producer.stop()
+
+    async def send_event(self, event: AlertEvent) -> None:
+        key, value, headers = encode(event, ce_source="/test")
+        await self.raw.send_and_wait(self.topic, value, key=key, headers=headers)
+
+    async def send_bytes(self, value: bytes, key: bytes = b"junk") -> None:
+        await self.raw.send_and_wait(self.topic, value, key=key)
+
+    def loop(self, handle) -> ConsumerLoop:
+        return ConsumerLoop(
+            self.settings, topic=self.topic, group_id=self.group, model=AlertEvent, handle=handle,
+            producer=self.producer, retry_backoff_s=0.05, max_retry_backoff_s=0.2,
+        )
+
+    async def committed_total(self) -> int:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers[0], group_id=self.group)
+        await consumer.start()
+        try:
+            total = 0
+            for p in (0, 1):
+                total += await consumer.committed(TopicPartition(self.topic, p)) or 0
+            return total
+        finally:
+            await consumer.stop()
+
+
+async def run_until(loop: ConsumerLoop, condition, timeout_s: float = 20) -> None:
+    task = asyncio.create_task(loop.run())
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not condition():
+                await asyncio.sleep(0.05)
+    finally:
+        loop.stop()
+        await asyncio.wait_for(task, 15)
+
+
+async def test_good_messages_are_handled_bad_ones_dead_lettered_and_all_committed(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        dlq = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.dlq(h.topic))
+        await h.send_event(alert(1))
+        await h.send_bytes(b"{definitely not an alert")
+        await h.send_event(alert(2))
+        await h.send_bytes(b'{"schema_version": 1}', key=b"fp-bad")
+        seen: list[str] = []
+
+        async def handle(event: AlertEvent, record) -> None:
+            seen.append(event.fingerprint)
+
+        await run_until(h.loop(handle), lambda: len(seen) == 2)
+        assert sorted(seen) == ["fp1", "fp2"]
+
+        dead = await dlq.read(expected=2)
+        assert len(dead) == 2
+        assert {r.value for r in dead} == {b"{definitely not an alert", b'{"schema_version": 1}'}
+        for record in dead:
+            assert "undecodable as AlertEvent" in header(record.headers, "dlq_error")
+            assert header(record.headers, "dlq_source_topic") == h.topic
+            assert header(record.headers, "dlq_consumer_group") == h.group
+        assert await h.committed_total() == 4
+
+        # A new run of the same group re-reads nothing: every offset was committed.
+        again: list[str] = []
+
+        async def handle_again(event: AlertEvent, record) -> None:
+            again.append(event.fingerprint)
+
+        loop = h.loop(handle_again)
+        task = asyncio.create_task(loop.run())
+        await asyncio.sleep(3)
+        loop.stop()
+        await asyncio.wait_for(task, 15)
+        assert again == []
+
+
+async def test_a_failing_handler_is_retried_and_the_offset_waits_for_success(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        await h.send_event(alert(1))
+        attempts = {"n": 0}
+        stored: list[str] = []
+
+        async def flaky(event: AlertEvent, record) -> None:
+            attempts["n"] += 1
+            if attempts["n"] <= 3:
+                raise ConnectionError("database unavailable")
+            stored.append(event.event_id)
+
+        await run_until(h.loop(flaky), lambda: bool(stored))
+        assert attempts["n"] == 4
+        assert stored == [alert(1).event_id]
+        assert await h.committed_total() == 1
+
+
+async def test_a_message_whose_handler_never_succeeds_is_not_committed_when_the_loop_stops(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        await h.send_event(alert(1))
+        attempts = {"n": 0}
+
+        async def broken(event: AlertEvent, record) -> None:
+            attempts["n"] += 1
+            raise ConnectionError("database unavailable")
+
+        await run_until(h.loop(broken), lambda: attempts["n"] >= 3)
+        assert await h.committed_total() == 0  # the next run gets the message again
+
+        stored: list[str] = []
+
+        async def works(event: AlertEvent, record) -> None:
+            stored.append(event.fingerprint)
+
+        await run_until(h.loop(works), lambda: bool(stored))
+        assert stored == ["fp1"]
+
+
+async def test_a_permanent_handler_error_goes_to_the_dlq_and_does_not_block_the_partition(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        dlq = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.dlq(h.topic))
+        for n in (1, 2, 3):
+            await h.send_event(alert(n))
+        handled: list[str] = []
+
+        async def picky(event: AlertEvent, record) -> None:
+            if event.fingerprint == "fp2":
+                raise PermanentHandlerError("fp2 is not allowed")
+            handled.append(event.fingerprint)
+
+        await run_until(h.loop(picky), lambda: len(handled) == 2)
+        [dead] = await dlq.read(expected=1)
+        assert header(dead.headers, "dlq_error") == "rejected by handler: fp2 is not allowed"
+        assert header(dead.headers, "ce_id") == alert(2).event_id  # original headers are kept
+        assert await h.committed_total() == 3
