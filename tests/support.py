@@ -15,9 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 REPO = Path(__file__).resolve().parents[1]
-FIXTURES = (REPO.parent / "shared" / "fixtures" / "alertmanager")
-if not FIXTURES.exists():  # CI lays shared/ beside the clone; a developer's checkout has it at ../shared
-    FIXTURES = Path("/work/shared/fixtures/alertmanager")
+FIXTURES = REPO / "tests" / "fixtures" / "alertmanager"  # captured from a real Alertmanager 0.25
 
 FIXTURE_PAYLOADS = sorted(p.name for p in FIXTURES.glob("[0-9][0-9]-*.json"))
 
