@@ -139,9 +139,9 @@ def postable_alert(
 @dataclass
 class LocalAlertmanager:
     config_yaml: str
+    binary: str = field(default_factory=find_binary)  # first: no temp dir is made when it is missing
     base_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="vigil-test-am-")))
     port: int = field(default_factory=free_port)
-    binary: str = field(default_factory=find_binary)
     keep_files: bool = False  # set when a test failed: the log stays for a look afterwards
     _proc: subprocess.Popen | None = None
 
