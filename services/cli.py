@@ -33,8 +33,15 @@ def _ingest() -> ServiceSpec:
     return ServiceSpec(IngestSettings.load, create_app, lambda s: s.ingest_port)
 
 
+def _incidents() -> ServiceSpec:
+    from services.incidents.app import create_app
+    from services.incidents.config import IncidentsSettings
+
+    return ServiceSpec(IncidentsSettings.load, create_app, lambda s: s.incidents_port)
+
+
 # Every service that exists; `vigil dev` starts all of them.
-SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest}
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents}
 
 
 def _fail(message: str) -> None:
@@ -62,9 +69,9 @@ def serve_command(service: str = typer.Argument(..., help=f"one of: {', '.join(S
     serve_one(service)
 
 
-def _dev_token(state_dir: Path) -> str:
-    """The local ingest token: kept in .local so a configured Alertmanager keeps working."""
-    path = state_dir / "ingest-token"
+def _dev_token(state_dir: Path, name: str) -> str:
+    """A local token, kept in .local so configured clients (Alertmanager, scripts) keep working."""
+    path = state_dir / name
     if path.exists():
         return path.read_text().strip()
     token = secrets.token_urlsafe(32)
@@ -115,7 +122,9 @@ def dev(
             postgres.start()
             os.environ["VIGIL_DATABASE_URL"] = postgres.url
         if not os.environ.get("VIGIL_INGEST_TOKENS") and not os.environ.get("VIGIL_INGEST_ALLOW_UNAUTHENTICATED"):
-            os.environ["VIGIL_INGEST_TOKENS"] = _dev_token(state_dir)
+            os.environ["VIGIL_INGEST_TOKENS"] = _dev_token(state_dir, "ingest-token")
+        if not os.environ.get("VIGIL_API_TOKENS"):
+            os.environ["VIGIL_API_TOKENS"] = _dev_token(state_dir, "api-admin-token") + ":admin"
 
         listeners = []
         for name, make_spec in SERVICES.items():
@@ -146,6 +155,10 @@ def _print_banner(listeners: list) -> None:
         tokens = os.environ.get("VIGIL_INGEST_TOKENS", "").split(",")
         out.write(f"\n  Ingest URL:   {url}\n  Ingest token: {tokens[0]}\n\n")
         out.write(RECEIVER_SNIPPET.format(url=url, token=tokens[0]))
+    api_token = os.environ.get("VIGIL_API_TOKENS", "").split(",")[0].rpartition(":")[0]
+    if api_token:
+        out.write(f"\n  API token (admin): {api_token}\n  e.g. curl -H 'Authorization: Bearer {api_token}' "
+                  "http://127.0.0.1:8081/api/v1/incidents\n")
     out.write(f"\n  Kafka:    {os.environ.get('VIGIL_KAFKA_BOOTSTRAP_SERVERS')}\n")
     out.write(f"  Postgres: {os.environ.get('VIGIL_DATABASE_URL')}\n\n")
     out.flush()

@@ -53,8 +53,9 @@ def load_migrations(directory: Path) -> list[Migration]:
     return [migrations[v] for v in sorted(migrations)]
 
 
-async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30)
+async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10, init=None) -> asyncpg.Pool:
+    """A pool; `init(conn)` runs on every new connection (type codecs)."""
+    return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30, init=init)
 
 
 async def migrate(conn: asyncpg.Connection, *, schema: str, directory: Path) -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Generic
+from typing import Generic, NamedTuple
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
@@ -28,6 +28,15 @@ TOPIC_ALREADY_EXISTS = 36
 
 CONSUMED = Counter("vigil_consumer_messages_total", "Messages handled by a consumer loop", ["topic", "group", "outcome"])
 PRODUCE_FAILURES = Counter("vigil_producer_failures_total", "Events not acknowledged by Kafka in time", ["topic"])
+
+
+class Message(NamedTuple):
+    """One encoded Kafka message."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class ProducerUnavailable(RuntimeError):
@@ -95,7 +104,8 @@ class EventProducer:
         """Start connecting in the background; `wait_connected` or `connected` tell when done."""
         self._task = asyncio.create_task(self._connect_forever(), name="kafka-producer-connect")
 
-    async def wait_connected(self, timeout_s: float) -> None:
+    async def wait_connected(self, timeout_s: float | None = None) -> None:
+        """Wait until connected and the topics exist (forever with no timeout)."""
         await asyncio.wait_for(self._connected.wait(), timeout_s)
 
     async def _connect_forever(self) -> None:
@@ -130,19 +140,26 @@ class EventProducer:
         Raises ProducerUnavailable when not connected, on a producer error, or after `timeout_s`.
         Events keep their order per key; an event produced twice (after a timeout) keeps its id.
         """
+        traceparent = current_traceparent()
+        messages = []
+        for event in events:
+            key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent)
+            messages.append(Message(event.topic, key, value, headers))
+        await self.publish_raw(messages, timeout_s=timeout_s)
+
+    async def publish_raw(self, messages: Sequence[Message], *, timeout_s: float) -> None:
+        """Produce already-encoded messages (an outbox's rows) and wait for every ack, in order."""
         producer = self._producer
         if producer is None:
             raise ProducerUnavailable("not connected to Kafka yet")
-        traceparent = current_traceparent()
         try:
             async with asyncio.timeout(timeout_s):
-                pending = []
-                for event in events:
-                    key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent)
-                    pending.append(await producer.send(event.topic, value, key=key, headers=headers))
+                pending = [
+                    await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
+                ]
                 await asyncio.gather(*pending)
         except (KafkaError, TimeoutError) as exc:
-            for topic in {e.topic for e in events}:
+            for topic in {m.topic for m in messages}:
                 PRODUCE_FAILURES.labels(topic).inc()
             raise ProducerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
@@ -213,6 +230,14 @@ class ConsumerLoop(Generic[E]):
 
     async def run(self) -> None:
         """Consume until `stop()`; reconnects if Kafka is not there yet."""
+        # The producer (for dead letters) creates the topics: subscribe only once they exist.
+        waiter = asyncio.ensure_future(self._producer.wait_connected())
+        stopper = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait([waiter, stopper], return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        stopper.cancel()
+        if self._stopping.is_set():
+            return
         consumer = await self._start_consumer()
         if consumer is None:
             return

@@ -144,8 +144,12 @@ async def alertmanager_webhook(request: Request) -> JSONResponse:
             )
         PRODUCE_SECONDS.observe(time.perf_counter() - started)
     PAYLOADS.inc()
+    # One increment per status rather than per alert (same counts; a 50-alert payload took 50).
+    by_status: dict[str, int] = {}
     for event in events:
-        ALERTS.labels(event.status).inc()
+        by_status[event.status] = by_status.get(event.status, 0) + 1
+    for status, count in by_status.items():
+        ALERTS.labels(status).inc(count)
     if payload.truncatedAlerts:
         TRUNCATED.inc(payload.truncatedAlerts)
         log.warning("alertmanager truncated the notification", truncated=payload.truncatedAlerts, group_key=payload.groupKey)

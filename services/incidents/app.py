@@ -1,0 +1,86 @@
+"""The composition root of the incident service: nothing is created at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from services.incidents import repository, routes
+from services.incidents.config import IncidentsSettings
+from services.incidents.consumer import consumer_loops
+from shared.clock import Clock, utc_now
+from shared.db import create_pool, migrate
+from shared.events import Topic
+from shared.kafka import EventProducer
+from shared.observability import configure_tracing, health_router
+from shared.outbox import OutboxRelay
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+CE_SOURCE = "/vigil/incidents"
+TOPICS = [Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS]
+
+
+@dataclass
+class IncidentsContext:
+    pool: asyncpg.Pool
+    clock: Clock
+
+
+def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay: bool = True) -> FastAPI:
+    if not settings.database_url:
+        raise ValueError("the incident service needs VIGIL_DATABASE_URL")
+    configure_tracing(service_name="vigil-incidents", otlp_endpoint=settings.otlp_endpoint)
+    producer = EventProducer(settings, ce_source=CE_SOURCE, ensure=[*TOPICS, *(Topic.dlq(t) for t in TOPICS)])
+    state: dict = {}
+
+    async def postgres_ok() -> bool:
+        async with state["pool"].acquire() as conn:
+            return await conn.fetchval("SELECT 1") == 1
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        pool = await create_pool(settings.database_url, init=repository.init_connection)
+        async with pool.acquire() as conn:
+            await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
+        ctx = IncidentsContext(pool=pool, clock=clock)
+        state["pool"] = pool
+        producer.start()
+        loops = consumer_loops(ctx, settings, producer)
+        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+        tasks = [asyncio.create_task(loop.run(), name=f"consume-{loop.topic}") for loop in loops]
+        if run_relay:
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        try:
+            yield {"incidents": ctx, "api_tokens": settings.token_roles()}
+        finally:
+            for loop in loops:
+                loop.stop()
+            relay.stop()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 15)
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="Vigil incidents",
+        version="1",
+        description="Incidents opened from alerts, their lifecycle and timeline; the API for incident tools.",
+        lifespan=lifespan,
+    )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    app.include_router(routes.router)
+    app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
+    return app

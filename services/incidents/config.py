@@ -1,0 +1,96 @@
+"""Incident service settings (`VIGIL_INCIDENTS_*`, `VIGIL_API_TOKENS`, plus the shared `VIGIL_*`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from pydantic import Field, field_validator
+
+from services.incidents.severity import DEFAULT_LABEL_LEVELS, SEV_OF_LEVEL, level_of
+from shared.api_auth import ApiTokenSettings
+from shared.settings import CommaList, split_csv
+
+LEVELS = set(SEV_OF_LEVEL)
+
+
+class IncidentsSettings(ApiTokenSettings):
+    incidents_port: int = Field(default=8081, ge=1, le=65535)
+    incidents_consumer_group: str = "vigil-incidents"
+    incidents_group_by: CommaList = Field(
+        default_factory=list,
+        description="Label names that define an incident group (e.g. alertname,service,env); empty = Alertmanager groupKey.",
+    )
+    incidents_reopen_window_s: int = Field(
+        default=0, ge=0, description="A fingerprint firing again within this time after its incident resolved reopens it; 0 = off."
+    )
+    incidents_severity_levels: dict[str, str] = Field(
+        default_factory=lambda: dict(DEFAULT_LABEL_LEVELS),
+        description="severity label value (lower case) -> critical|high|medium|low, as JSON",
+    )
+    incidents_default_level: str = "high"
+    incidents_level_sevs: dict[str, int] = Field(
+        default_factory=lambda: dict(SEV_OF_LEVEL), description="level -> SEV number, as JSON"
+    )
+    incidents_auto_resolve_sevs: CommaList = Field(
+        default_factory=lambda: ["3", "4"], description="SEVs resolved automatically when all their alerts resolved"
+    )
+
+    @field_validator("incidents_group_by", "incidents_auto_resolve_sevs", mode="before")
+    @classmethod
+    def _split_incident_lists(cls, value: object) -> object:
+        return split_csv(value)
+
+    @field_validator("incidents_severity_levels")
+    @classmethod
+    def _levels_known(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = {v for v in value.values() if v not in LEVELS}
+        if unknown:
+            raise ValueError(f"unknown level(s) {sorted(unknown)}; use {sorted(LEVELS)}")
+        return {k.lower(): v for k, v in value.items()}
+
+    @field_validator("incidents_default_level")
+    @classmethod
+    def _default_level_known(cls, value: str) -> str:
+        if value not in LEVELS:
+            raise ValueError(f"use one of {sorted(LEVELS)}")
+        return value
+
+    @field_validator("incidents_level_sevs")
+    @classmethod
+    def _sevs_complete(cls, value: dict[str, int]) -> dict[str, int]:
+        if set(value) != LEVELS or not all(1 <= v <= 4 for v in value.values()):
+            raise ValueError("give a SEV 1-4 for each of critical, high, medium, low")
+        return value
+
+    @field_validator("incidents_auto_resolve_sevs")
+    @classmethod
+    def _sevs_valid(cls, value: list[str]) -> list[str]:
+        if not all(v in {"1", "2", "3", "4"} for v in value):
+            raise ValueError("comma-separated SEV numbers 1-4")
+        return value
+
+    def grouping(self) -> GroupingRules:
+        return GroupingRules(
+            group_by=list(self.incidents_group_by),
+            reopen_window=timedelta(seconds=self.incidents_reopen_window_s) if self.incidents_reopen_window_s else None,
+            severity_levels=dict(self.incidents_severity_levels),
+            default_level=self.incidents_default_level,
+            level_sevs=dict(self.incidents_level_sevs),
+            auto_resolve_sevs=frozenset(int(v) for v in self.incidents_auto_resolve_sevs),
+        )
+
+
+@dataclass(frozen=True)
+class GroupingRules:
+    """How alerts become incidents: the parts of the settings the alert handler uses."""
+
+    group_by: list[str]
+    reopen_window: timedelta | None
+    severity_levels: dict[str, str]
+    default_level: str
+    level_sevs: dict[str, int]
+    auto_resolve_sevs: frozenset[int]
+
+    def severity_of(self, labels: dict[str, str]) -> int:
+        return self.level_sevs[level_of(labels, mapping=self.severity_levels, default=self.default_level)]

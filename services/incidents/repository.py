@@ -1,0 +1,249 @@
+"""All SQL of the incident service: named constants and small functions taking a connection.
+Repositories never open or commit transactions; the caller's unit of work does."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import asyncpg
+
+from services.incidents.alerts import Occurrence
+from services.incidents.lifecycle import Entry, Incident
+from shared.events import AlertEvent
+
+SCHEMA = "incidents"
+
+MARK_PROCESSED = "INSERT INTO incidents.processed_event (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"
+
+GET_OCCURRENCE = """
+SELECT fingerprint, starts_at, status, incident_id FROM incidents.alert_occurrence
+WHERE fingerprint = $1 AND starts_at = $2 FOR UPDATE"""
+
+INSERT_OCCURRENCE = """
+INSERT INTO incidents.alert_occurrence
+    (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
+     source, generator_url, ends_at, first_seen_at, last_seen_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+ON CONFLICT (fingerprint, starts_at) DO NOTHING"""
+
+TOUCH_OCCURRENCE = "UPDATE incidents.alert_occurrence SET last_seen_at = $3 WHERE fingerprint = $1 AND starts_at = $2"
+
+RESOLVE_OCCURRENCE = """
+UPDATE incidents.alert_occurrence SET status = 'resolved', ends_at = $3, last_seen_at = $4
+WHERE fingerprint = $1 AND starts_at = $2"""
+
+FIRING_COUNT = "SELECT count(*) FROM incidents.alert_occurrence WHERE incident_id = $1 AND status = 'firing'"
+
+INCIDENT_COLUMNS = """id, version, group_key, title, severity, severity_source, status, commander, impact_users,
+    impact_features, impact_revenue, impact_text, detected_by, labels, started_at, detected_at, acknowledged_at,
+    acknowledged_by, mitigated_at, resolved_at, root_cause, contributing_factors, fix_applied, status_text,
+    next_update_at, created_at, updated_at"""
+
+OPEN_INCIDENT_OF_GROUP = f"""
+SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE group_key = $1 AND status <> 'resolved' FOR UPDATE"""
+
+INSERT_INCIDENT = """
+INSERT INTO incidents.incident
+    (group_key, title, severity, status, detected_by, labels, started_at, detected_at, impact_text, commander)
+VALUES ($1, $2, $3, 'investigating', $4, $5, $6, $7, $8, $9)
+ON CONFLICT (group_key) WHERE status <> 'resolved' DO NOTHING
+RETURNING id"""
+
+RECENTLY_RESOLVED_WITH_FINGERPRINT = f"""
+SELECT {INCIDENT_COLUMNS} FROM incidents.incident
+WHERE status = 'resolved' AND resolved_at >= $2
+  AND id IN (SELECT incident_id FROM incidents.alert_occurrence WHERE fingerprint = $1)
+ORDER BY resolved_at DESC LIMIT 1 FOR UPDATE"""
+
+GET_INCIDENT = f"SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE id = $1"
+GET_INCIDENT_FOR_UPDATE = GET_INCIDENT + " FOR UPDATE"
+
+SAVE_LIFECYCLE = """
+UPDATE incidents.incident SET
+    version = version + 1, status = $2, severity = $3, severity_source = $4, commander = $5,
+    acknowledged_at = $6, acknowledged_by = $7, mitigated_at = $8, resolved_at = $9,
+    root_cause = $10, contributing_factors = $11, fix_applied = $12, updated_at = $13
+WHERE id = $1
+RETURNING version"""
+
+UPDATE_DETAILS = """
+UPDATE incidents.incident SET
+    version = version + 1, impact_users = $2, impact_features = $3, impact_revenue = $4, impact_text = $5,
+    status_text = $6, next_update_at = $7, updated_at = $8
+WHERE id = $1
+RETURNING version"""
+
+INSERT_TIMELINE = """
+INSERT INTO incidents.timeline_entry (incident_id, at, kind, text, actor, dedup_key)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING"""
+
+TIMELINE = """
+SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at, id"""
+
+ALERTS_OF_INCIDENT = """
+SELECT fingerprint, starts_at, status, severity, alertname, labels, annotations, generator_url, ends_at,
+       first_seen_at, last_seen_at
+FROM incidents.alert_occurrence WHERE incident_id = $1 ORDER BY first_seen_at, fingerprint"""
+
+ATTACH_OCCURRENCE = """
+UPDATE incidents.alert_occurrence SET incident_id = $3 WHERE fingerprint = $1 AND starts_at = $2
+RETURNING severity, status"""
+
+GET_IDEMPOTENT = "SELECT request, status_code, response FROM incidents.idempotency_key WHERE key = $1 AND principal = $2"
+PUT_IDEMPOTENT = """
+INSERT INTO incidents.idempotency_key (key, principal, request, status_code, response) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING"""
+
+
+def incident_from_row(row: asyncpg.Record) -> Incident:
+    return Incident(
+        id=row["id"], status=row["status"], severity=row["severity"], severity_source=row["severity_source"],
+        detected_at=row["detected_at"], started_at=row["started_at"], commander=row["commander"],
+        acknowledged_at=row["acknowledged_at"], acknowledged_by=row["acknowledged_by"],
+        mitigated_at=row["mitigated_at"], resolved_at=row["resolved_at"], root_cause=row["root_cause"],
+        contributing_factors=row["contributing_factors"], fix_applied=row["fix_applied"],
+    )
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Pool connection setup: jsonb columns as Python dicts."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def mark_processed(conn: asyncpg.Connection, event_id: str) -> bool:
+    """True the first time an event id is seen; False for a duplicate (then do nothing)."""
+    return await conn.fetchval(MARK_PROCESSED, event_id) is not None
+
+
+async def get_occurrence(conn: asyncpg.Connection, fingerprint: str, starts_at: datetime) -> Occurrence | None:
+    row = await conn.fetchrow(GET_OCCURRENCE, fingerprint, starts_at)
+    return Occurrence(row["fingerprint"], row["starts_at"], row["status"], row["incident_id"]) if row else None
+
+
+async def insert_occurrence(
+    conn: asyncpg.Connection, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime
+) -> None:
+    await conn.execute(
+        INSERT_OCCURRENCE, event.fingerprint, event.starts_at, event.status, incident_id, severity,
+        event.labels.get("alertname"), event.labels, event.annotations, group_key, event.source,
+        event.generator_url, event.ends_at, now,
+    )
+
+
+async def touch_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:
+    await conn.execute(TOUCH_OCCURRENCE, event.fingerprint, event.starts_at, now)
+
+
+async def resolve_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:
+    await conn.execute(RESOLVE_OCCURRENCE, event.fingerprint, event.starts_at, event.ends_at or now, now)
+
+
+async def firing_count(conn: asyncpg.Connection, incident_id: int) -> int:
+    return await conn.fetchval(FIRING_COUNT, incident_id)
+
+
+async def open_incident_of_group(conn: asyncpg.Connection, group_key: str) -> Incident | None:
+    row = await conn.fetchrow(OPEN_INCIDENT_OF_GROUP, group_key)
+    return incident_from_row(row) if row else None
+
+
+async def insert_incident(
+    conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str,
+    labels: dict, started_at: datetime, detected_at: datetime, impact_text: str | None = None,
+    commander: str | None = None,
+) -> int | None:
+    """The new incident's id, or None when another transaction opened one for the group first."""
+    return await conn.fetchval(
+        INSERT_INCIDENT, group_key, title, severity, detected_by, labels, started_at, detected_at, impact_text, commander
+    )
+
+
+async def recently_resolved_with_fingerprint(conn: asyncpg.Connection, fingerprint: str, since: datetime) -> Incident | None:
+    row = await conn.fetchrow(RECENTLY_RESOLVED_WITH_FINGERPRINT, fingerprint, since)
+    return incident_from_row(row) if row else None
+
+
+async def get_incident_row(conn: asyncpg.Connection, incident_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET_INCIDENT_FOR_UPDATE if for_update else GET_INCIDENT, incident_id)
+
+
+async def save_lifecycle(conn: asyncpg.Connection, incident: Incident, now: datetime) -> int:
+    """Store the lifecycle fields; returns the incident's new version."""
+    i = incident
+    return await conn.fetchval(
+        SAVE_LIFECYCLE, i.id, i.status, i.severity, i.severity_source, i.commander, i.acknowledged_at,
+        i.acknowledged_by, i.mitigated_at, i.resolved_at, i.root_cause, i.contributing_factors, i.fix_applied, now,
+    )
+
+
+async def update_details(conn: asyncpg.Connection, incident_id: int, *, details: dict, now: datetime) -> int:
+    return await conn.fetchval(
+        UPDATE_DETAILS, incident_id, details["impact_users"], details["impact_features"], details["impact_revenue"],
+        details["impact_text"], details["status_text"], details["next_update_at"], now,
+    )
+
+
+async def add_timeline(
+    conn: asyncpg.Connection, incident_id: int, entries: list[Entry], *, at: datetime, dedup_key: str | None = None
+) -> None:
+    await conn.executemany(
+        INSERT_TIMELINE,
+        [(incident_id, at, e.kind, e.text, e.actor, f"{dedup_key}:{n}" if dedup_key else None) for n, e in enumerate(entries)],
+    )
+
+
+async def timeline(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(TIMELINE, incident_id)
+
+
+async def alerts_of(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(ALERTS_OF_INCIDENT, incident_id)
+
+
+async def attach_occurrence(conn: asyncpg.Connection, fingerprint: str, starts_at: datetime, incident_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(ATTACH_OCCURRENCE, fingerprint, starts_at, incident_id)
+
+
+async def get_idempotent(conn: asyncpg.Connection, key: str, principal: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET_IDEMPOTENT, key, principal)
+
+
+async def put_idempotent(conn: asyncpg.Connection, key: str, principal: str, request: str, status_code: int, response: dict) -> None:
+    await conn.execute(PUT_IDEMPOTENT, key, principal, request, status_code, response)
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+async def list_incidents(
+    conn: asyncpg.Connection, *, statuses: list[str], severities: list[int], since: datetime | None,
+    until: datetime | None, text: str | None, before_id: int | None, limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first, keyset-paginated by id. Every filter value is a bound parameter."""
+    where: list[str] = []
+    args: list[object] = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if statuses:
+        where.append(f"status = ANY({param(statuses)}::text[])")
+    if severities:
+        where.append(f"severity = ANY({param(severities)}::smallint[])")
+    if since:
+        where.append(f"detected_at >= {param(since)}")
+    if until:
+        where.append(f"detected_at < {param(until)}")
+    if text:
+        p = param(_like(text))
+        where.append(f"(title ILIKE {p} OR impact_text ILIKE {p} OR root_cause ILIKE {p})")
+    if before_id:
+        where.append(f"id < {param(before_id)}")
+    sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents.incident"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY id DESC LIMIT {param(limit)}"
+    return await conn.fetch(sql, *args)

@@ -1,0 +1,274 @@
+"""The incident HTTP API (`/api/v1/incidents`). Thin: each route opens the unit of work, calls the
+same service functions the consumers use, and maps refusals to 409 and unknown ids to 404."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+
+from services.incidents import lifecycle, repository as repo, service
+from services.incidents.schemas import (
+    AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
+    SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge, Actor,
+)
+from shared.api_auth import Principal, require
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Responder = Annotated[Principal, Depends(require("responder"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
+
+
+def incident_id(ref: str) -> int:
+    match = REF.match(ref)
+    if not match:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"{ref!r} is not an incident id or INC-<n>"})
+    return int(match.group(1))
+
+
+def not_found(ref: str | int) -> HTTPException:
+    return HTTPException(404, detail={"error": "not_found", "message": f"no incident {ref}"})
+
+
+async def unit_of_work(request: Request, principal: Principal, body: object, work: Callable) -> JSONResponse:
+    """Run `work(conn, now)` in one transaction. With an `Idempotency-Key` header, the first
+    response is stored with the key and returned again for a retry of the same request; the same
+    key with a different request is 422."""
+    ctx = request.state.incidents
+    key = request.headers.get("idempotency-key")
+    signature = hashlib.sha256(
+        f"{request.method} {request.url.path} ".encode() + json.dumps(body, sort_keys=True, default=str).encode()
+    ).hexdigest()
+    async with ctx.pool.acquire() as conn, conn.transaction():
+        if key:
+            if len(key) > 200:
+                raise HTTPException(422, detail={"error": "invalid_idempotency_key", "message": "at most 200 characters"})
+            stored = await repo.get_idempotent(conn, key, principal.name)
+            if stored is not None:
+                if stored["request"] != signature:
+                    raise HTTPException(
+                        422, detail={"error": "idempotency_key_reused", "message": "this Idempotency-Key was used for another request"}
+                    )
+                return JSONResponse(stored["response"], status_code=stored["status_code"], headers={"Idempotent-Replayed": "true"})
+        try:
+            status_code, payload = await work(conn, ctx.clock())
+        except service.NotFound as exc:
+            raise HTTPException(404, detail={"error": "not_found", "message": str(exc)}) from None
+        except lifecycle.Refused as exc:
+            raise HTTPException(409, detail={"error": "conflict", "message": str(exc)}) from None
+        content = jsonable_encoder(payload)
+        if key:
+            await repo.put_idempotent(conn, key, principal.name, signature, status_code, content)
+    return JSONResponse(content, status_code=status_code)
+
+
+def lifecycle_route(decide: Callable[[lifecycle.Incident, Principal, object, datetime], lifecycle.Change]):
+    """A POST that applies one lifecycle decision and returns the incident."""
+
+    async def run(request: Request, ref: str, principal: Principal, body: object) -> JSONResponse:
+        iid = incident_id(ref)
+
+        async def work(conn, now):
+            row, _ = await service.change_incident(conn, iid, lambda inc: decide(inc, principal, body, now), now=now)
+            return 200, IncidentOut.from_row(row, now=now)
+
+        return await unit_of_work(request, principal, body.model_dump() if body else None, work)
+
+    return run
+
+
+def actor(principal: Principal, body: Actor | None) -> str:
+    return (body.by if body and body.by else None) or principal.name
+
+
+@router.get("/incidents", response_model=IncidentPage, summary="List incidents, newest first")
+async def list_incidents(
+    request: Request,
+    _: Viewer,
+    status: Annotated[list[str], Query(description="investigating, mitigating, resolved; repeatable")] = [],  # noqa: B006
+    severity: Annotated[list[int], Query(ge=1, le=4, description="1-4; repeatable")] = [],  # noqa: B006
+    since: datetime | None = None,
+    until: datetime | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in title, impact or root cause")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
+) -> IncidentPage:
+    bad = [s for s in status if s not in ("investigating", "mitigating", "resolved")]
+    if bad:
+        raise HTTPException(422, detail={"error": "invalid_filter", "message": f"unknown status {bad}"})
+    ctx = request.state.incidents
+    async with ctx.pool.acquire() as conn:
+        rows = await repo.list_incidents(
+            conn, statuses=status, severities=severity, since=since, until=until, text=q,
+            before_id=int(cursor) if cursor else None, limit=limit + 1,
+        )
+    now = ctx.clock()
+    items = [IncidentOut.from_row(r, now=now) for r in rows[:limit]]
+    return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+
+
+@router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline")
+async def get_incident(request: Request, ref: str, _: Viewer) -> IncidentDetail:
+    ctx = request.state.incidents
+    iid = incident_id(ref)
+    async with ctx.pool.acquire() as conn:
+        row = await repo.get_incident_row(conn, iid)
+        if row is None:
+            raise not_found(ref)
+        alerts = await repo.alerts_of(conn, iid)
+        timeline = await repo.timeline(conn, iid)
+    out = IncidentOut.from_row(row, now=ctx.clock())
+    return IncidentDetail(
+        **out.model_dump(),
+        alerts=[AlertItem(**dict(a)) for a in alerts],
+        timeline=[TimelineItem(**dict(t)) for t in timeline],
+    )
+
+
+@router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order")
+async def get_timeline(request: Request, ref: str, _: Viewer) -> list[TimelineItem]:
+    iid = incident_id(ref)
+    async with request.state.incidents.pool.acquire() as conn:
+        if await repo.get_incident_row(conn, iid) is None:
+            raise not_found(ref)
+        return [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
+
+
+@router.get("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="The alerts of the incident")
+async def get_alerts(request: Request, ref: str, _: Viewer) -> list[AlertItem]:
+    iid = incident_id(ref)
+    async with request.state.incidents.pool.acquire() as conn:
+        if await repo.get_incident_row(conn, iid) is None:
+            raise not_found(ref)
+        return [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
+
+
+@router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)")
+async def declare(request: Request, body: Declare, principal: Responder) -> JSONResponse:
+    async def work(conn, now):
+        who = actor(principal, body)
+        row = await service.open_incident(
+            conn, group_key=f"declared:{now.isoformat()}:{who}:{body.title}", title=body.title, severity=body.severity,
+            detected_by=body.detected_by, labels=body.labels, started_at=body.started_at or now, now=now,
+            actor=who, opened_text=f"declared by {who}", impact_text=body.description, commander=body.commander,
+        )
+        if row is None:
+            raise lifecycle.Refused("an incident with this title was just declared by the same person")
+        return 201, IncidentOut.from_row(row, now=now)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, summary="Acknowledge (idempotent)")
+async def acknowledge(request: Request, ref: str, principal: Responder, body: Actor | None = None) -> JSONResponse:
+    return await lifecycle_route(lambda inc, p, b, now: lifecycle.acknowledge(inc, by=actor(p, b), now=now))(
+        request, ref, principal, body or Actor()
+    )
+
+
+@router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement")
+async def unacknowledge(request: Request, ref: str, principal: Responder, body: Unacknowledge | None = None) -> JSONResponse:
+    return await lifecycle_route(
+        lambda inc, p, b, now: lifecycle.unacknowledge(inc, by=actor(p, b), reason=b.reason, now=now)
+    )(request, ref, principal, body or Unacknowledge())
+
+
+@router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)")
+async def set_status(request: Request, ref: str, body: SetStatus, principal: Responder) -> JSONResponse:
+    return await lifecycle_route(lambda inc, p, b, now: lifecycle.set_status(inc, status=b.status, by=actor(p, b), now=now))(
+        request, ref, principal, body
+    )
+
+
+@router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields")
+async def resolve(request: Request, ref: str, principal: Responder, body: Resolve | None = None) -> JSONResponse:
+    def decide(inc, p, b, now):
+        fields = lifecycle.Resolution(b.root_cause, b.contributing_factors, b.fix_applied)
+        return lifecycle.resolve(inc, by=actor(p, b), now=now, resolution=fields)
+
+    return await lifecycle_route(decide)(request, ref, principal, body or Resolve())
+
+
+@router.post("/incidents/{ref}/reopen", response_model=IncidentOut, summary="Reopen a resolved incident")
+async def reopen(request: Request, ref: str, principal: Admin, body: Reopen | None = None) -> JSONResponse:
+    return await lifecycle_route(lambda inc, p, b, now: lifecycle.reopen(inc, by=actor(p, b), reason=b.reason, now=now))(
+        request, ref, principal, body or Reopen()
+    )
+
+
+@router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)")
+async def set_severity(request: Request, ref: str, body: SetSeverity, principal: Admin) -> JSONResponse:
+    return await lifecycle_route(
+        lambda inc, p, b, now: lifecycle.set_severity(inc, severity=b.severity, by=actor(p, b), now=now)
+    )(request, ref, principal, body)
+
+
+@router.post("/incidents/{ref}/commander", response_model=IncidentOut, summary="Assign the incident commander")
+async def set_commander(request: Request, ref: str, body: SetCommander, principal: Admin) -> JSONResponse:
+    return await lifecycle_route(
+        lambda inc, p, b, now: lifecycle.assign_commander(inc, commander=b.commander, by=actor(p, b), now=now)
+    )(request, ref, principal, body)
+
+
+@router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline")
+async def add_note(request: Request, ref: str, body: Note, principal: Responder) -> JSONResponse:
+    iid = incident_id(ref)
+
+    async def work(conn, now):
+        if await repo.get_incident_row(conn, iid) is None:
+            raise service.NotFound(f"no incident {ref}")
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("note", body.text, actor(principal, body))], at=now)
+        return 201, [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time")
+async def update_impact(request: Request, ref: str, body: Impact, principal: Admin) -> JSONResponse:
+    iid = incident_id(ref)
+
+    async def work(conn, now):
+        row = await repo.get_incident_row(conn, iid, for_update=True)
+        if row is None:
+            raise service.NotFound(f"no incident {ref}")
+        sent = body.model_dump(exclude_unset=True)
+        details = {
+            "impact_users": sent.get("users_affected", row["impact_users"]),
+            "impact_features": sent.get("features_impacted", row["impact_features"]) or [],
+            "impact_revenue": sent.get("revenue_impact", row["impact_revenue"]),
+            "impact_text": sent.get("text", row["impact_text"]),
+            "status_text": sent.get("status_text", row["status_text"]),
+            "next_update_at": sent.get("next_update_at", row["next_update_at"]),
+        }
+        await repo.update_details(conn, iid, details=details, now=now)
+        changed = ", ".join(k for k in sent if k != "by") or "nothing"
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("impact_updated", f"updated {changed}", actor(principal, body))], at=now)
+        return 200, IncidentOut.from_row(await repo.get_incident_row(conn, iid), now=now)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident")
+async def attach_alert(request: Request, ref: str, body: AttachAlert, principal: Admin) -> JSONResponse:
+    iid = incident_id(ref)
+
+    async def work(conn, now):
+        if await repo.get_incident_row(conn, iid, for_update=True) is None:
+            raise service.NotFound(f"no incident {ref}")
+        if await repo.attach_occurrence(conn, body.fingerprint, body.starts_at, iid) is None:
+            raise service.NotFound(f"no alert {body.fingerprint} starting {body.starts_at.isoformat()}")
+        text = f"alert {body.fingerprint} attached"
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("alert_attached", text, actor(principal, body))], at=now)
+        return 200, [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+

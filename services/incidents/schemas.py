@@ -1,0 +1,169 @@
+"""Request and response models of the incident API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from services.incidents.lifecycle import durations
+from services.incidents.repository import incident_from_row
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(Body):
+    by: str | None = Field(default=None, max_length=200, description="Who does it; defaults to the token's name.")
+
+
+class Declare(Actor):
+    title: str = Field(min_length=1, max_length=300)
+    severity: int = Field(ge=1, le=4, description="1 = SEV1 … 4 = SEV4")
+    detected_by: Literal["user_report", "monitoring", "alert"] = "user_report"
+    description: str | None = Field(default=None, max_length=10_000)
+    commander: str | None = Field(default=None, max_length=200)
+    labels: dict[str, str] = Field(default_factory=dict, description="Routing labels (service, team, …)")
+    started_at: AwareDatetime | None = None
+
+
+class SetStatus(Actor):
+    status: Literal["investigating", "mitigating", "resolved"]
+
+
+class SetSeverity(Actor):
+    severity: int = Field(ge=1, le=4)
+
+
+class SetCommander(Actor):
+    commander: str = Field(min_length=1, max_length=200)
+
+
+class Note(Actor):
+    text: str = Field(min_length=1, max_length=10_000)
+
+
+class Unacknowledge(Actor):
+    reason: str = Field(default="unacknowledged by a person", max_length=500)
+
+
+class Reopen(Actor):
+    reason: str = Field(default="reopened by a person", max_length=500)
+
+
+class Resolve(Actor):
+    root_cause: str | None = Field(default=None, max_length=10_000)
+    contributing_factors: str | None = Field(default=None, max_length=10_000)
+    fix_applied: str | None = Field(default=None, max_length=10_000)
+
+
+class Impact(Actor):
+    users_affected: str | None = Field(default=None, max_length=200, description="number or percentage")
+    features_impacted: list[str] | None = None
+    revenue_impact: str | None = Field(default=None, max_length=500)
+    text: str | None = Field(default=None, max_length=10_000)
+    status_text: str | None = Field(default=None, max_length=2_000, description="current status for stakeholders")
+    next_update_at: AwareDatetime | None = None
+
+
+class AttachAlert(Actor):
+    fingerprint: str = Field(min_length=1, max_length=128)
+    starts_at: AwareDatetime
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str | None
+
+
+class AlertItem(BaseModel):
+    fingerprint: str
+    starts_at: datetime
+    status: str
+    severity: int
+    alertname: str | None
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    generator_url: str | None
+    ends_at: datetime | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+class IncidentImpact(BaseModel):
+    users_affected: str | None
+    features_impacted: list[str]
+    revenue_impact: str | None
+    text: str | None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    number: str
+    version: int
+    title: str
+    severity: int
+    severity_label: str
+    severity_source: str
+    status: str
+    commander: str | None
+    detected_by: str
+    group_key: str
+    labels: dict[str, str]
+    impact: IncidentImpact
+    started_at: datetime
+    detected_at: datetime
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    mitigated_at: datetime | None
+    resolved_at: datetime | None
+    root_cause: str | None
+    contributing_factors: str | None
+    fix_applied: str | None
+    status_text: str | None
+    next_update_at: datetime | None
+    time_to_detect_s: float | None
+    time_to_acknowledge_s: float | None
+    time_to_mitigate_s: float | None
+    time_to_resolve_s: float | None
+    response_due_at: datetime
+    response_target_met: bool | None
+
+    @classmethod
+    def from_row(cls, row, *, now: datetime) -> IncidentOut:
+        d = durations(incident_from_row(row), now=now)
+
+        def secs(td):
+            return td.total_seconds() if td is not None else None
+
+        return cls(
+            id=row["id"], number=f"INC-{row['id']}", version=row["version"], title=row["title"],
+            severity=row["severity"], severity_label=f"SEV{row['severity']}", severity_source=row["severity_source"],
+            status=row["status"], commander=row["commander"], detected_by=row["detected_by"],
+            group_key=row["group_key"], labels=row["labels"],
+            impact=IncidentImpact(
+                users_affected=row["impact_users"], features_impacted=list(row["impact_features"]),
+                revenue_impact=row["impact_revenue"], text=row["impact_text"],
+            ),
+            started_at=row["started_at"], detected_at=row["detected_at"], acknowledged_at=row["acknowledged_at"],
+            acknowledged_by=row["acknowledged_by"], mitigated_at=row["mitigated_at"], resolved_at=row["resolved_at"],
+            root_cause=row["root_cause"], contributing_factors=row["contributing_factors"],
+            fix_applied=row["fix_applied"], status_text=row["status_text"], next_update_at=row["next_update_at"],
+            time_to_detect_s=secs(d.time_to_detect), time_to_acknowledge_s=secs(d.time_to_acknowledge),
+            time_to_mitigate_s=secs(d.time_to_mitigate), time_to_resolve_s=secs(d.time_to_resolve),
+            response_due_at=d.response_due_at, response_target_met=d.response_target_met,
+        )
+
+
+class IncidentDetail(IncidentOut):
+    alerts: list[AlertItem]
+    timeline: list[TimelineItem]
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")

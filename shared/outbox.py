@@ -1,0 +1,142 @@
+"""The transactional outbox: events are written to `<schema>.outbox` in the same transaction as the
+change they describe, and a relay produces them to Kafka afterwards. A crash between the commit and
+the produce loses nothing; a relay that dies after producing but before marking sends duplicates at
+worst, which consumers drop by event id.
+
+One relay per schema is active at a time (a Postgres advisory lock), so events leave in the order
+they were written. The relay wakes on NOTIFY right after a commit and polls as a fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import zlib
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge
+
+from shared.events import Event, encode
+from shared.kafka import EventProducer, Message, ProducerUnavailable, current_traceparent
+
+log = structlog.get_logger("vigil.outbox")
+
+RELAYED = Counter("vigil_outbox_relayed_total", "Outbox events produced to Kafka", ["schema"])
+PENDING = Gauge("vigil_outbox_pending", "Outbox events not yet produced to Kafka", ["schema"])
+
+
+def channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+async def enqueue(conn: asyncpg.Connection, *, schema: str, event: Event, ce_source: str) -> None:
+    """Write `event` to the outbox inside the caller's transaction (idempotent by event id)."""
+    key, value, headers = encode(event, ce_source=ce_source, traceparent=current_traceparent())
+    await conn.execute(
+        f"INSERT INTO {schema}.outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (event_id) DO NOTHING",
+        event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers]),
+    )
+    await conn.execute(f"NOTIFY {channel(schema)}")  # delivered when the transaction commits
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        schema: str,
+        producer: EventProducer,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        produce_timeout_s: float = 10.0,
+        keep_published_s: float = 24 * 3600,
+    ) -> None:
+        self._pool = pool
+        self._schema = schema
+        self._producer = producer
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._produce_timeout_s = produce_timeout_s
+        self._keep_published_s = keep_published_s
+        self._lock_key = zlib.crc32(f"vigil-outbox:{schema}".encode())
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._last_housekeeping = 0.0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Relay until stopped; survives Kafka and Postgres outages (retries with backoff)."""
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                await self._lead_and_relay()
+                failures = 0
+            except (ProducerUnavailable, asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+                failures += 1
+                log.warning("outbox relay failed, will retry", schema=self._schema, error=str(exc), attempt=failures)
+                await self._sleep(min(0.2 * 2**failures, 10.0))
+
+    async def _lead_and_relay(self) -> None:
+        async with self._pool.acquire() as conn:
+            if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                await self._sleep(self._poll_interval_s * 5)  # another replica relays
+                return
+            await conn.add_listener(channel(self._schema), self._on_notify)
+            try:
+                while not self._stopping.is_set():
+                    self._wake.clear()
+                    if await self.relay_once(conn) < self._batch_size:
+                        await self._housekeeping(conn)
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.remove_listener(channel(self._schema), self._on_notify)
+                    await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
+
+    async def relay_once(self, conn: asyncpg.Connection) -> int:
+        """Produce the oldest pending events (one batch) and mark them published; returns how many."""
+        rows = await conn.fetch(
+            f"SELECT id, topic, key, value, headers FROM {self._schema}.outbox "
+            "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self._batch_size,
+        )
+        if not rows:
+            return 0
+        messages = [
+            Message(r["topic"], r["key"], r["value"], [(k, v.encode()) for k, v in json.loads(r["headers"])])
+            for r in rows
+        ]
+        await self._producer.publish_raw(messages, timeout_s=self._produce_timeout_s)
+        await conn.execute(
+            f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+        )
+        RELAYED.labels(self._schema).inc(len(rows))
+        return len(rows)
+
+    async def _housekeeping(self, conn: asyncpg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._last_housekeeping < 30:
+            return
+        self._last_housekeeping = now
+        await conn.execute(
+            f"DELETE FROM {self._schema}.outbox WHERE published_at < now() - make_interval(secs => $1)",
+            self._keep_published_s,
+        )
+        PENDING.labels(self._schema).set(
+            await conn.fetchval(f"SELECT count(*) FROM {self._schema}.outbox WHERE published_at IS NULL")
+        )
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
