@@ -39,3 +39,32 @@ def postgres_server():
     yield server
     server.stop()
     shutil.rmtree(server.data_dir, ignore_errors=True)
+
+
+def create_database(server: LocalPostgres) -> str:
+    """A new, empty database on `server`; returns its URL. Callable from sync and async tests
+    (it runs its own event loop in a worker thread)."""
+    import asyncio
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(server.url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, create()).result()
+    return server.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="module")
+def database_url(postgres_server):
+    """A new, empty database on the session's server for each test module."""
+    return create_database(postgres_server)

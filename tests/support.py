@@ -123,3 +123,26 @@ async def topic_exists(bootstrap: str, topic: str) -> bool:
         return topic in await admin.list_topics()
     finally:
         await admin.close()
+
+
+def wait_for(predicate, *, timeout_s: float = 20.0, interval_s: float = 0.1, what: str = "condition"):
+    """Poll `predicate` until it returns something truthy; returns it, or fails after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+def unique_payload(name: str, run: str) -> dict:
+    """A fixture payload whose fingerprints and group are unique to `run`, so tests that share the
+    broker's topics never see each other's alerts."""
+    raw = fixture_json(name)
+    raw["groupKey"] = f"{raw['groupKey']}:{run}"
+    for alert in raw["alerts"]:
+        alert["fingerprint"] = f"{run}{alert['fingerprint']}"[:32]
+        alert["labels"]["run"] = run
+    return raw

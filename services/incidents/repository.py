@@ -33,6 +33,8 @@ RESOLVE_OCCURRENCE = """
 UPDATE incidents.alert_occurrence SET status = 'resolved', ends_at = $3, last_seen_at = $4
 WHERE fingerprint = $1 AND starts_at = $2"""
 
+EARLIER_START = "UPDATE incidents.incident SET started_at = $2 WHERE id = $1 AND started_at > $2"
+
 FIRING_COUNT = "SELECT count(*) FROM incidents.alert_occurrence WHERE incident_id = $1 AND status = 'firing'"
 
 INCIDENT_COLUMNS = """id, version, group_key, title, severity, severity_source, status, commander, impact_users,
@@ -137,6 +139,11 @@ async def touch_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: dat
 
 async def resolve_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:
     await conn.execute(RESOLVE_OCCURRENCE, event.fingerprint, event.starts_at, event.ends_at or now, now)
+
+
+async def note_alert_start(conn: asyncpg.Connection, incident_id: int, starts_at: datetime) -> None:
+    """An incident started when its earliest alert started."""
+    await conn.execute(EARLIER_START, incident_id, starts_at)
 
 
 async def firing_count(conn: asyncpg.Connection, incident_id: int) -> int:

@@ -121,6 +121,7 @@ async def _attach_new_firing(
         else:
             incident = repo.incident_from_row(row)
     await repo.insert_occurrence(conn, event=event, incident_id=incident.id, severity=severity, group_key=group, now=now)
+    await repo.note_alert_start(conn, incident.id, event.starts_at)
     await repo.add_timeline(conn, incident.id, [Entry("alert_firing", timeline_text(event), "alertmanager")], at=now)
     change = alert_severity_seen(incident, severity=severity)
     if change.changed:
