@@ -193,6 +193,7 @@ class EventProducer:
 
 
 Handler = Callable[[E, ConsumerRecord], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[E, ConsumerRecord]]], Awaitable[None]]
 
 
 class ConsumerLoop(Generic[E]):
@@ -201,6 +202,11 @@ class ConsumerLoop(Generic[E]):
     effect is stored. A message that does not decode, or whose handler raises PermanentHandlerError,
     goes to `<topic>.dlq` with the error and is committed. Any other handler error is retried with
     backoff (the store may be down); the loop itself never dies of one message.
+
+    With `handle_batch`, the records one poll returns for a partition are first offered to it
+    together (one transaction for many events is far cheaper than one each). If any of them does
+    not decode, or the batch handler raises, the batch falls back to one-by-one handling with the
+    rules above, so a batch never hides a bad message and never skips a good one.
     """
 
     def __init__(
@@ -212,6 +218,7 @@ class ConsumerLoop(Generic[E]):
         model: type[E],
         handle: Handler,
         producer: EventProducer,
+        handle_batch: BatchHandler | None = None,
         max_batch: int = 200,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
@@ -221,6 +228,7 @@ class ConsumerLoop(Generic[E]):
         self.group_id = group_id
         self._model = model
         self._handle = handle
+        self._handle_batch = handle_batch
         self._producer = producer
         self._max_batch = max_batch
         self._retry_backoff_s = retry_backoff_s
@@ -246,10 +254,13 @@ class ConsumerLoop(Generic[E]):
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
                 for tp, records in batch.items():
                     done: ConsumerRecord | None = None
-                    for record in records:
-                        if self._stopping.is_set() or not await self._process(record):
-                            break
-                        done = record
+                    if len(records) > 1 and await self._process_batch(records):
+                        done = records[-1]
+                    else:
+                        for record in records:
+                            if self._stopping.is_set() or not await self._process(record):
+                                break
+                            done = record
                     if done is not None:
                         await self._commit(consumer, tp, done.offset + 1)
         finally:
@@ -278,6 +289,24 @@ class ConsumerLoop(Generic[E]):
                 log.warning("consumer cannot reach kafka yet", topic=self.topic, attempt=attempt, error=str(exc))
                 await self._sleep(min(attempt, 10))
         return None
+
+    async def _process_batch(self, records: list[ConsumerRecord]) -> bool:
+        """Offer the records to the batch handler in one call; False means "handle them one by one"."""
+        if self._handle_batch is None:
+            return False
+        try:
+            items = [(decode(self._model, r.value), r) for r in records]
+        except ValueError:
+            return False  # the one-by-one path dead-letters the bad one
+        try:
+            await self._handle_batch(items)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - retried one by one, which isolates the cause
+            log.warning("batch handler failed; handling one by one", topic=self.topic, size=len(records), error=repr(exc))
+            return False
+        CONSUMED.labels(self.topic, self.group_id, "ok").inc(len(records))
+        return True
 
     async def _process(self, record: ConsumerRecord) -> bool:
         """Handle one record until its effect is stored or it is dead-lettered (True), or until

@@ -23,6 +23,11 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
             outcome = await service.handle_alert(conn, event, rules=rules, now=ctx.clock())
         log.debug("alert folded", fingerprint=event.fingerprint, outcome=outcome.value if outcome else "duplicate")
 
+    async def on_alerts(items: list[tuple[AlertEvent, ConsumerRecord]]) -> None:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            for event, _record in items:
+                await service.handle_alert(conn, event, rules=rules, now=ctx.clock())
+
     async def on_page(event: PageRequested, record: ConsumerRecord) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
             await service.record_page(conn, event, now=ctx.clock())
@@ -31,11 +36,14 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         async with ctx.pool.acquire() as conn, conn.transaction():
             await service.record_ticket(conn, event, now=ctx.clock())
 
-    def loop(topic, model, handle, suffix):
-        return ConsumerLoop(settings, topic=topic, group_id=f"{group}{suffix}", model=model, handle=handle, producer=producer)
+    def loop(topic, model, handle, suffix, handle_batch=None):
+        return ConsumerLoop(
+            settings, topic=topic, group_id=f"{group}{suffix}", model=model, handle=handle,
+            handle_batch=handle_batch, producer=producer,
+        )
 
     return [
-        loop(Topic.ALERTS, AlertEvent, on_alert, ""),
+        loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts),
         loop(Topic.PAGES, PageRequested, on_page, "-pages"),
         loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets"),
     ]

@@ -55,10 +55,10 @@ class Harness:
     async def send_bytes(self, value: bytes, key: bytes = b"junk") -> None:
         await self.raw.send_and_wait(self.topic, value, key=key)
 
-    def loop(self, handle) -> ConsumerLoop:
+    def loop(self, handle, handle_batch=None) -> ConsumerLoop:
         return ConsumerLoop(
             self.settings, topic=self.topic, group_id=self.group, model=AlertEvent, handle=handle,
-            producer=self.producer, retry_backoff_s=0.05, max_retry_backoff_s=0.2,
+            handle_batch=handle_batch, producer=self.producer, retry_backoff_s=0.05, max_retry_backoff_s=0.2,
         )
 
     async def committed_total(self) -> int:
@@ -178,3 +178,47 @@ async def test_a_permanent_handler_error_goes_to_the_dlq_and_does_not_block_the_
         assert header(dead.headers, "dlq_error") == "rejected by handler: fp2 is not allowed"
         assert header(dead.headers, "ce_id") == alert(2).event_id  # original headers are kept
         assert await h.committed_total() == 3
+
+
+async def test_batches_go_to_the_batch_handler_and_fall_back_one_by_one_when_it_fails(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        for n in range(1, 41):
+            await h.send_event(alert(n))
+        batches: list[int] = []
+        singles: list[str] = []
+        failed_once = {"done": False}
+
+        async def handle_batch(items) -> None:
+            if not failed_once["done"]:
+                failed_once["done"] = True
+                raise ConnectionError("deadlock detected")  # this batch is redone one by one
+            batches.append(len(items))
+
+        async def handle(event: AlertEvent, record) -> None:
+            singles.append(event.fingerprint)
+
+        await run_until(h.loop(handle, handle_batch), lambda: sum(batches) + len(singles) >= 40)
+        assert sum(batches) > 0, "the batch handler took the later batches"
+        assert len(singles) > 0, "the failed batch was handled one by one"
+        assert sum(batches) + len(singles) == 40
+        assert await h.committed_total() == 40
+
+
+async def test_a_batch_with_an_undecodable_message_is_handled_one_by_one(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        dlq = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.dlq(h.topic))
+        await h.send_event(alert(1))
+        await h.send_bytes(b"garbage", key=b"fp1")  # same key: same partition, same batch
+        await h.send_event(alert(1).model_copy(update={"event_id": "second"}))
+        batch_calls: list[int] = []
+        singles: list[str] = []
+
+        async def handle_batch(items) -> None:
+            batch_calls.append(len(items))
+
+        async def handle(event: AlertEvent, record) -> None:
+            singles.append(event.event_id)
+
+        await run_until(h.loop(handle, handle_batch), lambda: len(singles) == 2)
+        assert batch_calls == []
+        assert len(await dlq.read(expected=1)) == 1
