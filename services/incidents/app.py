@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from services.incidents import repository, routes
 from services.incidents.config import IncidentsSettings
@@ -19,6 +18,7 @@ from shared.clock import Clock, utc_now
 from shared.db import create_pool, migrate
 from shared.events import Topic
 from shared.kafka import EventProducer
+from shared.http_errors import install_error_handlers
 from shared.observability import configure_tracing, health_router
 from shared.outbox import OutboxRelay
 
@@ -76,11 +76,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         lifespan=lifespan,
     )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-
+    install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
     return app

@@ -47,8 +47,8 @@ SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE group_key = $1 AND statu
 
 INSERT_INCIDENT = """
 INSERT INTO incidents.incident
-    (group_key, title, severity, status, detected_by, labels, started_at, detected_at, impact_text, commander)
-VALUES ($1, $2, $3, 'investigating', $4, $5, $6, $7, $8, $9)
+    (group_key, title, severity, severity_source, status, detected_by, labels, started_at, detected_at, impact_text, commander)
+VALUES ($1, $2, $3, $10, 'investigating', $4, $5, $6, $7, $8, $9)
 ON CONFLICT (group_key) WHERE status <> 'resolved' DO NOTHING
 RETURNING id"""
 
@@ -158,11 +158,12 @@ async def open_incident_of_group(conn: asyncpg.Connection, group_key: str) -> In
 async def insert_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str,
     labels: dict, started_at: datetime, detected_at: datetime, impact_text: str | None = None,
-    commander: str | None = None,
+    commander: str | None = None, severity_source: str = "alerts",
 ) -> int | None:
     """The new incident's id, or None when another transaction opened one for the group first."""
     return await conn.fetchval(
-        INSERT_INCIDENT, group_key, title, severity, detected_by, labels, started_at, detected_at, impact_text, commander
+        INSERT_INCIDENT, group_key, title, severity, detected_by, labels, started_at, detected_at, impact_text,
+        commander, severity_source,
     )
 
 

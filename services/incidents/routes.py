@@ -19,6 +19,7 @@ from services.incidents.schemas import (
     AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
     SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge, Actor,
 )
+from services.incidents.lifecycle import Status
 from shared.api_auth import Principal, require
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
@@ -52,6 +53,7 @@ async def unit_of_work(request: Request, principal: Principal, body: object, wor
         if key:
             if len(key) > 200:
                 raise HTTPException(422, detail={"error": "invalid_idempotency_key", "message": "at most 200 characters"})
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{principal.name}:{key}")  # serialise retries
             stored = await repo.get_idempotent(conn, key, principal.name)
             if stored is not None:
                 if stored["request"] != signature:
@@ -94,17 +96,14 @@ def actor(principal: Principal, body: Actor | None) -> str:
 async def list_incidents(
     request: Request,
     _: Viewer,
-    status: Annotated[list[str], Query(description="investigating, mitigating, resolved; repeatable")] = [],  # noqa: B006
-    severity: Annotated[list[int], Query(ge=1, le=4, description="1-4; repeatable")] = [],  # noqa: B006
+    status: Annotated[list[Status], Query(description="investigating, mitigating, resolved; repeatable")] = [],  # noqa: B006
+    severity: Annotated[list[Annotated[int, Query(ge=1, le=4)]], Query(description="1-4; repeatable")] = [],  # noqa: B006
     since: datetime | None = None,
     until: datetime | None = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, impact or root cause")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> IncidentPage:
-    bad = [s for s in status if s not in ("investigating", "mitigating", "resolved")]
-    if bad:
-        raise HTTPException(422, detail={"error": "invalid_filter", "message": f"unknown status {bad}"})
     ctx = request.state.incidents
     async with ctx.pool.acquire() as conn:
         rows = await repo.list_incidents(
@@ -160,6 +159,7 @@ async def declare(request: Request, body: Declare, principal: Responder) -> JSON
             conn, group_key=f"declared:{now.isoformat()}:{who}:{body.title}", title=body.title, severity=body.severity,
             detected_by=body.detected_by, labels=body.labels, started_at=body.started_at or now, now=now,
             actor=who, opened_text=f"declared by {who}", impact_text=body.description, commander=body.commander,
+            severity_source="person",
         )
         if row is None:
             raise lifecycle.Refused("an incident with this title was just declared by the same person")

@@ -63,12 +63,13 @@ async def change_incident(
 async def open_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str, labels: dict,
     started_at: datetime, now: datetime, actor: str, opened_text: str, impact_text: str | None = None,
-    commander: str | None = None,
+    commander: str | None = None, severity_source: str = "alerts",
 ) -> asyncpg.Record | None:
     """Open a new incident; None if the group already has an open one (a concurrent transaction won)."""
     incident_id = await repo.insert_incident(
         conn, group_key=group_key, title=title, severity=severity, detected_by=detected_by, labels=labels,
         started_at=started_at, detected_at=now, impact_text=impact_text, commander=commander,
+        severity_source=severity_source,
     )
     if incident_id is None:
         return None

@@ -17,6 +17,7 @@ from services.ingest.config import IngestSettings
 from services.ingest.normalize import to_events
 from services.ingest.schemas import WebhookPayload
 from shared.clock import Clock
+from shared.http_errors import validation_fields
 from shared.kafka import EventProducer, ProducerUnavailable
 
 log = structlog.get_logger("vigil.ingest")
@@ -64,13 +65,6 @@ async def read_body(request: Request, limit: int) -> bytes:
 def problem(status: int, error: str, message: str, *, headers: dict | None = None, **extra) -> JSONResponse:
     REJECTED.labels(error).inc()
     return JSONResponse({"error": error, "message": message, **extra}, status_code=status, headers=headers)
-
-
-def field_path(loc: tuple) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    return path
 
 
 WEBHOOK_DOC = """Receives an Alertmanager webhook notification (payload version 4) and puts one event per
@@ -125,8 +119,9 @@ async def alertmanager_webhook(request: Request) -> JSONResponse:
         errors = exc.errors(include_url=False, include_input=False)
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(400, "invalid_json", f"body is not valid JSON: {errors[0]['msg']}")
-        fields = [{"field": field_path(e["loc"]), "message": e["msg"]} for e in errors[:50]]
-        return problem(422, "invalid_payload", "not an Alertmanager webhook payload version 4", fields=fields)
+        return problem(
+            422, "invalid_payload", "not an Alertmanager webhook payload version 4", fields=validation_fields(errors)
+        )
 
     received_at = ctx.clock()
     events = to_events(payload, received_at=received_at)

@@ -124,7 +124,7 @@ def test_a_missing_fingerprint_is_derived_from_the_labels_stably():
 def test_invalid_payloads_are_rejected_naming_the_field(mutate, field):
     from pydantic import ValidationError
 
-    from services.ingest.routes import field_path
+    from shared.http_errors import field_path
 
     raw = fixture_json("01-single-firing.json")
     mutate(raw)

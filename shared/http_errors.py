@@ -1,0 +1,36 @@
+"""One error shape for every Vigil API: `{"error": <code>, "message": <text>, ...}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def field_path(loc: tuple) -> str:
+    """`("body", "alerts", 3, "startsAt")` → `alerts[3].startsAt` (the "body" prefix dropped)."""
+    path = ""
+    for part in loc:
+        if part == "body" and not path:
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def validation_fields(errors: list[dict]) -> list[dict]:
+    return [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in errors[:50]]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HTTPException)
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": "error", "message": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        message = "the request is not valid JSON" if any(e["type"] == "json_invalid" for e in errors) else "invalid request"
+        return JSONResponse(
+            {"error": "invalid_request", "message": message, "fields": validation_fields(errors)}, status_code=422
+        )
