@@ -63,12 +63,12 @@ async def change_incident(
 async def open_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str, labels: dict,
     started_at: datetime, now: datetime, actor: str, opened_text: str, impact_text: str | None = None,
-    commander: str | None = None, severity_source: str = "alerts",
+    commander: str | None = None, severity_source: str = "alerts", detected_at: datetime | None = None,
 ) -> asyncpg.Record | None:
     """Open a new incident; None if the group already has an open one (a concurrent transaction won)."""
     incident_id = await repo.insert_incident(
         conn, group_key=group_key, title=title, severity=severity, detected_by=detected_by, labels=labels,
-        started_at=started_at, detected_at=now, impact_text=impact_text, commander=commander,
+        started_at=started_at, detected_at=detected_at or now, impact_text=impact_text, commander=commander,
         severity_source=severity_source,
     )
     if incident_id is None:
@@ -115,6 +115,7 @@ async def _attach_new_firing(
         row = await open_incident(
             conn, group_key=group, title=title_of(event), severity=severity, detected_by="alert",
             labels=event.labels, started_at=event.starts_at, now=now, actor="vigil",
+            detected_at=event.occurred_at,  # when Vigil received the alert, not when it was folded
             opened_text=f"opened from alert {event.labels.get('alertname', event.fingerprint)}",
         )
         if row is None:  # another consumer opened the group's incident a moment ago

@@ -147,6 +147,48 @@ async def test_low_severity_resolves_by_itself_and_sev1_waits_in_mitigating(pipe
     assert any("waits for a person" in t["text"] for t in full["timeline"])
 
 
+async def test_an_alert_firing_again_after_its_incident_resolved_opens_a_new_incident(pipeline):
+    am, api = pipeline
+    run = run_id()
+    firing = unique_payload("09-prometheus-firing.json", run)  # SEV4: resolves by itself
+    assert am.post(WEBHOOK, content=json.dumps(firing)).status_code == 200
+    [first] = wait_for(lambda: incidents_of_run(api, run), what="incident")
+    assert am.post(WEBHOOK, content=json.dumps(resolved_copy(firing))).status_code == 200
+    wait_for(lambda: detail(api, first["id"])["status"] == "resolved", what="resolved")
+    again = copy.deepcopy(firing)
+    again["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()  # a new occurrence of the fingerprint
+    assert am.post(WEBHOOK, content=json.dumps(again)).status_code == 200
+    both = wait_for(lambda: len(i := incidents_of_run(api, run)) == 2 and i, what="a second incident")
+    assert {i["status"] for i in both} == {"resolved", "investigating"}
+
+
+async def test_within_the_reopen_window_the_old_incident_is_reopened(kafka_broker, postgres_server):
+    settings = incidents_settings(kafka_broker, create_database(postgres_server), incidents_reopen_window_s=3600)
+    ingest = ServerThread(
+        create_ingest(IngestSettings.load(kafka_bootstrap_servers=kafka_broker.bootstrap_servers, ingest_tokens=[INGEST_TOKEN])),
+        free_port(),
+    )
+    with ingest, ServerThread(create_incidents(settings), free_port()) as incidents:
+        am = httpx.Client(base_url=ingest.url, timeout=30, headers={"Authorization": f"Bearer {INGEST_TOKEN}"})
+        api = httpx.Client(base_url=incidents.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"})
+        wait_for(lambda: am.get("/readyz").status_code == 200 and api.get("/readyz").status_code == 200, what="ready")
+        run = run_id()
+        firing = unique_payload("09-prometheus-firing.json", run)
+        assert am.post(WEBHOOK, content=json.dumps(firing)).status_code == 200
+        [first] = wait_for(lambda: incidents_of_run(api, run), what="incident")
+        assert am.post(WEBHOOK, content=json.dumps(resolved_copy(firing))).status_code == 200
+        wait_for(lambda: detail(api, first["id"])["status"] == "resolved", what="resolved")
+        again = copy.deepcopy(firing)
+        again["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
+        assert am.post(WEBHOOK, content=json.dumps(again)).status_code == 200
+        reopened = wait_for(lambda: (d := detail(api, first["id"]))["status"] == "investigating" and d, what="reopened")
+        assert len(incidents_of_run(api, run)) == 1
+        assert any(t["kind"] == "reopened" for t in reopened["timeline"])
+        assert len(reopened["alerts"]) == 2
+        am.close()
+        api.close()
+
+
 async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker):
     am, api = pipeline
     declared = api.post("/api/v1/incidents", json={"title": "Checkout errors reported", "severity": 2}).json()
