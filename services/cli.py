@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import secrets
 import sys
@@ -50,7 +49,7 @@ def _fail(message: str) -> None:
 
 
 def serve_one(name: str) -> None:
-    from shared.runtime import Listener, configure_process, serve
+    from shared.runtime import Listener, configure_process, run, serve
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
@@ -60,7 +59,7 @@ def serve_one(name: str) -> None:
     except SettingsError as exc:
         _fail(str(exc))
     configure_process(settings, service_name=f"vigil-{name}")
-    asyncio.run(serve([Listener(name, spec.create_app(settings), settings.host, spec.port(settings))]))
+    run(serve([Listener(name, spec.create_app(settings), settings.host, spec.port(settings))]))
 
 
 @app.command("serve")
@@ -107,7 +106,7 @@ def dev(
     from shared.local.kafka_broker import LocalKafka
     from shared.local.postgres_server import LocalPostgres
     from shared.observability import configure_logging
-    from shared.runtime import Listener, configure_process, serve
+    from shared.runtime import Listener, configure_process, run, serve
 
     configure_logging(level=os.environ.get("VIGIL_LOG_LEVEL", "info"), fmt=os.environ.get("VIGIL_LOG_FORMAT", "auto"))
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +135,7 @@ def dev(
             configure_process(settings, service_name="vigil")
             listeners.append(Listener(name, spec.create_app(settings), settings.host, spec.port(settings)))
         _print_banner(listeners)
-        asyncio.run(serve(listeners))
+        run(serve(listeners))
     finally:
         if kafka is not None:
             kafka.stop()

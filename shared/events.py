@@ -113,21 +113,6 @@ Headers = list[tuple[str, bytes]]
 
 _CE_SPECVERSION_BYTES = CE_SPECVERSION.encode()
 _CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
-# The last `ce_time` encoded, keyed by the datetime object itself (identity, not equality: equal
-# instants in other offsets format differently). The events of one notification share one
-# `occurred_at` object, so it is formatted once per notification instead of once per event.
-_last_time: tuple[datetime | None, bytes] = (None, b"")
-
-
-def _time_header(value: datetime) -> bytes:
-    global _last_time
-    last = _last_time
-    if last[0] is value:
-        return last[1]
-    encoded = value.isoformat().encode()
-    _last_time = (value, encoded)
-    return encoded
-
 
 def encode(event: Event, *, ce_source: str, traceparent: str | None = None) -> tuple[bytes, bytes, Headers]:
     """Key, value and CloudEvents headers for producing `event` to its topic."""
@@ -136,12 +121,15 @@ def encode(event: Event, *, ce_source: str, traceparent: str | None = None) -> t
         ("ce_id", event.event_id.encode()),
         ("ce_source", ce_source.encode()),
         ("ce_type", event.event_type.encode()),
-        ("ce_time", _time_header(event.occurred_at)),
+        ("ce_time", event.occurred_at.isoformat().encode()),
         ("content-type", _CONTENT_TYPE_BYTES),
     ]
     if traceparent:
         headers.append(("traceparent", traceparent.encode()))
-    return event.kafka_key(), event.model_dump_json().encode(), headers
+    # Exactly `event.model_dump_json().encode()` (model_dump_json is this call with the same
+    # defaults, then `.decode()`), without turning the JSON into a str and back into bytes.
+    value = event.__pydantic_serializer__.to_json(event)
+    return event.kafka_key(), value, headers
 
 
 def decode(model: type[E], value: bytes | None) -> E:

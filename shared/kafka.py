@@ -117,6 +117,9 @@ class EventProducer:
                 acks="all",
                 enable_idempotence=True,
                 linger_ms=self._linger_ms,
+                # 16 kB (the default) holds ~12 alert events: every further send() then waits for the
+                # in-flight request. 512 kB cut ingest's p99 at c=64 from 2.7 s to 0.6 s.
+                max_batch_size=512 * 1024,
                 request_timeout_ms=30_000,
             )
             try:

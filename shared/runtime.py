@@ -36,6 +36,17 @@ class Listener:
     port: int
 
 
+def run(main) -> None:
+    """Run a coroutine on uvloop when it is installed (uvicorn[standard] brings it), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; this keeps other platforms working
+        asyncio.run(main)
+        return
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main)
+
+
 async def serve(listeners: list[Listener]) -> None:
     """Serve every app until SIGINT/SIGTERM, then shut all of them down cleanly (lifespans run
     their shutdown: consumers commit, producers flush). A second Ctrl-C forces the exit."""

@@ -29,6 +29,9 @@ def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
             await producer.stop()
 
     app = FastAPI(
+        # FastAPI's own per-request tracing cost ~27% of the CPU of a 1-alert webhook (docs/performance.md);
+        # the webhook's `ingest.produce` span still starts the trace that follows the alert through Kafka.
+        telemetry={"tracing": False},
         title="Vigil ingest",
         version="1",
         description="Alertmanager webhook target: alerts in, one event per alert on Kafka.",

