@@ -97,10 +97,12 @@ async def amain(args: argparse.Namespace) -> dict:
             line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline), 300)
             if line.strip() != "go":
                 raise SystemExit(f"expected 'go', got {line!r}")
+        cpu0 = time.process_time()
         if bulk_mode:
             result = await bulk(producer, stream, args.events)
         else:
             result = await paced(producer, stream, args.rate, args.duration)
+        result["cpu_s"] = round(time.process_time() - cpu0, 3)  # this process's CPU while sending
     finally:
         await producer.stop()
     return {"mode": args.mode, "run": args.run, **result, "expected": stream.expected()}

@@ -364,6 +364,8 @@ class Bench:
                     (SELECT count(*) FROM incidents.alert_occurrence WHERE incident_id IS NULL) AS unattached,
                     (SELECT count(*) FROM incidents.processed_event) AS processed_event_ids,
                     (SELECT count(*) FROM incidents.timeline_entry WHERE kind = 'alert_firing') AS alert_firing_entries,
+                    (SELECT count(*) FROM incidents.incident WHERE labels->>'severity' <> 'critical')
+                        AS opened_by_non_critical,
                     (SELECT count(*) FROM incidents.outbox) AS outbox_events,
                     (SELECT count(*) FROM incidents.outbox WHERE published_at IS NULL) AS outbox_unpublished,
                     (SELECT count(*) FROM incidents.incident i
@@ -483,7 +485,6 @@ class Bench:
             if ready != b"ready\n":
                 raise RuntimeError(f"paced producer did not start ({ready!r}); see {child.log}")
             a = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
-            producer_cpu0 = cpu_seconds(child.pid) or 0.0
             child.proc.stdin.write(b"go\n")
             await child.proc.stdin.drain()
             lag_samples: list[int] = []
@@ -497,7 +498,6 @@ class Bench:
                 done = sum((await self.committed(group, Topic.ALERTS)).values())
                 lag_samples.append(end - done)
                 await asyncio.wait([out_task], timeout=0.5)
-            producer_cpu = (cpu_seconds(child.pid) or producer_cpu0) - producer_cpu0
             b = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
             stdout = out_task.result()
             await asyncio.wait_for(child.proc.wait(), 30)
@@ -507,6 +507,7 @@ class Bench:
             raise RuntimeError(f"paced producer failed ({child.proc.returncode}); see {child.log}")
         produced = json.loads(stdout)
         expected = produced["expected"]
+        producer_cpu = produced["cpu_s"]
         # Let the service fold the last events and relay the last incident events.
         alerts_end = await self.end_offsets(Topic.ALERTS)
         deadline = time.monotonic() + 120
@@ -730,7 +731,10 @@ def throughput_checks(expected: dict, stored: dict, events: dict) -> dict:
         "severity = most severe alert's": check(stored["wrong_severity"], 0),
         "outbox fully relayed": check(stored["outbox_unpublished"], 0),
         "opened events = groups": check(kinds.get("opened", 0), expected["groups"]),
-        "severity_changed events = escalating groups": check(kinds.get("severity_changed", 0), expected["escalating_groups"]),
+        # An incident opened by a non-critical alert is raised once when its group's critical alert
+        # attaches (which alert of a group is folded first depends on the partitions' interleaving).
+        "severity_changed events = incidents opened by a non-critical alert":
+            check(kinds.get("severity_changed", 0), stored["opened_by_non_critical"]),
         "incident events on Kafka = outbox rows": check(events["records"], stored["outbox_events"]),
     }
 
