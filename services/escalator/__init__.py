@@ -1,0 +1,1 @@
+"""Escalator: who is on call (rotations, overrides, backup) and, next, paging them by policy."""
