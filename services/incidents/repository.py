@@ -16,6 +16,10 @@ SCHEMA = "incidents"
 
 MARK_PROCESSED = "INSERT INTO incidents.processed_event (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"
 
+MARK_PROCESSED_MANY = """
+INSERT INTO incidents.processed_event (event_id) SELECT unnest($1::text[])
+ON CONFLICT DO NOTHING RETURNING event_id"""
+
 GET_OCCURRENCE = """
 SELECT fingerprint, starts_at, status, incident_id FROM incidents.alert_occurrence
 WHERE fingerprint = $1 AND starts_at = $2 FOR UPDATE"""
@@ -28,6 +32,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
 ON CONFLICT (fingerprint, starts_at) DO NOTHING"""
 
 TOUCH_OCCURRENCE = "UPDATE incidents.alert_occurrence SET last_seen_at = $3 WHERE fingerprint = $1 AND starts_at = $2"
+
+# Statements for many rows at once, for the batched alert path: inserts from arrays of the
+# single-row statement's parameters (jsonb values as JSON text, json.dumps as the connection's jsonb
+# codec encodes them). Reads and updates of many rows instead run the single-row statement once per
+# row in one round trip (asyncpg's fetchmany/executemany): a join with unnest($1) would be planned
+# once, while the tables are small, as a sequential scan, and keep that plan as they grow.
+INSERT_OCCURRENCES = """
+INSERT INTO incidents.alert_occurrence
+    (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
+     source, generator_url, ends_at, first_seen_at, last_seen_at)
+SELECT fingerprint, starts_at, status, incident_id, severity, alertname, labels::jsonb, annotations::jsonb,
+       group_key, source, generator_url, ends_at, seen_at, seen_at
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::smallint[], $6::text[], $7::text[],
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[])
+    AS r(fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
+         source, generator_url, ends_at, seen_at)
+ON CONFLICT (fingerprint, starts_at) DO NOTHING"""
 
 RESOLVE_OCCURRENCE = """
 UPDATE incidents.alert_occurrence SET status = 'resolved', ends_at = $3, last_seen_at = $4
@@ -45,12 +66,12 @@ INCIDENT_COLUMNS = """id, version, group_key, title, severity, severity_source, 
 OPEN_INCIDENT_OF_GROUP = f"""
 SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE group_key = $1 AND status <> 'resolved' FOR UPDATE"""
 
-INSERT_INCIDENT = """
+INSERT_INCIDENT = f"""
 INSERT INTO incidents.incident
     (group_key, title, severity, severity_source, status, detected_by, labels, started_at, detected_at, impact_text, commander)
 VALUES ($1, $2, $3, $10, 'investigating', $4, $5, $6, $7, $8, $9)
 ON CONFLICT (group_key) WHERE status <> 'resolved' DO NOTHING
-RETURNING id"""
+RETURNING {INCIDENT_COLUMNS}"""
 
 RECENTLY_RESOLVED_WITH_FINGERPRINT = f"""
 SELECT {INCIDENT_COLUMNS} FROM incidents.incident
@@ -61,13 +82,13 @@ ORDER BY resolved_at DESC LIMIT 1 FOR UPDATE"""
 GET_INCIDENT = f"SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE id = $1"
 GET_INCIDENT_FOR_UPDATE = GET_INCIDENT + " FOR UPDATE"
 
-SAVE_LIFECYCLE = """
+SAVE_LIFECYCLE = f"""
 UPDATE incidents.incident SET
     version = version + 1, status = $2, severity = $3, severity_source = $4, commander = $5,
     acknowledged_at = $6, acknowledged_by = $7, mitigated_at = $8, resolved_at = $9,
     root_cause = $10, contributing_factors = $11, fix_applied = $12, updated_at = $13
 WHERE id = $1
-RETURNING version"""
+RETURNING {INCIDENT_COLUMNS}"""
 
 UPDATE_DETAILS = """
 UPDATE incidents.incident SET
@@ -79,6 +100,15 @@ RETURNING version"""
 INSERT_TIMELINE = """
 INSERT INTO incidents.timeline_entry (incident_id, at, kind, text, actor, dedup_key)
 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING"""
+
+# In the arrays' order, so the entries get their ids in that order.
+INSERT_TIMELINE_ROWS = """
+INSERT INTO incidents.timeline_entry (incident_id, at, kind, text, actor, dedup_key)
+SELECT incident_id, at, kind, text, actor, dedup_key
+FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[])
+    WITH ORDINALITY AS t(incident_id, at, kind, text, actor, dedup_key, n)
+ORDER BY n
+ON CONFLICT (dedup_key) DO NOTHING"""
 
 TIMELINE = """
 SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at, id"""
@@ -118,23 +148,63 @@ async def mark_processed(conn: asyncpg.Connection, event_id: str) -> bool:
     return await conn.fetchval(MARK_PROCESSED, event_id) is not None
 
 
+async def mark_processed_many(conn: asyncpg.Connection, event_ids: list[str]) -> set[str]:
+    """`mark_processed` for many ids in one statement: the ids seen now for the first time."""
+    rows = await conn.fetch(MARK_PROCESSED_MANY, list(dict.fromkeys(event_ids)))
+    return {r["event_id"] for r in rows}
+
+
+def _occurrence(row: asyncpg.Record) -> Occurrence:
+    return Occurrence(row["fingerprint"], row["starts_at"], row["status"], row["incident_id"])
+
+
 async def get_occurrence(conn: asyncpg.Connection, fingerprint: str, starts_at: datetime) -> Occurrence | None:
     row = await conn.fetchrow(GET_OCCURRENCE, fingerprint, starts_at)
-    return Occurrence(row["fingerprint"], row["starts_at"], row["status"], row["incident_id"]) if row else None
+    return _occurrence(row) if row else None
+
+
+async def get_occurrences(conn: asyncpg.Connection, keys: list[tuple[str, datetime]]) -> dict[tuple[str, datetime], Occurrence]:
+    """`get_occurrence` (FOR UPDATE, in key order) for many (fingerprint, starts_at) keys, in one
+    round trip; absent keys are missing."""
+    rows = await conn.fetchmany(GET_OCCURRENCE, sorted(keys))
+    return {(r["fingerprint"], r["starts_at"]): _occurrence(r) for r in rows}
+
+
+def occurrence_args(*, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> tuple:
+    return (
+        event.fingerprint, event.starts_at, event.status, incident_id, severity, event.labels.get("alertname"),
+        event.labels, event.annotations, group_key, event.source, event.generator_url, event.ends_at, now,
+    )
 
 
 async def insert_occurrence(
     conn: asyncpg.Connection, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime
 ) -> None:
     await conn.execute(
-        INSERT_OCCURRENCE, event.fingerprint, event.starts_at, event.status, incident_id, severity,
-        event.labels.get("alertname"), event.labels, event.annotations, group_key, event.source,
-        event.generator_url, event.ends_at, now,
+        INSERT_OCCURRENCE, *occurrence_args(event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now)
     )
+
+
+def _columns(rows: list[tuple]) -> list[list]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def insert_occurrences(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    """`insert_occurrence` for many rows (from `occurrence_args`, at most one per occurrence) in one
+    statement."""
+    columns = _columns(rows)
+    columns[6] = [json.dumps(v) for v in columns[6]]  # labels
+    columns[7] = [json.dumps(v) for v in columns[7]]  # annotations
+    await conn.execute(INSERT_OCCURRENCES, *columns)
 
 
 async def touch_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:
     await conn.execute(TOUCH_OCCURRENCE, event.fingerprint, event.starts_at, now)
+
+
+async def touch_occurrences(conn: asyncpg.Connection, rows: list[tuple[str, datetime, datetime]]) -> None:
+    """`touch_occurrence` for many (fingerprint, starts_at, now) rows, in one round trip."""
+    await conn.executemany(TOUCH_OCCURRENCE, rows)
 
 
 async def resolve_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:
@@ -146,6 +216,11 @@ async def note_alert_start(conn: asyncpg.Connection, incident_id: int, starts_at
     await conn.execute(EARLIER_START, incident_id, starts_at)
 
 
+async def note_alert_starts(conn: asyncpg.Connection, rows: list[tuple[int, datetime]]) -> None:
+    """`note_alert_start` for many (incident_id, starts_at) rows, in one round trip."""
+    await conn.executemany(EARLIER_START, rows)
+
+
 async def firing_count(conn: asyncpg.Connection, incident_id: int) -> int:
     return await conn.fetchval(FIRING_COUNT, incident_id)
 
@@ -155,13 +230,21 @@ async def open_incident_of_group(conn: asyncpg.Connection, group_key: str) -> In
     return incident_from_row(row) if row else None
 
 
+async def open_incidents_of_groups(conn: asyncpg.Connection, group_keys: list[str]) -> dict[str, Incident]:
+    """`open_incident_of_group` (FOR UPDATE, in group order) for many groups, in one round trip;
+    groups without one are missing."""
+    rows = await conn.fetchmany(OPEN_INCIDENT_OF_GROUP, [(g,) for g in sorted(group_keys)])
+    return {r["group_key"]: incident_from_row(r) for r in rows}
+
+
 async def insert_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str,
     labels: dict, started_at: datetime, detected_at: datetime, impact_text: str | None = None,
     commander: str | None = None, severity_source: str = "alerts",
-) -> int | None:
-    """The new incident's id, or None when another transaction opened one for the group first."""
-    return await conn.fetchval(
+) -> asyncpg.Record | None:
+    """The new incident's row (as `get_incident_row` reads it), or None when another transaction
+    opened one for the group first."""
+    return await conn.fetchrow(
         INSERT_INCIDENT, group_key, title, severity, detected_by, labels, started_at, detected_at, impact_text,
         commander, severity_source,
     )
@@ -176,10 +259,11 @@ async def get_incident_row(conn: asyncpg.Connection, incident_id: int, *, for_up
     return await conn.fetchrow(GET_INCIDENT_FOR_UPDATE if for_update else GET_INCIDENT, incident_id)
 
 
-async def save_lifecycle(conn: asyncpg.Connection, incident: Incident, now: datetime) -> int:
-    """Store the lifecycle fields; returns the incident's new version."""
+async def save_lifecycle(conn: asyncpg.Connection, incident: Incident, now: datetime) -> asyncpg.Record | None:
+    """Store the lifecycle fields; returns the incident's row after the change (as
+    `get_incident_row` reads it, with the new version)."""
     i = incident
-    return await conn.fetchval(
+    return await conn.fetchrow(
         SAVE_LIFECYCLE, i.id, i.status, i.severity, i.severity_source, i.commander, i.acknowledged_at,
         i.acknowledged_by, i.mitigated_at, i.resolved_at, i.root_cause, i.contributing_factors, i.fix_applied, now,
     )
@@ -192,13 +276,19 @@ async def update_details(conn: asyncpg.Connection, incident_id: int, *, details:
     )
 
 
+def timeline_args(incident_id: int, entries: list[Entry], *, at: datetime, dedup_key: str | None = None) -> list[tuple]:
+    return [(incident_id, at, e.kind, e.text, e.actor, f"{dedup_key}:{n}" if dedup_key else None) for n, e in enumerate(entries)]
+
+
 async def add_timeline(
     conn: asyncpg.Connection, incident_id: int, entries: list[Entry], *, at: datetime, dedup_key: str | None = None
 ) -> None:
-    await conn.executemany(
-        INSERT_TIMELINE,
-        [(incident_id, at, e.kind, e.text, e.actor, f"{dedup_key}:{n}" if dedup_key else None) for n, e in enumerate(entries)],
-    )
+    await conn.executemany(INSERT_TIMELINE, timeline_args(incident_id, entries, at=at, dedup_key=dedup_key))
+
+
+async def add_timeline_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None:
+    """Timeline entries of several incidents (rows from `timeline_args`), in order, in one statement."""
+    await conn.execute(INSERT_TIMELINE_ROWS, *_columns(rows))
 
 
 async def timeline(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:

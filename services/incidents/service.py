@@ -4,15 +4,17 @@ the HTTP routes do, inside the caller's transaction. Decisions come from the pur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
 
 from services.incidents import repository as repo
-from services.incidents.alerts import Outcome, classify, group_of, timeline_text, title_of
+from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
+from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent, PageRequested, TicketRequested
 from shared.outbox import enqueue
 
@@ -21,6 +23,142 @@ CE_SOURCE = "/vigil/incidents"
 
 class NotFound(Exception):
     pass
+
+
+class DirectWrites:
+    """Where the alert path's writes (and its look-ups of a group's open incident) go when one
+    alert is folded: straight to the database, in the order the code makes them. `AlertBatch`
+    holds some of them back instead."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def open_incident_of_group(self, group: str) -> Incident | None:
+        return await repo.open_incident_of_group(self.conn, group)
+
+    def remember(self, group: str, incident: Incident) -> None:
+        pass
+
+    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> None:
+        await repo.insert_occurrence(self.conn, event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now)
+
+    async def touch_occurrence(self, event: AlertEvent, now: datetime) -> None:
+        await repo.touch_occurrence(self.conn, event, now)
+
+    async def note_alert_start(self, incident_id: int, starts_at: datetime) -> None:
+        await repo.note_alert_start(self.conn, incident_id, starts_at)
+
+    async def add_timeline(self, incident_id: int, entries: list[Entry], *, at: datetime) -> None:
+        await repo.add_timeline(self.conn, incident_id, entries, at=at)
+
+    async def flush(self) -> None:
+        pass
+
+    def forget_incidents(self) -> None:
+        pass
+
+
+class AlertBatch(DirectWrites):
+    """The state of `handle_alerts` in one transaction: what it read ahead (and locked), and the
+    writes it holds back and sends together.
+
+    Held back until `flush`: new occurrences, touched occurrences, earlier incident starts and
+    timeline entries. Every other statement runs at once, in the order of the one-alert code. The
+    held-back writes are sent before anything reads what they change: before an occurrence is read
+    a second time, before the reopen look-up and before the resolve path. (The one exception is the
+    row `apply` gets back after a severity change, whose `started_at` may not show the batch's
+    earlier starts yet; only its event is made from it, and events carry no `started_at`.) Their
+    effects do not depend on their order among each other, except the timeline's, which keeps
+    it. The open incident of a group is looked up once per batch (locked), and then kept as this
+    transaction changes it; the resolve path, which may change any incident, forgets them all. So
+    the transaction ends with exactly the rows, ids and outbox events of folding the alerts one by
+    one, which bench/incidents_equivalence.py checks.
+    """
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        super().__init__(conn)
+        self.occurrences: dict[tuple[str, datetime], Occurrence] = {}  # read ahead, for each key's first use
+        self.used: set[tuple[str, datetime]] = set()
+        self.incidents: dict[str, Incident | None] = {}  # group -> its open incident, locked by us
+        # At most one write per occurrence between flushes (`occurrence` flushes before a second
+        # use); the dicts keep what the one-alert code would leave even if that did not hold: an
+        # insert of an existing key does nothing, a later touch wins.
+        self._new: dict[tuple[str, datetime], tuple] = {}
+        self._touched: dict[tuple[str, datetime], datetime] = {}
+        self._starts: dict[int, datetime] = {}
+        self._timeline: list[tuple] = []
+
+    async def read_ahead(self, events: Sequence[AlertEvent], rules: GroupingRules) -> None:
+        """Read (FOR UPDATE) the occurrences of the events and the open incidents of the groups
+        their first firings will look up: one query each instead of one per event."""
+        keys = list(dict.fromkeys((e.fingerprint, e.starts_at) for e in events))
+        self.occurrences = await repo.get_occurrences(self.conn, keys) if keys else {}
+        groups: dict[str, None] = {}
+        seen: set[tuple[str, datetime]] = set()
+        for e in events:
+            key = (e.fingerprint, e.starts_at)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key not in self.occurrences and classify(e, None) is Outcome.NEW_FIRING:
+                groups[group_of(e, group_by=rules.group_by)] = None
+        if groups:
+            found = await repo.open_incidents_of_groups(self.conn, list(groups))
+            self.incidents = {g: found.get(g) for g in groups}
+
+    async def occurrence(self, event: AlertEvent) -> Occurrence | None:
+        key = (event.fingerprint, event.starts_at)
+        if key not in self.used:
+            self.used.add(key)
+            return self.occurrences.get(key)
+        await self.flush()  # this batch changed it: read it as the one-alert code would
+        return await repo.get_occurrence(self.conn, event.fingerprint, event.starts_at)
+
+    async def open_incident_of_group(self, group: str) -> Incident | None:
+        if group in self.incidents:
+            return self.incidents[group]
+        incident = await repo.open_incident_of_group(self.conn, group)
+        self.incidents[group] = incident
+        return incident
+
+    def remember(self, group: str, incident: Incident) -> None:
+        """`incident` is the group's open incident as this transaction left it."""
+        self.incidents[group] = incident
+
+    def forget_incidents(self) -> None:
+        self.incidents.clear()
+
+    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> None:
+        self._new.setdefault(
+            (event.fingerprint, event.starts_at),
+            repo.occurrence_args(event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now),
+        )
+
+    async def touch_occurrence(self, event: AlertEvent, now: datetime) -> None:
+        self._touched[(event.fingerprint, event.starts_at)] = now
+
+    async def note_alert_start(self, incident_id: int, starts_at: datetime) -> None:
+        # Several "start no later than" updates of one incident leave the earliest.
+        known = self._starts.get(incident_id)
+        if known is None or starts_at < known:
+            self._starts[incident_id] = starts_at
+
+    async def add_timeline(self, incident_id: int, entries: list[Entry], *, at: datetime) -> None:
+        self._timeline.extend(repo.timeline_args(incident_id, entries, at=at))
+
+    async def flush(self) -> None:
+        if self._new:
+            await repo.insert_occurrences(self.conn, list(self._new.values()))
+            self._new = {}
+        if self._touched:
+            await repo.touch_occurrences(self.conn, [(fp, starts, now) for (fp, starts), now in self._touched.items()])
+            self._touched = {}
+        if self._starts:
+            await repo.note_alert_starts(self.conn, list(self._starts.items()))
+            self._starts = {}
+        if self._timeline:
+            await repo.add_timeline_rows(self.conn, self._timeline)
+            self._timeline = []
 
 
 async def publish(conn: asyncpg.Connection, row: asyncpg.Record, kinds: list[str], *, actor: str | None, now: datetime) -> None:
@@ -35,12 +173,14 @@ async def publish(conn: asyncpg.Connection, row: asyncpg.Record, kinds: list[str
         await enqueue(conn, schema=repo.SCHEMA, event=event, ce_source=CE_SOURCE)
 
 
-async def apply(conn: asyncpg.Connection, change: Change, *, now: datetime, actor: str | None = None) -> asyncpg.Record:
+async def apply(
+    conn: asyncpg.Connection, change: Change, *, now: datetime, actor: str | None = None, writes: DirectWrites | None = None
+) -> asyncpg.Record:
     """Store a lifecycle decision: the incident, its timeline entries and its events (outbox)."""
+    writes = writes or DirectWrites(conn)
     incident = change.incident
-    await repo.save_lifecycle(conn, incident, now)
-    await repo.add_timeline(conn, incident.id, change.entries, at=now)
-    row = await repo.get_incident_row(conn, incident.id)
+    row = await repo.save_lifecycle(conn, incident, now)
+    await writes.add_timeline(incident.id, change.entries, at=now)
     actor = actor or (change.entries[0].actor if change.entries else None)
     await publish(conn, row, list(change.events), actor=actor, now=now)
     return row
@@ -64,17 +204,18 @@ async def open_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str, labels: dict,
     started_at: datetime, now: datetime, actor: str, opened_text: str, impact_text: str | None = None,
     commander: str | None = None, severity_source: str = "alerts", detected_at: datetime | None = None,
+    writes: DirectWrites | None = None,
 ) -> asyncpg.Record | None:
     """Open a new incident; None if the group already has an open one (a concurrent transaction won)."""
-    incident_id = await repo.insert_incident(
+    writes = writes or DirectWrites(conn)
+    row = await repo.insert_incident(
         conn, group_key=group_key, title=title, severity=severity, detected_by=detected_by, labels=labels,
         started_at=started_at, detected_at=detected_at or now, impact_text=impact_text, commander=commander,
         severity_source=severity_source,
     )
-    if incident_id is None:
+    if row is None:
         return None
-    await repo.add_timeline(conn, incident_id, [Entry("opened", opened_text, actor)], at=now)
-    row = await repo.get_incident_row(conn, incident_id)
+    await writes.add_timeline(row["id"], [Entry("opened", opened_text, actor)], at=now)
     await publish(conn, row, ["opened"], actor=actor, now=now)
     return row
 
@@ -85,31 +226,74 @@ async def handle_alert(conn: asyncpg.Connection, event: AlertEvent, *, rules: Gr
     if not await repo.mark_processed(conn, event.event_id):
         return None
     occurrence = await repo.get_occurrence(conn, event.fingerprint, event.starts_at)
+    return await _fold(conn, event, occurrence, rules=rules, now=now, writes=DirectWrites(conn))
+
+
+async def handle_alerts(
+    conn: asyncpg.Connection, events: Sequence[AlertEvent], *, rules: GroupingRules, clock: Clock
+) -> list[Outcome | None]:
+    """Fold many alert events, in order, in the caller's transaction: the same rows, incident ids,
+    timeline and outbox events as `handle_alert` on each in turn (with `now=clock()` per event),
+    in a few round trips per batch instead of several per event. Duplicate ids are found with one
+    statement, the occurrences and the groups' open incidents are read (and locked) ahead with one
+    each, and the writes nothing reads back are sent together (`AlertBatch`)."""
+    first_seen = await repo.mark_processed_many(conn, [e.event_id for e in events])
+    fresh: list[AlertEvent | None] = []  # None: a duplicate id (a second copy in the batch is one too)
+    for event in events:
+        if event.event_id in first_seen:
+            first_seen.discard(event.event_id)
+            fresh.append(event)
+        else:
+            fresh.append(None)
+    batch = AlertBatch(conn)
+    await batch.read_ahead([e for e in fresh if e is not None], rules)
+    outcomes: list[Outcome | None] = []
+    for event in fresh:
+        now = clock()
+        if event is None:
+            outcomes.append(None)
+            continue
+        occurrence = await batch.occurrence(event)
+        outcomes.append(await _fold(conn, event, occurrence, rules=rules, now=now, writes=batch))
+    await batch.flush()
+    return outcomes
+
+
+async def _fold(
+    conn: asyncpg.Connection, event: AlertEvent, occurrence: Occurrence | None, *, rules: GroupingRules,
+    now: datetime, writes: DirectWrites,
+) -> Outcome:
     outcome = classify(event, occurrence)
     severity = rules.severity_of(event.labels)
     group = group_of(event, group_by=rules.group_by)
     if outcome in (Outcome.REPEAT, Outcome.STALE_FIRING, Outcome.REPEAT_RESOLVE):
-        await repo.touch_occurrence(conn, event, now)
+        await writes.touch_occurrence(event, now)
     elif outcome is Outcome.ORPHAN_RESOLVE:
-        await repo.insert_occurrence(conn, event=event, incident_id=None, severity=severity, group_key=group, now=now)
+        await writes.insert_occurrence(event=event, incident_id=None, severity=severity, group_key=group, now=now)
     elif outcome is Outcome.NEW_FIRING:
-        await _attach_new_firing(conn, event, severity=severity, group=group, rules=rules, now=now)
+        await _attach_new_firing(conn, event, severity=severity, group=group, rules=rules, now=now, writes=writes)
     elif outcome is Outcome.RESOLVE:
+        # Reads occurrences and incidents and may change any of the incident's fields: with
+        # nothing held back, and nothing remembered afterwards.
+        await writes.flush()
         await repo.resolve_occurrence(conn, event, now)
         if occurrence.incident_id is not None:
             await _alert_resolved(conn, event, occurrence.incident_id, rules=rules, now=now)
+        writes.forget_incidents()
     return outcome
 
 
 async def _attach_new_firing(
-    conn: asyncpg.Connection, event: AlertEvent, *, severity: int, group: str, rules: GroupingRules, now: datetime
+    conn: asyncpg.Connection, event: AlertEvent, *, severity: int, group: str, rules: GroupingRules, now: datetime,
+    writes: DirectWrites,
 ) -> None:
-    incident = await repo.open_incident_of_group(conn, group)
+    incident = await writes.open_incident_of_group(group)
     if incident is None and rules.reopen_window is not None:
+        await writes.flush()  # the query reads occurrences
         resolved = await repo.recently_resolved_with_fingerprint(conn, event.fingerprint, now - rules.reopen_window)
         if resolved is not None:
             change = reopen(resolved, by="vigil", reason=f"alert {event.fingerprint} fired again", now=now)
-            await apply(conn, change, now=now)
+            await apply(conn, change, now=now, writes=writes)
             incident = change.incident
     if incident is None:
         row = await open_incident(
@@ -117,17 +301,22 @@ async def _attach_new_firing(
             labels=event.labels, started_at=event.starts_at, now=now, actor="vigil",
             detected_at=event.occurred_at,  # when Vigil received the alert, not when it was folded
             opened_text=f"opened from alert {event.labels.get('alertname', event.fingerprint)}",
+            writes=writes,
         )
         if row is None:  # another consumer opened the group's incident a moment ago
             incident = await repo.open_incident_of_group(conn, group)
         else:
             incident = repo.incident_from_row(row)
-    await repo.insert_occurrence(conn, event=event, incident_id=incident.id, severity=severity, group_key=group, now=now)
-    await repo.note_alert_start(conn, incident.id, event.starts_at)
-    await repo.add_timeline(conn, incident.id, [Entry("alert_firing", timeline_text(event), "alertmanager")], at=now)
+    await writes.insert_occurrence(event=event, incident_id=incident.id, severity=severity, group_key=group, now=now)
+    await writes.note_alert_start(incident.id, event.starts_at)
+    await writes.add_timeline(incident.id, [Entry("alert_firing", timeline_text(event), "alertmanager")], at=now)
     change = alert_severity_seen(incident, severity=severity)
     if change.changed:
-        await apply(conn, change, now=now)
+        await apply(conn, change, now=now, writes=writes)
+        incident = change.incident
+    if event.starts_at < incident.started_at:  # what note_alert_start did to it
+        incident = replace(incident, started_at=event.starts_at)
+    writes.remember(group, incident)
 
 
 async def _alert_resolved(conn: asyncpg.Connection, event: AlertEvent, incident_id: int, *, rules: GroupingRules, now: datetime) -> None:
