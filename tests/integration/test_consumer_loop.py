@@ -12,6 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from prometheus_client import REGISTRY
+
 from shared.events import AlertEvent, Topic, encode, header
 from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError, ensure_topics
 from shared.settings import BaseServiceSettings
@@ -61,6 +63,11 @@ class Harness:
             handle_batch=handle_batch, producer=self.producer, retry_backoff_s=0.05, max_retry_backoff_s=0.2,
         )
 
+    def dead_lettered(self) -> int:
+        """How many messages this harness's loop has sent to the DLQ (from its metrics)."""
+        labels = {"topic": self.topic, "group": self.group, "outcome": "dlq"}
+        return int(REGISTRY.get_sample_value("vigil_consumer_messages_total", labels) or 0)
+
     async def committed_total(self) -> int:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers[0], group_id=self.group)
         await consumer.start()
@@ -96,7 +103,8 @@ async def test_good_messages_are_handled_bad_ones_dead_lettered_and_all_committe
         async def handle(event: AlertEvent, record) -> None:
             seen.append(event.fingerprint)
 
-        await run_until(h.loop(handle), lambda: len(seen) == 2)
+        # Stop only when the junk is dead-lettered too: it may sit in a partition read after the good ones.
+        await run_until(h.loop(handle), lambda: len(seen) == 2 and h.dead_lettered() == 2)
         assert sorted(seen) == ["fp1", "fp2"]
 
         dead = await dlq.read(expected=2)
@@ -173,7 +181,7 @@ async def test_a_permanent_handler_error_goes_to_the_dlq_and_does_not_block_the_
                 raise PermanentHandlerError("fp2 is not allowed")
             handled.append(event.fingerprint)
 
-        await run_until(h.loop(picky), lambda: len(handled) == 2)
+        await run_until(h.loop(picky), lambda: len(handled) == 2 and h.dead_lettered() == 1)
         [dead] = await dlq.read(expected=1)
         assert header(dead.headers, "dlq_error") == "rejected by handler: fp2 is not allowed"
         assert header(dead.headers, "ce_id") == alert(2).event_id  # original headers are kept
@@ -219,6 +227,6 @@ async def test_a_batch_with_an_undecodable_message_is_handled_one_by_one(kafka_b
         async def handle(event: AlertEvent, record) -> None:
             singles.append(event.event_id)
 
-        await run_until(h.loop(handle, handle_batch), lambda: len(singles) == 2)
+        await run_until(h.loop(handle, handle_batch), lambda: len(singles) == 2 and h.dead_lettered() == 1)
         assert batch_calls == []
         assert len(await dlq.read(expected=1)) == 1
