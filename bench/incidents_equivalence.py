@@ -1,17 +1,18 @@
 """Checks that the incident service's alert path leaves exactly the database it left before a change:
-`python -m bench.incidents_equivalence [--streams 30] [--reference-rev HEAD]`.
+`python -m bench.incidents_equivalence [--streams 30] [--reference-rev REV]`.
 
 Three folds of the same events are compared: the reference (`handle_alert` on each event in turn,
 one transaction per batch, as the consumer did before, with services/incidents/service.py and
-repository.py as they are in git at `--reference-rev`), the current `handle_alert` the same way,
-and the current batched path (`handle_alerts`, one call per batch, as the consumer does now).
+repository.py as they are in git at `--reference-rev`, by default the last commit before the
+batched path), the current `handle_alert` the same way, and the current batched path
+(`handle_alerts`, one call per batch, as the consumer does now).
 
 For each of many random streams (new firings, exact duplicates, re-firings with other ids,
 resolves, repeated resolves, orphan resolves, stale firings, the same instant written with another
 UTC offset, several severities, grouping by group key, by labels and by fingerprint, with and
-without a reopen window, the same occurrence several times in one batch), both paths fold the
-same events, cut into the same random batches, with the same deterministic clock, into two fresh
-databases each on a throw-away PostgreSQL. Then every table is compared row by row, ids included:
+without a reopen window, the same occurrence several times in one batch), the three fold the
+same events, cut into the same random batches, with the same deterministic clock, each into a
+fresh database on a throw-away PostgreSQL. Then every table is compared row by row, ids included:
 incidents, occurrences, processed event ids, the timeline (in id order) and the outbox (event ids,
 keys, values and headers, in id order). Only columns that PostgreSQL fills with its own clock
 (`created_at`, `processed_at`, and `updated_at` before any change) are left out.
@@ -43,6 +44,9 @@ from shared.local.kafka_broker import free_port
 from shared.local.postgres_server import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
+# The last commit whose services/incidents/service.py folded every alert with its own statements
+# ("Incidents: detected_at is when Vigil received the alert ..."), before the batched path.
+REFERENCE_REV = "99b9c546c1ed5ce3f9569eeb194652a4fcbd823d"
 
 
 def reference_service(rev: str) -> types.ModuleType:
@@ -275,8 +279,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.incidents_equivalence", description=__doc__.split("\n\n")[0])
     parser.add_argument("--streams", type=int, default=30)
     parser.add_argument("--events", type=int, default=600, help="events per stream")
-    parser.add_argument("--reference-rev", default="HEAD",
-                        help="git revision whose services/incidents/{service,repository}.py are the reference")
+    parser.add_argument("--reference-rev", default=REFERENCE_REV,
+                        help="git revision whose services/incidents/{service,repository}.py are the reference "
+                        "(default: the last one that folded alerts one by one)")
     parser.add_argument("--database-server-url", default=None,
                         help="use this PostgreSQL server (creates databases equiv_*) instead of a temporary one")
     return asyncio.run(amain(parser.parse_args(argv)))
