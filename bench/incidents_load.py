@@ -2,7 +2,7 @@
 
 Starts its own Kafka broker (KRaft, free ports) and PostgreSQL (free port), both with their data in
 a temp dir, and runs the real incident service (`create_app(IncidentsSettings.load(...))`, under
-uvicorn in its own process, bench/serve_incidents.py). Its lifespan starts the consumer loops and
+uvicorn in its own process, bench/serve.py). Its lifespan starts the consumer loops and
 the outbox relay, as in a deployment. Alert events come from a separate producer process
 (bench/alert_producer.py, events from bench/incident_stream.py).
 
@@ -261,7 +261,7 @@ class Bench:
             cwd = Path(self.args.server_tree).resolve()
             env["PYTHONPATH"] = f"{cwd}{os.pathsep}{REPO}"
         self.service = await self.spawn(
-            "service", PYTHON, "-m", "bench.serve_incidents", "--port", str(self.service_port), "--loop", self.args.loop,
+            "service", PYTHON, "-m", "bench.serve", "incidents", "--port", str(self.service_port), "--loop", self.args.loop,
             env=env, cwd=cwd,
         )
 

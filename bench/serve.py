@@ -1,9 +1,11 @@
-"""One server under test, in its own process: `python -m bench.serve {ingest,ceiling} --port P`.
+"""One server under test, in its own process: `python -m bench.serve {ingest,ceiling,incidents} --port P`.
 
 Both run under the same uvicorn settings: one worker, uvloop, httptools, no access log,
 127.0.0.1 only. Ingest is the real app (`create_app(IngestSettings.load(...))`), configured from
 the VIGIL_* environment the benchmark sets (broker address, bearer token) and with the logging and
-tracing set-up a deployed ingest has (`configure_process`). SIGTERM or SIGINT stops it cleanly.
+tracing set-up a deployed ingest has (`configure_process`). The incident service is the real app too,
+configured the same way (broker, database URL, API token, consumer group); its lifespan runs the
+migrations and starts the consumer loops and the outbox relay. SIGTERM or SIGINT stops it cleanly.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ def build_app(name: str, port: int):
         settings = IngestSettings.load(ingest_port=port, host="127.0.0.1")
         configure_process(settings, service_name="vigil-ingest")
         return create_app(settings)
+    if name == "incidents":
+        from services.incidents.app import create_app
+        from services.incidents.config import IncidentsSettings
+        from shared.runtime import configure_process
+
+        settings = IncidentsSettings.load(incidents_port=port, host="127.0.0.1")
+        configure_process(settings, service_name="vigil-incidents")
+        return create_app(settings)
     if name == "ceiling":
         from bench.ceiling_app import create_app
 
@@ -34,8 +44,9 @@ def build_app(name: str, port: int):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one benchmarked server.")
-    parser.add_argument("app", choices=("ingest", "ceiling"))
+    parser.add_argument("app", choices=("ingest", "ceiling", "incidents"))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args(argv)
     import services
 
@@ -44,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         build_app(args.app, args.port),
         host="127.0.0.1",
         port=args.port,
-        loop="uvloop",
+        loop=args.loop,
         http="httptools",
         workers=1,
         lifespan="on",

@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
+from pydantic import AwareDatetime
 from fastapi.responses import JSONResponse
 
 from services.incidents import lifecycle, repository as repo, service
@@ -98,8 +99,8 @@ async def list_incidents(
     _: Viewer,
     status: Annotated[list[Status], Query(description="investigating, mitigating, resolved; repeatable")] = [],  # noqa: B006
     severity: Annotated[list[Annotated[int, Query(ge=1, le=4)]], Query(description="1-4; repeatable")] = [],  # noqa: B006
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Annotated[AwareDatetime | None, Query(description="detected at or after (with a UTC offset)")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="detected before (with a UTC offset)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, impact or root cause")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
