@@ -39,8 +39,22 @@ def _incidents() -> ServiceSpec:
     return ServiceSpec(IncidentsSettings.load, create_app, lambda s: s.incidents_port)
 
 
+def _escalator() -> ServiceSpec:
+    from services.escalator.app import create_app
+    from services.escalator.config import EscalatorSettings
+
+    return ServiceSpec(EscalatorSettings.load, create_app, lambda s: s.escalator_port)
+
+
+def _slo() -> ServiceSpec:
+    from services.slo.app import create_app
+    from services.slo.config import SloSettings
+
+    return ServiceSpec(SloSettings.load, create_app, lambda s: s.slo_port)
+
+
 # Every service that exists; `vigil dev` starts all of them.
-SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents}
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo}
 
 
 def _fail(message: str) -> None:
@@ -124,6 +138,9 @@ def dev(
             os.environ["VIGIL_INGEST_TOKENS"] = _dev_token(state_dir, "ingest-token")
         if not os.environ.get("VIGIL_API_TOKENS"):
             os.environ["VIGIL_API_TOKENS"] = _dev_token(state_dir, "api-admin-token") + ":admin"
+        # The escalator clears lapsed acknowledgements through the local incident service.
+        os.environ.setdefault("VIGIL_ESCALATOR_INCIDENTS_URL", f"http://127.0.0.1:{os.environ.get('VIGIL_INCIDENTS_PORT', '8081')}")
+        os.environ.setdefault("VIGIL_ESCALATOR_INCIDENTS_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
 
         listeners = []
         for name, make_spec in SERVICES.items():

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import ClassVar, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 
 class Topic:
@@ -223,3 +223,66 @@ class TicketRequested(Event):
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()
+
+
+class LatencyBucket(BaseModel):
+    """One cumulative histogram bucket, Prometheus-style: `count` observations took at most `le` seconds."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ser_json_inf_nan="strings")
+
+    le: float = Field(gt=0, description="Upper bound in seconds; the last bucket is +Inf (in JSON the string \"+Inf\" or \"Infinity\").")
+    count: int = Field(ge=0)
+
+
+class Utilisation(BaseModel):
+    """Resource utilisation gauges as fractions (0.45 = 45 %); a resource not measured is omitted."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    cpu: float | None = Field(default=None, ge=0, le=1)
+    memory: float | None = Field(default=None, ge=0, le=1)
+    storage: float | None = Field(default=None, ge=0, le=1)
+    network: float | None = Field(default=None, ge=0, le=1)
+
+
+class MetricsEvent(Event):
+    """What one service did in one interval, as an exporter or the application measured it.
+
+    Key: the service name, so one service's intervals stay in one partition. The SLO service folds
+    it into the UTC minute that contains `interval_start`; `event_id` makes a redelivery harmless
+    (use `MetricsEvent.id_for` for a deterministic one).
+    """
+
+    event_type: ClassVar[str] = "dev.vigil.metrics.v1"
+    topic: ClassVar[str] = Topic.METRICS
+
+    service: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+    interval_start: AwareDatetime
+    interval_s: int = Field(default=60, ge=1, le=3600)
+    requests: int = Field(ge=0, description="Requests served in the interval.")
+    errors: int = Field(ge=0, description="Requests among them that failed (e.g. 5xx).")
+    latency_buckets: list[LatencyBucket] = Field(
+        default_factory=list, max_length=64, description="Cumulative, ascending `le`, ending with +Inf."
+    )
+    utilisation: Utilisation = Field(default_factory=Utilisation)
+
+    def kafka_key(self) -> bytes:
+        return self.service.encode()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MetricsEvent:
+        if self.errors > self.requests:
+            raise ValueError("errors cannot exceed requests")
+        buckets = self.latency_buckets
+        if buckets:
+            if buckets[-1].le != float("inf"):
+                raise ValueError("the last latency bucket must be +Inf")
+            for a, b in zip(buckets, buckets[1:]):
+                if not b.le > a.le or b.count < a.count:
+                    raise ValueError("latency buckets must have ascending le and non-decreasing (cumulative) counts")
+        return self
+
+    @staticmethod
+    def id_for(*, source: str, service: str, interval_start: datetime) -> str:
+        """The event id of one service's interval from one source: a resend gets the same id."""
+        return deterministic_id("metrics", source, service, interval_start.astimezone(UTC).isoformat())

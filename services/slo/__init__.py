@@ -1,0 +1,1 @@
+"""The SLO service: error budgets from the metrics stream, burn-rate alerts, capacity forecasts."""

@@ -1,0 +1,85 @@
+"""The composition root of the SLO service: nothing is created at import time."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.slo import repository
+from services.slo.config import SloSettings
+from services.slo.definitions import SloDefinition
+from shared.clock import Clock, utc_now
+from shared.db import create_pool, migrate
+from shared.events import Topic
+from shared.http_errors import install_error_handlers
+from shared.kafka import EventProducer
+from shared.observability import configure_tracing, health_router
+from shared.outbox import OutboxRelay
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+CE_SOURCE = "/vigil/slo"
+TOPICS = [Topic.METRICS, Topic.ALERTS]
+
+
+@dataclass
+class SloContext:
+    pool: asyncpg.Pool
+    clock: Clock
+    settings: SloSettings
+    definitions: tuple[SloDefinition, ...]
+    producer: EventProducer
+
+
+def create_app(
+    settings: SloSettings, *, clock: Clock = utc_now, run_relay: bool = True, run_evaluator: bool = True,
+) -> FastAPI:
+    if not settings.database_url:
+        raise ValueError("the SLO service needs VIGIL_DATABASE_URL")
+    configure_tracing(service_name="vigil-slo", otlp_endpoint=settings.otlp_endpoint)
+    producer = EventProducer(settings, ce_source=CE_SOURCE, ensure=[*TOPICS, *(Topic.dlq(t) for t in TOPICS)])
+    definitions = settings.definitions()
+    state: dict = {}
+
+    async def postgres_ok() -> bool:
+        async with state["pool"].acquire() as conn:
+            return await conn.fetchval("SELECT 1") == 1
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        pool = await create_pool(settings.database_url, init=repository.init_connection)
+        async with pool.acquire() as conn:
+            await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
+        ctx = SloContext(pool=pool, clock=clock, settings=settings, definitions=definitions, producer=producer)
+        state["pool"] = pool
+        producer.start()
+        stoppers, tasks = [], []
+        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+        if run_relay:
+            stoppers.append(relay.stop)
+            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        try:
+            yield {"slo": ctx, "api_tokens": settings.token_roles()}
+        finally:
+            for stop in stoppers:
+                stop()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, 15)
+            await producer.stop()
+            await pool.close()
+
+    app = FastAPI(
+        title="Vigil SLO",
+        version="1",
+        description="Error budgets kept from the metrics stream, burn-rate alerts, capacity forecasts.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
+    return app

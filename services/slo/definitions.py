@@ -1,0 +1,118 @@
+"""SLO definitions: the operations process's defaults (1.2), our YAML, and an OpenSLO v1 subset.
+
+Pure: text in, validated definitions out. A definition with `service: "*"` applies to every
+service that sends metrics; one naming a service replaces the same-named default for it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+Indicator = Literal["success_ratio", "latency_under"]
+Budgeting = Literal["occurrences", "timeslices"]
+Display = Literal["percent_good", "percent_bad", "percentile_ms"]
+
+
+class SloDefinitionError(ValueError):
+    """A configuration file that is not a valid set of SLO definitions."""
+
+
+class SloDefinition(BaseModel):
+    """One objective. `success_ratio`: good = requests - errors of all requests; `latency_under`:
+    good = requests answered within `threshold_ms` (a histogram bucket bound) of all measured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=63)
+    title: str
+    service: str = "*"
+    indicator: Indicator
+    target: float = Field(gt=0, lt=1, description="Fraction of good events (or good minutes), e.g. 0.999")
+    threshold_ms: float | None = Field(default=None, gt=0)
+    budgeting: Budgeting = "occurrences"
+    display: Display = "percent_good"
+
+    @model_validator(mode="after")
+    def _latency_has_threshold(self) -> SloDefinition:
+        if (self.indicator == "latency_under") != (self.threshold_ms is not None):
+            raise ValueError("threshold_ms is required for latency_under and only allowed there")
+        if self.display == "percentile_ms" and self.indicator != "latency_under":
+            raise ValueError("display percentile_ms needs indicator latency_under")
+        return self
+
+    @property
+    def threshold_key(self) -> str | None:
+        """The histogram bucket key (`le` in seconds) whose count is the number of good events."""
+        return bucket_key(self.threshold_ms / 1000) if self.threshold_ms is not None else None
+
+    def objective_text(self) -> str:
+        """The "Target" column of the dashboard table: 99.9%, < 100ms, < 0.1%."""
+        if self.display == "percentile_ms":
+            return f"< {self.threshold_ms:g}ms"
+        if self.display == "percent_bad":
+            return f"< {percent(1 - self.target)}"
+        return percent(self.target)
+
+
+def percent(fraction: float) -> str:
+    return f"{round(fraction * 100, 6):g}%"
+
+
+def bucket_key(le_seconds: float) -> str:
+    """The canonical text of a histogram bound, as buckets are stored: `0.1`, `0.5`, `+Inf`."""
+    return "+Inf" if le_seconds == float("inf") else repr(float(le_seconds))
+
+
+DEFAULT_DEFINITIONS: tuple[SloDefinition, ...] = (
+    SloDefinition(name="availability", title="Availability", indicator="success_ratio", target=0.999,
+                  budgeting="timeslices", display="percent_good"),
+    SloDefinition(name="latency-p50", title="Latency (p50)", indicator="latency_under", target=0.50,
+                  threshold_ms=100, display="percentile_ms"),
+    SloDefinition(name="latency-p99", title="Latency (p99)", indicator="latency_under", target=0.99,
+                  threshold_ms=500, display="percentile_ms"),
+    SloDefinition(name="error-rate", title="Error rate", indicator="success_ratio", target=0.999,
+                  display="percent_bad"),
+)
+
+
+class _OwnFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slos: list[SloDefinition]
+
+
+def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
+    """Definitions from YAML text: our format (`slos: [...]`) or OpenSLO v1 documents (`kind: SLO`,
+    several separated by `---`)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise SloDefinitionError(f"not YAML: {exc}") from None
+    if not docs:
+        raise SloDefinitionError("the file defines no SLOs")
+    try:
+        if all(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("openslo/") for d in docs):
+            from services.slo.openslo import from_openslo
+
+            found = tuple(defn for d in docs if d.get("kind") == "SLO" for defn in from_openslo(d))
+        elif len(docs) == 1 and isinstance(docs[0], dict) and "slos" in docs[0]:
+            found = tuple(_OwnFile.model_validate(docs[0]).slos)
+        else:
+            raise SloDefinitionError("expected `slos: [...]` or OpenSLO v1 documents (apiVersion: openslo/v1)")
+    except ValidationError as exc:
+        raise SloDefinitionError(f"invalid SLO definition: {exc}") from None
+    if not found:
+        raise SloDefinitionError("the file defines no SLOs")
+    keys = [(d.service, d.name) for d in found]
+    if len(set(keys)) != len(keys):
+        raise SloDefinitionError("an SLO name is used twice for the same service")
+    return found
+
+
+def definitions_for(service: str, definitions: tuple[SloDefinition, ...]) -> list[SloDefinition]:
+    """The SLOs that apply to `service`: its own, plus the `*` ones it does not override by name."""
+    own = {d.name: d for d in definitions if d.service == service}
+    general = [d for d in definitions if d.service == "*" and d.name not in own]
+    return [*general, *own.values()]
