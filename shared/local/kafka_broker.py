@@ -157,7 +157,7 @@ class LocalKafka:
             return
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         subprocess.run(
-            self._jvm("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), heap="256m"),
+            self._jvm("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config), heap="256m"),
             check=True, capture_output=True,
         )
         log.info("formatted kafka storage", data_dir=str(self.data_dir), cluster_id=cluster_id)
