@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 
-from services.incidents import repository, routes
+from services.incidents import ops_routes, repository, routes
 from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
 from shared.clock import Clock, utc_now
@@ -58,7 +58,10 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         if run_relay:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         try:
-            yield {"incidents": ctx, "api_tokens": settings.token_roles()}
+            ops = ops_routes.OpsContext(
+                zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days, peers=None
+            )
+            yield {"incidents": ctx, "api_tokens": settings.token_roles(), "ops": ops}
         finally:
             for loop in loops:
                 loop.stop()
@@ -78,5 +81,6 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
 
     install_error_handlers(app)
     app.include_router(routes.router)
+    app.include_router(ops_routes.router)
     app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -35,6 +36,37 @@ class IncidentsSettings(ApiTokenSettings):
     incidents_auto_resolve_sevs: CommaList = Field(
         default_factory=lambda: ["3", "4"], description="SEVs resolved automatically when all their alerts resolved"
     )
+
+    # Operations records and reports (docs/operations.md).
+    incidents_report_zone: str = Field(
+        default="UTC", description="IANA time zone of report days, weeks (Monday 00:00) and months"
+    )
+    incidents_runbook_max_age_days: int = Field(
+        default=180, ge=1, description="a runbook not updated for longer than this is outdated"
+    )
+    incidents_slo_url: str | None = Field(default=None, description="base URL of the SLO service, e.g. http://slo:8083")
+    incidents_escalator_url: str | None = Field(default=None, description="base URL of the escalator, e.g. http://escalator:8082")
+    incidents_ingest_url: str | None = Field(default=None, description="base URL of ingest, for the daily check's health part")
+    incidents_peer_token: str | None = Field(default=None, description="API token (viewer) for the SLO and escalator APIs")
+    incidents_peer_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("incidents_report_zone")
+    @classmethod
+    def _zone_known(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @field_validator("incidents_slo_url", "incidents_escalator_url", "incidents_ingest_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("an http:// or https:// URL")
+        return value.rstrip("/")
 
     @field_validator("incidents_group_by", "incidents_auto_resolve_sevs", mode="before")
     @classmethod

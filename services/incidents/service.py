@@ -10,7 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.incidents import repository as repo
+from services.incidents import ops_service, repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
@@ -183,6 +183,9 @@ async def apply(
     await writes.add_timeline(incident.id, change.entries, at=now)
     actor = actor or (change.entries[0].actor if change.entries else None)
     await publish(conn, row, list(change.events), actor=actor, now=now)
+    if "resolved" in change.events:  # a SEV1/SEV2 (per the postmortem policy) gets its postmortem now
+        await writes.flush()
+        await ops_service.open_for_resolved(conn, row, now=now)
     return row
 
 

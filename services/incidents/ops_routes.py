@@ -1,0 +1,230 @@
+"""The postmortem, action item and noise API. Reads need a viewer, records a responder, the
+postmortem policy an admin. Each change runs in one transaction (with `Idempotency-Key`, as the
+incident API)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+import asyncpg
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from services.incidents import lifecycle, ops_repository as ops, ops_service, repository as repo, service
+from services.incidents.ops_schemas import (
+    ActionItemEdit, ActionItemOut, NewActionItem, NoiseMark, PostmortemEdit, PostmortemOut, PostmortemPolicy, PostmortemPolicyOut,
+)
+from services.incidents.postmortems import WorkflowRefused, checklist, is_overdue
+from services.incidents.rendering import render
+from services.incidents.routes import REF, Admin, Responder, Viewer, actor, incident_id, unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+Format = Annotated[Literal["json", "markdown"], Query(description="json, or markdown (text/markdown)")]
+MARKDOWN = "text/markdown; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class OpsContext:
+    """What the operations routes need beyond the incident context."""
+
+    zone: str
+    runbook_max_age_days: int
+    peers: object  # peers.Peers
+
+    def today(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self.zone)).date()
+
+
+def ops_context(request: Request) -> OpsContext:
+    return request.state.ops
+
+
+def item_id(value: str) -> int:
+    if not value.isdigit() or len(value) > 18:
+        raise service.NotFound(f"no record {value!r}")
+    return int(value)
+
+
+def action_item_out(row: asyncpg.Record, *, today: date) -> ActionItemOut:
+    d = dict(row)
+    return ActionItemOut(
+        **{k: d[k] for k in ("id", "postmortem_id", "title", "owner", "priority", "due_on", "status", "created_at", "updated_at", "closed_at")},
+        incident=f"INC-{d['incident_id']}" if d["incident_id"] else None,
+        overdue=is_overdue(d, today=today),
+    )
+
+
+async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: OpsContext, now: datetime) -> PostmortemOut:
+    incident = await repo.get_incident_row(conn, pm["incident_id"])
+    today = ctx.today(now)
+    items = [
+        action_item_out(r, today=today)
+        for r in await ops.list_action_items(conn, statuses=[], incident_id=pm["incident_id"], owner=None, due_before=None, limit=500)
+    ]
+    data = {
+        **{k: pm[k] for k in ("id", "status", "author", "reviewers", "summary", "impact", "duration_s", "root_cause", "resolution",
+                              "timeline", "went_well", "went_poorly", "lessons", "review_at", "published_at", "created_at", "updated_at")},
+        "incident": f"INC-{pm['incident_id']}",
+        "incident_title": incident["title"],
+        "severity": incident["severity"],
+        "checklist": checklist(pm["checklist"], action_items=len(items), review_at=pm["review_at"]),
+        "action_items": [i.model_dump() for i in items],
+    }
+    data["markdown"] = render("postmortem", {"pm": data, "incident": dict(incident)}, zone=ctx.zone)
+    return PostmortemOut(**data)
+
+
+def markdown_of(documents: list[str]) -> PlainTextResponse:
+    return PlainTextResponse("\n---\n\n".join(documents), media_type=MARKDOWN)
+
+
+@router.get("/postmortems", response_model=list[PostmortemOut], summary="Postmortems, newest first (JSON or Markdown)")
+async def list_postmortems(
+    request: Request,
+    _: Viewer,
+    status: Annotated[Literal["draft", "in_review", "published"] | None, Query()] = None,
+    incident: Annotated[str | None, Query(max_length=30, description="INC-<n>")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    format: Format = "json",
+) -> Response | list[PostmortemOut]:
+    ctx, octx = request.state.incidents, ops_context(request)
+    iid = None
+    if incident is not None:
+        match = REF.match(incident)
+        iid = int(match.group(1)) if match else -1
+    now = ctx.clock()
+    async with ctx.pool.acquire() as conn:
+        rows = await ops.list_postmortems(conn, status=status, incident_id=iid, limit=limit)
+        out = [await postmortem_out(conn, r, ctx=octx, now=now) for r in rows]
+    return markdown_of([p.markdown for p in out]) if format == "markdown" else out
+
+
+@router.post("/incidents/{ref}/postmortem", status_code=201, response_model=PostmortemOut,
+             summary="Open the postmortem of a resolved incident (SEV1/SEV2 get one when they resolve)")
+async def open_postmortem(request: Request, ref: str, principal: Responder) -> Response:
+    iid, octx = incident_id(ref), ops_context(request)
+
+    async def work(conn, now):
+        row = await repo.get_incident_row(conn, iid, for_update=True)
+        if row is None:
+            raise service.NotFound(f"no incident {ref}")
+        if row["status"] != "resolved":
+            raise lifecycle.Refused(f"INC-{iid} is {row['status']}; a postmortem follows the resolve")
+        pm = await ops_service.open_postmortem(conn, row, now=now, reason="opened by a person", by=actor(principal, None))
+        if pm is None:
+            raise lifecycle.Refused(f"INC-{iid} has a postmortem already")
+        return 201, await postmortem_out(conn, pm, ctx=octx, now=now)
+
+    return await unit_of_work(request, principal, {"open": iid}, work)
+
+
+@router.patch("/incidents/{ref}/postmortem", response_model=PostmortemOut,
+              summary="Edit the postmortem (sections, reviewers, checklist) or move it draft → in_review → published")
+async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, principal: Responder) -> Response:
+    iid, octx = incident_id(ref), ops_context(request)
+    sent = body.model_dump(exclude_unset=True, exclude={"by"})
+    sent = {k: v for k, v in sent.items() if v is not None or k in ("review_at", "summary", "author")}
+    if body.timeline is not None:
+        sent["timeline"] = [t.model_dump() for t in body.timeline]
+
+    async def work(conn, now):
+        try:
+            pm = await ops_service.edit_postmortem(conn, iid, sent, by=actor(principal, body), now=now)
+        except ops_service.NoPostmortem as exc:
+            raise service.NotFound(str(exc)) from None
+        except WorkflowRefused as exc:
+            raise lifecycle.Refused(str(exc)) from None
+        return 200, await postmortem_out(conn, pm, ctx=octx, now=now)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.get("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Which SEVs get a postmortem when they resolve")
+async def get_policy(request: Request, _: Viewer) -> PostmortemPolicyOut:
+    async with request.state.incidents.pool.acquire() as conn:
+        return PostmortemPolicyOut(sevs=await ops.postmortem_sevs(conn))
+
+
+@router.put("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Set the SEVs that get a postmortem (admin)")
+async def set_policy(request: Request, body: PostmortemPolicy, principal: Admin) -> Response:
+    async def work(conn, now):
+        await ops.set_postmortem_sevs(conn, body.sevs, by=actor(principal, body), now=now)
+        return 200, PostmortemPolicyOut(sevs=await ops.postmortem_sevs(conn))
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.get("/action-items", response_model=list[ActionItemOut], summary="Action items, due first; `overdue=true` for the overdue list")
+async def list_action_items(
+    request: Request,
+    _: Viewer,
+    status: Annotated[list[Literal["open", "in_progress", "done", "wont_do"]], Query(description="repeatable")] = [],  # noqa: B006
+    incident: Annotated[str | None, Query(max_length=30)] = None,
+    owner: Annotated[str | None, Query(max_length=200)] = None,
+    overdue: Annotated[bool, Query(description="only open items past their due date (in the report zone)")] = False,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[ActionItemOut]:
+    ctx, octx = request.state.incidents, ops_context(request)
+    today = octx.today(ctx.clock())
+    iid = None
+    if incident is not None:
+        match = REF.match(incident)
+        iid = int(match.group(1)) if match else -1
+    statuses = ["open", "in_progress"] if overdue and not status else list(status)
+    async with ctx.pool.acquire() as conn:
+        rows = await ops.list_action_items(
+            conn, statuses=statuses, incident_id=iid, owner=owner, due_before=today if overdue else None, limit=limit
+        )
+    return [action_item_out(r, today=today) for r in rows]
+
+
+@router.post("/action-items", status_code=201, response_model=ActionItemOut, summary="Create an action item")
+async def create_action_item(request: Request, body: NewActionItem, principal: Responder) -> Response:
+    octx = ops_context(request)
+    iid = incident_id(body.incident) if body.incident else None
+
+    async def work(conn, now):
+        try:
+            row = await ops_service.add_action_item(
+                conn, incident_id=iid, title=body.title, owner=body.owner, priority=body.priority, due_on=body.due_on,
+                by=actor(principal, body), now=now, today=octx.today(now),
+            )
+        except ops_service.NoPostmortem as exc:
+            raise service.NotFound(str(exc)) from None
+        return 201, action_item_out(row, today=octx.today(now))
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.patch("/action-items/{item}", response_model=ActionItemOut, summary="Update an action item (status, owner, due date, …)")
+async def update_action_item(request: Request, item: str, body: ActionItemEdit, principal: Responder) -> Response:
+    octx = ops_context(request)
+    sent = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"by"}).items() if v is not None}
+
+    async def work(conn, now):
+        row = await ops_service.update_action_item(conn, item_id(item), sent, now=now)
+        if row is None:
+            raise service.NotFound(f"no action item {item}")
+        return 200, action_item_out(row, today=octx.today(now))
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.post("/incidents/{ref}/noise", response_model=dict, summary="Mark an incident as noise (its alerts were false positives), or take it back")
+async def mark_noise(request: Request, ref: str, principal: Responder, body: NoiseMark | None = None) -> Response:
+    iid, body = incident_id(ref), body or NoiseMark()
+
+    async def work(conn, now):
+        if await repo.get_incident_row(conn, iid, for_update=True) is None:
+            raise service.NotFound(f"no incident {ref}")
+        was = await ops.is_noise(conn, iid)
+        await ops.set_noise(conn, iid, noise=body.noise, reason=body.reason, by=actor(principal, body), now=now)
+        if was != body.noise:
+            text = ("marked as noise" + (f": {body.reason}" if body.reason else "")) if body.noise else "no longer marked as noise"
+            await repo.add_timeline(conn, iid, [lifecycle.Entry("noise", text, actor(principal, body))], at=now)
+        return 200, {"incident": f"INC-{iid}", "noise": body.noise}
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
