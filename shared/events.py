@@ -200,8 +200,12 @@ class PageRequested(Event):
     role: Literal["primary", "backup", "override"] = "primary"
     schedule: str | None = None
     channel: Literal["page", "notify"] = Field(default="page", description="notify = non-paging notification")
-    reason: str
+    reason: str = Field(description="initial, escalation, repeat or ack-timeout (or why no one was reached)")
     step: int = Field(ge=0)
+    repetition: int = Field(default=0, ge=0, description="Which pass of a repeating chain (0 = the first).")
+    contact: str | None = Field(default=None, description="How to reach the target (e.g. e-mail, phone), from the escalator's people.")
+    due_at: AwareDatetime | None = Field(default=None, description="When the policy said to page; occurred_at is when it was sent.")
+    links: dict[str, str] = Field(default_factory=dict, description="e.g. incident (API), runbook, generator URLs")
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()

@@ -1,0 +1,195 @@
+"""All SQL of the escalator: named constants and small functions taking a connection.
+Repositories never open or commit transactions; the caller's unit of work does."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+
+import asyncpg
+
+from services.escalator.policy import PlannedStep
+
+SCHEMA = "escalator"
+TIMER_CHANNEL = "escalator_timer"  # NOTIFY when timers are stored: the ticker recomputes its next wake-up
+
+LATEST_CONFIG = "SELECT version, document, fingerprint, source, created_by, created_at FROM escalator.config_version ORDER BY version DESC LIMIT 1"
+LATEST_CONFIG_VERSION = "SELECT max(version) FROM escalator.config_version"
+LAST_FILE_HASH = "SELECT file_hash FROM escalator.config_version WHERE source = 'file' ORDER BY version DESC LIMIT 1"
+INSERT_CONFIG = """
+INSERT INTO escalator.config_version (document, fingerprint, source, file_hash, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6) RETURNING version"""
+
+OVERRIDES = """
+SELECT id, schedule, tier, person, start_at, end_at, created_by, created_at FROM escalator.override
+WHERE schedule = $1 AND end_at > $2 AND start_at < $3 ORDER BY created_at, id"""
+INSERT_OVERRIDE = """
+INSERT INTO escalator.override (schedule, tier, person, start_at, end_at, created_by, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, schedule, tier, person, start_at, end_at, created_by, created_at"""
+DELETE_OVERRIDE = "DELETE FROM escalator.override WHERE schedule = $1 AND id = $2 RETURNING id"
+
+MARK_PROCESSED = "INSERT INTO escalator.processed_event (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"
+
+GET_INCIDENT = "SELECT * FROM escalator.incident WHERE id = $1"
+GET_INCIDENT_FOR_UPDATE = "SELECT * FROM escalator.incident WHERE id = $1 FOR UPDATE"
+UPSERT_INCIDENT = """
+INSERT INTO escalator.incident
+    (id, number, version, title, severity, status, acknowledged_at, acknowledged_by, labels, schedule, policy,
+     opened_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+ON CONFLICT (id) DO UPDATE SET
+    number = EXCLUDED.number, version = EXCLUDED.version, title = EXCLUDED.title, severity = EXCLUDED.severity,
+    status = EXCLUDED.status, acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
+    updated_at = EXCLUDED.updated_at"""
+SET_ACK_TIMED_OUT = "UPDATE escalator.incident SET ack_timed_out = $2 WHERE id = $1"
+
+PENDING_TIMERS = "SELECT * FROM escalator.timer WHERE incident_id = $1 AND state = 'pending' ORDER BY due_at"
+CANCEL_PENDING = """
+UPDATE escalator.timer SET state = 'cancelled', outcome = $2, fired_at = $3
+WHERE incident_id = $1 AND state = 'pending'"""
+INSERT_TIMERS = """
+INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, reason, ticket_due_at)
+SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::text[], $10::timestamptz[])
+ON CONFLICT (id) DO NOTHING"""
+CLAIM_DUE = """
+SELECT * FROM escalator.timer WHERE state = 'pending' AND due_at <= $1
+ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+FINISH_TIMER = "UPDATE escalator.timer SET state = 'fired', outcome = $2, fired_at = $3 WHERE id = $1"
+RETRY_TIMER = "UPDATE escalator.timer SET due_at = $2, outcome = $3 WHERE id = $1"
+NEXT_DUE = "SELECT min(due_at) FROM escalator.timer WHERE state = 'pending'"
+PENDING_COUNT = "SELECT count(*) FROM escalator.timer WHERE state = 'pending'"
+
+INSERT_PAGE = """
+INSERT INTO escalator.page (page_id, timer_id, incident_id, target, role, channel, reason, due_at, sent_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (page_id) DO NOTHING RETURNING 1"""
+INSERT_TICKET = """
+INSERT INTO escalator.ticket (ticket_id, timer_id, incident_id, assignee, due_at, sent_at)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (ticket_id) DO NOTHING RETURNING 1"""
+
+TIMERS_OF_INCIDENT = "SELECT * FROM escalator.timer WHERE incident_id = $1 ORDER BY due_at, step, id"
+PAGES_OF_INCIDENT = "SELECT * FROM escalator.page WHERE incident_id = $1 ORDER BY sent_at, page_id"
+TICKETS_OF_INCIDENT = "SELECT * FROM escalator.ticket WHERE incident_id = $1 ORDER BY sent_at, ticket_id"
+
+
+async def init_connection(conn: asyncpg.Connection) -> None:
+    """Pool connection setup: jsonb columns as Python dicts."""
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def latest_config(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    return await conn.fetchrow(LATEST_CONFIG)
+
+
+async def latest_config_version(conn: asyncpg.Connection) -> int | None:
+    return await conn.fetchval(LATEST_CONFIG_VERSION)
+
+
+async def last_file_hash(conn: asyncpg.Connection) -> str | None:
+    return await conn.fetchval(LAST_FILE_HASH)
+
+
+async def insert_config(
+    conn: asyncpg.Connection, *, document: dict, fingerprint: str, source: str, file_hash: str | None, by: str, now: datetime
+) -> int:
+    return await conn.fetchval(INSERT_CONFIG, document, fingerprint, source, file_hash, by, now)
+
+
+async def overrides(conn: asyncpg.Connection, schedule: str, *, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(OVERRIDES, schedule, start, end)
+
+
+async def insert_override(
+    conn: asyncpg.Connection, *, schedule: str, tier: str, person: str, start_at: datetime, end_at: datetime, by: str,
+    now: datetime,
+) -> asyncpg.Record:
+    return await conn.fetchrow(INSERT_OVERRIDE, schedule, tier, person, start_at, end_at, by, now)
+
+
+async def delete_override(conn: asyncpg.Connection, schedule: str, override_id: int) -> bool:
+    return await conn.fetchval(DELETE_OVERRIDE, schedule, override_id) is not None
+
+
+async def mark_processed(conn: asyncpg.Connection, event_id: str) -> bool:
+    """True the first time an event id is seen; False for a duplicate (then do nothing)."""
+    return await conn.fetchval(MARK_PROCESSED, event_id) is not None
+
+
+async def get_incident(conn: asyncpg.Connection, incident_id: int, *, for_update: bool = False) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET_INCIDENT_FOR_UPDATE if for_update else GET_INCIDENT, incident_id)
+
+
+async def upsert_incident(conn: asyncpg.Connection, **f) -> None:
+    await conn.execute(
+        UPSERT_INCIDENT, f["id"], f["number"], f["version"], f["title"], f["severity"], f["status"],
+        f["acknowledged_at"], f["acknowledged_by"], f["labels"], f["schedule"], f["policy"], f["now"],
+    )
+
+
+async def set_ack_timed_out(conn: asyncpg.Connection, incident_id: int, value: bool) -> None:
+    await conn.execute(SET_ACK_TIMED_OUT, incident_id, value)
+
+
+async def pending_timers(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:
+    return await conn.fetch(PENDING_TIMERS, incident_id)
+
+
+async def cancel_pending(conn: asyncpg.Connection, incident_id: int, *, why: str, now: datetime) -> None:
+    await conn.execute(CANCEL_PENDING, incident_id, f"cancelled: {why}"[:500], now)
+
+
+async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) -> None:
+    if not steps:
+        return
+    await conn.execute(
+        INSERT_TIMERS,
+        [s.id for s in steps], [s.incident_id for s in steps], [s.escalation for s in steps], [s.step for s in steps],
+        [s.repetition for s in steps], [s.role for s in steps], [s.action for s in steps], [s.due_at for s in steps],
+        [s.reason for s in steps], [s.ticket_due_at for s in steps],
+    )
+    await conn.execute(f"NOTIFY {TIMER_CHANNEL}")  # delivered at commit
+
+
+async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
+    """Pending timers due at `now`, locked for this transaction; other replicas skip them."""
+    return await conn.fetch(CLAIM_DUE, now, limit)
+
+
+async def finish_timer(conn: asyncpg.Connection, timer_id: str, *, outcome: str, now: datetime) -> None:
+    await conn.execute(FINISH_TIMER, timer_id, outcome[:500], now)
+
+
+async def retry_timer(conn: asyncpg.Connection, timer_id: str, *, at: datetime, outcome: str) -> None:
+    await conn.execute(RETRY_TIMER, timer_id, at, outcome[:500])
+
+
+async def next_due(conn: asyncpg.Connection) -> datetime | None:
+    return await conn.fetchval(NEXT_DUE)
+
+
+async def pending_count(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval(PENDING_COUNT)
+
+
+async def insert_page(conn: asyncpg.Connection, **f) -> bool:
+    """True when the page is new; False when this page id was sent before (then send nothing)."""
+    return await conn.fetchval(
+        INSERT_PAGE, f["page_id"], f["timer_id"], f["incident_id"], f["target"], f["role"], f["channel"], f["reason"],
+        f["due_at"], f["now"],
+    ) is not None
+
+
+async def insert_ticket(conn: asyncpg.Connection, **f) -> bool:
+    return await conn.fetchval(
+        INSERT_TICKET, f["ticket_id"], f["timer_id"], f["incident_id"], f["assignee"], f["due_at"], f["now"]
+    ) is not None
+
+
+async def escalation_of(conn: asyncpg.Connection, incident_id: int) -> tuple[list, list, list]:
+    return (
+        await conn.fetch(TIMERS_OF_INCIDENT, incident_id),
+        await conn.fetch(PAGES_OF_INCIDENT, incident_id),
+        await conn.fetch(TICKETS_OF_INCIDENT, incident_id),
+    )

@@ -1,0 +1,113 @@
+"""Request and response models of the escalator's HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OnCallOut(BaseModel):
+    schedule: str
+    at: datetime
+    primary: list[str] = Field(description="Two names during a handoff overlap (outgoing first); empty in a gap.")
+    backup: list[str]
+
+
+class ShiftOut(BaseModel):
+    schedule: str
+    tier: Literal["primary", "backup"]
+    person: str
+    start_at: datetime
+    end_at: datetime
+    number: int | None = Field(description="The rotation's shift number; null for an override.")
+
+
+class GapOut(BaseModel):
+    schedule: str
+    tier: Literal["primary", "backup"]
+    start_at: datetime
+    end_at: datetime
+    minutes: float
+
+
+class NewOverride(Body):
+    tier: Literal["primary", "backup"] = "primary"
+    person: str = Field(max_length=200, description="Who covers; '' for nobody (a deliberate hole, reported as a gap).")
+    start_at: AwareDatetime
+    end_at: AwareDatetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NewOverride:
+        if self.end_at <= self.start_at:
+            raise ValueError("end_at must be after start_at")
+        return self
+
+
+class OverrideOut(BaseModel):
+    id: int
+    schedule: str
+    tier: str
+    person: str
+    start_at: datetime
+    end_at: datetime
+    created_by: str
+    created_at: datetime
+
+
+class ConfigOut(BaseModel):
+    version: int
+    source: Literal["file", "api"]
+    created_by: str
+    created_at: datetime
+    document: dict = Field(description="The configuration: policy, schedules, people, default_schedule, routes.")
+
+
+class TimerOut(BaseModel):
+    id: str
+    escalation: int
+    step: int
+    repetition: int
+    role: str
+    action: str
+    due_at: datetime
+    reason: str
+    ticket_due_at: datetime | None
+    state: str
+    outcome: str | None
+    fired_at: datetime | None
+
+
+class PageOut(BaseModel):
+    page_id: str
+    target: str
+    role: str
+    channel: str
+    reason: str
+    due_at: datetime
+    sent_at: datetime
+
+
+class TicketOut(BaseModel):
+    ticket_id: str
+    assignee: str | None
+    due_at: datetime
+    sent_at: datetime
+
+
+class EscalationOut(BaseModel):
+    incident_id: int
+    number: str
+    severity: int
+    status: str
+    schedule: str
+    acknowledged_at: datetime | None
+    policy: dict = Field(description="The policy snapshot taken when the incident opened.")
+    timers: list[TimerOut]
+    pages: list[PageOut]
+    tickets: list[TicketOut]

@@ -1,0 +1,155 @@
+"""The time-driven loop: claims due timers with `FOR UPDATE SKIP LOCKED` (so replicas never fire
+one twice), fires them in the claiming transaction, and sleeps until the next due time — woken
+early by NOTIFY when timers are stored. A timer fires at or after its due time, never before;
+lateness (fired − due) is exported as a histogram. A failing tick is logged and retried; it never
+kills the loop. After downtime the overdue timers fire at once, oldest first."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.escalator import repository as repo, service
+from shared.clock import Clock
+
+log = structlog.get_logger("vigil.escalator.ticker")
+
+LATENESS = Histogram(
+    "vigil_escalator_timer_lateness_seconds", "Time from a timer's due time to when it fired",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+ACTIONS = Counter("vigil_escalator_actions_total", "Pages, notifications and tickets sent", ["action"])
+PENDING = Gauge("vigil_escalator_timers_pending", "Timers waiting for their due time")
+RETRY_AFTER = timedelta(seconds=5)
+
+
+class IncidentsClient:
+    """Clears a lapsed acknowledgement through the incident service, which owns it and publishes
+    `unacknowledged`; that event restarts the escalation like any other."""
+
+    def __init__(self, base_url: str | None, token: str | None, *, timeout_s: float = 5.0) -> None:
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(
+            base_url=base_url or "http://incidents.invalid", timeout=timeout_s,
+            headers={"Authorization": f"Bearer {token}"} if token else {},
+        )
+
+    async def unacknowledge(self, incident_id: int, *, reason: str, key: str) -> str:
+        """'done' when the incident is unacknowledged (or no longer needs it); raises otherwise."""
+        if not self.base_url:
+            raise RuntimeError("VIGIL_ESCALATOR_INCIDENTS_URL is not set: cannot clear a lapsed acknowledgement")
+        response = await self._http.post(
+            f"/api/v1/incidents/{incident_id}/unacknowledge", json={"reason": reason, "by": "escalator"},
+            headers={"Idempotency-Key": key},
+        )
+        if response.status_code in (200, 404, 409):  # 404/409: gone or resolved meanwhile: nothing to re-page
+            return f"unacknowledge answered {response.status_code}"
+        raise RuntimeError(f"incident service answered {response.status_code}: {response.text[:200]}")
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class Ticker:
+    def __init__(
+        self, pool: asyncpg.Pool, *, store: service.ConfigStore, clock: Clock, incidents: IncidentsClient,
+        batch: int = 200, max_idle_s: float = 5.0, incident_link: str | None = None,
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self._clock = clock
+        self._incidents = incidents
+        self._batch = batch
+        self._max_idle_s = max_idle_s
+        self._incident_link = incident_link
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look at the clock and the timers now (NOTIFY does this; tests moving a clock do too)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                async with self._pool.acquire() as listener:
+                    await listener.add_listener(repo.TIMER_CHANNEL, self._on_notify)
+                    try:
+                        await self._loop(listener)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await listener.remove_listener(repo.TIMER_CHANNEL, self._on_notify)
+            except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+                failures += 1
+                log.warning("ticker failed, will retry", error=str(exc), attempt=failures)
+                await self._sleep(min(0.2 * 2**failures, 5.0))
+
+    def _on_notify(self, *_args) -> None:
+        self._wake.set()
+
+    async def _loop(self, conn: asyncpg.Connection) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            fired = await self.tick()
+            if fired >= self._batch:
+                continue  # more may be due
+            next_due = await repo.next_due(conn)
+            PENDING.set(await repo.pending_count(conn))
+            delay = self._max_idle_s
+            if next_due is not None:
+                delay = min(max((next_due - self._clock()).total_seconds(), 0.0), self._max_idle_s)
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def tick(self) -> int:
+        """Fire every timer due now (up to one batch) in one transaction; returns how many."""
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                now = self._clock()
+                due = await repo.claim_due(conn, now=now, limit=self._batch)
+                if not due:
+                    return 0
+                config = await self._store.current(conn)
+                for timer in due:
+                    await self._fire(conn, timer, config=config, now=now)
+            return len(due)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.error("tick failed; its timers stay pending and fire on the next tick", error=str(exc))
+            await self._sleep(0.5)
+            return 0
+
+    async def _fire(self, conn: asyncpg.Connection, timer, *, config, now) -> None:
+        links = {"incident": f"{self._incident_link}/api/v1/incidents/{timer['incident_id']}"} if self._incident_link else {}
+        fired = await service.fire_timer(conn, timer, config=config, now=now, links=links)
+        if fired.unacknowledge:
+            try:
+                outcome = await self._incidents.unacknowledge(timer["incident_id"], reason=fired.unacknowledge, key=timer["id"])
+            except (httpx.HTTPError, RuntimeError) as exc:
+                await repo.retry_timer(conn, timer["id"], at=now + RETRY_AFTER, outcome=f"unacknowledge failed, retrying: {exc}")
+                log.warning("ack timeout: unacknowledge failed, will retry", incident=fired.number, error=str(exc))
+                return
+            await repo.set_ack_timed_out(conn, timer["incident_id"], True)
+            fired = service.Fired(f"{fired.unacknowledge}: {outcome}", action="ack_check")
+        await repo.finish_timer(conn, timer["id"], outcome=fired.outcome, now=now)
+        lateness = (now - timer["due_at"]).total_seconds()
+        LATENESS.observe(lateness)
+        if fired.sent:
+            ACTIONS.labels(fired.action).inc(fired.sent)
+        log.info("timer fired", incident_id=timer["incident_id"], action=timer["action"], step=timer["step"],
+                 outcome=fired.outcome, lateness_ms=round(lateness * 1000, 1))
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)

@@ -1,0 +1,277 @@
+"""The escalator against the real broker and PostgreSQL, with a clock the test moves: incident events
+in, pages and tickets out — on time, once — and its on-call API."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.escalator.app import create_app
+from services.escalator.config import EscalatorSettings
+from shared.events import IncidentEvent, PageRequested, TicketRequested, Topic, decode, encode
+from shared.local.kafka_broker import free_port
+from tests.support import ManualClock, ServerThread, TopicCursor, wait_for
+
+pytestmark = pytest.mark.integration
+
+ADMIN = "escalator-admin-token-0123"
+VIEWER = "escalator-viewer-token-0123"
+RESPONDER = "escalator-responder-tok-01"
+# Wednesday noon UTC. The weekly rotations start Monday 2026-01-05 09:00 UTC; 2026-12-02 is in shift
+# 47 (331 days after the anchor), so the primary is participants[47 % 2] = bob, the backup dave.
+START = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+CONFIG = """
+schedules:
+  - name: ops
+    primary: {participants: [alice, bob], zone: UTC, anchor_date: 2026-01-05, handoff_time: "09:00"}
+    backup: {participants: [carol, dave], zone: UTC, anchor_date: 2026-01-05, handoff_time: "09:00"}
+people:
+  bob: {contact: "+49 30 1234"}
+"""
+
+
+def settings_for(kafka_broker, database_url, config_file, **extra) -> EscalatorSettings:
+    return EscalatorSettings.load(
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
+        api_tokens=[f"{ADMIN}:admin", f"{VIEWER}:viewer", f"{RESPONDER}:responder"],
+        escalator_consumer_group=f"escalator-{uuid.uuid4().hex[:6]}", escalator_config_file=config_file,
+        escalator_max_idle_s=0.05, escalator_public_url="https://vigil.example", **extra,
+    )
+
+
+@pytest.fixture(scope="module")
+def clock():
+    return ManualClock(START)
+
+
+@pytest.fixture(scope="module")
+def escalator(kafka_broker, database_url, clock, tmp_path_factory):
+    config_file = tmp_path_factory.mktemp("escalator") / "escalator.yaml"
+    config_file.write_text(CONFIG)
+    app = create_app(settings_for(kafka_broker, database_url, config_file), clock=clock)
+    with ServerThread(app, free_port()) as server:
+        with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
+            wait_for(lambda: api.get("/readyz").status_code == 200, what="escalator ready")
+            warm_up(kafka_broker, api, clock)
+            yield api
+
+
+def warm_up(kafka_broker, api: httpx.Client, clock) -> None:
+    """Wait until the escalator's consumer has joined its group and reads: the first test then
+    measures paging, not the group join of a just-started broker."""
+    import asyncio as _asyncio
+
+    iid = new_incident_id()
+    resolved = incident_event(iid, kind="resolved", version=1, at=clock(), status="resolved")
+    _asyncio.run(publish(kafka_broker, resolved))
+    wait_for(lambda: api.get(f"/api/v1/incidents/{iid}/escalation").status_code == 200, timeout_s=60, what="consumer joined")
+
+
+def new_incident_id() -> int:
+    # Far above the incident service's ids, so other test modules never see these pages as theirs.
+    return random.randrange(10**12, 10**13)
+
+
+def incident_event(iid: int, *, kind: str, version: int, severity: int = 1, at: datetime,
+                   status: str = "investigating", acknowledged_by: str | None = None) -> IncidentEvent:
+    return IncidentEvent(
+        event_id=IncidentEvent.id_for(incident_id=iid, version=version, kind=kind), occurred_at=at, source="incidents",
+        kind=kind, incident_id=iid, number=f"INC-{iid}", version=version, title="checkout is down",
+        severity=severity, status=status, acknowledged_by=acknowledged_by, detected_at=at,
+    )
+
+
+async def publish(kafka_broker, *events: IncidentEvent) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            key, value, headers = encode(event, ce_source="/test")
+            await producer.send_and_wait(Topic.INCIDENTS, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def page_records(cursor: TopicCursor, iid: int, *, expected: int, timeout_s: float = 10, settle_s: float = 0.5) -> list:
+    """The page records of incident `iid` after the cursor, once `expected` arrived (and `settle_s`
+    more, to catch extras) or `timeout_s` passed."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        records = [r for r in await cursor.read(expected=10**9, timeout_s=0.25, settle_s=0)
+                   if decode(PageRequested, r.value).incident_id == iid]
+        if len(records) >= expected or time.monotonic() > deadline:
+            break
+    if len(records) >= expected and settle_s:
+        await asyncio.sleep(settle_s)
+        records = [r for r in await cursor.read(expected=10**9, timeout_s=0.3, settle_s=0)
+                   if decode(PageRequested, r.value).incident_id == iid]
+    return records
+
+
+async def pages_of(cursor: TopicCursor, iid: int, **kwargs) -> list[PageRequested]:
+    return [decode(PageRequested, r.value) for r in await page_records(cursor, iid, **kwargs)]
+
+
+def escalation(api: httpx.Client, iid: int) -> dict:
+    return api.get(f"/api/v1/incidents/{iid}/escalation").json()
+
+
+async def test_critical_incident_pages_the_primary_within_a_second_then_the_backup_at_five_minutes(kafka_broker, escalator, clock):
+    iid = new_incident_id()
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
+    opened_at = clock()
+    published_ms = time.time() * 1000
+    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=opened_at))
+    [record] = await page_records(cursor, iid, expected=1, settle_s=0)
+    # The broker's record time (the relay's produce) against the wall time the event was published.
+    delay_ms = record.timestamp - published_ms
+    assert delay_ms < 1000, f"the primary page took {delay_ms:.0f} ms"
+    page = decode(PageRequested, record.value)
+    assert (page.target, page.role, page.channel, page.reason, page.step) == ("bob", "primary", "page", "initial", 0)
+    assert page.contact == "+49 30 1234" and page.due_at == opened_at and page.number == f"INC-{iid}"
+    assert page.links == {"incident": f"https://vigil.example/api/v1/incidents/{iid}"}
+
+    clock.advance(minutes=4, seconds=59)
+    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1)) == 1, "the backup was paged early"
+    clock.advance(seconds=1)
+    pages = await pages_of(cursor, iid, expected=2)
+    assert [(p.target, p.role, p.reason) for p in pages] == [("bob", "primary", "initial"), ("dave", "backup", "escalation")]
+    assert pages[1].due_at == opened_at + timedelta(minutes=5)
+    assert len({p.page_id for p in pages}) == 2
+
+    # The chain repeats (critical: 3 more passes, one every 10 min): the primary again at +10 min.
+    clock.advance(minutes=5)
+    pages = await pages_of(cursor, iid, expected=3)
+    assert (pages[2].target, pages[2].reason, pages[2].repetition) == ("bob", "repeat", 1)
+
+
+async def test_an_acknowledgement_at_three_minutes_means_no_backup_page(kafka_broker, escalator, clock):
+    iid = new_incident_id()
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
+    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=clock()))
+    assert len(await pages_of(cursor, iid, expected=1, settle_s=0)) == 1
+    clock.advance(minutes=3)
+    await publish(kafka_broker, incident_event(iid, kind="acknowledged", version=2, at=clock(), acknowledged_by="bob"))
+
+    def only_ack_check_pending():
+        timers = escalation(escalator, iid)["timers"]
+        pending = [t["action"] for t in timers if t["state"] == "pending"]
+        return pending == ["ack_check"] and timers
+
+    timers = wait_for(only_ack_check_pending, timeout_s=10, what="the acknowledgement to cancel the escalation")
+    assert all(t["outcome"].startswith("cancelled") for t in timers if t["state"] == "cancelled")
+    clock.advance(minutes=3)
+    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1.5)) == 1, "paged the backup after an acknowledgement"
+
+
+async def test_a_replayed_event_and_a_stale_one_change_nothing(kafka_broker, escalator, clock):
+    iid = new_incident_id()
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
+    opened = incident_event(iid, kind="opened", version=1, at=clock())
+    await publish(kafka_broker, opened)
+    await pages_of(cursor, iid, expected=1, settle_s=0)
+    resolved = incident_event(iid, kind="resolved", version=3, at=clock(), status="resolved")
+    await publish(kafka_broker, resolved, opened, incident_event(iid, kind="severity_changed", version=2, at=clock()))
+    wait_for(lambda: escalation(escalator, iid)["status"] == "resolved", what="resolve applied")
+    clock.advance(minutes=30)
+    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1.5)) == 1
+    assert not [t for t in escalation(escalator, iid)["timers"] if t["state"] == "pending"]
+
+
+async def test_medium_and_low_incidents_open_tickets_with_their_due_times(kafka_broker, escalator, clock):
+    medium, low = new_incident_id(), new_incident_id()
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.TICKETS)
+    now = clock()
+    await publish(kafka_broker, incident_event(medium, kind="opened", version=1, severity=3, at=now),
+                  incident_event(low, kind="opened", version=1, severity=4, at=now))
+    records = await cursor.read(expected=2, timeout_s=10)
+    tickets = {t.incident_id: t for t in (decode(TicketRequested, r.value) for r in records) if t.incident_id in (medium, low)}
+    assert tickets[medium].due_at == now + timedelta(hours=1)
+    assert tickets[medium].assignee == "bob"
+    # Low: next business-day opening in the default business hours (UTC, Mon-Fri 09:00): Thursday 09:00.
+    assert tickets[low].due_at == datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+
+
+def test_who_is_on_call_shifts_and_the_handoff_overlap(escalator):
+    [now] = escalator.get("/api/v1/oncall").json()
+    assert (now["schedule"], now["primary"], now["backup"]) == ("ops", ["bob"], ["dave"])
+    # Monday 2026-12-07 09:10 UTC: bob hands over to alice; both are on call until 09:30.
+    [overlap] = escalator.get("/api/v1/oncall", params={"schedule": "ops", "at": "2026-12-07T09:10:00+00:00"}).json()
+    assert overlap["primary"] == ["bob", "alice"] and overlap["backup"] == ["dave", "carol"]
+    shifts = escalator.get("/api/v1/schedules/ops/shifts",
+                           params={"start": "2026-12-07T00:00:00Z", "end": "2026-12-15T00:00:00Z"}).json()
+    primary = [(s["person"], s["start_at"], s["end_at"]) for s in shifts if s["tier"] == "primary"]
+    assert primary == [
+        ("bob", "2026-11-30T09:00:00Z", "2026-12-07T09:30:00Z"),
+        ("alice", "2026-12-07T09:00:00Z", "2026-12-14T09:30:00Z"),
+        ("bob", "2026-12-14T09:00:00Z", "2026-12-21T09:30:00Z"),
+    ]
+    assert escalator.get("/api/v1/coverage/gaps").json() == []
+    assert escalator.get("/api/v1/schedules/nope/shifts").status_code == 404
+    assert escalator.get("/api/v1/oncall", params={"at": "2026-12-07T09:10:00"}).status_code == 422
+
+
+def test_overrides_change_who_is_paged_and_a_hole_is_a_coverage_gap(escalator, clock):
+    responder = {"Authorization": f"Bearer {RESPONDER}"}
+    start, end = clock() + timedelta(days=1), clock() + timedelta(days=1, hours=2)
+    body = {"tier": "primary", "person": "erin", "start_at": start.isoformat(), "end_at": end.isoformat()}
+    created = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=responder)
+    assert created.status_code == 201, created.text
+    at = (start + timedelta(minutes=1)).isoformat()
+    assert escalator.get("/api/v1/oncall", params={"at": at}).json()[0]["primary"] == ["erin"]
+    hole = escalator.post("/api/v1/schedules/ops/overrides", headers=responder, json={
+        "tier": "backup", "person": "", "start_at": start.isoformat(), "end_at": end.isoformat()})
+    gaps = escalator.get("/api/v1/schedules/ops/gaps", params={"weeks": 2}).json()
+    assert [(g["tier"], g["start_at"], g["minutes"]) for g in gaps] == [("backup", start.isoformat().replace("+00:00", "Z"), 120.0)]
+    for override in (created.json(), hole.json()):
+        assert escalator.delete(f"/api/v1/schedules/ops/overrides/{override['id']}", headers=responder).status_code == 204
+    assert escalator.get("/api/v1/coverage/gaps").json() == []
+    assert escalator.delete("/api/v1/schedules/ops/overrides/999999", headers=responder).status_code == 404
+    bad = escalator.post("/api/v1/schedules/ops/overrides", headers=responder,
+                         json={**body, "end_at": body["start_at"]})
+    assert bad.status_code == 422 and "end_at must be after start_at" in bad.text
+    viewer = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers={"Authorization": f"Bearer {VIEWER}"})
+    assert viewer.status_code == 403
+
+
+def test_icalendar_feeds_per_schedule_and_per_person(escalator):
+    feed = escalator.get("/api/v1/schedules/ops/calendar.ics", headers={"Authorization": ""}, params={"token": VIEWER})
+    assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
+    from icalendar import Calendar
+
+    events = Calendar.from_ical(feed.content).walk("VEVENT")
+    assert {str(e["summary"]).split(" ")[0] for e in events} == {"alice", "bob", "carol", "dave"}
+    mine = Calendar.from_ical(escalator.get("/api/v1/people/alice/calendar.ics").content).walk("VEVENT")
+    assert mine and all(str(e["summary"]).startswith("alice ") for e in mine)
+    assert len({str(e["uid"]) for e in mine}) == len(mine)
+    assert escalator.get("/api/v1/people/alice/calendar.ics", headers={"Authorization": ""}).status_code == 401
+
+
+def test_the_configuration_can_be_read_and_replaced_and_is_validated(escalator):
+    current = escalator.get("/api/v1/config").json()
+    assert current["source"] == "file" and current["document"]["schedules"][0]["name"] == "ops"
+    document = current["document"]
+    document["people"]["alice"] = {"contact": "alice@example.org"}
+    replaced = escalator.put("/api/v1/config", json=document)
+    assert replaced.status_code == 200, replaced.text
+    assert replaced.json()["version"] == current["version"] + 1 and replaced.json()["source"] == "api"
+    bad = escalator.put("/api/v1/config", content=b"schedules: []\n", headers={"Content-Type": "application/yaml"})
+    assert bad.status_code == 422 and "schedules" in bad.json()["message"]
+    assert escalator.put("/api/v1/config", content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
+    forbidden = escalator.put("/api/v1/config", json=document, headers={"Authorization": f"Bearer {RESPONDER}"})
+    assert forbidden.status_code == 403
+    assert escalator.get("/api/v1/config", headers={"Authorization": ""}).status_code == 401
+    assert escalator.get("/api/v1/config").json()["version"] == current["version"] + 1
+
+
+def test_timer_lateness_is_exported(escalator):
+    metrics = escalator.get("/metrics").text
+    assert "vigil_escalator_timer_lateness_seconds_count" in metrics
+    assert 'vigil_escalator_actions_total{action="page"}' in metrics
