@@ -1,0 +1,316 @@
+"""PURE: the computations of the operations reports, from plain data with `now` passed in.
+
+Periods are days, ISO weeks (Monday 00:00) and calendar months in the report zone, as half-open
+UTC intervals [start, end). An incident belongs to the period it was detected in. MTTR is the mean
+time from detection to resolve of the period's resolved incidents; response-target attainment is
+the share of incidents that met their SEV's target among those decided (lifecycle.durations:
+acknowledged by the deadline = met, acknowledged late or not by a passed deadline = missed; still
+within the target = not counted yet)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from statistics import fmean
+from zoneinfo import ZoneInfo
+
+from services.incidents.lifecycle import Incident, durations
+
+SEVS = (1, 2, 3, 4)
+# Occurrences per month of a toil frequency, as the operations process counts them
+# (weekly 30 min → 2 hr/month; daily 15 min → 7.5 hr/month).
+PER_MONTH = {"daily": 30, "weekly": 4, "monthly": 1}
+
+
+@dataclass(frozen=True)
+class Period:
+    kind: str  # day, week, month
+    label: str  # 2026-12-01, 2026-W49, 2026-12
+    start: datetime  # UTC
+    end: datetime
+    first_day: date  # local
+    last_day: date
+
+    def contains(self, t: datetime) -> bool:
+        return self.start <= t < self.end
+
+
+def _midnight(d: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=tz).astimezone(ZoneInfo("UTC"))
+
+
+def local_day(now: datetime, zone: str) -> date:
+    return now.astimezone(ZoneInfo(zone)).date()
+
+
+def day_period(d: date, zone: str) -> Period:
+    tz = ZoneInfo(zone)
+    return Period("day", d.isoformat(), _midnight(d, tz), _midnight(d + timedelta(days=1), tz), d, d)
+
+
+def week_period(d: date, zone: str) -> Period:
+    """The ISO week (Monday to Sunday, local) that contains `d`."""
+    tz = ZoneInfo(zone)
+    monday = d - timedelta(days=d.weekday())
+    year, week, _ = monday.isocalendar()
+    return Period("week", f"{year}-W{week:02d}", _midnight(monday, tz), _midnight(monday + timedelta(days=7), tz),
+                  monday, monday + timedelta(days=6))
+
+
+def month_period(year: int, month: int, zone: str) -> Period:
+    tz = ZoneInfo(zone)
+    first = date(year, month, 1)
+    following = date(year + (month == 12), month % 12 + 1, 1)
+    return Period("month", f"{year}-{month:02d}", _midnight(first, tz), _midnight(following, tz), first,
+                  following - timedelta(days=1))
+
+
+def parse_month(text: str) -> tuple[int, int]:
+    """`YYYY-MM` → (year, month); ValueError otherwise."""
+    year, sep, month = text.partition("-")
+    if not (sep and len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit() and 1 <= int(month) <= 12):
+        raise ValueError(f"{text!r} is not YYYY-MM")
+    return int(year), int(month)
+
+
+@dataclass(frozen=True)
+class SevSummary:
+    severity: int
+    count: int
+    resolved: int
+    mttr_s: float | None
+    target_met: int
+    target_missed: int
+    target_pending: int
+
+    @property
+    def attainment_percent(self) -> float | None:
+        decided = self.target_met + self.target_missed
+        return round(100 * self.target_met / decided, 1) if decided else None
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity, "label": f"SEV{self.severity}", "count": self.count, "resolved": self.resolved,
+            "mttr_s": self.mttr_s, "target_met": self.target_met, "target_missed": self.target_missed,
+            "target_pending": self.target_pending, "attainment_percent": self.attainment_percent,
+        }
+
+
+def incidents_in(incidents: list[Incident], period: Period) -> list[Incident]:
+    return [i for i in incidents if period.contains(i.detected_at)]
+
+
+def severity_summary(incidents: list[Incident], *, now: datetime) -> list[SevSummary]:
+    """Count, MTTR and response-target attainment per SEV (every SEV, also without incidents)."""
+    rows = []
+    for sev in SEVS:
+        mine = [i for i in incidents if i.severity == sev]
+        derived = [durations(i, now=now) for i in mine]
+        resolve_times = [d.time_to_resolve.total_seconds() for d in derived if d.time_to_resolve is not None]
+        rows.append(SevSummary(
+            severity=sev, count=len(mine), resolved=len(resolve_times),
+            mttr_s=round(fmean(resolve_times), 1) if resolve_times else None,
+            target_met=sum(d.response_target_met is True for d in derived),
+            target_missed=sum(d.response_target_met is False for d in derived),
+            target_pending=sum(d.response_target_met is None for d in derived),
+        ))
+    return rows
+
+
+def overall_attainment(rows: list[SevSummary]) -> float | None:
+    met, missed = sum(r.target_met for r in rows), sum(r.target_missed for r in rows)
+    return round(100 * met / (met + missed), 1) if met + missed else None
+
+
+def incident_rows(incidents: list[Incident], *, titles: dict[int, str], noise: set[int], now: datetime) -> list[dict]:
+    """The incidents table: id, severity, duration (to resolve, or open so far), status, noise."""
+    out = []
+    for i in sorted(incidents, key=lambda i: (i.detected_at, i.id)):
+        end = i.resolved_at or now
+        out.append({
+            "id": i.id, "number": f"INC-{i.id}", "title": titles.get(i.id, ""), "severity": i.severity,
+            "status": i.status, "duration_s": (end - i.detected_at).total_seconds(), "open": i.resolved_at is None,
+            "noise": i.id in noise, "response_target_met": durations(i, now=now).response_target_met,
+        })
+    return out
+
+
+def alert_counts(alert_noise: list[bool]) -> dict:
+    """Alerts of a period, one entry per alert (True: its incident was marked as noise)."""
+    false_positive = sum(alert_noise)
+    return {"total": len(alert_noise), "actionable": len(alert_noise) - false_positive, "false_positive": false_positive}
+
+
+def carried_over(items: list[dict], period: Period, *, today: date) -> list[dict]:
+    """Open action items at the end of the period: those from before it carry over, the rest are
+    new; each says whether it is overdue."""
+    rows = []
+    for item in sorted(items, key=lambda i: (i["due_on"], i["id"])):
+        if item["created_at"] >= period.end or item["status"] not in ("open", "in_progress"):
+            continue
+        rows.append({**item, "carried_over": item["created_at"] < period.start, "overdue": item["due_on"] < today})
+    return rows
+
+
+def runbook_rows(runbooks: list[dict], *, today: date, max_age_days: int) -> list[dict]:
+    """Each runbook with `outdated` (never updated, updated more than `max_age_days` ago, or past
+    its review date), why, and what to do."""
+    rows = []
+    for rb in sorted(runbooks, key=lambda r: r["name"]):
+        reasons = []
+        updated = rb.get("last_updated_on")
+        if updated is None:
+            reasons.append("never updated")
+        elif (today - updated).days > max_age_days:
+            reasons.append(f"updated {(today - updated).days} days ago (max {max_age_days})")
+        if rb.get("next_review_on") and rb["next_review_on"] < today:
+            reasons.append(f"review was due {rb['next_review_on'].isoformat()}")
+        if rb.get("last_test_result") == "fail":
+            reasons.append("last test failed")
+        outdated = bool(reasons)
+        rows.append({**rb, "outdated": outdated, "status": "Outdated" if outdated else "Current",
+                     "reasons": reasons, "action": "Update" if outdated else "None"})
+    return rows
+
+
+def toil_rows(entries: list[dict]) -> list[dict]:
+    rows = []
+    for e in sorted(entries, key=lambda e: (e["month"], e["task"])):
+        total = e["minutes_per_occurrence"] * PER_MONTH[e["frequency"]]
+        savings = e.get("monthly_savings_minutes")
+        rows.append({**e, "monthly_total_minutes": total, "monthly_savings_minutes": total if savings is None else savings})
+    return rows
+
+
+def toil_trend(rows: list[dict]) -> list[dict]:
+    """Per month (oldest first): total toil and what automating it all would save, in minutes."""
+    totals: dict[date, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for r in rows:
+        t = totals[r["month"]]
+        t[0] += r["monthly_total_minutes"]
+        t[1] += r["monthly_savings_minutes"]
+        t[2] += 1
+    return [{"month": m.strftime("%Y-%m"), "total_minutes": t[0], "savings_minutes": t[1], "tasks": t[2]} for m, t in sorted(totals.items())]
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    """What a peer API gave: state ok (with `data`), not_configured, or unreachable/error (with `error`)."""
+
+    state: str
+    data: object = None
+    error: str | None = None
+
+
+def slo_rows(slo: PeerResult) -> list[dict]:
+    """The SLO table of the reviews from the SLO service's status list."""
+    if slo.state != "ok":
+        return []
+    return [
+        {"id": s.get("id"), "service": s.get("service"), "title": s.get("title") or s.get("slo"), "target": s.get("target"),
+         "achieved": s.get("current"), "met": s.get("met"), "firing": list(s.get("firing") or []),
+         "budget_remaining_percent": (s.get("budget") or {}).get("remaining_percent")}
+        for s in (slo.data or {}).get("items", [])
+    ]
+
+
+def capacity_summary(capacity: PeerResult) -> dict:
+    """Rows, the smallest headroom and the earliest date any resource needs scaling."""
+    if capacity.state != "ok":
+        return {"rows": [], "min_headroom_percent": None, "scaling_needed_by": None}
+    rows = list((capacity.data or {}).get("items", []))
+    dates = [r["scaling_needed_by"] for r in rows if r.get("scaling_needed_by")]
+    headrooms = [r["headroom_percent"] for r in rows if r.get("headroom_percent") is not None]
+    return {"rows": rows, "min_headroom_percent": min(headrooms) if headrooms else None,
+            "scaling_needed_by": min(dates) if dates else None}
+
+
+def _is_latency(row: dict) -> bool:
+    return "latency" in f"{row.get('title')} {row.get('id')}".lower()
+
+
+MANUAL_CHECKS = [
+    ("overnight_alerts", "Review overnight alerts"),
+    ("pending_tickets", "Check pending tickets"),
+    ("deployment_queue", "Review deployment queue"),
+    ("resource_utilization", "Check resource utilization"),
+]
+PEER_NAMES = {"slo": "SLO service", "escalator": "escalator"}
+
+
+def daily_check(
+    *, health: dict[str, PeerResult], open_incidents: list[Incident], slo: PeerResult, gaps: PeerResult,
+    runbooks: list[dict], now: datetime,
+) -> dict:
+    """The automated part of the daily operations check: each check passes, fails, or is not
+    configured (its peer has no URL) or unknown (its peer did not answer), with anomalies for
+    every failure, unreachable peer, coverage gap and outdated runbook."""
+    anomalies: list[dict] = []
+
+    def anomaly(observation: str, action: str, at: datetime | None = None) -> None:
+        anomalies.append({"time": (at or now).isoformat(), "observation": observation, "action": action})
+
+    checks = []
+    configured = {n: r for n, r in health.items() if r.state != "not_configured"}
+    bad = {n: r for n, r in configured.items() if r.state != "ok"}
+    for name, result in bad.items():
+        anomaly(f"{name} not ready ({result.state}{': ' + result.error if result.error else ''})", f"investigate {name}")
+    checks.append(_check("services_healthy", "All services healthy", "fail" if bad else "pass",
+                         ", ".join(f"{n}: {r.state}" for n, r in sorted(health.items()))))
+    critical = [i for i in open_incidents if i.severity == 1]
+    for i in critical:
+        anomaly(f"INC-{i.id} (SEV1) is {i.status}", "work the incident", i.detected_at)
+    checks.append(_check("no_critical_incidents", "No critical alerts (open SEV1 incidents)", "fail" if critical else "pass",
+                         ", ".join(f"INC-{i.id}" for i in critical) or "none open"))
+    rows = slo_rows(slo)
+    for key, label, wanted in (("error_rates_nominal", "Error rates nominal", False), ("latency_within_slo", "Latency within SLO", True)):
+        if slo.state != "ok":
+            checks.append(_check(key, label, _peer_status(slo), _peer_detail("slo", slo)))
+            continue
+        mine = [r for r in rows if _is_latency(r) is wanted]
+        failing = [r for r in mine if r["met"] is False or r["firing"]]
+        for r in failing:
+            anomaly(f"SLO {r['id']}: {r['achieved']} against {r['target']}" + (f", firing {', '.join(r['firing'])}" if r["firing"] else ""),
+                    "follow the error-budget policy")
+        detail = ", ".join(r["id"] for r in failing) or (f"{len(mine)} SLOs met" if mine else "no such SLOs")
+        checks.append(_check(key, label, "fail" if failing else "pass", detail))
+    if slo.state in ("unreachable", "error"):
+        anomaly(f"SLO service {slo.state}: {slo.error}", "check the SLO service")
+    gap_rows = list(gaps.data or []) if gaps.state == "ok" else []
+    for g in gap_rows:
+        anomaly(f"on-call coverage gap: {g.get('schedule')} {g.get('tier')} {g.get('start_at')} – {g.get('end_at')}",
+                "add an override", _time(g.get("start_at")) or now)
+    if gaps.state in ("unreachable", "error"):
+        anomaly(f"escalator {gaps.state}: {gaps.error}", "check the escalator")
+    checks.append(_check("oncall_coverage", "On-call coverage without gaps (8 weeks)",
+                         ("fail" if gap_rows else "pass") if gaps.state == "ok" else _peer_status(gaps),
+                         f"{len(gap_rows)} gaps" if gaps.state == "ok" else _peer_detail("escalator", gaps)))
+    outdated = [r for r in runbooks if r["outdated"]]
+    for r in outdated:
+        anomaly(f"runbook {r['name']} outdated: {'; '.join(r['reasons'])}", f"update it ({r.get('owner') or 'no owner'})")
+    checks.append(_check("runbooks_current", "Runbooks current", "fail" if outdated else "pass",
+                         ", ".join(r["name"] for r in outdated) or f"{len(runbooks)} current"))
+    return {"checks": checks, "anomalies": anomalies, "coverage_gaps": gap_rows, "outdated_runbooks": outdated,
+            "passed": all(c["status"] in ("pass", "not_configured") for c in checks)}
+
+
+def _check(key: str, label: str, status: str, detail: str) -> dict:
+    return {"key": key, "label": label, "status": status, "detail": detail}
+
+
+def _peer_status(result: PeerResult) -> str:
+    return "not_configured" if result.state == "not_configured" else "unknown"
+
+
+def _peer_detail(name: str, result: PeerResult) -> str:
+    return f"{PEER_NAMES[name]} not configured" if result.state == "not_configured" else f"{PEER_NAMES[name]} {result.state}"
+
+
+def _time(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
