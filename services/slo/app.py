@@ -6,12 +6,15 @@ import asyncio
 import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 from fastapi import FastAPI
 
-from services.slo import repository
+from services.slo import repository, routes
+from services.slo.consumer import consumer_loop
+from services.slo.ticker import Evaluator, EvaluatorConfig
 from services.slo.config import SloSettings
 from services.slo.definitions import SloDefinition
 from shared.clock import Clock, utc_now
@@ -34,6 +37,15 @@ class SloContext:
     settings: SloSettings
     definitions: tuple[SloDefinition, ...]
     producer: EventProducer
+
+
+def evaluator_config(settings: SloSettings, definitions: tuple[SloDefinition, ...]) -> EvaluatorConfig:
+    return EvaluatorConfig(
+        definitions=definitions, zone=settings.slo_calendar_timezone, min_events=settings.slo_min_events,
+        capacity_threshold=settings.slo_capacity_threshold, capacity_weeks=settings.slo_capacity_weeks,
+        capacity_lead=timedelta(days=settings.slo_capacity_lead_days), retention=timedelta(days=settings.slo_retention_days),
+        late_window=timedelta(seconds=settings.slo_late_event_window_s),
+    )
 
 
 def create_app(
@@ -59,6 +71,15 @@ def create_app(
         state["pool"] = pool
         producer.start()
         stoppers, tasks = [], []
+        loop = consumer_loop(ctx, settings, producer)
+        stoppers.append(loop.stop)
+        tasks.append(asyncio.create_task(loop.run(), name=f"consume-{loop.topic}"))
+        if run_evaluator:
+            evaluator = Evaluator(pool, evaluator_config(settings, definitions), clock=clock,
+                                  interval_s=settings.slo_evaluate_interval_s, capacity_interval_s=settings.slo_capacity_interval_s)
+            state["evaluator"] = evaluator
+            stoppers.append(evaluator.stop)
+            tasks.append(asyncio.create_task(evaluator.run(), name="slo-evaluator"))
         relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
         if run_relay:
             stoppers.append(relay.stop)
@@ -81,5 +102,6 @@ def create_app(
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.include_router(routes.router)
     app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
     return app

@@ -25,6 +25,7 @@ class SloSettings(ApiTokenSettings):
     slo_capacity_threshold: float = Field(default=0.8, gt=0, le=1)
     slo_capacity_weeks: int = Field(default=4, ge=1, le=52, description="Weeks of history in the capacity trend")
     slo_capacity_lead_days: int = Field(default=14, ge=0, description="Alert when 'scaling needed by' is closer than this")
+    slo_capacity_interval_s: float = Field(default=600, gt=0, description="How often capacity forecasts are recomputed")
     slo_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Push endpoint body limit")
 
     @field_validator("slo_calendar_timezone")

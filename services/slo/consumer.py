@@ -1,0 +1,44 @@
+"""The SLO service's consumer loop: metrics events are folded into buckets, the events of one poll
+of a partition in one transaction; the loop commits the offsets after it. Undecodable events and
+intervals from the future go to the DLQ (shared ConsumerLoop)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+from aiokafka import ConsumerRecord
+
+from services.slo import service
+from services.slo.config import SloSettings
+from shared.events import MetricsEvent, Topic
+from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError
+
+log = structlog.get_logger("vigil.slo")
+
+
+def consumer_loop(ctx, settings: SloSettings, producer: EventProducer, *, max_batch: int = 1000) -> ConsumerLoop:
+    late_window = timedelta(seconds=settings.slo_late_event_window_s)
+
+    async def on_metrics(event: MetricsEvent, record: ConsumerRecord) -> None:
+        now = ctx.clock()
+        try:
+            service.check_not_future(event, now)
+        except service.FromTheFuture as exc:
+            raise PermanentHandlerError(str(exc)) from None
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await service.fold_metrics(conn, [event], now=now, late_window=late_window)
+
+    async def on_metrics_batch(items: list[tuple[MetricsEvent, ConsumerRecord]]) -> None:
+        now = ctx.clock()
+        events = [event for event, _record in items]
+        for event in events:
+            service.check_not_future(event, now)  # raises: the loop retries one by one and dead-letters it
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            outcome = await service.fold_metrics(conn, events, now=now, late_window=late_window)
+        log.debug("metrics folded", folded=outcome.folded, duplicates=outcome.duplicates, too_late=outcome.too_late)
+
+    return ConsumerLoop(
+        settings, topic=Topic.METRICS, group_id=settings.slo_consumer_group, model=MetricsEvent,
+        handle=on_metrics, handle_batch=on_metrics_batch, producer=producer, max_batch=max_batch,
+    )

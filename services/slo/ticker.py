@@ -1,0 +1,256 @@
+"""The evaluator: a time-driven loop that reads window sums, evaluates every SLO of every service
+(pure `evaluation`), stores the results and fires/resolves alerts through the outbox. One replica
+evaluates at a time (advisory lock); a failing tick is logged and retried at the next one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import zlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+import structlog
+from prometheus_client import Gauge, Histogram
+
+from services.slo import repository as repo, service
+from services.slo.alerts import CAPACITY_TIERS, SLO_TIERS, Wanted
+from services.slo.budget import Counts
+from services.slo.buckets import RESOURCES, quantile
+from services.slo.capacity import forecast
+from services.slo.definitions import SloDefinition, definitions_for
+from services.slo.evaluation import LONG_WINDOWS, SHORT_WINDOWS, Evaluation, WindowCounts, evaluate_slo
+from services.slo.windows import MINUTE, ROLLING_PERIOD, calendar_month, floor_hour, floor_minute
+
+log = structlog.get_logger("vigil.slo.evaluator")
+LOCK_KEY = zlib.crc32(b"vigil-slo-evaluator")
+HOUR = timedelta(hours=1)
+
+EVALUATION_SECONDS = Histogram(
+    "vigil_slo_evaluation_seconds", "Time to evaluate every SLO of every service once",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+BUDGET_REMAINING = Gauge("vigil_slo_budget_remaining_ratio", "Remaining rolling 30-day error budget (1 = untouched)", ["service", "slo"])
+EVALUATED = Gauge("vigil_slo_evaluated_slos", "SLOs evaluated in the last tick")
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    definitions: tuple[SloDefinition, ...]
+    zone: str
+    min_events: int
+    capacity_threshold: float
+    capacity_weeks: int
+    capacity_lead: timedelta
+    retention: timedelta
+    late_window: timedelta
+
+
+def _row_counts(row, i: int, j: int, *, minutes: float, bad: int | None = None) -> Counts:
+    return Counts(good=row[f"g_{i}_{j}"], total=row[f"t_{i}_{j}"],
+                  bad_minutes=bad if bad is not None else row.get(f"b_{i}_{j}", 0) or 0, minutes=minutes)
+
+
+async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> int:
+    """Bad minutes per hour of the time-slice SLOs, for the hours whose buckets changed since the last run."""
+    sliced = [d for d in definitions if d.budgeting == "timeslices"]
+    mark = await conn.fetchval(repo.GET_MARK, "slices") or datetime(1970, 1, 1, tzinfo=UTC)
+    # A margin, because a fold that committed late can carry an earlier clock_timestamp().
+    changed = await conn.fetch(repo.SLICE_CHANGED, mark - timedelta(seconds=30))
+    if not changed:
+        return 0
+    for d in sliced:
+        pairs = [(r["service"], r["hour"]) for r in changed if d in definitions_for(r["service"], definitions)]
+        if pairs:
+            sql, values = repo.recompute_slices_sql(d)
+            values[0], values[1] = [p[0] for p in pairs], [p[1] for p in pairs]
+            await conn.execute(sql, *values)
+    await conn.execute(repo.SET_MARK, "slices", max(r["updated_at"] for r in changed))
+    return len(changed)
+
+
+async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datetime) -> tuple[dict, dict]:
+    """{service: {definition index: WindowCounts}} and {service: cumulative histogram of the last day}."""
+    defs = cfg.definitions
+    minute_now, hour_now = floor_minute(now), floor_hour(now)
+    month = calendar_month(now, cfg.zone)
+    short_starts = [minute_now - w + MINUTE for w in SHORT_WINDOWS]
+    long_periods = [*LONG_WINDOWS, ROLLING_PERIOD]
+    long_starts = [hour_now - w + HOUR for w in long_periods] + [floor_hour(month.start)]
+    sql, values = repo.window_sums_sql(table="minute_bucket", time_column="minute", definitions=defs, starts=short_starts,
+                                       end=minute_now + MINUTE, bad_minutes=True)
+    short_rows = {r["service"]: r for r in await conn.fetch(sql, *values)}
+    sql, values = repo.window_sums_sql(table="hour_bucket", time_column="hour", definitions=defs, starts=long_starts,
+                                       end=hour_now + HOUR, bad_minutes=False)
+    long_rows = {r["service"]: r for r in await conn.fetch(sql, *values)}
+    slices: dict[tuple[str, str], asyncpg.Record] = {}
+    sliced = [d.name for d in defs if d.budgeting == "timeslices"]
+    if sliced:
+        sql, values = repo.slice_sums_sql(names=sliced, starts=long_starts, end=hour_now + HOUR)
+        slices = {(r["slo"], r["service"]): r for r in await conn.fetch(sql, *values)}
+    histograms: dict[str, dict[str, int]] = defaultdict(dict)
+    if any(d.display == "percentile_ms" for d in defs):
+        for r in await conn.fetch(repo.LATENCY_SUMS, hour_now - timedelta(days=1) + HOUR, hour_now + HOUR):
+            histograms[r["service"]][r["key"]] = r["count"]
+
+    out: dict[str, dict[int, WindowCounts]] = {}
+    for svc in sorted(set(short_rows) | set(long_rows)):
+        applicable = set(id(d) for d in definitions_for(svc, defs))
+        s, lg = short_rows.get(svc), long_rows.get(svc)
+        per_def = {}
+        for i, d in enumerate(defs):
+            if id(d) not in applicable:
+                continue
+            burn: dict[timedelta, Counts] = {}
+            for j, w in enumerate(SHORT_WINDOWS):
+                burn[w] = _row_counts(s, i, j, minutes=w / MINUTE) if s else Counts(minutes=w / MINUTE)
+            sl = slices.get((d.name, svc))
+            def long_counts(j: int, minutes: float) -> Counts:
+                bad = sl[f"b_{j}"] if sl else 0
+                return _row_counts(lg, i, j, minutes=minutes, bad=bad) if lg else Counts(minutes=minutes, bad_minutes=bad)
+            for j, w in enumerate(LONG_WINDOWS):
+                burn[w] = long_counts(j, w / MINUTE)
+            per_def[i] = WindowCounts(
+                burn=burn,
+                rolling_30d=long_counts(len(LONG_WINDOWS), ROLLING_PERIOD / MINUTE),
+                month=long_counts(len(LONG_WINDOWS) + 1, month.elapsed_minutes),
+            )
+        out[svc] = per_def
+    return out, histograms
+
+
+def evaluate_counts(counts: dict, histograms: dict, cfg: EvaluatorConfig, now: datetime) -> list[Evaluation]:
+    """PURE given the counts: every SLO of every service."""
+    evaluations = []
+    for svc, per_def in counts.items():
+        for i, wc in per_def.items():
+            d = cfg.definitions[i]
+            q = quantile(d.target, histograms.get(svc, {})) if d.display == "percentile_ms" else None
+            evaluations.append(evaluate_slo(service=svc, definition=d, counts=wc, now=now, zone=cfg.zone,
+                                            min_events=cfg.min_events, quantile_s=q))
+    return evaluations
+
+
+def wanted_alerts(evaluations: list[Evaluation]) -> list[Wanted]:
+    wanted = []
+    for e in evaluations:
+        for tier in sorted(e.tiers):
+            budget = e.status["budget"]
+            burns = ", ".join(f"{b['long_window']}/{b['short_window']}: {b['long_burn']:g}x/{b['short_burn']:g}x"
+                              for b in e.status["burn_rates"] if b["tier"] == tier)
+            wanted.append(Wanted(
+                service=e.service, subject=e.definition.name, tier=tier,
+                summary=f"{e.definition.title} SLO of {e.service}: " + (
+                    "error budget exhausted" if tier == "exhausted" else f"error budget burning fast ({tier})"),
+                description=f"target {e.status['target']}; {budget['remaining_percent']:.1f}% of the 30-day budget left"
+                            + (f"; burn rates {burns}" if burns else ""),
+            ))
+    return wanted
+
+
+async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> list[Evaluation]:
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await recompute_slices(conn, cfg.definitions)
+        counts, histograms = await read_counts(conn, cfg, now)
+        evaluations = evaluate_counts(counts, histograms, cfg, now)
+        async with conn.transaction():
+            await repo.put_statuses(conn, [(e.service, e.definition.name, e.status) for e in evaluations], now)
+            await conn.execute(repo.DELETE_STALE_STATUSES, now)
+            await service.apply_alerts(conn, wanted=wanted_alerts(evaluations), tiers=SLO_TIERS, now=now)
+    for e in evaluations:
+        BUDGET_REMAINING.labels(e.service, e.definition.name).set(e.status["budget"]["remaining_percent"] / 100)
+    EVALUATED.set(len(evaluations))
+    return evaluations
+
+
+async def evaluate_capacity(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> list[dict]:
+    hour_now = floor_hour(now)
+    start = hour_now - timedelta(weeks=cfg.capacity_weeks) + HOUR
+    async with pool.acquire() as conn:
+        daily_rows = await conn.fetch(repo.DAILY_UTILISATION, start, hour_now + HOUR)
+        latest_rows = await conn.fetch(repo.LATEST_UTILISATION, hour_now - timedelta(days=2), hour_now + HOUR)
+        daily: dict[tuple[str, str], list[tuple[date, float]]] = defaultdict(list)
+        for r in daily_rows:
+            for res in RESOURCES:
+                if r[f"{res}_n"]:
+                    daily[(r["service"], res)].append((r["day"], r[f"{res}_sum"] / r[f"{res}_n"]))
+        rows, wanted = [], []
+        for r in latest_rows:
+            key = (r["service"], r["resource"])
+            f = forecast(daily=sorted(daily.get(key, [])), current=r["mean"], threshold=cfg.capacity_threshold,
+                         lead=cfg.capacity_lead, now=now)
+            status = {
+                "service": key[0], "resource": key[1], "current_percent": round(f.current * 100, 3),
+                "trend_percent_per_week": round(f.per_week * 100, 3) if f.per_week is not None else None,
+                "trend": f.trend, "threshold_percent": round(f.threshold * 100, 3), "scaling_needed_by": f.scaling_needed_by,
+                "headroom_percent": round((f.threshold - f.current) * 100, 3), "alert": f.alert,
+                "weeks": cfg.capacity_weeks, "evaluated_at": now,
+            }
+            rows.append((key[0], key[1], status))
+            if f.alert:
+                wanted.append(Wanted(
+                    service=key[0], subject=key[1], tier="capacity",
+                    summary=f"{key[0]} {key[1]} reaches {status['threshold_percent']:g}% by {f.scaling_needed_by}",
+                    description=f"current {status['current_percent']:.1f}%, trend {f.trend}",
+                ))
+        async with conn.transaction():
+            await repo.put_capacity(conn, rows, now)
+            await conn.execute(repo.DELETE_STALE_CAPACITY, now)
+            await service.apply_alerts(conn, wanted=wanted, tiers=CAPACITY_TIERS, now=now)
+    return [r[2] for r in rows]
+
+
+async def prune(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> None:
+    keep_hours = max(cfg.retention, timedelta(weeks=cfg.capacity_weeks) + timedelta(days=1))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(repo.PRUNE_MINUTES, now - cfg.retention)
+        await conn.execute(repo.PRUNE_HOURS, now - keep_hours)
+        await conn.execute(repo.PRUNE_SLICES, now - keep_hours)
+        await conn.execute(repo.PRUNE_PROCESSED, now - cfg.late_window - HOUR)
+
+
+class Evaluator:
+    def __init__(self, pool: asyncpg.Pool, cfg: EvaluatorConfig, *, clock, interval_s: float, capacity_interval_s: float = 600) -> None:
+        self._pool, self._cfg, self._clock = pool, cfg, clock
+        self._interval_s, self._capacity_interval_s = interval_s, capacity_interval_s
+        self._stopping = asyncio.Event()
+        self._last_capacity = self._last_prune = float("-inf")
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def tick(self) -> bool:
+        """One evaluation if this replica holds the lock; False if another one does."""
+        async with self._pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+                return False
+            try:
+                now = self._clock()
+                started = time.perf_counter()
+                evaluations = await evaluate_slos(self._pool, self._cfg, now)
+                EVALUATION_SECONDS.observe(time.perf_counter() - started)
+                if time.monotonic() - self._last_capacity >= self._capacity_interval_s:
+                    await evaluate_capacity(self._pool, self._cfg, now)
+                    self._last_capacity = time.monotonic()
+                if time.monotonic() - self._last_prune >= 3600:
+                    await prune(self._pool, self._cfg, now)
+                    self._last_prune = time.monotonic()
+                log.debug("slos evaluated", slos=len(evaluations), seconds=round(time.perf_counter() - started, 3))
+                return True
+            finally:
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a failed tick is retried at the next one
+                log.error("slo evaluation failed", error=repr(exc), exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._interval_s)
