@@ -13,6 +13,7 @@ need_pkgs=()
 command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_pkgs+=(maven)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
+command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool, for tests/deploy
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_pkgs+=(python3-venv); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
@@ -42,5 +43,18 @@ if [ ! -f "$kstamp" ]; then
   mvn -q -B -f scripts/kafka/pom.xml dependency:copy-dependencies \
     -DoutputDirectory="$PWD/$libs" -DincludeScope=runtime
   touch "$kstamp"
+fi
+# --- kustomize (tests/deploy render the Kubernetes overlays) ------------------------------------
+# `kubectl kustomize` where kubectl is installed; elsewhere a pinned kustomize built by `go install`
+# from the Go module proxy (about two minutes, once; the module cache keeps it cheap afterwards).
+KUSTOMIZE_VERSION=v5.8.1
+kustamp=.cache/bin/.kustomize-$KUSTOMIZE_VERSION
+if ! command -v kubectl >/dev/null 2>&1 && [ ! -f "$kustamp" ]; then
+  command -v go >/dev/null 2>&1 || { log "go is needed to build kustomize (or install kubectl)"; exit 1; }
+  log "building kustomize $KUSTOMIZE_VERSION into .cache/bin"
+  mkdir -p .cache/bin
+  GOBIN="$PWD/.cache/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
+  rm -f .cache/bin/.kustomize-*
+  touch "$kustamp"
 fi
 log "ready"
