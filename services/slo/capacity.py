@@ -47,7 +47,7 @@ def crossing_day(trend: Trend, *, threshold: float, today: date, current: float)
     if trend.slope_per_day <= 0:
         return None
     days = (threshold - trend.intercept) / trend.slope_per_day
-    day = trend.origin + timedelta(days=math.ceil(days))
+    day = trend.origin + timedelta(days=math.ceil(round(days, 6)))  # 63.0000001 from float error is day 63
     return max(day, today)
 
 
