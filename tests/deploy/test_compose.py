@@ -123,6 +123,18 @@ def test_the_demo_alertmanager_posts_to_ingest_with_the_token_secret():
     assert auth["credentials_file"] == f"/run/secrets/{secret['target']}"
 
 
-@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "INGEST_TOKEN", "API_TOKEN"])
+def test_the_demo_grafana_shows_the_vigil_dashboard_from_the_demo_prometheus():
+    grafana = compose()["services"]["grafana"]
+    mounts = dict(v.removesuffix(":ro").split(":", 1) for v in grafana["volumes"] if v.startswith("./"))
+    provisioning = ROOT / next(src for src, dst in mounts.items() if dst == "/etc/grafana/provisioning")
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "vigil.yml").read_text())["providers"]
+    dashboards = ROOT / next(src for src, dst in mounts.items() if dst == provider["options"]["path"])
+    assert (dashboards / "vigil.json").is_file()
+    (source,) = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "http://prometheus:9090"
+    assert "9090:9090" in compose()["services"]["prometheus"]["ports"]
+
+
+@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "INGEST_TOKEN", "API_TOKEN", "GRAFANA_ADMIN_PASSWORD"])
 def test_compose_requires_each_secret_from_the_environment(key):
     assert f"${{{key}:?" in COMPOSE.read_text()

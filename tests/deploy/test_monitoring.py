@@ -27,6 +27,7 @@ REQUIRED_PANEL_METRICS = {
     "consumer lag": "kafka_consumergroup_lag",
     "pages sent": "vigil_escalator_actions_total",
     "timer lateness": "vigil_escalator_timer_lateness_seconds_bucket",
+    "error budgets": "vigil_slo_budget_remaining_ratio",
 }
 
 
