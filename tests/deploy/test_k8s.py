@@ -183,6 +183,12 @@ def test_kafka_topics_are_the_event_contract_and_its_dead_letter_topics(objects,
         assert spec["config"]["unclean.leader.election.enable"] is False, name
         if overlay == "prod":
             assert (spec["replicas"], spec["config"]["min.insync.replicas"]) == (3, 2), name
+    # A topic a service has to create itself (one missing here) gets the same shape.
+    common = of_kind(objects, "ConfigMap")["vigil-common"]["data"]
+    for name in topics():
+        spec = managed[name]["spec"]
+        assert (int(common["VIGIL_TOPIC_PARTITIONS"]), int(common["VIGIL_TOPIC_REPLICATION_FACTOR"])) == \
+            (spec["partitions"], spec["replicas"]), name
 
 
 def test_consumers_scale_on_lag_and_the_paging_path_never_scales_to_zero(objects, overlay):
