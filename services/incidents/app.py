@@ -11,7 +11,8 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 
-from services.incidents import ops_routes, repository, routes
+from services.incidents import ops_routes, record_routes, report_routes, repository, routes
+from services.incidents.peers import Peers
 from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
 from shared.clock import Clock, utc_now
@@ -58,8 +59,14 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         if run_relay:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
         try:
+            peers = Peers(
+                slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,
+                ingest_url=settings.incidents_ingest_url, token=settings.incidents_peer_token,
+                timeout_s=settings.incidents_peer_timeout_s,
+            )
             ops = ops_routes.OpsContext(
-                zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days, peers=None
+                zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days,
+                peers=peers, checks={"kafka": producer.check, "postgres": postgres_ok},
             )
             yield {"incidents": ctx, "api_tokens": settings.token_roles(), "ops": ops}
         finally:
@@ -82,5 +89,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
     install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(ops_routes.router)
+    app.include_router(report_routes.router)
+    app.include_router(record_routes.router)
     app.include_router(health_router({"kafka": producer.check, "postgres": postgres_ok}))
     return app

@@ -4,7 +4,9 @@ incident API)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
@@ -17,6 +19,7 @@ from services.incidents import lifecycle, ops_repository as ops, ops_service, re
 from services.incidents.ops_schemas import (
     ActionItemEdit, ActionItemOut, NewActionItem, NoiseMark, PostmortemEdit, PostmortemOut, PostmortemPolicy, PostmortemPolicyOut,
 )
+from services.incidents.peers import Peers
 from services.incidents.postmortems import WorkflowRefused, checklist, is_overdue
 from services.incidents.rendering import render
 from services.incidents.routes import REF, Admin, Responder, Viewer, actor, incident_id, unit_of_work
@@ -32,7 +35,17 @@ class OpsContext:
 
     zone: str
     runbook_max_age_days: int
-    peers: object  # peers.Peers
+    peers: Peers | None
+    checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)  # this service's readiness
+
+    async def self_check(self) -> bool:
+        for check in self.checks.values():
+            try:
+                if not await asyncio.wait_for(check(), 3):
+                    return False
+            except Exception:  # noqa: BLE001 - a failing dependency is a failed check, whatever it raised
+                return False
+        return True
 
     def today(self, now: datetime) -> date:
         return now.astimezone(ZoneInfo(self.zone)).date()

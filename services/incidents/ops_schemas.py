@@ -135,6 +135,12 @@ class GenerateReport(Actor):
     month: str | None = Field(default=None, max_length=7, description="monthly review: YYYY-MM (default this month)")
 
 
+class AnomalyRow(Body):
+    time: str = Field(max_length=50, description="e.g. 08:15")
+    observation: str = Field(min_length=1, max_length=2_000)
+    action: str = Field(default="", max_length=2_000)
+
+
 class ReportManual(Actor):
     """What a person adds to a generated report; only the fields sent change."""
 
@@ -142,7 +148,7 @@ class ReportManual(Actor):
     author: str | None = Field(default=None, max_length=200)
     attendees: list[str] | None = Field(default=None, max_length=50)
     checks: dict[str, bool] | None = Field(default=None, description="daily check: manual items ticked")
-    anomalies: list[dict[str, str]] | None = Field(default=None, max_length=100, description="extra rows {time, observation, action}")
+    anomalies: list[AnomalyRow] | None = Field(default=None, max_length=100, description="daily check: rows a person adds")
     executive_summary: str | None = Field(default=None, max_length=10_000)
     recommendations: list[str] | None = Field(default=None, max_length=50)
     cost_analysis: str | None = Field(default=None, max_length=10_000)
@@ -153,6 +159,10 @@ class NewHandoff(Actor):
     to_person: str = Field(min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=10_000)
     things_to_watch: list[str] = Field(default_factory=list, max_length=50)
+
+
+class HandoffAck(Actor):
+    """`by`: the incoming engineer (must be the handoff's `to_person` when given)."""
 
 
 # --- the simple records

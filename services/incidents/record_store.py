@@ -81,7 +81,7 @@ async def create(conn: asyncpg.Connection, name: str, values: dict, *, actor: st
     args = [values.get(c) for c in kind.columns] + ([actor] if kind.author_column else [])
     try:
         return await conn.fetchrow(INSERT[name], *args, now)
-    except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as exc:
+    except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError, asyncpg.NotNullViolationError) as exc:
         raise Conflict(_why(name, exc)) from None
 
 
@@ -98,7 +98,7 @@ async def update(conn: asyncpg.Connection, name: str, record_id: int, changes: d
     args = [changes[c] if c in changes else current[c] for c in kind.columns]
     try:
         return await conn.fetchrow(UPDATE[name], record_id, *args, now)
-    except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError) as exc:
+    except (asyncpg.UniqueViolationError, asyncpg.CheckViolationError, asyncpg.NotNullViolationError) as exc:
         raise Conflict(_why(name, exc)) from None
 
 
@@ -121,4 +121,6 @@ async def maintenance_between(conn: asyncpg.Connection, start: datetime, end: da
 def _why(name: str, exc: asyncpg.PostgresError) -> str:
     if isinstance(exc, asyncpg.UniqueViolationError):
         return f"a {name.replace('_', ' ')} with these values exists already ({exc.constraint_name})"
+    if isinstance(exc, asyncpg.NotNullViolationError):
+        return f"the {name.replace('_', ' ')} needs a value for {exc.column_name}"
     return f"the {name.replace('_', ' ')} breaks the rule {exc.constraint_name}"

@@ -1,0 +1,141 @@
+"""The API of the simple operations records: runbooks (4.3), toil (4.1), reliability gaps (4.2),
+deployments (the reviews' "changes deployed") and maintenance windows (the handoff's "scheduled
+maintenance"). Each has list (viewer), create and update (responder) and delete (admin); runbooks,
+toil and gaps also render their process template as Markdown.
+
+(No `from __future__ import annotations` here: the routes are made in a loop and FastAPI must see
+each body model as a real class, not as a name to look up in the module.)"""
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from services.incidents import lifecycle, record_store, service
+from services.incidents.ops_routes import Format, OpsContext, item_id, markdown_of, ops_context
+from services.incidents.ops_schemas import (
+    DeploymentEdit, MaintenanceEdit, NewDeployment, NewMaintenance, NewReliabilityGap, NewRunbook, NewToil,
+    ReliabilityGapEdit, RunbookEdit, ToilEdit,
+)
+from services.incidents.rendering import render
+from services.incidents.reports import local_day, runbook_rows, toil_rows, toil_trend
+from services.incidents.routes import Admin, Responder, Viewer, actor, unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["records"])
+
+
+@dataclass(frozen=True)
+class RecordApi:
+    kind: str  # record_store.KINDS key
+    path: str
+    noun: str
+    create: type[BaseModel]
+    edit: type[BaseModel]
+
+
+def _defaults(kind: str, values: dict, *, octx: OpsContext, now) -> dict:
+    if kind == "toil" and values.get("month") is None:
+        values["month"] = local_day(now, octx.zone).replace(day=1)
+    if kind == "deployment" and values.get("deployed_at") is None:
+        values["deployed_at"] = now
+    return values
+
+
+def _shown(kind: str, rows: list[dict], *, octx: OpsContext, today: date) -> list[dict]:
+    """Rows with what is computed from them: runbook status, toil monthly totals."""
+    if kind == "runbook":
+        return runbook_rows(rows, today=today, max_age_days=octx.runbook_max_age_days)
+    if kind == "toil":
+        return toil_rows(rows)
+    return rows
+
+
+def _markdown(kind: str, rows: list[dict], *, octx: OpsContext, today: date) -> str | None:
+    if kind == "runbook":
+        reviews = [r["next_review_on"] for r in rows if r.get("next_review_on")]
+        updated = [r["last_updated_on"] for r in rows if r.get("last_updated_on")]
+        context = {"runbooks": rows, "last_review": max(updated) if updated else None, "next_review": min(reviews) if reviews else None}
+        return render("runbooks", context, zone=octx.zone)
+    if kind == "toil":
+        month = today.replace(day=1)
+        current = [r for r in rows if r["month"] == month] or rows
+        return render("toil", {"rows": current, "trend": toil_trend(rows), "month": month.strftime("%Y-%m")}, zone=octx.zone)
+    if kind == "reliability_gap":
+        return render("reliability_gaps", {"gaps": rows}, zone=octx.zone)
+    return None
+
+
+def _register(api: RecordApi) -> None:
+    kind, noun = api.kind, api.noun
+
+    async def list_records(
+        request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 500, format: Format = "json"
+    ) -> Any:
+        ctx, octx = request.state.incidents, ops_context(request)
+        today = local_day(ctx.clock(), octx.zone)
+        async with ctx.pool.acquire() as conn:
+            rows = _shown(kind, [dict(r) for r in await record_store.list_all(conn, kind, limit=limit)], octx=octx, today=today)
+        if format == "markdown":
+            text = _markdown(kind, rows, octx=octx, today=today)
+            if text is not None:
+                return markdown_of([text])
+        return jsonable_encoder(rows)
+
+    async def create_record(request: Request, body: api.create, principal: Responder) -> Response:  # type: ignore[name-defined]
+        octx = ops_context(request)
+
+        async def work(conn, now):
+            values = _defaults(kind, body.model_dump(exclude={"by"}), octx=octx, now=now)
+            try:
+                row = await record_store.create(conn, kind, values, actor=actor(principal, body), now=now)
+            except record_store.Conflict as exc:
+                raise lifecycle.Refused(str(exc)) from None
+            return 201, _shown(kind, [dict(row)], octx=octx, today=local_day(now, octx.zone))[0]
+
+        return await unit_of_work(request, principal, body.model_dump(), work)
+
+    async def update_record(request: Request, record: str, body: api.edit, principal: Responder) -> Response:  # type: ignore[name-defined]
+        octx = ops_context(request)
+        sent = body.model_dump(exclude_unset=True, exclude={"by"})
+
+        async def work(conn, now):
+            try:
+                row = await record_store.update(conn, kind, item_id(record), sent, now=now)
+            except record_store.Conflict as exc:
+                raise lifecycle.Refused(str(exc)) from None
+            if row is None:
+                raise service.NotFound(f"no {noun} {record}")
+            return 200, _shown(kind, [dict(row)], octx=octx, today=local_day(now, octx.zone))[0]
+
+        return await unit_of_work(request, principal, body.model_dump(), work)
+
+    async def delete_record(request: Request, record: str, principal: Admin) -> Response:
+        async def work(conn, now):
+            if not await record_store.delete(conn, kind, item_id(record)):
+                raise service.NotFound(f"no {noun} {record}")
+            return 200, {"deleted": f"{noun} {record}"}
+
+        return await unit_of_work(request, principal, {"delete": record}, work)
+
+    router.add_api_route(f"/{api.path}", list_records, methods=["GET"], response_model=list[dict[str, Any]],
+                         summary=f"List {noun}s (JSON, or Markdown where the process has a template)")
+    router.add_api_route(f"/{api.path}", create_record, methods=["POST"], status_code=201, response_model=dict[str, Any],
+                         summary=f"Record a {noun}")
+    router.add_api_route(f"/{api.path}/{{record}}", update_record, methods=["PATCH"], response_model=dict[str, Any],
+                         summary=f"Update a {noun} (only the fields sent)")
+    router.add_api_route(f"/{api.path}/{{record}}", delete_record, methods=["DELETE"], response_model=dict[str, Any],
+                         summary=f"Delete a {noun} (admin)")
+
+
+for _api in (
+    RecordApi("runbook", "runbooks", "runbook", NewRunbook, RunbookEdit),
+    RecordApi("toil", "toil", "toil entry", NewToil, ToilEdit),
+    RecordApi("reliability_gap", "reliability-gaps", "reliability gap", NewReliabilityGap, ReliabilityGapEdit),
+    RecordApi("deployment", "deployments", "deployment", NewDeployment, DeploymentEdit),
+    RecordApi("maintenance_window", "maintenance-windows", "maintenance window", NewMaintenance, MaintenanceEdit),
+):
+    _register(_api)

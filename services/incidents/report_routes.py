@@ -1,0 +1,201 @@
+"""The report API: daily checks and weekly/monthly reviews generated on demand and stored (one per
+period; regenerating keeps what a person added), the incident report, on-call handoffs. Reads need
+a viewer; generating, editing and handing off a responder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from services.incidents import lifecycle, ops_reports, ops_repository as ops, service
+from services.incidents.ops_routes import Format, OpsContext, item_id, markdown_of, ops_context
+from services.incidents.ops_schemas import GenerateReport, HandoffAck, NewHandoff, ReportManual
+from services.incidents.reports import day_period, local_day, month_period, parse_month, week_period
+from services.incidents.routes import Responder, Viewer, actor, incident_id, not_found, unit_of_work
+
+router = APIRouter(prefix="/api/v1", tags=["reports"])
+Kind = Literal["daily_check", "weekly_review", "monthly_review"]
+PATH_KIND = {"daily-check": "daily_check", "weekly-review": "weekly_review", "monthly-review": "monthly_review"}
+
+
+class ReportOut(BaseModel):
+    id: int
+    kind: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    data: dict[str, Any]
+    manual: dict[str, Any]
+    markdown: str
+    generated_by: str
+    generated_at: datetime
+    updated_at: datetime
+
+
+class HandoffOut(BaseModel):
+    id: int
+    from_person: str
+    to_person: str
+    note: str | None
+    things_to_watch: list[str]
+    data: dict[str, Any]
+    markdown: str
+    created_by: str
+    created_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+def period_of(kind: str, body: GenerateReport, *, octx: OpsContext, now: datetime):
+    today = local_day(now, octx.zone)
+    if kind == "daily_check":
+        return day_period(body.day or today, octx.zone)
+    if kind == "weekly_review":
+        return week_period(body.week_of or today, octx.zone)
+    try:
+        year, month = parse_month(body.month) if body.month else (today.year, today.month)
+    except ValueError as exc:
+        raise lifecycle.Refused(str(exc)) from None
+    return month_period(year, month, octx.zone)
+
+
+async def generate(request: Request, kind: str, body: GenerateReport, principal) -> Response:
+    octx = ops_context(request)
+    inputs = await ops_reports.peer_inputs(octx.peers, kind=kind)  # before the transaction: peers may be slow
+    self_ok = await octx.self_check() if kind == "daily_check" else True
+
+    async def work(conn, now):
+        period = period_of(kind, body, octx=octx, now=now)
+        today = local_day(now, octx.zone)
+        common = {"period": period, "zone": octx.zone, "inputs": inputs, "now": now, "today": today,
+                  "runbook_max_age_days": octx.runbook_max_age_days}
+        if kind == "daily_check":
+            data = await ops_reports.daily_check_data(conn, self_ok=self_ok, **common)
+        else:
+            data = await ops_reports.review_data(conn, kind=kind, **common)
+        row = await ops_reports.store_report(conn, kind=kind, period=period, data=data, by=actor(principal, body), zone=octx.zone, now=now)
+        return 201, ReportOut(**dict(row))
+
+    return await unit_of_work(request, principal, {"kind": kind, **body.model_dump()}, work)
+
+
+@router.post("/reports/daily-check", status_code=201, response_model=ReportOut,
+             summary="Run today's (or `day`'s) daily operations check and store it")
+async def generate_daily_check(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
+    return await generate(request, "daily_check", body or GenerateReport(), principal)
+
+
+@router.post("/reports/weekly-review", status_code=201, response_model=ReportOut,
+             summary="Generate and store the weekly operations review of this week (or the week of `week_of`)")
+async def generate_weekly(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
+    return await generate(request, "weekly_review", body or GenerateReport(), principal)
+
+
+@router.post("/reports/monthly-review", status_code=201, response_model=ReportOut,
+             summary="Generate and store the monthly operations review of this month (or `month`, YYYY-MM)")
+async def generate_monthly(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
+    return await generate(request, "monthly_review", body or GenerateReport(), principal)
+
+
+@router.patch("/reports/{kind}/{period}", response_model=ReportOut,
+              summary="Add what a person writes: operator, manual checks, anomalies, attendees, recommendations, …")
+async def edit_report(request: Request, kind: str, period: str, body: ReportManual, principal: Responder) -> Response:
+    octx = ops_context(request)
+    stored_kind = PATH_KIND.get(kind, kind)
+    sent = body.model_dump(mode="json", exclude_unset=True, exclude={"by"})
+
+    async def work(conn, now):
+        row = await ops.get_report(conn, stored_kind, period)
+        if row is None:
+            raise service.NotFound(f"no {kind} report for {period}; generate it first")
+        manual = {**row["manual"], **sent}
+        if "checks" in sent:
+            manual["checks"] = {**row["manual"].get("checks", {}), **sent["checks"]}
+        markdown = ops_reports.render_report(stored_kind, row["data"], manual, zone=octx.zone)
+        updated = await ops.update_report_manual(conn, stored_kind, period, manual=manual, markdown=markdown, now=now)
+        return 200, ReportOut(**dict(updated))
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.get("/reports", response_model=list[ReportOut], summary="Stored reports, newest period first (JSON or Markdown)")
+async def list_reports(
+    request: Request,
+    _: Viewer,
+    kind: Annotated[Kind | None, Query()] = None,
+    period: Annotated[str | None, Query(max_length=20, description="2026-12-01, 2026-W49, 2026-12")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    format: Format = "json",
+) -> Response | list[ReportOut]:
+    ctx = request.state.incidents
+    async with ctx.pool.acquire() as conn:
+        rows = await ops.list_reports(conn, kind=kind, limit=limit if period is None else 1000)
+    out = [ReportOut(**dict(r)) for r in rows if period is None or r["period"] == period][:limit]
+    return markdown_of([r.markdown for r in out]) if format == "markdown" else out
+
+
+@router.get("/incidents/{ref}/report", response_model=dict[str, Any],
+            summary="The incident's declaration (2.1) and resolution (2.3) records, JSON with `markdown`, or Markdown")
+async def get_incident_report(request: Request, ref: str, _: Viewer, format: Format = "json") -> Response | dict:
+    ctx, octx = request.state.incidents, ops_context(request)
+    iid = incident_id(ref)
+    async with ctx.pool.acquire() as conn:
+        report = await ops_reports.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
+    if report is None:
+        raise not_found(ref)
+    return markdown_of([report["markdown"]]) if format == "markdown" else report
+
+
+def handoff_out(row, *, zone: str) -> HandoffOut:
+    return HandoffOut(**{k: v for k, v in dict(row).items() if k != "updated_at"})
+
+
+@router.post("/handoffs", status_code=201, response_model=HandoffOut,
+             summary="Write the on-call handoff (outgoing engineer): open items, recent incidents, maintenance, note")
+async def create_handoff(request: Request, body: NewHandoff, principal: Responder) -> Response:
+    octx = ops_context(request)
+
+    async def work(conn, now):
+        data = await ops_reports.handoff_data(conn, now=now, today=local_day(now, octx.zone))
+        draft = {**body.model_dump(exclude={"by"}), "data": data, "created_at": now, "acknowledged_by": None, "acknowledged_at": None}
+        row = await ops.insert_handoff(
+            conn, from_person=body.from_person, to_person=body.to_person, note=body.note, things_to_watch=body.things_to_watch,
+            data=data, markdown=ops_reports.render_handoff(draft, zone=octx.zone), by=actor(principal, body), now=now,
+        )
+        return 201, handoff_out(row, zone=octx.zone)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.post("/handoffs/{handoff}/acknowledge", response_model=HandoffOut,
+             summary="The incoming engineer acknowledges the handoff (idempotent)")
+async def acknowledge_handoff(request: Request, handoff: str, principal: Responder, body: HandoffAck | None = None) -> Response:
+    octx, body = ops_context(request), body or HandoffAck()
+
+    async def work(conn, now):
+        row = await ops.get_handoff(conn, item_id(handoff), for_update=True)
+        if row is None:
+            raise service.NotFound(f"no handoff {handoff}")
+        if row["acknowledged_at"] is not None:
+            return 200, handoff_out(row, zone=octx.zone)
+        who = body.by or principal.name
+        if body.by and body.by != row["to_person"]:
+            raise lifecycle.Refused(f"the handoff is to {row['to_person']}; {body.by} cannot acknowledge it")
+        markdown = ops_reports.render_handoff({**dict(row), "acknowledged_by": who, "acknowledged_at": now}, zone=octx.zone)
+        return 200, handoff_out(await ops.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.get("/handoffs", response_model=list[HandoffOut], summary="On-call handoffs, newest first (JSON or Markdown)")
+async def list_handoffs(
+    request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
+) -> Response | list[HandoffOut]:
+    ctx, octx = request.state.incidents, ops_context(request)
+    async with ctx.pool.acquire() as conn:
+        out = [handoff_out(r, zone=octx.zone) for r in await ops.list_handoffs(conn, limit=limit)]
+    return markdown_of([h.markdown for h in out]) if format == "markdown" else out
