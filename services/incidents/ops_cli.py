@@ -1,0 +1,173 @@
+"""`vigil report …` and `vigil action-items …`: the operations records through the incident
+service's HTTP API (never its database). Markdown by default, `--json` for the JSON.
+
+The API is `--url` / `VIGIL_INCIDENTS_API_URL` (default http://127.0.0.1:8081), the token
+`--token` / `VIGIL_API_TOKEN`, else the admin token `vigil dev` keeps in `.local/api-admin-token`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import typer
+
+report_app = typer.Typer(help="Operations reports: daily check, weekly/monthly reviews, incident reports, postmortems, handoffs.",
+                         no_args_is_help=True)
+action_items_app = typer.Typer(help="Action items: list (overdue), add, update.", no_args_is_help=True)
+
+URL = typer.Option(None, "--url", envvar="VIGIL_INCIDENTS_API_URL", help="Incident service URL [default: http://127.0.0.1:8081]")
+TOKEN = typer.Option(None, "--token", envvar="VIGIL_API_TOKEN", help="API token (responder to write) [default: .local/api-admin-token]")
+AS_JSON = typer.Option(False, "--json", help="Print the JSON instead of the Markdown.")
+
+
+def _client(url: str | None, token: str | None) -> httpx.Client:
+    if token is None:
+        local = Path(".local/api-admin-token")
+        token = local.read_text().strip() if local.exists() else None
+    if not token:
+        _fail("no API token: pass --token or set VIGIL_API_TOKEN")
+    return httpx.Client(base_url=url or "http://127.0.0.1:8081", timeout=60, headers={"Authorization": f"Bearer {token}"})
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _call(url: str | None, token: str | None, method: str, path: str, **kwargs) -> Any:
+    with _client(url, token) as client:
+        try:
+            response = client.request(method, f"/api/v1{path}", **kwargs)
+        except httpx.HTTPError as exc:
+            _fail(f"cannot reach the incident service: {exc}")
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+            detail = body.get("message", response.text)
+            fields = "; ".join(f"{f['field']}: {f['message']}" for f in body.get("fields", []))
+        except ValueError:
+            detail, fields = response.text, ""
+        _fail(f"{response.status_code}: {detail}" + (f" ({fields})" if fields else ""))
+    return response.text if response.headers.get("content-type", "").startswith("text/markdown") else response.json()
+
+
+def _show(result: Any, as_json: bool) -> None:
+    if as_json or not isinstance(result, dict | list):
+        typer.echo(json.dumps(result, indent=2) if isinstance(result, dict | list) else result)
+    elif isinstance(result, dict) and "markdown" in result:
+        typer.echo(result["markdown"])
+    else:
+        typer.echo(json.dumps(result, indent=2))
+
+
+def _generate(kind: str, body: dict, url, token, as_json: bool) -> None:
+    _show(_call(url, token, "POST", f"/reports/{kind}", json={k: v for k, v in body.items() if v is not None}), as_json)
+
+
+@report_app.command("daily-check")
+def daily_check(day: str = typer.Option(None, help="YYYY-MM-DD [default: today in the report zone]"),
+                url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Run and store the daily operations check."""
+    _generate("daily-check", {"day": day}, url, token, as_json)
+
+
+@report_app.command("weekly")
+def weekly(week_of: str = typer.Option(None, help="any day of the week, YYYY-MM-DD [default: this week]"),
+           url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Generate and store the weekly operations review."""
+    _generate("weekly-review", {"week_of": week_of}, url, token, as_json)
+
+
+@report_app.command("monthly")
+def monthly(month: str = typer.Option(None, help="YYYY-MM [default: this month]"),
+            url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Generate and store the monthly operations review."""
+    _generate("monthly-review", {"month": month}, url, token, as_json)
+
+
+@report_app.command("incident")
+def incident(ref: str = typer.Argument(..., help="INC-<n>"), url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """The incident's declaration and resolution records."""
+    _show(_call(url, token, "GET", f"/incidents/{ref}/report"), as_json)
+
+
+@report_app.command("postmortem")
+def postmortem(ref: str = typer.Argument(..., help="INC-<n>"), url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """The incident's postmortem."""
+    found = _call(url, token, "GET", "/postmortems", params={"incident": ref})
+    if not found:
+        _fail(f"{ref} has no postmortem")
+    _show(found[0], as_json)
+
+
+@report_app.command("show")
+def show(kind: str = typer.Argument(..., help="daily_check, weekly_review or monthly_review"),
+         period: str = typer.Argument(None, help="2026-12-01, 2026-W49, 2026-12 [default: the latest]"),
+         url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """A stored report."""
+    params = {"kind": kind, "limit": 1, **({"period": period} if period else {})}
+    found = _call(url, token, "GET", "/reports", params=params)
+    if not found:
+        _fail(f"no stored {kind}" + (f" for {period}" if period else ""))
+    _show(found[0], as_json)
+
+
+@report_app.command("handoff")
+def handoff(from_person: str = typer.Option(..., "--from"), to_person: str = typer.Option(..., "--to"),
+            note: str = typer.Option(None), watch: list[str] = typer.Option([], help="a thing to watch; repeatable"),  # noqa: B008
+            url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Write the on-call handoff (outgoing engineer)."""
+    body = {"from_person": from_person, "to_person": to_person, "note": note, "things_to_watch": list(watch)}
+    _show(_call(url, token, "POST", "/handoffs", json=body), as_json)
+
+
+@report_app.command("ack-handoff")
+def ack_handoff(handoff_id: int = typer.Argument(...), by: str = typer.Option(..., help="the incoming engineer"),
+                url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Acknowledge a handoff (incoming engineer)."""
+    _show(_call(url, token, "POST", f"/handoffs/{handoff_id}/acknowledge", json={"by": by}), as_json)
+
+
+def _item_line(item: dict) -> str:
+    flag = " OVERDUE" if item["overdue"] else ""
+    source = f" [{item['incident']}]" if item["incident"] else ""
+    return f"#{item['id']} {item['priority']} {item['status']:<11} due {item['due_on']}{flag}  {item['owner']}: {item['title']}{source}"
+
+
+@action_items_app.command("list")
+def list_items(overdue: bool = typer.Option(False, help="only open items past their due date"),
+               owner: str = typer.Option(None), incident: str = typer.Option(None, help="INC-<n>"),
+               url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Action items, due first."""
+    params = {"overdue": str(overdue).lower(), **({"owner": owner} if owner else {}), **({"incident": incident} if incident else {})}
+    items = _call(url, token, "GET", "/action-items", params=params)
+    if as_json:
+        _show(items, True)
+        return
+    for item in items:
+        typer.echo(_item_line(item))
+    if not items:
+        typer.echo("no action items")
+
+
+@action_items_app.command("add")
+def add_item(title: str = typer.Argument(...), owner: str = typer.Option(...), priority: str = typer.Option(..., help="P1, P2 or P3"),
+             due: str = typer.Option(None, help="YYYY-MM-DD [default: by priority]"), incident: str = typer.Option(None, help="INC-<n>"),
+             url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Create an action item."""
+    body = {"title": title, "owner": owner, "priority": priority, "due_on": due, "incident": incident}
+    item = _call(url, token, "POST", "/action-items", json={k: v for k, v in body.items() if v is not None})
+    _show(item, True) if as_json else typer.echo(_item_line(item))
+
+
+@action_items_app.command("update")
+def update_item(item_id: int = typer.Argument(...), status: str = typer.Option(None, help="open, in_progress, done, wont_do"),
+                owner: str = typer.Option(None), priority: str = typer.Option(None), due: str = typer.Option(None),
+                title: str = typer.Option(None), url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Update an action item."""
+    body = {"status": status, "owner": owner, "priority": priority, "due_on": due, "title": title}
+    item = _call(url, token, "PATCH", f"/action-items/{item_id}", json={k: v for k, v in body.items() if v is not None})
+    _show(item, True) if as_json else typer.echo(_item_line(item))

@@ -1,0 +1,78 @@
+"""`vigil report …` and `vigil action-items …` against the real incident service over HTTP."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import app as vigil
+from services.incidents.app import create_app
+from services.incidents.config import IncidentsSettings
+from shared.local.kafka_broker import free_port
+from tests.support import ServerThread, wait_for
+
+pytestmark = pytest.mark.integration
+
+RESPONDER = "cli-test-responder-token-01"
+VIEWER = "cli-test-viewer-token-00001"
+
+
+@pytest.fixture(scope="module")
+def server(kafka_broker, database_url):
+    settings = IncidentsSettings.load(
+        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
+        api_tokens=[f"{RESPONDER}:responder", f"{VIEWER}:viewer"], incidents_consumer_group=f"ops-cli-{uuid.uuid4().hex[:6]}",
+    )
+    with ServerThread(create_app(settings), free_port()) as running:
+        wait_for(lambda: httpx.get(running.url + "/readyz").status_code == 200, timeout_s=30, what="ready")
+        yield running.url
+
+
+def run(url: str, *args: str, token: str = RESPONDER) -> tuple[int, str]:
+    result = CliRunner().invoke(vigil, list(args), env={"VIGIL_INCIDENTS_API_URL": url, "VIGIL_API_TOKEN": token})
+    return result.exit_code, result.output
+
+
+def resolved_sev2(url: str) -> str:
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {RESPONDER}"}) as c:
+        number = c.post("/api/v1/incidents", json={"title": "cli", "severity": 2}).json()["number"]
+        assert c.post(f"/api/v1/incidents/{number}/resolve", json={"root_cause": "cli cause"}).status_code == 200
+    return number
+
+
+def test_action_items_are_added_listed_overdue_and_closed_from_the_command_line(server):
+    number = resolved_sev2(server)
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    code, out = run(server, "action-items", "add", "disk alert", "--owner", "kim", "--priority", "P1", "--due", yesterday, "--incident", number)
+    assert code == 0, out
+    assert f"P1 open        due {yesterday} OVERDUE  kim: disk alert [{number}]" in out
+    item_id = out.split()[0].lstrip("#")
+    code, out = run(server, "action-items", "list", "--overdue")
+    assert code == 0 and f"#{item_id} " in out
+    code, out = run(server, "action-items", "update", item_id, "--status", "done")
+    assert code == 0 and "done" in out and "OVERDUE" not in out
+    code, out = run(server, "action-items", "list", "--overdue", "--json")
+    assert code == 0 and int(item_id) not in [i["id"] for i in json.loads(out)]
+
+
+def test_reports_print_markdown_or_json_and_errors_are_the_api_message(server):
+    number = resolved_sev2(server)
+    code, out = run(server, "report", "weekly")
+    assert code == 0 and out.startswith("## Weekly Ops Review"), out
+    code, out = run(server, "report", "show", "weekly_review")
+    assert code == 0 and out.startswith("## Weekly Ops Review")
+    code, out = run(server, "report", "postmortem", number)
+    assert code == 0 and f"# Postmortem: {number}" in out and "cli cause" in out
+    code, out = run(server, "report", "incident", number, "--json")
+    assert code == 0 and json.loads(out)["number"] == number
+    code, out = run(server, "report", "daily-check", "--json")
+    assert code == 0 and json.loads(out)["kind"] == "daily_check"
+    code, out = run(server, "report", "monthly", "--month", "2026-13")
+    assert code == 1 and "409" in out and "YYYY-MM" in out
+    code, out = run(server, "action-items", "add", "x", "--owner", "y", "--priority", "P1", token=VIEWER)
+    assert code == 1 and "403: this needs the responder role" in out
