@@ -1,0 +1,99 @@
+"""The reports read the real peers: the SLO service and the escalator, running (uvicorn) against
+the same broker and PostgreSQL. The daily check and the weekly review hold what the peers' own APIs
+say, with the shared viewer token."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from services.escalator.app import create_app as create_escalator
+from services.escalator.config import EscalatorSettings
+from services.incidents.app import create_app as create_incidents
+from services.incidents.config import IncidentsSettings
+from services.slo.app import create_app as create_slo
+from services.slo.config import SloSettings
+from shared.local.kafka_broker import free_port
+from tests.support import ServerThread, wait_for
+
+pytestmark = pytest.mark.integration
+
+VIEWER = "peer-test-viewer-token-0001"
+RESPONDER = "peer-test-responder-token-1"
+
+
+@pytest.fixture(scope="module")
+def services(kafka_broker, database_url):
+    common = {"kafka_bootstrap_servers": kafka_broker.bootstrap_servers, "database_url": database_url,
+              "api_tokens": [f"{VIEWER}:viewer", f"{RESPONDER}:responder"]}
+    group = uuid.uuid4().hex[:6]
+    slo = ServerThread(create_slo(SloSettings.load(**common, slo_evaluate_interval_s=1, slo_capacity_interval_s=1)), free_port())
+    escalator = ServerThread(create_escalator(EscalatorSettings.load(**common, escalator_consumer_group=f"peer-esc-{group}")), free_port())
+    incidents = ServerThread(create_incidents(IncidentsSettings.load(
+        **common, incidents_consumer_group=f"peer-inc-{group}", incidents_slo_url=slo.url, incidents_escalator_url=escalator.url,
+        incidents_peer_token=VIEWER,
+    )), free_port())
+    with slo, escalator, incidents:
+        clients = {name: httpx.Client(base_url=s.url, timeout=30, headers={"Authorization": f"Bearer {VIEWER}"})
+                   for name, s in (("slo", slo), ("escalator", escalator), ("incidents", incidents))}
+        for name, client in clients.items():
+            wait_for(lambda c=client: c.get("/readyz").status_code == 200, timeout_s=60, what=f"{name} ready")
+        push_metrics(clients["slo"])
+        yield clients
+        for client in clients.values():
+            client.close()
+
+
+def push_metrics(slo: httpx.Client) -> None:
+    """Ten minutes of a service's traffic (1% errors, CPU at 40%), so the SLO service has rows."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    events = [
+        {"event_id": str(uuid.uuid4()), "occurred_at": now.isoformat(), "source": "test", "service": "checkout",
+         "interval_start": (now - timedelta(minutes=m)).isoformat(), "interval_s": 60, "requests": 1000, "errors": 10,
+         "latency_buckets": [{"le": 0.1, "count": 900}, {"le": 0.5, "count": 990}, {"le": "+Inf", "count": 1000}],
+         "utilisation": {"cpu": 0.4}}
+        for m in range(1, 11)
+    ]
+    response = slo.post("/api/v1/metrics", json=events, headers={"Authorization": f"Bearer {RESPONDER}"})
+    assert response.status_code == 202, response.text
+    wait_for(lambda: slo.get("/api/v1/slos").json()["items"], timeout_s=60, what="SLO rows for checkout")
+
+
+def generate(clients, kind: str) -> dict:
+    response = clients["incidents"].post(f"/api/v1/reports/{kind}", json={}, headers={"Authorization": f"Bearer {RESPONDER}"})
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+def test_the_daily_check_holds_the_peers_health_slos_and_coverage_gaps(services):
+    data = generate(services, "daily-check")
+    assert {n: h["state"] for n, h in data["health"].items()} == {
+        "incidents": "ok", "slo": "ok", "escalator": "ok", "ingest": "not_configured",
+    }
+    slos = services["slo"].get("/api/v1/slos").json()["items"]
+    assert slos, "the SLO service's default definitions"
+    assert [r["id"] for r in data["slo"]["rows"]] == [s["id"] for s in slos]
+    assert data["slo"]["state"] == "ok"
+    gaps = services["escalator"].get("/api/v1/coverage/gaps", params={"weeks": 8}).json()
+    assert data["coverage_gaps"] == gaps
+    checks = {c["key"]: c["status"] for c in data["checks"]}
+    assert checks["services_healthy"] == "pass"
+    assert checks["oncall_coverage"] == ("fail" if gaps else "pass")
+    def expected(latency: bool) -> str:
+        rows = [s for s in slos if ("latency" in f"{s['title']} {s['id']}".lower()) is latency]
+        return "fail" if any(s["met"] is False or s["firing"] for s in rows) else "pass"
+
+    assert checks["latency_within_slo"] == expected(True)
+    assert checks["error_rates_nominal"] == expected(False) == "fail"  # 1% errors against 99.9%
+
+
+def test_the_weekly_review_holds_the_slo_table_and_the_capacity_section(services):
+    data = generate(services, "weekly-review")
+    assert data["slo"]["state"] == "ok" and data["capacity"]["state"] == "ok"
+    capacity = services["slo"].get("/api/v1/capacity").json()["items"]
+    assert data["capacity"]["rows"] == capacity
+    slos = services["slo"].get("/api/v1/slos").json()["items"]
+    assert [(r["title"], r["target"]) for r in data["slo"]["rows"]] == [(s["title"], s["target"]) for s in slos]
