@@ -144,6 +144,12 @@ def dev(
         # The escalator clears lapsed acknowledgements through the local incident service.
         os.environ.setdefault("VIGIL_ESCALATOR_INCIDENTS_URL", f"http://127.0.0.1:{os.environ.get('VIGIL_INCIDENTS_PORT', '8081')}")
         os.environ.setdefault("VIGIL_ESCALATOR_INCIDENTS_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
+        # The operations reports read the local SLO service, escalator and ingest.
+        for var, port_var, port in (("VIGIL_INCIDENTS_SLO_URL", "VIGIL_SLO_PORT", "8083"),
+                                    ("VIGIL_INCIDENTS_ESCALATOR_URL", "VIGIL_ESCALATOR_PORT", "8082"),
+                                    ("VIGIL_INCIDENTS_INGEST_URL", "VIGIL_INGEST_PORT", "8080")):
+            os.environ.setdefault(var, f"http://127.0.0.1:{os.environ.get(port_var, port)}")
+        os.environ.setdefault("VIGIL_INCIDENTS_PEER_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
 
         listeners = []
         for name, make_spec in SERVICES.items():
