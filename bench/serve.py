@@ -1,4 +1,4 @@
-"""One server under test, in its own process: `python -m bench.serve {ingest,ceiling,incidents} --port P`.
+"""One server under test, in its own process: `python -m bench.serve {ingest,ceiling,incidents,escalator} --port P`.
 
 Both run under the same uvicorn settings: one worker, uvloop, httptools, no access log,
 127.0.0.1 only. Ingest is the real app (`create_app(IngestSettings.load(...))`), configured from
@@ -35,6 +35,14 @@ def build_app(name: str, port: int):
         settings = IncidentsSettings.load(incidents_port=port, host="127.0.0.1")
         configure_process(settings, service_name="vigil-incidents")
         return create_app(settings)
+    if name == "escalator":
+        from services.escalator.app import create_app
+        from services.escalator.config import EscalatorSettings
+        from shared.runtime import configure_process
+
+        settings = EscalatorSettings.load(escalator_port=port, host="127.0.0.1")
+        configure_process(settings, service_name="vigil-escalator")
+        return create_app(settings)
     if name == "ceiling":
         from bench.ceiling_app import create_app
 
@@ -44,7 +52,7 @@ def build_app(name: str, port: int):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run one benchmarked server.")
-    parser.add_argument("app", choices=("ingest", "ceiling", "incidents"))
+    parser.add_argument("app", choices=("ingest", "ceiling", "incidents", "escalator"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
     args = parser.parse_args(argv)

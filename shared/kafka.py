@@ -206,6 +206,10 @@ class ConsumerLoop(Generic[E]):
     goes to `<topic>.dlq` with the error and is committed. Any other handler error is retried with
     backoff (the store may be down); the loop itself never dies of one message.
 
+    With `concurrent_partitions`, the partitions of one poll are handled concurrently (in order
+    within each): for handlers whose effects are independent across keys, so the store's latency is
+    paid once per poll rather than once per partition.
+
     With `handle_batch`, the records one poll returns for a partition are first offered to it
     together (one transaction for many events is far cheaper than one each). If any of them does
     not decode, or the batch handler raises, the batch falls back to one-by-one handling with the
@@ -223,6 +227,7 @@ class ConsumerLoop(Generic[E]):
         producer: EventProducer,
         handle_batch: BatchHandler | None = None,
         max_batch: int = 200,
+        concurrent_partitions: bool = False,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
     ) -> None:
@@ -234,6 +239,7 @@ class ConsumerLoop(Generic[E]):
         self._handle_batch = handle_batch
         self._producer = producer
         self._max_batch = max_batch
+        self._concurrent_partitions = concurrent_partitions
         self._retry_backoff_s = retry_backoff_s
         self._max_retry_backoff_s = max_retry_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
@@ -252,23 +258,39 @@ class ConsumerLoop(Generic[E]):
         consumer = await self._start_consumer()
         if consumer is None:
             return
+        commit: asyncio.Task | None = None
         try:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-                for tp, records in batch.items():
-                    done: ConsumerRecord | None = None
-                    if len(records) > 1 and await self._process_batch(records):
-                        done = records[-1]
-                    else:
-                        for record in records:
-                            if self._stopping.is_set() or not await self._process(record):
-                                break
-                            done = record
-                    if done is not None:
-                        await self._commit(consumer, tp, done.offset + 1)
+                if self._concurrent_partitions and len(batch) > 1:
+                    done = await asyncio.gather(*(self._handle_partition(records) for records in batch.values()))
+                else:
+                    done = [await self._handle_partition(records) for records in batch.values()]
+                offsets = {tp: d.offset + 1 for tp, d in zip(batch, done, strict=True) if d is not None}
+                if offsets:
+                    # One commit per poll, for every partition whose effects are stored, sent while the
+                    # next poll is handled: a commit takes the broker several ms and would otherwise
+                    # stall every message behind it. At most one is in flight, so they stay in order.
+                    if commit is not None:
+                        await commit
+                    commit = asyncio.create_task(self._commit(consumer, offsets))
         finally:
+            if commit is not None:
+                with contextlib.suppress(Exception):
+                    await commit
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    async def _handle_partition(self, records: list[ConsumerRecord]) -> ConsumerRecord | None:
+        """Handle one partition's records of a poll, in order; returns the last one whose effect is stored."""
+        if len(records) > 1 and await self._process_batch(records):
+            return records[-1]
+        done: ConsumerRecord | None = None
+        for record in records:
+            if self._stopping.is_set() or not await self._process(record):
+                break
+            done = record
+        return done
 
     async def _start_consumer(self) -> AIOKafkaConsumer | None:
         attempt = 0
@@ -366,13 +388,14 @@ class ConsumerLoop(Generic[E]):
             "message sent to DLQ", topic=record.topic, partition=record.partition, offset=record.offset, error=error[:500]
         )
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
-            await consumer.commit({tp: offset})
+            await consumer.commit(offsets)
         except KafkaError as exc:
             # Typically a rebalance: the partition's next owner re-reads from the last commit, and
             # every effect is idempotent, so this loses nothing.
-            log.warning("offset commit failed; messages will be re-read", partition=tp.partition, error=str(exc))
+            log.warning("offset commit failed; messages will be re-read",
+                        partitions=sorted(tp.partition for tp in offsets), error=str(exc))
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

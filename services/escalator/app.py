@@ -35,6 +35,7 @@ class EscalatorContext:
     clock: Clock
     store: service.ConfigStore
     ticker: Ticker
+    link_base: str | None = None  # pages link to the incident there
 
 
 def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay: bool = True) -> FastAPI:
@@ -60,12 +61,12 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
                 await service.import_file(conn, store, settings.escalator_config_file, now=clock())
             await store.current(conn)
         incidents = IncidentsClient(settings.escalator_incidents_url, settings.escalator_incidents_token)
+        link_base = settings.escalator_public_url or settings.escalator_incidents_url
         ticker = Ticker(
             pool, store=store, clock=clock, incidents=incidents, batch=settings.escalator_tick_batch,
-            max_idle_s=settings.escalator_max_idle_s,
-            incident_link=settings.escalator_public_url or settings.escalator_incidents_url,
+            max_idle_s=settings.escalator_max_idle_s, incident_link=link_base,
         )
-        ctx = EscalatorContext(pool=pool, clock=clock, store=store, ticker=ticker)
+        ctx = EscalatorContext(pool=pool, clock=clock, store=store, ticker=ticker, link_base=link_base)
         state["pool"] = pool
         app.state.escalator = ctx  # tests that move the clock call ctx.ticker.wake()
         producer.start()

@@ -50,16 +50,20 @@ CANCEL_PENDING = """
 UPDATE escalator.timer SET state = 'cancelled', outcome = $2, fired_at = $3
 WHERE incident_id = $1 AND state = 'pending'"""
 INSERT_TIMERS = """
-INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, reason, ticket_due_at)
-SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
-                     $8::timestamptz[], $9::text[], $10::timestamptz[])
+INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, fire_at, reason, ticket_due_at)
+SELECT i, inc, e, st, rep, ro, a, d, d, re, t
+FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
+            $8::timestamptz[], $9::text[], $10::timestamptz[]) AS x(i, inc, e, st, rep, ro, a, d, re, t)
 ON CONFLICT (id) DO NOTHING"""
 CLAIM_DUE = """
-SELECT * FROM escalator.timer WHERE state = 'pending' AND due_at <= $1
-ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+SELECT * FROM escalator.timer WHERE state = 'pending' AND fire_at <= $1
+ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+LOCK_PENDING = """
+SELECT * FROM escalator.timer WHERE id = ANY($1::text[]) AND state = 'pending' AND action <> 'ack_check'
+ORDER BY due_at, step FOR UPDATE SKIP LOCKED"""
 FINISH_TIMER = "UPDATE escalator.timer SET state = 'fired', outcome = $2, fired_at = $3 WHERE id = $1"
-RETRY_TIMER = "UPDATE escalator.timer SET due_at = $2, outcome = $3 WHERE id = $1"
-NEXT_DUE = "SELECT min(due_at) FROM escalator.timer WHERE state = 'pending'"
+RETRY_TIMER = "UPDATE escalator.timer SET fire_at = $2, outcome = $3, attempts = attempts + 1 WHERE id = $1"
+NEXT_DUE = "SELECT min(fire_at) FROM escalator.timer WHERE state = 'pending'"
 PENDING_COUNT = "SELECT count(*) FROM escalator.timer WHERE state = 'pending'"
 
 INSERT_PAGE = """
@@ -155,6 +159,10 @@ async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Pending timers due at `now`, locked for this transaction; other replicas skip them."""
     return await conn.fetch(CLAIM_DUE, now, limit)
+
+
+async def lock_pending(conn: asyncpg.Connection, timer_ids: list[str]) -> list[asyncpg.Record]:
+    return await conn.fetch(LOCK_PENDING, timer_ids) if timer_ids else []
 
 
 async def finish_timer(conn: asyncpg.Connection, timer_id: str, *, outcome: str, now: datetime) -> None:

@@ -94,14 +94,14 @@ def planned_of(row: asyncpg.Record) -> PlannedStep:
     )
 
 
-async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, store: ConfigStore, now: datetime) -> str:
+async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, store: ConfigStore, now: datetime) -> Applied:
     """React to one incident event: store what the escalator knows of the incident and replace or
     stop its timers as the policy decides. Idempotent per event id and ordered by version."""
     if not await repo.mark_processed(conn, event.event_id):
-        return "duplicate"
+        return Applied("duplicate", [])
     stored = await repo.get_incident(conn, event.incident_id, for_update=True)
     if stored is not None and event.version <= stored["version"]:
-        return f"stale: version {event.version} ≤ {stored['version']}"
+        return Applied(f"stale: version {event.version} ≤ {stored['version']}", [])
     config = await store.current(conn)
     if stored is None:
         schedule, policy_doc = config.route(event.labels), config.policy.model_dump(mode="json")
@@ -136,7 +136,16 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     await repo.insert_timers(conn, steps)
     log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
              decision=decision.reason, timers=len(steps))
-    return decision.reason
+    return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an incident event did: `due_now` are the ids of timers planned for now or earlier."""
+
+    outcome: str
+    due_now: list[str]
+    config: OnCallConfig | None = None
 
 
 def _with_reason(step: PlannedStep, reason: str) -> PlannedStep:
@@ -155,8 +164,12 @@ class Fired:
     number: str = ""
 
 
+def links_for(link_base: str | None, incident_id: int) -> dict[str, str]:
+    return {"incident": f"{link_base}/api/v1/incidents/{incident_id}"} if link_base else {}
+
+
 async def fire_timer(
-    conn: asyncpg.Connection, timer: asyncpg.Record, *, config: OnCallConfig, now: datetime, links: dict[str, str]
+    conn: asyncpg.Connection, timer: asyncpg.Record, *, config: OnCallConfig, now: datetime, link_base: str | None
 ) -> Fired:
     """Carry out one due timer: pages/notifications to whoever is on call now for its role (both
     engineers during a handoff overlap), a ticket, or the acknowledgement-timeout check. Every page
@@ -175,9 +188,10 @@ async def fire_timer(
                   severity=incident["severity"], title=incident["title"])
     if step.action == "ticket":
         assignee = targets[0] if targets else None
-        if await repo.insert_ticket(conn, ticket_id=step.id, timer_id=step.id, incident_id=incident["id"],
+        ticket_id = timer["id"]  # one ticket per step, whoever is assigned
+        if await repo.insert_ticket(conn, ticket_id=ticket_id, timer_id=timer["id"], incident_id=incident["id"],
                                     assignee=assignee, due_at=step.ticket_due_at, now=now):
-            ticket = TicketRequested(event_id=step.id, ticket_id=step.id, due_at=step.ticket_due_at, assignee=assignee, **common)
+            ticket = TicketRequested(event_id=ticket_id, ticket_id=ticket_id, due_at=step.ticket_due_at, assignee=assignee, **common)
             await enqueue(conn, schema=repo.SCHEMA, event=ticket, ce_source=CE_SOURCE)
         return Fired(f"ticket for {assignee or 'nobody (unassigned)'}", sent=1, action="ticket")
     if not targets:
@@ -186,14 +200,14 @@ async def fire_timer(
     step = replace(step, targets=targets)
     sent = 0
     for person, page_id in step.page_ids():
-        new = await repo.insert_page(conn, page_id=page_id, timer_id=step.id, incident_id=incident["id"], target=person,
+        new = await repo.insert_page(conn, page_id=page_id, timer_id=timer["id"], incident_id=incident["id"], target=person,
                                      role=step.role, channel=step.action, reason=reason, due_at=step.due_at, now=now)
         if not new:
             continue
         page = PageRequested(
             event_id=page_id, page_id=page_id, target=person, role=step.role, schedule=incident["schedule"],
             channel=step.action, reason=reason, step=max(step.step, 0), repetition=step.repetition,
-            contact=config.contact(person), due_at=step.due_at, links=links, **common,
+            contact=config.contact(person), due_at=step.due_at, links=links_for(link_base, incident["id"]), **common,
         )
         await enqueue(conn, schema=repo.SCHEMA, event=page, ce_source=CE_SOURCE)
         sent += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from datetime import timedelta
 
 import asyncpg
@@ -26,7 +27,33 @@ LATENESS = Histogram(
 )
 ACTIONS = Counter("vigil_escalator_actions_total", "Pages, notifications and tickets sent", ["action"])
 PENDING = Gauge("vigil_escalator_timers_pending", "Timers waiting for their due time")
+FAILED = Counter("vigil_escalator_timer_failures_total", "Timer firings that failed and will be retried")
 RETRY_AFTER = timedelta(seconds=5)
+
+
+async def record_fired(conn: asyncpg.Connection, timer: asyncpg.Record, fired: service.Fired, *, now) -> None:
+    """Mark the timer fired with what it did, and count it: lateness, pages, notifications, tickets."""
+    await repo.finish_timer(conn, timer["id"], outcome=fired.outcome, now=now)
+    lateness = (now - timer["due_at"]).total_seconds()
+    LATENESS.observe(lateness)
+    if fired.sent:
+        ACTIONS.labels(fired.action).inc(fired.sent)
+    log.info("timer fired", incident_id=timer["incident_id"], action=timer["action"], step=timer["step"],
+             outcome=fired.outcome, lateness_ms=round(lateness * 1000, 1))
+
+
+async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config, now, link_base: str | None) -> None:
+    """Fire the just-planned timers that are already due inside the planning transaction, instead of
+    a commit, a NOTIFY and a tick later (an opened incident's first page). Each in a savepoint: one
+    that fails stays pending and the ticker retries it. The acknowledgement check is the ticker's."""
+    for timer in await repo.lock_pending(conn, timer_ids):
+        try:
+            async with conn.transaction():
+                await record_fired(conn, timer, await service.fire_timer(conn, timer, config=config, now=now, link_base=link_base), now=now)
+        except (asyncpg.PostgresConnectionError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - left pending for the ticker
+            log.error("firing a due timer at once failed; the ticker retries it", timer=timer["id"], error=repr(exc))
 
 
 class IncidentsClient:
@@ -70,6 +97,7 @@ class Ticker:
         self._incident_link = incident_link
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
+        self._gauge_at = 0.0
 
     def stop(self) -> None:
         self._stopping.set()
@@ -90,9 +118,11 @@ class Ticker:
                     finally:
                         with contextlib.suppress(Exception):
                             await listener.remove_listener(repo.TIMER_CHANNEL, self._on_notify)
-            except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the ticker must never die: pages depend on it
                 failures += 1
-                log.warning("ticker failed, will retry", error=str(exc), attempt=failures)
+                log.warning("ticker failed, will retry", error=repr(exc), attempt=failures, exc_info=failures == 1)
                 await self._sleep(min(0.2 * 2**failures, 5.0))
 
     def _on_notify(self, *_args) -> None:
@@ -105,7 +135,9 @@ class Ticker:
             if fired >= self._batch:
                 continue  # more may be due
             next_due = await repo.next_due(conn)
-            PENDING.set(await repo.pending_count(conn))
+            if time.monotonic() - self._gauge_at > 1.0:
+                self._gauge_at = time.monotonic()
+                PENDING.set(await repo.pending_count(conn))
             delay = self._max_idle_s
             if next_due is not None:
                 delay = min(max((next_due - self._clock()).total_seconds(), 0.0), self._max_idle_s)
@@ -123,7 +155,16 @@ class Ticker:
                     return 0
                 config = await self._store.current(conn)
                 for timer in due:
-                    await self._fire(conn, timer, config=config, now=now)
+                    try:
+                        async with conn.transaction():  # a savepoint: one timer's failure never blocks the others
+                            await self._fire(conn, timer, config=config, now=now)
+                    except (asyncpg.PostgresConnectionError, OSError):
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - isolate the timer, retry it later
+                        FAILED.inc()
+                        log.error("timer failed, will retry", timer=timer["id"], incident_id=timer["incident_id"],
+                                  error=repr(exc), attempt=timer["attempts"] + 1, exc_info=timer["attempts"] == 0)
+                        await repo.retry_timer(conn, timer["id"], at=now + RETRY_AFTER, outcome=f"failed, retrying: {exc!r}")
             return len(due)
         except (asyncpg.PostgresError, OSError) as exc:
             log.error("tick failed; its timers stay pending and fire on the next tick", error=str(exc))
@@ -131,8 +172,7 @@ class Ticker:
             return 0
 
     async def _fire(self, conn: asyncpg.Connection, timer, *, config, now) -> None:
-        links = {"incident": f"{self._incident_link}/api/v1/incidents/{timer['incident_id']}"} if self._incident_link else {}
-        fired = await service.fire_timer(conn, timer, config=config, now=now, links=links)
+        fired = await service.fire_timer(conn, timer, config=config, now=now, link_base=self._incident_link)
         if fired.unacknowledge:
             try:
                 outcome = await self._incidents.unacknowledge(timer["incident_id"], reason=fired.unacknowledge, key=timer["id"])
@@ -142,13 +182,7 @@ class Ticker:
                 return
             await repo.set_ack_timed_out(conn, timer["incident_id"], True)
             fired = service.Fired(f"{fired.unacknowledge}: {outcome}", action="ack_check")
-        await repo.finish_timer(conn, timer["id"], outcome=fired.outcome, now=now)
-        lateness = (now - timer["due_at"]).total_seconds()
-        LATENESS.observe(lateness)
-        if fired.sent:
-            ACTIONS.labels(fired.action).inc(fired.sent)
-        log.info("timer fired", incident_id=timer["incident_id"], action=timer["action"], step=timer["step"],
-                 outcome=fired.outcome, lateness_ms=round(lateness * 1000, 1))
+        await record_fired(conn, timer, fired, now=now)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -49,7 +49,9 @@ CREATE TABLE timer (
     repetition     integer NOT NULL,
     role           text NOT NULL,
     action         text NOT NULL CHECK (action IN ('page', 'notify', 'ticket', 'ack_check')),
-    due_at         timestamptz NOT NULL,
+    due_at         timestamptz NOT NULL,              -- when the policy says to act (lateness is measured from it)
+    fire_at        timestamptz NOT NULL,              -- when to try: due_at, later after a failed attempt
+    attempts       integer NOT NULL DEFAULT 0,
     reason         text NOT NULL,
     ticket_due_at  timestamptz,
     state          text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'fired', 'cancelled')),
@@ -57,7 +59,7 @@ CREATE TABLE timer (
     fired_at       timestamptz,
     created_at     timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX timer_pending_due ON timer (due_at) WHERE state = 'pending';
+CREATE INDEX timer_pending_fire ON timer (fire_at) WHERE state = 'pending';
 CREATE INDEX timer_incident ON timer (incident_id);
 
 -- One row per page or notification sent: the unique id is what makes "never twice" hold.

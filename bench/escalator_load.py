@@ -1,0 +1,320 @@
+"""Escalator benchmark: timer lateness and the alert-to-page delay, with the real broker and PostgreSQL.
+
+    python -m bench.escalator_load                  # both parts, the issue's shapes
+    python -m bench.escalator_load --timers 10000 --window-s 60 --rate 200 --duration 30
+
+Part 1, timers: the escalator runs in its own process (`bench.serve escalator`, example
+configuration). The benchmark stores `--timers` incidents with one pending page timer each, due
+spread evenly over one minute that starts `--lead-s` seconds later (written straight into the
+escalator's tables in one transaction, then NOTIFY, as its consumer does), and waits until every
+timer fired and every page is on `vigil.pages.v1`. Lateness is fired_at − due_at as the ticker
+recorded it (what `vigil_escalator_timer_lateness_seconds` observes), and page-on-Kafka − due_at
+from the broker's LogAppendTime: the second includes the outbox relay.
+
+Part 2, end to end: ingest, incidents and escalator in three processes; one critical alert per
+webhook (each its own group, so each opens an incident and pages) at `--rate` webhooks/s for
+`--duration` s. Delay = LogAppendTime of the page on `vigil.pages.v1` − the moment ingest answered
+200 to the webhook (both on this machine's clock). Target: p99 ≤ 250 ms at 200 alerts/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
+
+from bench.incidents_load import percentile
+from bench.ingest_load import Child, _die_with_parent, distinct_free_ports, inherited_env
+from services.escalator.policy import PolicyConfig
+from shared.events import IncidentEvent, PageRequested, Topic, decode
+from shared.local.kafka_broker import LocalKafka
+from shared.local.postgres_server import LocalPostgres
+
+REPO = Path(__file__).resolve().parents[1]
+PARTITIONS = 6
+TARGET_LATENESS_P99_S = 1.0
+TARGET_E2E_P99_MS = 250.0
+
+
+def stats(values: list[float]) -> dict:
+    ordered = sorted(values)
+    return {"count": len(ordered), "p50": percentile(ordered, 50), "p99": percentile(ordered, 99),
+            "max": ordered[-1] if ordered else None}
+
+
+class Run:
+    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
+        self.args = args
+        self.workdir = workdir
+        self.token = secrets.token_urlsafe(24)
+        self.children: list[Child] = []
+        kafka_port, controller_port, pg_port = distinct_free_ports(3)
+        self.kafka = LocalKafka(workdir / "kafka", port=kafka_port, controller_port=controller_port, heap="768m",
+                                partitions=PARTITIONS)
+        self.postgres = LocalPostgres(workdir / "postgres", port=pg_port, database="vigil")
+
+    async def spawn(self, app: str, env: dict[str, str]) -> tuple[Child, int]:
+        port = distinct_free_ports(1)[0]
+        log = self.workdir / f"{app}.log"
+        out = open(log, "ab")  # noqa: SIM115 - handed to the child
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.serve", app, "--port", str(port), cwd=REPO,
+                env={**inherited_env(), "PYTHONPATH": str(REPO), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"), "VIGIL_LOG_FORMAT": "json",
+                     "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers, "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
+                     "VIGIL_API_TOKENS": f"{self.token}:admin", "VIGIL_INGEST_TOKENS": self.token, **env},
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, preexec_fn=_die_with_parent,
+            )
+        finally:
+            out.close()
+        child = Child(app, proc, log)
+        self.children.append(child)
+        async with httpx.AsyncClient(timeout=2) as http:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        return child, port
+                except httpx.HTTPError:
+                    pass
+                if proc.returncode is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{app} did not become ready; see {log}")
+                await asyncio.sleep(0.2)
+
+    async def new_database(self, name: str) -> str:
+        conn = await asyncpg.connect(self.postgres.url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        return self.postgres.url.rsplit("/", 1)[0] + f"/{name}"
+
+    async def create_topics(self) -> None:
+        """The measured topics with the broker's append time as record timestamp."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers, request_timeout_ms=30_000)
+        await admin.start()
+        try:
+            config = {"message.timestamp.type": "LogAppendTime"}
+            await admin.create_topics([NewTopic(t, PARTITIONS, 1, topic_configs=config) for t in (Topic.INCIDENTS, Topic.PAGES)])
+        finally:
+            await admin.close()
+
+    async def pages_after(self, ends: dict[TopicPartition, int], *, want: int, timeout_s: float) -> list:
+        """The records after `ends` (of whichever topic they are), until `want` arrived or `timeout_s`."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        records: list = []
+        try:
+            consumer.assign(list(ends))
+            for tp, offset in ends.items():
+                consumer.seek(tp, offset)
+            deadline = time.monotonic() + timeout_s
+            while len(records) < want and time.monotonic() < deadline:
+                for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                    records.extend(batch)
+        finally:
+            await consumer.stop()
+        return records
+
+    async def page_ends(self, topic: str = Topic.PAGES) -> dict[TopicPartition, int]:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+            return await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+
+    # ---- part 1 ------------------------------------------------------------------------------
+
+    async def timers(self) -> dict:
+        n, window, lead = self.args.timers, self.args.window_s, self.args.lead_s
+        database_url = await self.new_database("timers")
+        child, _port = await self.spawn("escalator", {"VIGIL_DATABASE_URL": database_url,
+                                                      "VIGIL_ESCALATOR_CONSUMER_GROUP": "bench-timers"})
+        ends = await self.page_ends()
+        conn = await asyncpg.connect(database_url)
+        try:
+            start = datetime.now(UTC) + timedelta(seconds=lead)
+            due = [start + timedelta(seconds=window * i / n) for i in range(n)]
+            ids = list(range(1, n + 1))
+            policy = json.dumps(PolicyConfig().model_dump(mode="json"))
+            async with conn.transaction():
+                await conn.execute(
+                    """INSERT INTO escalator.incident (id, number, version, title, severity, status, schedule, policy,
+                           opened_at, updated_at)
+                       SELECT i, 'INC-' || i, 1, 'bench incident ' || i, 1, 'investigating', 'platform', $2::jsonb, now(), now()
+                       FROM unnest($1::bigint[]) AS i""", ids, policy)
+                await conn.execute(
+                    """INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, fire_at, reason)
+                       SELECT 'bench-' || i, i, 1, 0, 0, 'primary', 'page', d, d, 'initial'
+                       FROM unnest($1::bigint[], $2::timestamptz[]) AS t(i, d)""", ids, due)
+                await conn.execute("NOTIFY escalator_timer")
+            print(f"timers: {n:,} stored, due {start:%H:%M:%S}–{due[-1]:%H:%M:%S} UTC; waiting", flush=True)
+            deadline = time.monotonic() + lead + window + 120
+            while await conn.fetchval("SELECT count(*) FROM escalator.timer WHERE state = 'pending'") and time.monotonic() < deadline:
+                await asyncio.sleep(1)
+            rows = await conn.fetch("SELECT id, due_at, extract(epoch FROM fired_at - due_at) AS late FROM escalator.timer")
+        finally:
+            await conn.close()
+        records = await self.pages_after(ends, want=n, timeout_s=60)
+        due_of = {r["id"]: r["due_at"] for r in rows}
+        on_kafka = []
+        for record in records:
+            page = decode(PageRequested, record.value)
+            on_kafka.append(record.timestamp / 1000 - page.due_at.timestamp())
+        await child.stop()
+        fired = [float(r["late"]) for r in rows if r["late"] is not None]
+        return {"timers": n, "window_s": window, "fired": len(fired), "never_early": all(v >= 0 for v in fired),
+                "lateness_s": stats(fired), "page_on_kafka_s": stats(on_kafka), "pages": len(records),
+                "timers_with_due": len(due_of)}
+
+    # ---- part 2 ------------------------------------------------------------------------------
+
+    async def end_to_end(self) -> dict:
+        database_url = await self.new_database("e2e")
+        common = {"VIGIL_DATABASE_URL": database_url}
+        ingest, ingest_port = await self.spawn("ingest", {})
+        await self.spawn("incidents", {**common, "VIGIL_INCIDENTS_CONSUMER_GROUP": "bench-incidents"})
+        await self.spawn("escalator", {**common, "VIGIL_ESCALATOR_CONSUMER_GROUP": "bench-escalator"})
+        url = f"http://127.0.0.1:{ingest_port}/api/v1/webhooks/alertmanager"
+        run = secrets.token_hex(4)
+        accepted: dict[str, float] = {}
+        errors = 0
+        async with httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {self.token}"},
+                                     limits=httpx.Limits(max_connections=64)) as http:
+
+            async def post(name: str) -> None:
+                nonlocal errors
+                response = await http.post(url, content=webhook(name))
+                if response.status_code == 200:
+                    accepted[name] = time.time()
+                else:
+                    errors += 1
+
+            # Warm-up: consumers joined and every path connected before the measured load.
+            ends = await self.page_ends()
+            await post(f"warmup-{run}")
+            await self.pages_after(ends, want=1, timeout_s=90)
+            accepted.clear()
+            ends = await self.page_ends()
+            incident_ends = await self.page_ends(Topic.INCIDENTS)
+            total = self.args.rate * self.args.duration
+            started = time.monotonic()
+            tasks = []
+            for i in range(total):
+                await asyncio.sleep(max(0.0, started + i / self.args.rate - time.monotonic()))
+                tasks.append(asyncio.create_task(post(f"bench-{run}-{i}")))
+            await asyncio.gather(*tasks)
+            sent_s = time.monotonic() - started
+        records = await self.pages_after(ends, want=len(accepted), timeout_s=60)
+        first_page: dict[str, float] = {}
+        for record in records:
+            page = decode(PageRequested, record.value)
+            first_page.setdefault(page.title, record.timestamp / 1000)
+        opened: dict[str, float] = {}
+        for record in await self.pages_after(incident_ends, want=len(accepted), timeout_s=10):
+            event = decode(IncidentEvent, record.value)
+            if event.kind == "opened":
+                opened.setdefault(event.title, record.timestamp / 1000)
+        delays = [(first_page[name] - at) * 1000 for name, at in accepted.items() if name in first_page]
+        to_opened = [(opened[name] - at) * 1000 for name, at in accepted.items() if name in opened]
+        to_page = [(first_page[name] - opened[name]) * 1000 for name in first_page if name in opened]
+        return {"rate": self.args.rate, "duration_s": self.args.duration, "sent_s": round(sent_s, 2),
+                "accepted": len(accepted), "errors": errors, "paged": len(delays),
+                "missing": len(accepted) - len(delays), "delay_ms": stats(delays),
+                "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page)}
+
+
+def webhook(name: str) -> bytes:
+    """One Alertmanager v4 notification: one critical alert in a group of its own."""
+    labels = {"alertname": name, "severity": "critical", "service": "bench"}
+    starts = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    alert = {"status": "firing", "labels": labels, "annotations": {"summary": name}, "startsAt": starts,
+             "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://prometheus:9090/graph",
+             "fingerprint": secrets.token_hex(8)}
+    return json.dumps({
+        "version": "4", "groupKey": f'{{}}:{{alertname="{name}"}}', "truncatedAlerts": 0, "status": "firing",
+        "receiver": "vigil", "groupLabels": {"alertname": name}, "commonLabels": labels,
+        "commonAnnotations": {"summary": name}, "externalURL": "http://alertmanager:9093", "alerts": [alert],
+    }).encode()
+
+
+def fmt(value: float | None, scale: float = 1.0, unit: str = "") -> str:
+    return "—" if value is None else f"{value * scale:,.1f}{unit}"
+
+
+def report(results: dict) -> None:
+    if "timers" in results:
+        t = results["timers"]
+        late, kafka = t["lateness_s"], t["page_on_kafka_s"]
+        print(f"\nTimers: {t['timers']:,} due within {t['window_s']} s; fired {t['fired']:,}, pages on Kafka {t['pages']:,}, "
+              f"never early: {t['never_early']}")
+        print(f"  fired − due:          p50 {fmt(late['p50'], 1000, ' ms')}  p99 {fmt(late['p99'], 1000, ' ms')}  "
+              f"max {fmt(late['max'], 1000, ' ms')}   (target p99 ≤ {TARGET_LATENESS_P99_S * 1000:.0f} ms)")
+        print(f"  page on Kafka − due:  p50 {fmt(kafka['p50'], 1000, ' ms')}  p99 {fmt(kafka['p99'], 1000, ' ms')}  "
+              f"max {fmt(kafka['max'], 1000, ' ms')}")
+    if "end_to_end" in results:
+        e = results["end_to_end"]
+        d = e["delay_ms"]
+        print(f"\nWebhook accepted → page on Kafka, {e['rate']} critical alerts/s for {e['duration_s']} s: "
+              f"accepted {e['accepted']:,}, errors {e['errors']}, paged {e['paged']:,}, missing {e['missing']}")
+        print(f"  p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  max {fmt(d['max'], 1, ' ms')}   "
+              f"(target p99 ≤ {TARGET_E2E_P99_MS:.0f} ms)")
+        for label, key in (("accepted → opened on vigil.incidents.v1", "accepted_to_opened_ms"),
+                           ("opened → page on vigil.pages.v1", "opened_to_page_ms")):
+            part = e[key]
+            print(f"    {label}: p50 {fmt(part['p50'], 1, ' ms')}  p99 {fmt(part['p99'], 1, ' ms')}  max {fmt(part['max'], 1, ' ms')}")
+
+
+async def amain(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-escalator-"))
+    run = Run(args, workdir)
+    results: dict = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args)}
+    await asyncio.to_thread(run.kafka.start, timeout_s=120)
+    await asyncio.to_thread(run.postgres.start, timeout_s=60)
+    try:
+        await run.create_topics()
+        if args.part in ("all", "timers"):
+            results["timers"] = await run.timers()
+        if args.part in ("all", "e2e"):
+            results["end_to_end"] = await run.end_to_end()
+    finally:
+        for child in reversed(run.children):
+            await child.stop()
+        await asyncio.to_thread(run.postgres.stop)
+        await asyncio.to_thread(run.kafka.stop)
+    report(results)
+    out = REPO / "bench" / "results" / f"escalator-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nresults: {out}\nlogs: {workdir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("all", "timers", "e2e"), default="all")
+    parser.add_argument("--timers", type=int, default=10_000)
+    parser.add_argument("--window-s", type=float, default=60.0, help="the due times spread over this long")
+    parser.add_argument("--lead-s", type=float, default=15.0, help="the first timer is due this long after they are stored")
+    parser.add_argument("--rate", type=int, default=200, help="critical alerts (webhooks) per second")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load")
+    return asyncio.run(amain(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
