@@ -35,12 +35,12 @@ def channel(schema: str) -> str:
 async def enqueue(conn: asyncpg.Connection, *, schema: str, event: Event, ce_source: str) -> None:
     """Write `event` to the outbox inside the caller's transaction (idempotent by event id)."""
     key, value, headers = encode(event, ce_source=ce_source, traceparent=current_traceparent())
+    # One round trip: the row and the relay's wake-up (a NOTIFY is delivered when the transaction commits).
     await conn.execute(
-        f"INSERT INTO {schema}.outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5) "
-        "ON CONFLICT (event_id) DO NOTHING",
-        event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers]),
+        f"WITH stored AS (INSERT INTO {schema}.outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5) "
+        "ON CONFLICT (event_id) DO NOTHING) SELECT pg_notify($6, '')",
+        event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers]), channel(schema),
     )
-    await conn.execute(f"NOTIFY {channel(schema)}")  # delivered when the transaction commits
 
 
 class OutboxRelay:

@@ -50,11 +50,13 @@ CANCEL_PENDING = """
 UPDATE escalator.timer SET state = 'cancelled', outcome = $2, fired_at = $3
 WHERE incident_id = $1 AND state = 'pending'"""
 INSERT_TIMERS = """
-INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, fire_at, reason, ticket_due_at)
-SELECT i, inc, e, st, rep, ro, a, d, d, re, t
-FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
-            $8::timestamptz[], $9::text[], $10::timestamptz[]) AS x(i, inc, e, st, rep, ro, a, d, re, t)
-ON CONFLICT (id) DO NOTHING"""
+WITH stored AS (
+    INSERT INTO escalator.timer (id, incident_id, escalation, step, repetition, role, action, due_at, fire_at, reason, ticket_due_at)
+    SELECT i, inc, e, st, rep, ro, a, d, d, re, t
+    FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
+                $8::timestamptz[], $9::text[], $10::timestamptz[]) AS x(i, inc, e, st, rep, ro, a, d, re, t)
+    ON CONFLICT (id) DO NOTHING)
+SELECT pg_notify('escalator_timer', '')  -- delivered at commit: the ticker recomputes its next wake-up"""
 CLAIM_DUE = """
 SELECT * FROM escalator.timer WHERE state = 'pending' AND fire_at <= $1
 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
@@ -153,7 +155,6 @@ async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) 
         [s.repetition for s in steps], [s.role for s in steps], [s.action for s in steps], [s.due_at for s in steps],
         [s.reason for s in steps], [s.ticket_due_at for s in steps],
     )
-    await conn.execute(f"NOTIFY {TIMER_CHANNEL}")  # delivered at commit
 
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:

@@ -123,7 +123,8 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     policy = PolicyConfig.model_validate(policy_doc)
     incident = IncidentState(id=event.incident_id, version=event.version, severity=event.severity,
                              status=event.status, acknowledged_at=acknowledged_at)
-    planned = [planned_of(r) for r in await repo.pending_timers(conn, event.incident_id)]
+    # A new incident has no timers yet: two round trips saved on the paging path.
+    planned = [planned_of(r) for r in await repo.pending_timers(conn, event.incident_id)] if stored else []
     who = await who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
     decision = decide(kind=kind, incident=incident, planned=planned, config=policy, targets=who, now=now)
     steps = list(decision.schedule)
@@ -131,21 +132,23 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
         # This unacknowledgement is the one our ack-timeout check asked for: say so on its pages.
         steps = [_with_reason(s, "ack-timeout") if s.repetition == 0 and s.reason in ("initial", "escalation") else s for s in steps]
         await repo.set_ack_timed_out(conn, event.incident_id, False)
-    if decision.cancel_all:
+    if decision.cancel_all and stored is not None:
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
     await repo.insert_timers(conn, steps)
     log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
              decision=decision.reason, timers=len(steps))
-    return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config)
+    return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config, who=who)
 
 
 @dataclass(frozen=True)
 class Applied:
-    """What an incident event did: `due_now` are the ids of timers planned for now or earlier."""
+    """What an incident event did: `due_now` are the ids of timers planned for now or earlier;
+    `who` answers who is on call (overrides loaded) for firing them in the same transaction."""
 
     outcome: str
     due_now: list[str]
     config: OnCallConfig | None = None
+    who: Callable[[str, datetime], list[str]] | None = None
 
 
 def _with_reason(step: PlannedStep, reason: str) -> PlannedStep:
@@ -169,7 +172,8 @@ def links_for(link_base: str | None, incident_id: int) -> dict[str, str]:
 
 
 async def fire_timer(
-    conn: asyncpg.Connection, timer: asyncpg.Record, *, config: OnCallConfig, now: datetime, link_base: str | None
+    conn: asyncpg.Connection, timer: asyncpg.Record, *, config: OnCallConfig, now: datetime, link_base: str | None,
+    who: Callable[[str, datetime], list[str]] | None = None,
 ) -> Fired:
     """Carry out one due timer: pages/notifications to whoever is on call now for its role (both
     engineers during a handoff overlap), a ticket, or the acknowledgement-timeout check. Every page
@@ -182,7 +186,7 @@ async def fire_timer(
                               status=incident["status"], acknowledged_at=incident["acknowledged_at"])
         decision = decide(kind="ack_timeout", incident=state, planned=[], config=policy, targets={}, now=now)
         return Fired(decision.reason, action="ack_check", unacknowledge=decision.unacknowledge, number=incident["number"])
-    who = await who_is_on_call_fn(conn, config, incident["schedule"], start=now, end=now + timedelta(seconds=1))
+    who = who or await who_is_on_call_fn(conn, config, incident["schedule"], start=now, end=now + timedelta(seconds=1))
     targets = tuple(dict.fromkeys(who(step.role, now)))
     common = dict(occurred_at=now, source="escalator", incident_id=incident["id"], number=incident["number"],
                   severity=incident["severity"], title=incident["title"])

@@ -42,14 +42,14 @@ async def record_fired(conn: asyncpg.Connection, timer: asyncpg.Record, fired: s
              outcome=fired.outcome, lateness_ms=round(lateness * 1000, 1))
 
 
-async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config, now, link_base: str | None) -> None:
+async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config, now, link_base: str | None, who=None) -> None:
     """Fire the just-planned timers that are already due inside the planning transaction, instead of
     a commit, a NOTIFY and a tick later (an opened incident's first page). Each in a savepoint: one
     that fails stays pending and the ticker retries it. The acknowledgement check is the ticker's."""
     for timer in await repo.lock_pending(conn, timer_ids):
         try:
             async with conn.transaction():
-                await record_fired(conn, timer, await service.fire_timer(conn, timer, config=config, now=now, link_base=link_base), now=now)
+                await record_fired(conn, timer, await service.fire_timer(conn, timer, config=config, now=now, link_base=link_base, who=who), now=now)
         except (asyncpg.PostgresConnectionError, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - left pending for the ticker
