@@ -78,7 +78,7 @@ async def review_data(
     """The weekly or monthly review's computed part."""
     incidents, table = await _incidents_of(conn, period, now)
     summary = severity_summary(incidents, now=now)
-    alerts = [bool(r["noise"]) for r in await ops.alerts_first_seen_between(conn, period.start, period.end)]
+    alerts = [bool(r["noise"]) for r in await ops.alerts_started_between(conn, period.start, period.end)]
     data = {
         "kind": kind, "period": period_json(period, zone), "generated_at": now,
         "slo": {**_peer(inputs.slo), "rows": slo_rows(inputs.slo)},

@@ -64,11 +64,12 @@ FROM incidents.incident i WHERE detected_at >= $1 AND detected_at < $2 ORDER BY 
 OPEN_INCIDENTS = f"""
 SELECT {INCIDENT_COLUMNS}, false AS noise FROM incidents.incident WHERE status <> 'resolved' ORDER BY severity, detected_at"""
 
-# Alerts of a period: the occurrences that fired in it and joined an incident.
-ALERTS_FIRST_SEEN_BETWEEN = """
+# Alerts of a period: the occurrences that started firing in it (Alertmanager's startsAt) and joined
+# an incident.
+ALERTS_STARTED_BETWEEN = """
 SELECT o.incident_id, EXISTS (SELECT 1 FROM incidents.incident_noise n WHERE n.incident_id = o.incident_id) AS noise
 FROM incidents.alert_occurrence o
-WHERE o.incident_id IS NOT NULL AND o.first_seen_at >= $1 AND o.first_seen_at < $2"""
+WHERE o.incident_id IS NOT NULL AND o.starts_at >= $1 AND o.starts_at < $2"""
 
 REPORT_COLUMNS = "id, kind, period, period_start, period_end, data, manual, markdown, generated_by, generated_at, updated_at"
 
@@ -85,7 +86,7 @@ UPDATE_REPORT_MANUAL = f"""
 UPDATE incidents.ops_report SET manual = $3, markdown = $4, updated_at = $5 WHERE kind = $1 AND period = $2
 RETURNING {REPORT_COLUMNS}"""
 LIST_REPORTS = f"""
-SELECT {REPORT_COLUMNS} FROM incidents.ops_report WHERE ($1::text IS NULL OR kind = $1)
+SELECT {REPORT_COLUMNS} FROM incidents.ops_report WHERE ($1::text IS NULL OR kind = $1) AND ($3::text IS NULL OR period = $3)
 ORDER BY period_start DESC, id DESC LIMIT $2"""
 
 HANDOFF_COLUMNS = """id, from_person, to_person, note, things_to_watch, data, markdown, created_by, created_at,
@@ -195,8 +196,8 @@ async def open_incidents(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     return await conn.fetch(OPEN_INCIDENTS)
 
 
-async def alerts_first_seen_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
-    return await conn.fetch(ALERTS_FIRST_SEEN_BETWEEN, start, end)
+async def alerts_started_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(ALERTS_STARTED_BETWEEN, start, end)
 
 
 async def upsert_report(
@@ -216,8 +217,8 @@ async def update_report_manual(
     return await conn.fetchrow(UPDATE_REPORT_MANUAL, kind, period, manual, markdown, now)
 
 
-async def list_reports(conn: asyncpg.Connection, *, kind: str | None, limit: int) -> list[asyncpg.Record]:
-    return await conn.fetch(LIST_REPORTS, kind, limit)
+async def list_reports(conn: asyncpg.Connection, *, kind: str | None, period: str | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(LIST_REPORTS, kind, limit, period)
 
 
 async def insert_handoff(

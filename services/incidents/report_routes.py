@@ -133,8 +133,8 @@ async def list_reports(
 ) -> Response | list[ReportOut]:
     ctx = request.state.incidents
     async with ctx.pool.acquire() as conn:
-        rows = await ops.list_reports(conn, kind=kind, limit=limit if period is None else 1000)
-    out = [ReportOut(**dict(r)) for r in rows if period is None or r["period"] == period][:limit]
+        rows = await ops.list_reports(conn, kind=kind, period=period, limit=limit)
+    out = [ReportOut(**dict(r)) for r in rows]
     return markdown_of([r.markdown for r in out]) if format == "markdown" else out
 
 
