@@ -199,7 +199,11 @@ class Run:
 
             async def post(name: str) -> None:
                 nonlocal errors
-                response = await http.post(url, content=webhook(name))
+                try:
+                    response = await http.post(url, content=webhook(name))
+                except httpx.HTTPError:
+                    errors += 1
+                    return
                 if response.status_code == 200:
                     accepted[name] = time.time()
                 else:
