@@ -45,7 +45,7 @@ ON CONFLICT (service, {time_column}) DO UPDATE SET
 
 
 ADD_MINUTES = _add_buckets_sql("minute_bucket", "minute", "")
-ADD_HOURS = _add_buckets_sql("hour_bucket", "hour", ", updated_at = clock_timestamp()")
+ADD_HOURS = _add_buckets_sql("hour_bucket", "hour", ", updated_at = clock_timestamp(), sliced = false")
 
 
 async def mark_processed_many(conn: asyncpg.Connection, event_ids: list[str], interval_starts: list[datetime]) -> set[str]:
@@ -95,57 +95,97 @@ def _good_total(definition: SloDefinition, p: _Params) -> tuple[str, str]:
 def window_sums_sql(
     *, table: str, time_column: str, definitions: Sequence[SloDefinition], starts: Sequence[datetime],
     end: datetime, bad_minutes: bool,
-) -> tuple[str, list]:
-    """One scan of `table` from the earliest of `starts` to `end`: per service and definition i
-    and window j the columns g_i_j (good), t_i_j (total) and, for minute buckets, b_i_j (bad minutes:
-    minutes with traffic whose good fraction is under the target)."""
+) -> tuple[str, list, list[datetime]]:
+    """One scan of `table` from the earliest of `starts` to `end`, grouped by service and segment:
+    the windows all end at `end`, so the distinct starts (descending) cut the scan into segments and
+    each window is a prefix of them (`prefix_sums`). Per definition i: g_i (good), t_i (total) and,
+    for minute buckets, b_i (bad minutes: minutes with traffic whose good fraction is under target).
+    Each row's expressions are computed once (inner query), whatever the number of windows."""
     p = _Params()
-    window_params = [p(s, "::timestamptz") for s in starts]
-    select = ["service", "sum(events) AS events"]
+    bounds = sorted(set(starts), reverse=True)
+    segment = "CASE " + " ".join(f"WHEN {time_column} >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
+    inner = [f"{segment} AS seg", "service", "events"]
+    outer = ["service", "seg", "sum(events)::bigint AS events"]
     for i, d in enumerate(definitions):
         good, total = _good_total(d, p)
-        target = p(d.target, "::float8") if bad_minutes else ""
-        for j, w in enumerate(window_params):
-            select.append(f"coalesce(sum({good}) FILTER (WHERE {time_column} >= {w}), 0)::bigint AS g_{i}_{j}")
-            select.append(f"coalesce(sum({total}) FILTER (WHERE {time_column} >= {w}), 0)::bigint AS t_{i}_{j}")
-            if bad_minutes:
-                select.append(
-                    f"count(*) FILTER (WHERE {time_column} >= {w} AND {total} > 0 AND {good} < {target} * {total}) AS b_{i}_{j}"
-                )
-    earliest = p(min(starts), "::timestamptz")
-    until = p(end, "::timestamptz")
-    sql = (f"SELECT {', '.join(select)} FROM slo.{table} "
-           f"WHERE {time_column} >= {earliest} AND {time_column} < {until} GROUP BY service")
-    return sql, p.values
+        inner += [f"{good} AS g{i}", f"{total} AS t{i}"]
+        outer += [f"sum(g{i})::bigint AS g_{i}", f"sum(t{i})::bigint AS t_{i}"]
+        if bad_minutes:
+            outer.append(f"count(*) FILTER (WHERE t{i} > 0 AND g{i} < {p(d.target, '::float8')} * t{i}) AS b_{i}")
+    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM slo.{table} "
+           f"WHERE {time_column} >= {p(bounds[-1], '::timestamptz')} AND {time_column} < {p(end, '::timestamptz')}) AS r "
+           "GROUP BY service, seg")
+    return sql, p.values, bounds
 
 
-SLICE_CHANGED = "SELECT service, hour, updated_at FROM slo.hour_bucket WHERE updated_at > $1"
+def prefix_sums(rows, *, columns: Sequence[str], starts: Sequence[datetime], bounds: Sequence[datetime], key=("service",)) -> dict:
+    """{key: {f"{column}_{j}": sum}} for window j = the segments whose bound is at or after starts[j]."""
+    out: dict = {}
+    for r in rows:
+        k = tuple(r[c] for c in key) if len(key) > 1 else r[key[0]]
+        acc = out.setdefault(k, {f"{c}_{j}": 0 for c in columns for j in range(len(starts))})
+        seg_start = bounds[r["seg"]]
+        for j, start in enumerate(starts):
+            if seg_start >= start:
+                for c in columns:
+                    acc[f"{c}_{j}"] += r[c] or 0
+    return out
+
+
+async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str, definitions: Sequence[SloDefinition],
+                      starts: Sequence[datetime], end: datetime, bad_minutes: bool) -> dict[str, dict]:
+    """{service: {"g_<i>_<j>", "t_<i>_<j>"[, "b_<i>_<j>"]: sums}} for definition i and window j."""
+    sql, values, bounds = window_sums_sql(table=table, time_column=time_column, definitions=definitions,
+                                          starts=starts, end=end, bad_minutes=bad_minutes)
+    columns = [f"{c}_{i}" for i in range(len(definitions)) for c in ("g", "t", *(("b",) if bad_minutes else ()))]
+    return prefix_sums(await conn.fetch(sql, *values), columns=columns, starts=starts, bounds=bounds)
+
+
+# Newest first and bounded, so that a backlog (a first start on a long history) is worked off over
+# several ticks instead of holding one tick for minutes.
+UNSLICED_HOURS = "SELECT service, hour, updated_at FROM slo.hour_bucket WHERE NOT sliced ORDER BY hour DESC LIMIT $1"
+MAX_SLICED_PER_TICK = 20_000
+
+# Cleared only where no fold changed the hour since it was read (its updated_at is the same).
+MARK_SLICED = """
+UPDATE slo.hour_bucket h SET sliced = true
+FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS c(service, hour, updated_at)
+WHERE h.service = c.service AND h.hour = c.hour AND h.updated_at = c.updated_at"""
 
 
 def recompute_slices_sql(definition: SloDefinition) -> tuple[str, list]:
-    """Bad minutes of `definition` for the (service, hour) pairs passed as $1/$2 (appended)."""
+    """Bad minutes of `definition` for the (service, hour) pairs given as $1/$2, from one range scan
+    of the minute buckets between $3 and $4 (the caller fills these four; one hour at a time)."""
     p = _Params()
-    pairs_s, pairs_h, slo = p(None, "::text[]"), p(None, "::timestamptz[]"), p(definition.name, "::text")
+    services, hours = p(None, "::text[]"), p(None, "::timestamptz[]")
+    since, until = p(None, "::timestamptz"), p(None, "::timestamptz")
+    slo = p(definition.name, "::text")
     good, total = _good_total(definition, p)
     target = p(definition.target, "::float8")
     sql = f"""
 INSERT INTO slo.slice_hour (slo, service, hour, bad_minutes)
-SELECT {slo}, c.service, c.hour, count(m.minute) FILTER (WHERE {total} > 0 AND {good} < {target} * {total})
-FROM unnest({pairs_s}, {pairs_h}) AS c(service, hour)
-LEFT JOIN slo.minute_bucket m ON m.service = c.service AND m.minute >= c.hour AND m.minute < c.hour + interval '1 hour'
-GROUP BY c.service, c.hour
+SELECT {slo}, c.service, c.hour, coalesce(b.bad, 0)
+FROM unnest({services}, {hours}) AS c(service, hour)
+LEFT JOIN (
+    SELECT service, date_trunc('hour', minute, 'UTC') AS hour,
+           count(*) FILTER (WHERE {total} > 0 AND {good} < {target} * {total}) AS bad
+    FROM slo.minute_bucket
+    WHERE minute >= {since} AND minute < {until}
+    GROUP BY 1, 2
+) AS b ON b.service = c.service AND b.hour = c.hour
 ON CONFLICT (slo, service, hour) DO UPDATE SET bad_minutes = excluded.bad_minutes"""
     return sql, p.values
 
 
-def slice_sums_sql(*, names: Sequence[str], starts: Sequence[datetime], end: datetime) -> tuple[str, list]:
+async def slice_sums(conn: asyncpg.Connection, *, names: Sequence[str], starts: Sequence[datetime], end: datetime) -> dict:
+    """{(slo, service): {"b_<j>": bad minutes in window j}} from the hourly time slices."""
     p = _Params()
-    windows = [p(s, "::timestamptz") for s in starts]
-    cols = [f"coalesce(sum(bad_minutes) FILTER (WHERE hour >= {w}), 0)::bigint AS b_{j}" for j, w in enumerate(windows)]
-    sql = (f"SELECT slo, service, {', '.join(cols)} FROM slo.slice_hour "
-           f"WHERE slo = ANY({p(list(names), '::text[]')}) AND hour >= {p(min(starts), '::timestamptz')} "
-           f"AND hour < {p(end, '::timestamptz')} GROUP BY slo, service")
-    return sql, p.values
+    bounds = sorted(set(starts), reverse=True)
+    segment = "CASE " + " ".join(f"WHEN hour >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
+    sql = (f"SELECT slo, service, {segment} AS seg, sum(bad_minutes)::bigint AS b FROM slo.slice_hour "
+           f"WHERE slo = ANY({p(list(names), '::text[]')}) AND hour >= {p(bounds[-1], '::timestamptz')} "
+           f"AND hour < {p(end, '::timestamptz')} GROUP BY slo, service, seg")
+    return prefix_sums(await conn.fetch(sql, *p.values), columns=["b"], starts=starts, bounds=bounds, key=("slo", "service"))
 
 
 LATENCY_SUMS = """
@@ -172,10 +212,6 @@ WHERE hour >= $1 AND hour < $2 AND samples > 0
 ORDER BY service, resource, hour DESC"""
 
 # --- evaluation results and alert states ------------------------------------------------------
-
-GET_MARK = "SELECT at FROM slo.evaluator_mark WHERE name = $1"
-SET_MARK = """INSERT INTO slo.evaluator_mark (name, at) VALUES ($1, $2)
-ON CONFLICT (name) DO UPDATE SET at = excluded.at"""
 
 PUT_STATUSES = """
 INSERT INTO slo.slo_status (service, slo, evaluated_at, status)

@@ -10,7 +10,7 @@ import time
 import zlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
 import structlog
@@ -49,26 +49,32 @@ class EvaluatorConfig:
     late_window: timedelta
 
 
-def _row_counts(row, i: int, j: int, *, minutes: float, bad: int | None = None) -> Counts:
+def _row_counts(row: dict, i: int, j: int, *, minutes: float, bad: int | None = None) -> Counts:
     return Counts(good=row[f"g_{i}_{j}"], total=row[f"t_{i}_{j}"],
-                  bad_minutes=bad if bad is not None else row.get(f"b_{i}_{j}", 0) or 0, minutes=minutes)
+                  bad_minutes=bad if bad is not None else row.get(f"b_{i}_{j}", 0), minutes=minutes)
 
 
 async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> int:
-    """Bad minutes per hour of the time-slice SLOs, for the hours whose buckets changed since the last run."""
+    """Bad minutes per hour of the time-slice SLOs, for the hours the fold flagged since the last run."""
     sliced = [d for d in definitions if d.budgeting == "timeslices"]
-    mark = await conn.fetchval(repo.GET_MARK, "slices") or datetime(1970, 1, 1, tzinfo=UTC)
-    # A margin, because a fold that committed late can carry an earlier clock_timestamp().
-    changed = await conn.fetch(repo.SLICE_CHANGED, mark - timedelta(seconds=30))
+    if not sliced:
+        return 0
+    changed = await conn.fetch(repo.UNSLICED_HOURS, repo.MAX_SLICED_PER_TICK)
     if not changed:
         return 0
     for d in sliced:
-        pairs = [(r["service"], r["hour"]) for r in changed if d in definitions_for(r["service"], definitions)]
-        if pairs:
+        by_hour: dict[datetime, list[str]] = defaultdict(list)
+        for r in changed:
+            if d in definitions_for(r["service"], definitions):
+                by_hour[r["hour"]].append(r["service"])
+        if by_hour:
+            # One statement per hour: a range scan of that hour's minutes (usually just the current hour).
             sql, values = repo.recompute_slices_sql(d)
-            values[0], values[1] = [p[0] for p in pairs], [p[1] for p in pairs]
-            await conn.execute(sql, *values)
-    await conn.execute(repo.SET_MARK, "slices", max(r["updated_at"] for r in changed))
+            await conn.executemany(sql, [
+                [services, [hour] * len(services), hour, hour + HOUR, *values[4:]] for hour, services in sorted(by_hour.items())
+            ])
+    await conn.execute(repo.MARK_SLICED, [r["service"] for r in changed], [r["hour"] for r in changed],
+                       [r["updated_at"] for r in changed])
     return len(changed)
 
 
@@ -80,17 +86,12 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
     short_starts = [minute_now - w + MINUTE for w in SHORT_WINDOWS]
     long_periods = [*LONG_WINDOWS, ROLLING_PERIOD]
     long_starts = [hour_now - w + HOUR for w in long_periods] + [floor_hour(month.start)]
-    sql, values = repo.window_sums_sql(table="minute_bucket", time_column="minute", definitions=defs, starts=short_starts,
-                                       end=minute_now + MINUTE, bad_minutes=True)
-    short_rows = {r["service"]: r for r in await conn.fetch(sql, *values)}
-    sql, values = repo.window_sums_sql(table="hour_bucket", time_column="hour", definitions=defs, starts=long_starts,
-                                       end=hour_now + HOUR, bad_minutes=False)
-    long_rows = {r["service"]: r for r in await conn.fetch(sql, *values)}
-    slices: dict[tuple[str, str], asyncpg.Record] = {}
+    short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
+                                        starts=short_starts, end=minute_now + MINUTE, bad_minutes=True)
+    long_rows = await repo.window_sums(conn, table="hour_bucket", time_column="hour", definitions=defs,
+                                       starts=long_starts, end=hour_now + HOUR, bad_minutes=False)
     sliced = [d.name for d in defs if d.budgeting == "timeslices"]
-    if sliced:
-        sql, values = repo.slice_sums_sql(names=sliced, starts=long_starts, end=hour_now + HOUR)
-        slices = {(r["slo"], r["service"]): r for r in await conn.fetch(sql, *values)}
+    slices = await repo.slice_sums(conn, names=sliced, starts=long_starts, end=hour_now + HOUR) if sliced else {}
     histograms: dict[str, dict[str, int]] = defaultdict(dict)
     if any(d.display == "percentile_ms" for d in defs):
         for r in await conn.fetch(repo.LATENCY_SUMS, hour_now - timedelta(days=1) + HOUR, hour_now + HOUR):
@@ -155,7 +156,10 @@ async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime)
     async with pool.acquire() as conn:
         async with conn.transaction():
             await recompute_slices(conn, cfg.definitions)
-        counts, histograms = await read_counts(conn, cfg, now)
+        async with conn.transaction():
+            # Enough memory to hash-aggregate the window scans instead of sorting them on disk.
+            await conn.execute("SET LOCAL work_mem = '64MB'")
+            counts, histograms = await read_counts(conn, cfg, now)
         evaluations = evaluate_counts(counts, histograms, cfg, now)
         async with conn.transaction():
             await repo.put_statuses(conn, [(e.service, e.definition.name, e.status) for e in evaluations], now)
