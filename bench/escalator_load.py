@@ -238,6 +238,8 @@ class Run:
         to_opened = [(opened[name] - at) * 1000 for name, at in accepted.items() if name in opened]
         to_page = [(first_page[name] - opened[name]) * 1000 for name in first_page if name in opened]
         return {"rate": self.args.rate, "duration_s": self.args.duration, "sent_s": round(sent_s, 2),
+                "achieved_rate": round(len(accepted) / sent_s, 1) if sent_s else None,
+                "load_average_1m": float(Path("/proc/loadavg").read_text().split()[0]),
                 "accepted": len(accepted), "errors": errors, "paged": len(delays),
                 "missing": len(accepted) - len(delays), "delay_ms": stats(delays),
                 "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page)}
@@ -274,7 +276,8 @@ def report(results: dict) -> None:
     if "end_to_end" in results:
         e = results["end_to_end"]
         d = e["delay_ms"]
-        print(f"\nWebhook accepted → page on Kafka, {e['rate']} critical alerts/s for {e['duration_s']} s: "
+        print(f"\nWebhook accepted → page on Kafka, {e['rate']} critical alerts/s asked for {e['duration_s']} s, "
+              f"{e['achieved_rate']}/s achieved (all answered in {e['sent_s']} s; load average {e['load_average_1m']}): "
               f"accepted {e['accepted']:,}, errors {e['errors']}, paged {e['paged']:,}, missing {e['missing']}")
         print(f"  p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  max {fmt(d['max'], 1, ' ms')}   "
               f"(target p99 ≤ {TARGET_E2E_P99_MS:.0f} ms)")

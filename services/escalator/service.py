@@ -16,7 +16,7 @@ import structlog
 from services.escalator import repository as repo
 from services.escalator.oncall_config import OnCallConfig, load_yaml, parse, schedule_of
 from services.escalator.policy import IncidentState, PlannedStep, PolicyConfig, decide
-from services.escalator.rotation import Override, who_is_on_call
+from services.escalator.rotation import Override, on_call
 from shared.events import IncidentEvent, PageRequested, TicketRequested
 from shared.outbox import enqueue
 
@@ -79,9 +79,11 @@ async def who_is_on_call_fn(
     overrides = [override_of(r) for r in await repo.overrides(conn, spec.name, start=start, end=end)]
     model = schedule_of(spec, overrides)
 
+    tiers = {tier: (rotation, tier_overrides) for tier, rotation, tier_overrides in model.tiers()}
+
     def who(role: str, at: datetime) -> list[str]:
-        on_call = who_is_on_call(model, at=at)
-        return on_call.primary if role == "primary" else on_call.backup
+        rotation, tier_overrides = tiers[role]
+        return on_call(rotation, tier_overrides, at=at)
 
     return who
 
