@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 
-from services.incidents import ops_routes, record_routes, report_routes, repository, routes
+from services.incidents import open_gauge, ops_routes, record_routes, report_routes, repository, routes
 from services.incidents.peers import Peers
 from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
@@ -58,6 +58,8 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         tasks = [asyncio.create_task(loop.run(), name=f"consume-{loop.topic}") for loop in loops]
         if run_relay:
             tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+        stopping = asyncio.Event()
+        tasks.append(asyncio.create_task(open_gauge.keep_fresh(pool, stopping), name="open-incidents-gauge"))
         try:
             peers = Peers(
                 slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,
@@ -73,6 +75,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
             for loop in loops:
                 loop.stop()
             relay.stop()
+            stopping.set()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, 15)

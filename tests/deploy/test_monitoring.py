@@ -28,6 +28,7 @@ REQUIRED_PANEL_METRICS = {
     "pages sent": "vigil_escalator_actions_total",
     "timer lateness": "vigil_escalator_timer_lateness_seconds_bucket",
     "error budgets": "vigil_slo_budget_remaining_ratio",
+    "open incidents by SEV": "vigil_incidents_open",
 }
 
 

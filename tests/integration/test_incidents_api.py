@@ -886,3 +886,28 @@ def test_invalid_list_filters_are_422(api, params):
     assert body["error"] == "invalid_request", body
     assert any(next(iter(params)) in f["field"] for f in body["fields"]), body  # names the bad parameter
 
+
+
+# ---------------------------------------------------------------------------------------------
+# The open-incidents gauge
+
+
+def open_sev1_gauge(api: Api) -> float | None:
+    for line in api["anonymous"].get("/metrics").text.splitlines():
+        if line.startswith('vigil_incidents_open{severity="1"}'):
+            return float(line.split()[-1])
+    return None
+
+
+def open_sev1_listed(api: Api) -> int:
+    params = [("status", "investigating"), ("status", "mitigating"), ("severity", "1"), ("limit", "500")]
+    return len(api["viewer"].get(f"{API}/incidents", params=params).json()["items"])
+
+
+def test_the_open_incidents_gauge_follows_declares_and_resolves(api):
+    declared = api["responder"].post(f"{API}/incidents", json={"title": "gauge check", "severity": 1})
+    assert declared.status_code == 201
+    wait_for(lambda: open_sev1_gauge(api) == open_sev1_listed(api) >= 1, timeout_s=15, what="the gauge to count it")
+    before = open_sev1_gauge(api)
+    assert api["responder"].post(f"{API}/incidents/{declared.json()['id']}/resolve", json={}).status_code == 200
+    wait_for(lambda: open_sev1_gauge(api) == open_sev1_listed(api) == before - 1, timeout_s=15, what="the gauge to drop it")
