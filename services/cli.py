@@ -11,12 +11,13 @@ from pathlib import Path
 
 import typer
 
-from services.incidents.ops_cli import action_items_app, report_app  # HTTP clients only (httpx, typer)
+from services.incidents.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
 from shared.settings import BaseServiceSettings, SettingsError
 
 app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(action_items_app, name="action-items")
+app.add_typer(records_app, name="records")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ The API is `--url` / `VIGIL_INCIDENTS_API_URL` (default http://127.0.0.1:8081), 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +170,52 @@ def update_item(item_id: int = typer.Argument(...), status: str = typer.Option(N
     body = {"status": status, "owner": owner, "priority": priority, "due_on": due, "title": title}
     item = _call(url, token, "PATCH", f"/action-items/{item_id}", json={k: v for k, v in body.items() if v is not None})
     _show(item, True) if as_json else typer.echo(_item_line(item))
+
+
+records_app = typer.Typer(help="Runbooks, toil, reliability gaps, deployments and maintenance windows.", no_args_is_help=True)
+RECORD_KINDS = ("runbooks", "toil", "reliability-gaps", "deployments", "maintenance-windows")
+
+
+def _kind(kind: str) -> str:
+    if kind not in RECORD_KINDS:
+        _fail(f"unknown record kind {kind!r}; one of: {', '.join(RECORD_KINDS)}")
+    return kind
+
+
+def _fields(pairs: list[str]) -> dict[str, Any]:
+    """`name=value` pairs; a value that is JSON (a number, true, a list) is sent as such."""
+    body: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            _fail(f"{pair!r} is not name=value")
+        try:
+            body[name] = json.loads(value)
+        except ValueError:
+            body[name] = value
+    return body
+
+
+FIELDS = typer.Argument(None, help="name=value pairs, e.g. name='DB failover' owner=kim next_review_on=2027-01-15")
+
+
+@records_app.command("list")
+def list_records(kind: str = typer.Argument(..., help=", ".join(RECORD_KINDS)), url: str = URL, token: str = TOKEN,
+                 as_json: bool = AS_JSON) -> None:
+    """The records of one kind (runbooks with their outdated status, toil with monthly totals and trend)."""
+    params = {} if as_json else {"format": "markdown"}
+    _show(_call(url, token, "GET", f"/{_kind(kind)}", params=params), as_json)
+
+
+@records_app.command("add")
+def add_record(kind: str = typer.Argument(..., help=", ".join(RECORD_KINDS)), fields: list[str] = FIELDS,
+               url: str = URL, token: str = TOKEN) -> None:
+    """Create a record (responder)."""
+    _show(_call(url, token, "POST", f"/{_kind(kind)}", json=_fields(fields or [])), True)
+
+
+@records_app.command("update")
+def update_record(kind: str = typer.Argument(..., help=", ".join(RECORD_KINDS)), record_id: int = typer.Argument(...),
+                  fields: list[str] = FIELDS, url: str = URL, token: str = TOKEN) -> None:
+    """Change fields of a record (responder)."""
+    _show(_call(url, token, "PATCH", f"/{_kind(kind)}/{record_id}", json=_fields(fields or [])), True)

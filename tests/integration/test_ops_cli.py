@@ -76,3 +76,24 @@ def test_reports_print_markdown_or_json_and_errors_are_the_api_message(server):
     assert code == 1 and "409" in out and "YYYY-MM" in out
     code, out = run(server, "action-items", "add", "x", "--owner", "y", "--priority", "P1", token=VIEWER)
     assert code == 1 and "403: this needs the responder role" in out
+
+
+def test_runbooks_and_toil_are_recorded_and_reviewed_from_the_command_line(server):
+    name = f"DB failover {uuid.uuid4().hex[:6]}"
+    code, out = run(server, "records", "add", "runbooks", f"name={name}", "owner=kim", "last_updated_on=2020-01-01")
+    assert code == 0, out
+    runbook = json.loads(out)
+    assert runbook["name"] == name and runbook["status"] != "Current"
+    code, out = run(server, "records", "list", "runbooks")
+    assert code == 0 and "## Runbook Review" in out and name in out
+    code, out = run(server, "records", "update", "runbooks", str(runbook["id"]), f"last_updated_on={datetime.now(UTC).date()}")
+    assert code == 0 and json.loads(out)["last_updated_on"] == datetime.now(UTC).date().isoformat()
+    code, out = run(server, "records", "add", "toil", "task=restart stuck workers", "frequency=daily", "minutes_per_occurrence=10")
+    assert code == 0, out
+    assert json.loads(out)["monthly_total_minutes"] == 300  # daily × 30 × 10 min
+    code, out = run(server, "records", "list", "toil", "--json")
+    assert code == 0 and any(t["task"] == "restart stuck workers" for t in json.loads(out))
+    code, out = run(server, "records", "add", "nonsense", "a=b")
+    assert code == 1 and "unknown record kind" in out
+    code, out = run(server, "records", "add", "runbooks", "owner=kim", token=VIEWER)
+    assert code == 1 and "403" in out
