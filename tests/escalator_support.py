@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 import httpx
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.escalator.config import EscalatorSettings
@@ -30,6 +31,16 @@ schedules:
 people:
   bob: {contact: "+49 30 1234"}
 """
+
+
+async def move_incident_ids(database_url: str) -> None:
+    """Start the incident service's ids far above other test modules' (their incident services read
+    the same pages topic and would take these pages for their own incidents)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"ALTER SEQUENCE incidents.incident_id_seq RESTART WITH {random.randrange(10**11, 10**12)}")
+    finally:
+        await conn.close()
 
 
 def settings_for(kafka_broker, database_url, config_file, **extra) -> EscalatorSettings:

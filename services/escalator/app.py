@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +21,7 @@ from shared.http_errors import install_error_handlers
 from shared.kafka import EventProducer
 from shared.observability import configure_tracing, health_router
 from shared.outbox import OutboxRelay
+from shared.runtime import BackgroundWork
 
 log = structlog.get_logger("vigil.escalator")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -71,19 +70,16 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         app.state.escalator = ctx  # tests that move the clock call ctx.ticker.wake()
         producer.start()
         loop = incident_events_loop(ctx, settings, producer)
-        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
-        tasks = [asyncio.create_task(loop.run(), name="consume-incidents"), asyncio.create_task(ticker.run(), name="ticker")]
+        work = BackgroundWork()
+        work.start("consume-incidents", loop.run, loop.stop)
+        work.start("ticker", ticker.run, ticker.stop)
         if run_relay:
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            work.start("outbox-relay", relay.run, relay.stop)
         try:
             yield {"escalator": ctx, "api_tokens": settings.token_roles()}
         finally:
-            loop.stop()
-            ticker.stop()
-            relay.stop()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 15)
+            await work.stop()
             await incidents.close()
             await producer.stop()
             await pool.close()

@@ -210,9 +210,12 @@ async def put_config(request: Request, principal: Admin) -> ConfigOut:
     """Validated as a whole; stored as a new version. Incidents already open keep the policy they
     opened with; schedules, people and routes apply at once. Send `Content-Type: application/yaml`
     for YAML. A restart imports the file again only if the file changed."""
-    raw = await request.body()
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise bad_request(f"at most {MAX_CONFIG_BYTES} bytes", 413, "too_large")
+    raw = bytearray()
+    async for chunk in request.stream():  # the limit holds while reading, chunked bodies too
+        raw += chunk
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise bad_request(f"at most {MAX_CONFIG_BYTES} bytes", 413, "too_large")
+    raw = bytes(raw)  # yaml reads bytes, not a bytearray
     try:
         if "yaml" in request.headers.get("content-type", ""):
             data = yaml.safe_load(raw)

@@ -132,7 +132,7 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     steps = list(decision.schedule)
     if kind == "unacknowledged" and stored is not None and stored["ack_timed_out"]:
         # This unacknowledgement is the one our ack-timeout check asked for: say so on its pages.
-        steps = [_with_reason(s, "ack-timeout") if s.repetition == 0 and s.reason in ("initial", "escalation") else s for s in steps]
+        steps = [replace(s, reason="ack-timeout") if s.repetition == 0 and s.reason in ("initial", "escalation") else s for s in steps]
         await repo.set_ack_timed_out(conn, event.incident_id, False)
     if decision.cancel_all and stored is not None:
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
@@ -151,10 +151,6 @@ class Applied:
     due_now: list[str]
     config: OnCallConfig | None = None
     who: Callable[[str, datetime], list[str]] | None = None
-
-
-def _with_reason(step: PlannedStep, reason: str) -> PlannedStep:
-    return replace(step, reason=reason)
 
 
 @dataclass(frozen=True)

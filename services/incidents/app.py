@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from shared.kafka import EventProducer
 from shared.http_errors import install_error_handlers
 from shared.observability import configure_tracing, health_router
 from shared.outbox import OutboxRelay
+from shared.runtime import BackgroundWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CE_SOURCE = "/vigil/incidents"
@@ -53,13 +53,14 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         ctx = IncidentsContext(pool=pool, clock=clock)
         state["pool"] = pool
         producer.start()
-        loops = consumer_loops(ctx, settings, producer)
-        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
-        tasks = [asyncio.create_task(loop.run(), name=f"consume-{loop.topic}") for loop in loops]
+        work = BackgroundWork()
+        for loop in consumer_loops(ctx, settings, producer):
+            work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         if run_relay:
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            work.start("outbox-relay", relay.run, relay.stop)
         stopping = asyncio.Event()
-        tasks.append(asyncio.create_task(open_gauge.keep_fresh(pool, stopping), name="open-incidents-gauge"))
+        work.start("open-incidents-gauge", lambda: open_gauge.keep_fresh(pool, stopping), stopping.set)
         try:
             peers = Peers(
                 slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,
@@ -72,13 +73,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
             )
             yield {"incidents": ctx, "api_tokens": settings.token_roles(), "ops": ops}
         finally:
-            for loop in loops:
-                loop.stop()
-            relay.stop()
-            stopping.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 15)
+            await work.stop()
             await producer.stop()
             await pool.close()
 

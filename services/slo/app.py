@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +22,7 @@ from shared.http_errors import install_error_handlers
 from shared.kafka import EventProducer
 from shared.observability import configure_tracing, health_router
 from shared.outbox import OutboxRelay
+from shared.runtime import BackgroundWork
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CE_SOURCE = "/vigil/slo"
@@ -70,28 +69,21 @@ def create_app(
         ctx = SloContext(pool=pool, clock=clock, settings=settings, definitions=definitions, producer=producer)
         state["pool"] = pool
         producer.start()
-        stoppers, tasks = [], []
+        work = BackgroundWork()
         loop = consumer_loop(ctx, settings, producer)
-        stoppers.append(loop.stop)
-        tasks.append(asyncio.create_task(loop.run(), name=f"consume-{loop.topic}"))
+        work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         if run_evaluator:
             evaluator = Evaluator(pool, evaluator_config(settings, definitions), clock=clock,
                                   interval_s=settings.slo_evaluate_interval_s, capacity_interval_s=settings.slo_capacity_interval_s)
             state["evaluator"] = evaluator
-            stoppers.append(evaluator.stop)
-            tasks.append(asyncio.create_task(evaluator.run(), name="slo-evaluator"))
-        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            work.start("slo-evaluator", evaluator.run, evaluator.stop)
         if run_relay:
-            stoppers.append(relay.stop)
-            tasks.append(asyncio.create_task(relay.run(), name="outbox-relay"))
+            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            work.start("outbox-relay", relay.run, relay.stop)
         try:
             yield {"slo": ctx, "api_tokens": settings.token_roles()}
         finally:
-            for stop in stoppers:
-                stop()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await asyncio.wait_for(task, 15)
+            await work.stop()
             await producer.stop()
             await pool.close()
 

@@ -5,11 +5,9 @@ the example rotation has on call — and in the incident's timeline."""
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from datetime import timedelta
 
-import asyncpg
 import httpx
 import pytest
 
@@ -22,20 +20,11 @@ from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
 from tests.e2e.alertmanager import postable_alert
 from tests.e2e.test_alertmanager_to_kafka import now_ms
-from tests.escalator_support import pages_of
+from tests.escalator_support import move_incident_ids, pages_of
 from tests.support import ServerThread, TopicCursor, wait_for
 
 pytestmark = pytest.mark.e2e
 ADMIN = "e2e-admin-token-0123456789"
-
-
-async def bump_incident_ids(database_url: str) -> None:
-    """Incident ids far above other modules' (their incident services read the same pages topic)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f"ALTER SEQUENCE incidents.incident_id_seq RESTART WITH {random.randrange(10**11, 10**12)}")
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +34,7 @@ def incidents_and_escalator(kafka_broker, postgres_server):
     incidents = ServerThread(create_incidents(IncidentsSettings.load(
         **common, incidents_consumer_group=f"e2e-incidents-{uuid.uuid4().hex[:6]}")), free_port())
     with incidents:
-        asyncio.run(bump_incident_ids(database_url))
+        asyncio.run(move_incident_ids(database_url))
         escalator_settings = EscalatorSettings.load(  # the shipped example configuration, as under `vigil dev`
             **common, escalator_consumer_group=f"e2e-escalator-{uuid.uuid4().hex[:6]}",
             escalator_incidents_url=incidents.url, escalator_incidents_token=ADMIN,

@@ -177,6 +177,8 @@ def test_the_configuration_can_be_read_and_replaced_and_is_validated(escalator):
     bad = escalator.put("/api/v1/config", content=b"schedules: []\n", headers={"Content-Type": "application/yaml"})
     assert bad.status_code == 422 and "schedules" in bad.json()["message"]
     assert escalator.put("/api/v1/config", content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
+    too_big = escalator.put("/api/v1/config", content=b" " * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
+    assert too_big.status_code == 413 and too_big.json()["error"] == "too_large"
     forbidden = escalator.put("/api/v1/config", json=document, headers={"Authorization": f"Bearer {RESPONDER}"})
     assert forbidden.status_code == 403
     assert escalator.get("/api/v1/config", headers={"Authorization": ""}).status_code == 401

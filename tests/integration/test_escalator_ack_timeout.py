@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 
-import asyncpg
 import httpx
 import pytest
 
@@ -15,7 +14,7 @@ from services.incidents.app import create_app as create_incidents
 from services.incidents.config import IncidentsSettings
 from shared.events import Topic
 from shared.local.kafka_broker import free_port
-from tests.escalator_support import ADMIN, CONFIG, START, escalation, pages_of, settings_for, warm_up
+from tests.escalator_support import ADMIN, CONFIG, START, escalation, move_incident_ids, pages_of, settings_for, warm_up
 from tests.support import ManualClock, ServerThread, TopicCursor, wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,15 +35,7 @@ def services(kafka_broker, database_url, clock, tmp_path_factory):
     )
     incidents = ServerThread(create_incidents(incidents_settings, clock=clock), free_port())
     with incidents:
-        # Incident ids far above other modules' (their incident services read the same pages topic).
-        async def move_ids() -> None:
-            conn = await asyncpg.connect(database_url)
-            try:
-                await conn.execute(f"ALTER SEQUENCE incidents.incident_id_seq RESTART WITH {random.randrange(10**11, 10**12)}")
-            finally:
-                await conn.close()
-
-        asyncio.run(move_ids())
+        asyncio.run(move_incident_ids(database_url))
         escalator = ServerThread(create_escalator(settings_for(
             kafka_broker, database_url, config_file, escalator_incidents_url=incidents.url, escalator_incidents_token=ADMIN,
         ), clock=clock), free_port())
