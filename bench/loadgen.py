@@ -9,12 +9,16 @@ alerts were accepted; anything else counts as an error.
 
 Run by bench.ingest_load (`python -m bench.loadgen ...`); prints one JSON object on stdout. The
 bearer token comes from the BENCH_TOKEN environment variable, not the command line.
+
+`open_loop` is the open-loop variant (a fixed rate whatever the server's latency, as many
+Alertmanagers firing at once would send), imported by bench.escalator_load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import resource
@@ -264,6 +268,104 @@ async def run(
             (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime), 3
         ),
     }
+
+
+class OpenLoopResult:
+    """What `open_loop` saw, per request index: the HTTP status (None: an error, see `errors`), the
+    wall-clock time (time.time()) the response was complete, and the latency from writing the
+    request; plus how late the sends fell behind the schedule and the generator's own CPU time."""
+
+    def __init__(self, n: int) -> None:
+        self.status: list[int | None] = [None] * n
+        self.done_at: list[float | None] = [None] * n
+        self.latency_s: list[float | None] = [None] * n
+        self.errors: Counter[str] = Counter()
+        self.send_lag_s: list[float] = []
+        self.connections = 0
+        self.elapsed_s = 0.0
+        self.cpu_s = 0.0
+
+
+async def open_loop(
+    *, port: int, requests: list[bytes], rate: float, max_connections: int = 256, initial_connections: int = 8,
+    request_timeout_s: float = 10.0, connect_timeout_s: float = 5.0,
+) -> OpenLoopResult:
+    """Send `requests` (pre-encoded bytes, see `build_request`) at `rate` per second, open loop: each
+    is written at its scheduled instant on an idle keep-alive connection, opening another one (up
+    to `max_connections`) when all are busy, so a slow server does not slow the schedule down —
+    until every connection is busy; then sends queue and `send_lag_s` shows by how much. No task
+    per request: responses complete futures that put their connection back."""
+    loop = asyncio.get_running_loop()
+    result = OpenLoopResult(len(requests))
+    idle: list[Connection] = []
+    busy: dict[Connection, int] = {}
+    freed = asyncio.Event()
+
+    async def connect() -> Connection:
+        _, conn = await asyncio.wait_for(loop.create_connection(lambda: Connection(loop), "127.0.0.1", port), connect_timeout_s)
+        result.connections += 1
+        return conn  # type: ignore[return-value]
+
+    def finished(conn: Connection, index: int, future: asyncio.Future) -> None:
+        busy.pop(conn, None)
+        conn.sent_at, sent_at = 0.0, conn.sent_at
+        if future.cancelled() or future.exception() is not None:
+            kind = "cancelled" if future.cancelled() else getattr(future.exception(), "kind", "error")
+            result.errors[kind] += 1
+            conn.abort()
+        else:
+            status, _body, keep_alive = future.result()
+            result.status[index] = status
+            result.done_at[index] = time.time()
+            result.latency_s[index] = time.perf_counter() - sent_at
+            if status != 200:
+                result.errors[f"http_{status}"] += 1
+            if keep_alive and conn.open:
+                idle.append(conn)
+            else:
+                conn.abort()
+        freed.set()
+
+    for conn in await asyncio.gather(*(connect() for _ in range(min(initial_connections, max_connections)))):
+        idle.append(conn)
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter()
+    for index, data in enumerate(requests):
+        due = started + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conn = None
+        while conn is None:
+            while idle and not idle[-1].open:
+                idle.pop()
+            if idle:
+                conn = idle.pop()
+            elif len(busy) < max_connections:
+                try:
+                    conn = await connect()
+                except (OSError, TimeoutError):
+                    result.errors["connect"] += 1
+                    await asyncio.sleep(0.05)
+            else:
+                freed.clear()
+                await freed.wait()
+        result.send_lag_s.append(max(0.0, time.perf_counter() - due))
+        busy[conn] = index
+        conn.request(data).add_done_callback(lambda f, c=conn, i=index: finished(c, i, f))
+    hard_stop = time.perf_counter() + request_timeout_s
+    while busy and time.perf_counter() < hard_stop:
+        freed.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(freed.wait(), 0.1)
+    for conn in list(busy):
+        conn.expire()
+    result.elapsed_s = time.perf_counter() - started
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    result.cpu_s = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+    for conn in idle:
+        conn.abort()
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
