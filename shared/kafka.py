@@ -214,6 +214,12 @@ class ConsumerLoop(Generic[E]):
     together (one transaction for many events is far cheaper than one each). If any of them does
     not decode, or the batch handler raises, the batch falls back to one-by-one handling with the
     rules above, so a batch never hides a bad message and never skips a good one.
+
+    With `handle_batch` and `batch_partitions`, the records of every partition of one poll are
+    offered to it in one call (partition by partition, each in offset order): one transaction per
+    poll instead of one per partition, for handlers that serialise their effects in the store anyway
+    (events of different partitions touching the same rows). If that call fails, the poll falls back
+    to the per-partition handling above.
     """
 
     def __init__(
@@ -228,6 +234,7 @@ class ConsumerLoop(Generic[E]):
         handle_batch: BatchHandler | None = None,
         max_batch: int = 200,
         concurrent_partitions: bool = False,
+        batch_partitions: bool = False,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
     ) -> None:
@@ -240,6 +247,7 @@ class ConsumerLoop(Generic[E]):
         self._producer = producer
         self._max_batch = max_batch
         self._concurrent_partitions = concurrent_partitions
+        self._batch_partitions = batch_partitions
         self._retry_backoff_s = retry_backoff_s
         self._max_retry_backoff_s = max_retry_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
@@ -262,7 +270,11 @@ class ConsumerLoop(Generic[E]):
         try:
             while not self._stopping.is_set():
                 batch = await consumer.getmany(timeout_ms=500, max_records=self._max_batch)
-                if self._concurrent_partitions and len(batch) > 1:
+                if self._batch_partitions and len(batch) > 1 and await self._process_batch(
+                    [r for records in batch.values() for r in records]
+                ):
+                    done = [records[-1] for records in batch.values()]
+                elif self._concurrent_partitions and len(batch) > 1:
                     done = await asyncio.gather(*(self._handle_partition(records) for records in batch.values()))
                 else:
                     done = [await self._handle_partition(records) for records in batch.values()]

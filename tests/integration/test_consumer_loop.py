@@ -57,10 +57,11 @@ class Harness:
     async def send_bytes(self, value: bytes, key: bytes = b"junk") -> None:
         await self.raw.send_and_wait(self.topic, value, key=key)
 
-    def loop(self, handle, handle_batch=None) -> ConsumerLoop:
+    def loop(self, handle, handle_batch=None, **options) -> ConsumerLoop:
         return ConsumerLoop(
             self.settings, topic=self.topic, group_id=self.group, model=AlertEvent, handle=handle,
             handle_batch=handle_batch, producer=self.producer, retry_backoff_s=0.05, max_retry_backoff_s=0.2,
+            **options,
         )
 
     def dead_lettered(self) -> int:
@@ -230,3 +231,39 @@ async def test_a_batch_with_an_undecodable_message_is_handled_one_by_one(kafka_b
         await run_until(h.loop(handle, handle_batch), lambda: len(singles) == 2 and h.dead_lettered() == 1)
         assert batch_calls == []
         assert len(await dlq.read(expected=1)) == 1
+
+
+async def test_with_batch_partitions_a_poll_of_several_partitions_is_one_batch_and_falls_back_per_partition(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        # Both partitions hold records before the loop starts, so its first poll returns both.
+        for n in range(1, 41):
+            await h.send_event(alert(n))
+        batches: list[list[tuple[int, int]]] = []
+        singles: list[str] = []
+        failing = {"on": False}
+
+        async def handle_batch(items) -> None:
+            if failing["on"]:
+                raise ConnectionError("deadlock detected")  # the poll is redone partition by partition
+            batches.append([(record.partition, record.offset) for _event, record in items])
+
+        async def handle(event: AlertEvent, record) -> None:
+            singles.append(event.fingerprint)
+
+        await run_until(h.loop(handle, handle_batch, batch_partitions=True), lambda: sum(map(len, batches)) >= 40)
+        assert sum(map(len, batches)) == 40 and singles == []
+        assert any(len({p for p, _ in b}) == 2 for b in batches), "one call held both partitions' records"
+        for b in batches:  # each partition's records in offset order, partition after partition
+            partitions = [p for p, _ in b]
+            assert partitions == sorted(partitions, key=partitions.index)
+            for p in set(partitions):
+                offsets = [o for q, o in b if q == p]
+                assert offsets == sorted(offsets)
+        assert await h.committed_total() == 40
+
+        failing["on"] = True
+        for n in range(41, 81):
+            await h.send_event(alert(n))
+        await run_until(h.loop(handle, handle_batch, batch_partitions=True), lambda: len(singles) >= 40)
+        assert sorted(singles) == sorted(f"fp{n}" for n in range(41, 81))
+        assert await h.committed_total() == 80
