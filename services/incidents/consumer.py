@@ -14,6 +14,8 @@ from shared.kafka import ConsumerLoop, EventProducer
 
 log = structlog.get_logger("vigil.incidents")
 
+ALERT_BATCH = 1000  # records per poll of vigil.alerts.v1, all folded in one transaction
+
 
 def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) -> list[ConsumerLoop]:
     rules = settings.grouping()
@@ -36,14 +38,16 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         async with ctx.pool.acquire() as conn, conn.transaction():
             await service.record_ticket(conn, event, now=ctx.clock())
 
-    def loop(topic, model, handle, suffix, handle_batch=None):
+    def loop(topic, model, handle, suffix, handle_batch=None, **options):
         return ConsumerLoop(
             settings, topic=topic, group_id=f"{group}{suffix}", model=model, handle=handle,
-            handle_batch=handle_batch, producer=producer,
+            handle_batch=handle_batch, producer=producer, **options,
         )
 
     return [
-        loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts),
+        # One transaction for every partition of a poll: the alerts of one group are spread over
+        # the partitions (the key is the fingerprint) and meet at the group's incident row anyway.
+        loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts, batch_partitions=True, max_batch=ALERT_BATCH),
         loop(Topic.PAGES, PageRequested, on_page, "-pages"),
         loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets"),
     ]
