@@ -1,16 +1,22 @@
-"""The escalator's consumer: each incident event is one transaction (decide, store timers, fire
-what is due now, mark the event processed; a poll's events of one partition share one); the loop
-commits the offset after it."""
+"""The escalator's consumer: a poll's events of one partition are one transaction (decide, store
+timers, fire what is due now, mark the events processed) with set-based statements; the loop
+commits the offsets after it. Should that fail for any reason but a lost connection, the events are
+applied again one by one (each timer firing in its savepoint, so a failing one stays pending for
+the ticker)."""
 
 from __future__ import annotations
 
+import asyncpg
+import structlog
 from aiokafka import ConsumerRecord
 
 from services.escalator import service
 from services.escalator.config import EscalatorSettings
-from services.escalator.ticker import fire_due_now
+from services.escalator.ticker import fire_batch_due_now, fire_due_now
 from shared.events import IncidentEvent, Topic
 from shared.kafka import ConsumerLoop, EventProducer
+
+log = structlog.get_logger("vigil.escalator")
 
 
 def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProducer) -> ConsumerLoop:
@@ -20,16 +26,31 @@ def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProduc
         if applied.due_now:
             await fire_due_now(conn, applied.due_now, config=applied.config, now=now, link_base=ctx.link_base, who=applied.who)
 
-    async def on_incident_event(event: IncidentEvent, record: ConsumerRecord) -> None:
+    async def one_by_one(events: list[IncidentEvent]) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await apply(conn, event)
+            for event in events:
+                await apply(conn, event)
 
     async def on_incident_events(items: list[tuple[IncidentEvent, ConsumerRecord]]) -> None:
-        # A poll's events of one partition in one transaction (one commit instead of one each); if
-        # any fails, the loop handles them one by one.
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            for event, _record in items:
-                await apply(conn, event)
+        events = [event for event, _record in items]
+        try:
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                now = ctx.clock()
+                applied = await service.apply_incident_events(conn, events, store=ctx.store, now=now)
+                if applied is not None:
+                    await fire_batch_due_now(conn, applied, now=now, link_base=ctx.link_base)
+                else:  # several events of one incident: in order, one at a time
+                    for event in events:
+                        await apply(conn, event)
+            return
+        except (asyncpg.PostgresConnectionError, OSError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one-by-one path isolates what failed
+            log.warning("set-based apply failed; applying one by one", events=len(events), error=repr(exc))
+        await one_by_one(events)
+
+    async def on_incident_event(event: IncidentEvent, record: ConsumerRecord) -> None:
+        await on_incident_events([(event, record)])
 
     return ConsumerLoop(
         settings, topic=Topic.INCIDENTS, group_id=settings.escalator_consumer_group, model=IncidentEvent,

@@ -55,8 +55,54 @@ WITH stored AS (
     SELECT i, inc, e, st, rep, ro, a, d, d, re, t
     FROM unnest($1::text[], $2::bigint[], $3::int[], $4::int[], $5::int[], $6::text[], $7::text[],
                 $8::timestamptz[], $9::text[], $10::timestamptz[]) AS x(i, inc, e, st, rep, ro, a, d, re, t)
-    ON CONFLICT (id) DO NOTHING)
-SELECT pg_notify('escalator_timer', '')  -- delivered at commit: the ticker recomputes its next wake-up"""
+    ON CONFLICT (id) DO NOTHING RETURNING id)
+SELECT array(SELECT id FROM stored) AS ids,
+       pg_notify('escalator_timer', '')  -- delivered at commit: the ticker recomputes its next wake-up"""
+
+# Set-based forms for a poll's events of distinct incidents (the consumer's batch).
+MARK_PROCESSED_MANY = """
+WITH fresh AS (
+    INSERT INTO escalator.processed_event (event_id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING event_id)
+SELECT array(SELECT event_id FROM fresh) AS fresh, (SELECT max(version) FROM escalator.config_version) AS config_version"""
+INCIDENTS_FOR_UPDATE = "SELECT * FROM escalator.incident WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE"
+UPSERT_INCIDENTS = """
+INSERT INTO escalator.incident
+    (id, number, version, title, severity, status, acknowledged_at, acknowledged_by, labels, schedule, policy,
+     opened_at, updated_at)
+SELECT i, n, v, t, sev, st, a, ab, l::jsonb, sc, p::jsonb, $12, $12
+FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::smallint[], $6::text[], $7::timestamptz[], $8::text[],
+            $9::text[], $10::text[], $11::text[]) AS x(i, n, v, t, sev, st, a, ab, l, sc, p)
+ON CONFLICT (id) DO UPDATE SET
+    number = EXCLUDED.number, version = EXCLUDED.version, title = EXCLUDED.title, severity = EXCLUDED.severity,
+    status = EXCLUDED.status, acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
+    updated_at = EXCLUDED.updated_at"""
+PENDING_TIMERS_OF = """
+SELECT * FROM escalator.timer WHERE incident_id = ANY($1::bigint[]) AND state = 'pending' ORDER BY incident_id, due_at"""
+CANCEL_PENDING_MANY = """
+UPDATE escalator.timer t SET state = 'cancelled', outcome = x.why, fired_at = $3
+FROM unnest($1::bigint[], $2::text[]) AS x(i, why)
+WHERE t.incident_id = x.i AND t.state = 'pending'"""
+# Due-now pages of a batch in one statement: the page rows (unique page ids), the outbox rows of the
+# new ones only (the row shared.outbox.enqueue writes, in the given order), the timers marked fired,
+# and the relay's wake-up when anything was enqueued.
+FIRE_PAGES = """
+WITH p AS (
+    INSERT INTO escalator.page (page_id, timer_id, incident_id, target, role, channel, reason, due_at, sent_at)
+    SELECT pi, ti, ii, ta, ro, ch, re, du, $9
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+        AS x(pi, ti, ii, ta, ro, ch, re, du)
+    ON CONFLICT (page_id) DO NOTHING RETURNING page_id),
+o AS (
+    INSERT INTO escalator.outbox (event_id, topic, key, value, headers)
+    SELECT e, tp, k, v, h
+    FROM unnest($10::text[], $11::text[], $12::bytea[], $13::bytea[], $14::text[]) WITH ORDINALITY AS y(e, tp, k, v, h, n)
+    WHERE e IN (SELECT page_id FROM p) ORDER BY n
+    ON CONFLICT (event_id) DO NOTHING RETURNING 1),
+f AS (
+    UPDATE escalator.timer t SET state = 'fired', outcome = z.o, fired_at = $9
+    FROM unnest($15::text[], $16::text[]) AS z(i, o) WHERE t.id = z.i)
+SELECT array(SELECT page_id FROM p) AS new_pages,
+       (SELECT pg_notify($17, '') WHERE EXISTS (SELECT 1 FROM o)) AS notified"""
 CLAIM_DUE = """
 SELECT * FROM escalator.timer WHERE state = 'pending' AND fire_at <= $1
 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
@@ -146,15 +192,16 @@ async def cancel_pending(conn: asyncpg.Connection, incident_id: int, *, why: str
     await conn.execute(CANCEL_PENDING, incident_id, f"cancelled: {why}"[:500], now)
 
 
-async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) -> None:
+async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) -> set[str]:
+    """Store the timers (an id already stored is left as it is); returns the ids inserted now."""
     if not steps:
-        return
-    await conn.execute(
+        return set()
+    return set(await conn.fetchval(
         INSERT_TIMERS,
         [s.id for s in steps], [s.incident_id for s in steps], [s.escalation for s in steps], [s.step for s in steps],
         [s.repetition for s in steps], [s.role for s in steps], [s.action for s in steps], [s.due_at for s in steps],
         [s.reason for s in steps], [s.ticket_due_at for s in steps],
-    )
+    ))
 
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
@@ -202,3 +249,59 @@ async def escalation_of(conn: asyncpg.Connection, incident_id: int) -> tuple[lis
         await conn.fetch(PAGES_OF_INCIDENT, incident_id),
         await conn.fetch(TICKETS_OF_INCIDENT, incident_id),
     )
+
+
+async def mark_processed_many(conn: asyncpg.Connection, event_ids: list[str]) -> asyncpg.Record:
+    """`fresh`: the event ids seen for the first time; `config_version`: the latest configuration."""
+    return await conn.fetchrow(MARK_PROCESSED_MANY, event_ids)
+
+
+async def incidents_for_update(conn: asyncpg.Connection, incident_ids: list[int]) -> dict[int, asyncpg.Record]:
+    return {r["id"]: r for r in await conn.fetch(INCIDENTS_FOR_UPDATE, incident_ids)}
+
+
+async def upsert_incidents(conn: asyncpg.Connection, rows: list[dict], *, now: datetime) -> None:
+    await conn.execute(
+        UPSERT_INCIDENTS, [r["id"] for r in rows], [r["number"] for r in rows], [r["version"] for r in rows],
+        [r["title"] for r in rows], [r["severity"] for r in rows], [r["status"] for r in rows],
+        [r["acknowledged_at"] for r in rows], [r["acknowledged_by"] for r in rows],
+        [json.dumps(r["labels"]) for r in rows], [r["schedule"] for r in rows], [_json(r["policy"]) for r in rows], now,
+    )
+
+
+_POLICY_JSON: dict[int, tuple[dict, str]] = {}
+
+
+def _json(doc: dict) -> str:
+    """json.dumps of a policy snapshot; the configuration's own document (the same object for every
+    new incident) is encoded once."""
+    hit = _POLICY_JSON.get(id(doc))
+    if hit is not None and hit[0] is doc:
+        return hit[1]
+    text = json.dumps(doc)
+    _POLICY_JSON.clear()
+    _POLICY_JSON[id(doc)] = (doc, text)
+    return text
+
+
+async def pending_timers_of(conn: asyncpg.Connection, incident_ids: list[int]) -> list[asyncpg.Record]:
+    return await conn.fetch(PENDING_TIMERS_OF, incident_ids)
+
+
+async def cancel_pending_many(conn: asyncpg.Connection, cancels: list[tuple[int, str]], *, now: datetime) -> None:
+    await conn.execute(CANCEL_PENDING_MANY, [i for i, _ in cancels], [f"cancelled: {why}"[:500] for _, why in cancels], now)
+
+
+async def fire_pages(conn: asyncpg.Connection, pages: list[dict], outbox: list[tuple], finished: list[tuple[str, str]],
+                     *, now: datetime, outbox_channel: str) -> set[str]:
+    """Store `pages` (dicts of the page columns), the outbox rows (event_id, topic, key, value,
+    headers) of those that are new, and mark `finished` (timer id, outcome) fired; returns the page
+    ids that were new."""
+    row = await conn.fetchrow(
+        FIRE_PAGES, [p["page_id"] for p in pages], [p["timer_id"] for p in pages], [p["incident_id"] for p in pages],
+        [p["target"] for p in pages], [p["role"] for p in pages], [p["channel"] for p in pages],
+        [p["reason"] for p in pages], [p["due_at"] for p in pages], now,
+        [o[0] for o in outbox], [o[1] for o in outbox], [o[2] for o in outbox], [o[3] for o in outbox], [o[4] for o in outbox],
+        [t for t, _ in finished], [outcome[:500] for _, outcome in finished], outbox_channel,
+    )
+    return set(row["new_pages"])

@@ -285,6 +285,32 @@ def on_call(rotation: Rotation, overrides: Iterable[Override], *, at: datetime) 
     return list(dict.fromkeys(s.person for s in found))
 
 
+@dataclass(frozen=True)
+class OnCallWindow:
+    """`on_call` answered for many instants: the effective shifts of [start, end) computed once.
+    For `at` inside the window the answer is exactly `on_call(rotation, overrides, at=at)` (a shift
+    or override piece covers `at` iff it intersects [at, at + 1 µs), and the pieces are in the same
+    order); outside it, `on_call` itself answers."""
+
+    rotation: Rotation
+    overrides: tuple[Override, ...]
+    start: datetime
+    end: datetime
+    found: tuple[Shift, ...]
+
+    def on_call(self, at: datetime) -> list[str]:
+        at = _utc("at", at)
+        if not self.start <= at < self.end:
+            return on_call(self.rotation, self.overrides, at=at)
+        return list(dict.fromkeys(s.person for s in self.found if s.start_at <= at < s.end_at))
+
+
+def on_call_window(rotation: Rotation, overrides: Iterable[Override], *, start: datetime, end: datetime) -> OnCallWindow:
+    overrides = tuple(overrides)
+    start, end = _window(start, end)
+    return OnCallWindow(rotation, overrides, start, end, tuple(effective_shifts(rotation, overrides, start=start, end=end)))
+
+
 def who_is_on_call(schedule: Schedule, *, at: datetime) -> OnCall:
     return OnCall(
         primary=on_call(schedule.primary, schedule.primary_overrides, at=at),

@@ -18,6 +18,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from services.escalator import repository as repo, service
 from shared.clock import Clock
+from shared.outbox import channel
 
 log = structlog.get_logger("vigil.escalator.ticker")
 
@@ -54,6 +55,38 @@ async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config
             raise
         except Exception as exc:  # noqa: BLE001 - left pending for the ticker
             log.error("firing a due timer at once failed; the ticker retries it", timer=timer["id"], error=repr(exc))
+
+
+async def fire_batch_due_now(conn: asyncpg.Connection, applied: service.BatchApplied, *, now, link_base: str | None) -> None:
+    """Fire a batch's due-now timers in its transaction, in the order the one-by-one path fires
+    them: each run of page/notify timers this batch inserted in one statement (`repo.fire_pages`:
+    the same pages, outbox rows and outcomes as `fire_timer` one by one), any other timer (a ticket,
+    one stored before) through `fire_due_now`. No savepoint around a run: when its statement fails,
+    the caller rolls the whole batch back and applies it the one-by-one way, where a failing timer
+    stays pending for the ticker."""
+    run: list[service.DueNow] = []
+    for item in [*applied.due_now, None]:
+        if item is not None and item.inserted and item.step.action in ("page", "notify"):
+            run.append(item)
+            continue
+        if run:
+            await _fire_pages(conn, run, config=applied.config, now=now, link_base=link_base)
+            run = []
+        if item is not None:
+            await fire_due_now(conn, [item.step.id], config=applied.config, now=now, link_base=link_base, who=item.who)
+
+
+async def _fire_pages(conn: asyncpg.Connection, due: list[service.DueNow], *, config, now, link_base: str | None) -> None:
+    rows = service.pages_to_fire(due, config=config, now=now, link_base=link_base)
+    new = await repo.fire_pages(conn, rows.pages, rows.outbox, rows.finished, now=now, outbox_channel=channel(repo.SCHEMA))
+    for step, outcome, page_ids in rows.timers:
+        lateness = (now - step.due_at).total_seconds()
+        LATENESS.observe(lateness)
+        sent = sum(1 for page_id in page_ids if page_id in new)
+        if sent:
+            ACTIONS.labels(step.action).inc(sent)
+        log.info("timer fired", incident_id=step.incident_id, action=step.action, step=step.step,
+                 outcome=outcome, lateness_ms=round(lateness * 1000, 1))
 
 
 class IncidentsClient:
