@@ -38,7 +38,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import psutil
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
@@ -264,6 +264,78 @@ class Run:
                 "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page)}
 
 
+    # ---- part 3: what makes the broker busy -------------------------------------------------
+
+    async def broker(self) -> dict:
+        """The stack's Kafka traffic without the services: three topics, each produced at `--rate`
+        messages/s one send at a time (ingest and the two relays: linger 0, acks=all, idempotent)
+        and read by its own consumer group committing after every poll (as shared.kafka's
+        ConsumerLoop does), plus an idle consumer — then the same with one setting changed. The
+        broker's CPU seconds per variant, after a warm-up round (a fresh JVM compiles for a while)."""
+        variants = [
+            ("warm-up (baseline on a fresh broker)", {}, {}, True),
+            ("baseline: fetch_min_bytes=1, fetch_max_wait_ms=500, commit per poll, linger_ms=0", {}, {}, True),
+            ("no offset commits", {}, {}, False),
+            ("consumers fetch_min_bytes=64 kB, fetch_max_wait_ms=20", {"fetch_min_bytes": 65536, "fetch_max_wait_ms": 20}, {}, True),
+            ("producers linger_ms=5", {}, {"linger_ms": 5}, True),
+            ("all three changes", {"fetch_min_bytes": 65536, "fetch_max_wait_ms": 20}, {"linger_ms": 5}, False),
+        ]
+        out = []
+        for number, (label, consumer_options, producer_options, commit) in enumerate(variants):
+            topics = [f"bench-broker-{number}-{t}" for t in ("alerts", "incidents", "pages", "idle")]
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers, request_timeout_ms=30_000)
+            await admin.start()
+            try:
+                await admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in topics])
+            finally:
+                await admin.close()
+            result = await self._broker_round(topics, consumer_options, producer_options, commit)
+            print(f"broker: {label}: {result}", flush=True)
+            out.append({"variant": label, **result})
+        return {"rate_per_topic": self.args.rate, "duration_s": self.args.duration, "variants": out}
+
+    async def _broker_round(self, topics: list[str], consumer_options: dict, producer_options: dict, commit: bool) -> dict:
+        servers = self.kafka.bootstrap_servers
+        consumers = [AIOKafkaConsumer(t, bootstrap_servers=servers, group_id=f"{t}-group", enable_auto_commit=False,
+                                      auto_offset_reset="earliest", **consumer_options) for t in topics]
+        producers = [AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
+                                      **{"linger_ms": 0, **producer_options}) for _ in topics[:3]]
+        for client in [*consumers, *producers]:
+            await client.start()
+        received, commits, stopping = [0], [0], asyncio.Event()
+
+        async def consume(consumer: AIOKafkaConsumer) -> None:
+            while not stopping.is_set():
+                batch = await consumer.getmany(timeout_ms=500, max_records=200)
+                received[0] += sum(len(v) for v in batch.values())
+                if batch and commit:
+                    await consumer.commit({tp: records[-1].offset + 1 for tp, records in batch.items()})
+                    commits[0] += 1
+
+        async def produce(producer: AIOKafkaProducer, topic: str, n: int) -> None:
+            started, pending = time.monotonic(), []
+            for i in range(n):
+                await asyncio.sleep(max(0.0, started + i / self.args.rate - time.monotonic()))
+                pending.append(await producer.send(topic, os.urandom(700), key=str(i).encode()))
+            await asyncio.gather(*pending)
+
+        readers = [asyncio.create_task(consume(c)) for c in consumers]
+        await asyncio.sleep(3)  # groups joined
+        pid = int((self.kafka.data_dir / "broker.pid").read_text())
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        n = self.args.rate * self.args.duration
+        await asyncio.gather(*(produce(p, t, n) for p, t in zip(producers, topics, strict=False)))
+        deadline = time.monotonic() + 10
+        while received[0] < 3 * n and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        stopping.set()
+        await asyncio.gather(*readers, return_exceptions=True)
+        for client in [*consumers, *producers]:
+            await client.stop()
+        return {"broker_cpu_s": round(cpu1 - cpu0, 2), "wall_s": round(t1 - t0, 1), "messages": received[0], "commits": commits[0]}
+
+
 def webhook(name: str) -> bytes:
     """One Alertmanager v4 notification: one critical alert in a group of its own."""
     labels = {"alertname": name, "severity": "critical", "service": "bench"}
@@ -322,6 +394,8 @@ async def amain(args: argparse.Namespace) -> int:
             results["timers"] = await run.timers()
         if args.part in ("all", "e2e"):
             results["end_to_end"] = await run.end_to_end()
+        if args.part == "broker":
+            results["broker"] = await run.broker()
     finally:
         for child in reversed(run.children):
             await child.stop()
@@ -337,7 +411,7 @@ async def amain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=("all", "timers", "e2e"), default="all")
+    parser.add_argument("--part", choices=("all", "timers", "e2e", "broker"), default="all")
     parser.add_argument("--timers", type=int, default=10_000)
     parser.add_argument("--window-s", type=float, default=60.0, help="the due times spread over this long")
     parser.add_argument("--lead-s", type=float, default=15.0, help="the first timer is due this long after they are stored")

@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -238,7 +238,7 @@ class PlannedStep:
     targets: tuple[str, ...] = ()
     ticket_due_at: datetime | None = None
 
-    @property
+    @cached_property  # a uuid5: computed once per step (frozen: it cannot change)
     def id(self) -> str:
         """The timer's id; for a ticket also the ticket id (one ticket whoever is assigned)."""
         return step_id(self.incident_id, self.step, self.repetition, "", escalation=self.escalation)
