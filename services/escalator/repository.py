@@ -57,7 +57,9 @@ WITH stored AS (
                 $8::timestamptz[], $9::text[], $10::timestamptz[]) AS x(i, inc, e, st, rep, ro, a, d, re, t)
     ON CONFLICT (id) DO NOTHING RETURNING id)
 SELECT array(SELECT id FROM stored) AS ids,
-       pg_notify('escalator_timer', '')  -- delivered at commit: the ticker recomputes its next wake-up"""
+       -- Delivered at commit, with the earliest due time left pending: a ticker that wakes up before
+       -- that anyway ignores it; none when every stored timer fires in this transaction.
+       (SELECT pg_notify('escalator_timer', $11::text) WHERE $11::text IS NOT NULL) AS notified"""
 
 # Set-based forms for a poll's events of distinct incidents (the consumer's batch).
 MARK_PROCESSED_MANY = """
@@ -192,15 +194,19 @@ async def cancel_pending(conn: asyncpg.Connection, incident_id: int, *, why: str
     await conn.execute(CANCEL_PENDING, incident_id, f"cancelled: {why}"[:500], now)
 
 
-async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep]) -> set[str]:
-    """Store the timers (an id already stored is left as it is); returns the ids inserted now."""
+async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep], *, now: datetime) -> set[str]:
+    """Store the timers (an id already stored is left as it is); returns the ids inserted now.
+    The ticker is told the earliest due time of those it will have to fire: all but the page,
+    notify and ticket steps due by `now`, which the caller fires in this transaction."""
     if not steps:
         return set()
+    later = [s.due_at for s in steps if s.due_at > now or s.action == "ack_check"]
+    wake = min(later).isoformat() if later else None
     return set(await conn.fetchval(
         INSERT_TIMERS,
         [s.id for s in steps], [s.incident_id for s in steps], [s.escalation for s in steps], [s.step for s in steps],
         [s.repetition for s in steps], [s.role for s in steps], [s.action for s in steps], [s.due_at for s in steps],
-        [s.reason for s in steps], [s.ticket_due_at for s in steps],
+        [s.reason for s in steps], [s.ticket_due_at for s in steps], wake,
     ))
 
 

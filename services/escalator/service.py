@@ -199,7 +199,7 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
         await repo.set_ack_timed_out(conn, event.incident_id, False)
     if decision.cancel_all and stored is not None:
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
-    await repo.insert_timers(conn, steps)
+    await repo.insert_timers(conn, steps, now=now)
     log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
              decision=decision.reason, timers=len(steps))
     return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config, who=who)
@@ -287,7 +287,7 @@ async def apply_incident_events(
                  decision=decision.reason, timers=len(steps))
     if cancels:
         await repo.cancel_pending_many(conn, cancels, now=now)
-    inserted = await repo.insert_timers(conn, all_steps)
+    inserted = await repo.insert_timers(conn, all_steps, now=now)
     return BatchApplied(config, [DueNow(step, incident, who, step.id in inserted) for step, incident, who in due])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 import httpx
@@ -55,6 +55,7 @@ async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config
             raise
         except Exception as exc:  # noqa: BLE001 - left pending for the ticker
             log.error("firing a due timer at once failed; the ticker retries it", timer=timer["id"], error=repr(exc))
+            await conn.execute("SELECT pg_notify($1, '')", repo.TIMER_CHANNEL)  # it is due: wake the ticker at commit
 
 
 async def fire_batch_due_now(conn: asyncpg.Connection, applied: service.BatchApplied, *, now, link_base: str | None) -> None:
@@ -129,6 +130,7 @@ class Ticker:
         self._max_idle_s = max_idle_s
         self._incident_link = incident_link
         self._wake = asyncio.Event()
+        self._wake_at: datetime | None = None  # when the sleeping loop looks next (clock time); None: awake
         self._stopping = asyncio.Event()
         self._gauge_at = 0.0
 
@@ -158,7 +160,15 @@ class Ticker:
                 log.warning("ticker failed, will retry", error=repr(exc), attempt=failures, exc_info=failures == 1)
                 await self._sleep(min(0.2 * 2**failures, 5.0))
 
-    def _on_notify(self, *_args) -> None:
+    def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
+        """Timers were stored. The payload is the earliest due time among them (empty: unknown):
+        when the ticker is asleep until before that anyway, nothing needs to change."""
+        if payload and self._wake_at is not None:
+            try:
+                if datetime.fromisoformat(payload) >= self._wake_at:
+                    return
+            except ValueError:
+                pass
         self._wake.set()
 
     async def _loop(self, conn: asyncpg.Connection) -> None:
@@ -175,8 +185,14 @@ class Ticker:
             if next_due is not None:
                 delay = min(max((next_due - self._clock()).total_seconds(), 0.0), self._max_idle_s)
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                # No await between here and the wait: a notification either sees this wake-up
+                # time or (None, while ticking) always wakes the loop.
+                self._wake_at = self._clock() + timedelta(seconds=delay)
+                try:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), delay)
+                finally:
+                    self._wake_at = None
 
     async def tick(self) -> int:
         """Fire every timer due now (up to one batch) in one transaction; returns how many."""

@@ -141,3 +141,21 @@ async def test_a_batch_applied_set_based_writes_what_one_by_one_writes(postgres_
     assert one["ticket"], "the medium incident opened a ticket at once"
     for table in one:
         assert other[table] == one[table], table
+
+
+def test_the_ticker_wakes_for_a_stored_timer_only_when_it_is_due_before_its_planned_wake_up():
+    from services.escalator.ticker import IncidentsClient, Ticker
+
+    ticker = Ticker(None, store=service.ConfigStore(), clock=lambda: START, incidents=IncidentsClient(None, None))
+    ticker._wake_at = START + timedelta(seconds=5)  # asleep until then
+    ticker._on_notify(None, 0, "escalator_timer", (START + timedelta(minutes=5)).isoformat())
+    assert not ticker._wake.is_set()  # it looks again before that timer is due
+    ticker._on_notify(None, 0, "escalator_timer", (START + timedelta(seconds=1)).isoformat())
+    assert ticker._wake.is_set()
+    ticker._wake.clear()
+    ticker._on_notify(None, 0, "escalator_timer", "")  # unknown due time (a NOTIFY without payload)
+    assert ticker._wake.is_set()
+    ticker._wake.clear()
+    ticker._wake_at = None  # while ticking: every notification counts
+    ticker._on_notify(None, 0, "escalator_timer", (START + timedelta(hours=1)).isoformat())
+    assert ticker._wake.is_set()
