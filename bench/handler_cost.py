@@ -30,8 +30,8 @@ from shared.observability import configure_logging
 TOKEN = "bench-handler-cost-token-0123456789"
 
 
-async def _stub_publish(self, events, *, timeout_s):  # noqa: ARG001 - same signature as publish
-    traceparent = current_traceparent()
+async def _stub_publish(self, events, *, timeout_s, traceparent=None):  # noqa: ARG001 - same signature as publish
+    traceparent = traceparent or current_traceparent()
     for event in events:
         encode(event, ce_source=CE_SOURCE, traceparent=traceparent)
 

@@ -15,6 +15,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
 from aiokafka.structs import TopicPartition
 from opentelemetry import propagate
 from prometheus_client import Counter
@@ -74,6 +75,41 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
+class KeyPartitions:
+    """The partition of each message's key, exactly as aiokafka's default partitioner (and the Java
+    client) chooses it: murmur2 of the key over the topic's partitions in id order. The hashes of
+    recent keys are remembered (alerts repeat their fingerprints), and the topic's partition list
+    is read once per call instead of once per message: together a third of what aiokafka's
+    `send()` cost per alert in ingest's profile."""
+
+    def __init__(self, *, max_keys: int = 100_000) -> None:
+        self._max_keys = max_keys
+        self._hashes: dict[bytes, int] = {}
+
+    def hash_of(self, key: bytes) -> int:
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            h = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return h
+
+    def for_messages(
+        self, partitions_for_topic: Callable[[str], Iterable[int] | None], messages: Sequence[Message]
+    ) -> list[int | None]:
+        """Each message's partition; None (aiokafka decides) for no key or unknown topic metadata.
+        `partitions_for_topic` is the producer's metadata lookup (`client.cluster.partitions_for_topic`)."""
+        ids_by_topic: dict[str, list[int] | None] = {}
+        chosen: list[int | None] = []
+        for m in messages:
+            if m.topic not in ids_by_topic:
+                known = partitions_for_topic(m.topic)
+                ids_by_topic[m.topic] = sorted(known) if known else None
+            ids = ids_by_topic[m.topic]
+            chosen.append(ids[self.hash_of(m.key) % len(ids)] if ids and m.key is not None else None)
+        return chosen
+
+
 class EventProducer:
     """An idempotent `acks=all` producer that connects in the background and retries until Kafka is
     there, so a service starts (and answers 503) while the broker is still coming up."""
@@ -93,6 +129,7 @@ class EventProducer:
         self._linger_ms = linger_ms
         self._retry_backoff_s = retry_backoff_s
         self._producer: AIOKafkaProducer | None = None
+        self._partitions = KeyPartitions()
         self._connected = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -137,13 +174,14 @@ class EventProducer:
             log.info("kafka producer connected", servers=self._settings.kafka_bootstrap_servers)
             return
 
-    async def publish(self, events: Sequence[Event], *, timeout_s: float) -> None:
+    async def publish(self, events: Sequence[Event], *, timeout_s: float, traceparent: str | None = None) -> None:
         """Produce every event and return once Kafka acknowledged all of them (acks=all).
 
         Raises ProducerUnavailable when not connected, on a producer error, or after `timeout_s`.
         Events keep their order per key; an event produced twice (after a timeout) keeps its id.
+        The events carry `traceparent`, by default the current span's.
         """
-        traceparent = current_traceparent()
+        traceparent = traceparent or current_traceparent()
         messages = []
         for event in events:
             key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent)
@@ -157,8 +195,10 @@ class EventProducer:
             raise ProducerUnavailable("not connected to Kafka yet")
         try:
             async with asyncio.timeout(timeout_s):
+                partitions = self._partitions.for_messages(producer.client.cluster.partitions_for_topic, messages)
                 pending = [
-                    await producer.send(m.topic, m.value, key=m.key, headers=m.headers) for m in messages
+                    await producer.send(m.topic, m.value, key=m.key, headers=m.headers, partition=p)
+                    for m, p in zip(messages, partitions, strict=True)
                 ]
                 await asyncio.gather(*pending)
         except (KafkaError, TimeoutError) as exc:

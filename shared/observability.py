@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import re
 import sys
 from collections.abc import Awaitable, Callable
 
@@ -17,6 +19,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _configured = False
+_spans_exported = False
 
 
 def _add_trace_ids(_logger, _method, event_dict):
@@ -68,14 +71,36 @@ def configure_logging(*, level: str = "info", fmt: str = "auto") -> None:
 def configure_tracing(*, service_name: str, otlp_endpoint: str | None) -> None:
     """An OpenTelemetry tracer provider for the process; spans are exported over OTLP/HTTP when an
     endpoint is configured, and otherwise only used to carry trace ids through logs and Kafka."""
+    global _spans_exported
     if isinstance(trace.get_tracer_provider(), TracerProvider):
         return  # one provider per process (`vigil dev` runs every service in one)
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if otlp_endpoint:
+        _spans_exported = True
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     trace.set_tracer_provider(provider)
+
+
+def spans_exported() -> bool:
+    """True when this process exports spans (an OTLP endpoint is configured)."""
+    return _spans_exported
+
+
+_TRACEPARENT = re.compile(r"00-([0-9a-f]{32})-[0-9a-f]{16}-([0-9a-f]{2})")
+_INVALID_TRACE_ID = "0" * 32
+
+
+def child_traceparent(parent: str | None) -> str:
+    """A W3C `traceparent` for a new span under `parent` (a caller's header), or for a new trace
+    when there is none or it is malformed: the same ids a recording span would carry, for hot paths
+    that only need to pass the trace on and export nothing (see `spans_exported`)."""
+    span_id = random.getrandbits(64) or 1
+    match = _TRACEPARENT.fullmatch(parent.strip()) if parent else None
+    if match and match.group(1) != _INVALID_TRACE_ID:
+        return f"00-{match.group(1)}-{span_id:016x}-{match.group(2)}"
+    return f"00-{random.getrandbits(128) or 1:032x}-{span_id:016x}-01"
 
 
 Check = Callable[[], Awaitable[bool]]

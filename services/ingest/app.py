@@ -37,6 +37,6 @@ def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
         description="Alertmanager webhook target: alerts in, one event per alert on Kafka.",
         lifespan=lifespan,
     )
-    app.include_router(routes.router)
+    routes.install(app)
     app.include_router(health_router({"kafka": producer.check}))
     return app

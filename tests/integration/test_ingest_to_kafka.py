@@ -73,6 +73,21 @@ async def test_each_fixture_puts_exactly_one_event_per_alert_on_kafka(ingest, ka
     assert expected == {}
 
 
+async def test_events_continue_the_callers_trace_and_each_request_starts_its_own_otherwise(ingest, kafka_broker):
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    body = fixture_bytes("02-group5-firing.json")
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    assert ingest.post(URL, content=body, headers={**auth(), "traceparent": caller}).status_code == 200
+    assert ingest.post(URL, content=body, headers=auth()).status_code == 200
+    records = await cursor.read(expected=10)
+    parents = [header(r.headers, "traceparent") for r in records]
+    continued = [p for p in parents if p.split("-")[1] == "4bf92f3577b34da6a3ce929d0e0e4736"]
+    assert len(continued) == 5, parents
+    assert {p.split("-")[2] for p in continued} != {"00f067aa0ba902b7"}, "ingest's own span id, not the caller's"
+    others = {p.split("-")[1] for p in parents} - {"4bf92f3577b34da6a3ce929d0e0e4736"}
+    assert len(others) == 1, "one new trace for the request without a traceparent"
+
+
 async def test_the_same_notification_twice_gives_the_same_event_ids(ingest, kafka_broker):
     cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
     body = fixture_bytes("02-group5-firing.json")
@@ -198,8 +213,13 @@ def test_health_and_openapi(ingest):
     assert ingest.get("/healthz").json() == {"status": "ok"}
     assert ingest.get("/readyz").json() == {"status": "ok", "checks": {"kafka": "ok"}}
     spec = ingest.get("/openapi.json").json()
-    body = spec["paths"][URL]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    operation = spec["paths"][URL]["post"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = spec["components"]["schemas"][ref.rsplit("/", 1)[1]]
     assert "alerts" in body["properties"]
+    alert = body["properties"]["alerts"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "fingerprint" in spec["components"]["schemas"][alert]["properties"], "every $ref resolves"
+    assert {"200", "400", "401", "413", "422", "503"} <= set(operation["responses"])
 
 
 def _any_time():
