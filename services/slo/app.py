@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.slo import repository, routes
-from services.slo.consumer import consumer_loop
+from services.slo.consumer import consumer_loop, tune_gc
 from services.slo.ticker import Evaluator, EvaluatorConfig
 from services.slo.config import SloSettings
 from services.slo.definitions import SloDefinition
@@ -71,6 +71,7 @@ def create_app(
         producer.start()
         work = BackgroundWork()
         loop = consumer_loop(ctx, settings, producer)
+        tune_gc()
         work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         if run_evaluator:
             evaluator = Evaluator(pool, evaluator_config(settings, definitions), clock=clock,

@@ -17,6 +17,20 @@ from shared.events import MetricsEvent
 
 RESOURCES = ("cpu", "memory", "storage", "network")
 
+# The key text of each histogram bound seen (a service sends the same few bounds in every event),
+# so that folding does not format a float per bound and event. Bounded against odd producers.
+_BOUND_KEYS: dict[float, str] = {}
+_MAX_BOUND_KEYS = 4096
+
+
+def _bound_key(le: float) -> str:
+    key = _BOUND_KEYS.get(le)
+    if key is None:
+        key = bucket_key(le)
+        if len(_BOUND_KEYS) < _MAX_BOUND_KEYS:
+            _BOUND_KEYS[le] = key
+    return key
+
 
 @dataclass
 class Bucket:
@@ -33,14 +47,26 @@ class Bucket:
         self.requests += event.requests
         self.errors += event.errors
         self.events += 1
+        latency = self.latency
         for b in event.latency_buckets:
-            key = bucket_key(b.le)
-            self.latency[key] = self.latency.get(key, 0) + b.count
+            key = _BOUND_KEYS.get(b.le) or _bound_key(b.le)
+            latency[key] = latency.get(key, 0) + b.count
+        utilisation, sums, samples = event.utilisation, self.utilisation_sum, self.utilisation_samples
         for resource in RESOURCES:
-            value = getattr(event.utilisation, resource)
+            value = getattr(utilisation, resource)
             if value is not None:
-                self.utilisation_sum[resource] = self.utilisation_sum.get(resource, 0.0) + value
-                self.utilisation_samples[resource] = self.utilisation_samples.get(resource, 0) + 1
+                sums[resource] = sums.get(resource, 0.0) + value
+                samples[resource] = samples.get(resource, 0) + 1
+
+    def merge(self, other: Bucket) -> None:
+        """Add the sums of `other` (another minute of the same hour, say)."""
+        self.requests += other.requests
+        self.errors += other.errors
+        self.events += other.events
+        for mine, theirs in ((self.latency, other.latency), (self.utilisation_sum, other.utilisation_sum),
+                             (self.utilisation_samples, other.utilisation_samples)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
 
 
 BucketKey = tuple[str, datetime]  # (service, minute or hour start in UTC)
@@ -50,11 +76,15 @@ def fold(events: Iterable[MetricsEvent], *, seen: set[str] | None = None) -> dic
     """Per-minute buckets of `events`, skipping ids in `seen` and repeats (`seen` is updated)."""
     seen = set() if seen is None else seen
     buckets: dict[BucketKey, Bucket] = {}
+    minutes: dict[datetime, datetime] = {}  # interval start -> its UTC minute (a poll has few distinct ones)
     for event in events:
         if event.event_id in seen:
             continue
         seen.add(event.event_id)
-        key = (event.service, floor_minute(event.interval_start))
+        minute = minutes.get(event.interval_start)
+        if minute is None:
+            minute = minutes[event.interval_start] = floor_minute(event.interval_start)
+        key = (event.service, minute)
         bucket = buckets.get(key)
         if bucket is None:
             bucket = buckets[key] = Bucket()
@@ -65,17 +95,15 @@ def fold(events: Iterable[MetricsEvent], *, seen: set[str] | None = None) -> dic
 def roll_up_hours(minutes: dict[BucketKey, Bucket]) -> dict[BucketKey, Bucket]:
     """The hour buckets that the minute buckets add to."""
     hours: dict[BucketKey, Bucket] = {}
+    hour_of: dict[datetime, datetime] = {}
     for (service, minute), b in minutes.items():
-        h = hours.setdefault((service, floor_hour(minute)), Bucket())
-        h.requests += b.requests
-        h.errors += b.errors
-        h.events += b.events
-        for k, v in b.latency.items():
-            h.latency[k] = h.latency.get(k, 0) + v
-        for k, v in b.utilisation_sum.items():
-            h.utilisation_sum[k] = h.utilisation_sum.get(k, 0.0) + v
-        for k, v in b.utilisation_samples.items():
-            h.utilisation_samples[k] = h.utilisation_samples.get(k, 0) + v
+        hour = hour_of.get(minute)
+        if hour is None:
+            hour = hour_of[minute] = floor_hour(minute)
+        h = hours.get((service, hour))
+        if h is None:
+            h = hours[(service, hour)] = Bucket()
+        h.merge(b)
     return hours
 
 

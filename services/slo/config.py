@@ -17,6 +17,10 @@ class SloSettings(ApiTokenSettings):
     slo_config_file: Path | None = Field(
         default=None, description="YAML with SLO definitions (ours or OpenSLO v1); unset = the operations process's 1.2 defaults"
     )
+    slo_consumer_max_batch: int = Field(
+        default=6000, ge=1, le=100_000,
+        description="Metrics events per poll (all partitions); each partition's share is folded in one transaction",
+    )
     slo_evaluate_interval_s: float = Field(default=30, gt=0, le=3600, description="How often budgets and burn rates are evaluated")
     slo_min_events: int = Field(default=100, ge=0, description="Low-traffic guard: no burn alert with fewer events in the long window")
     slo_calendar_timezone: str = Field(default="UTC", description="IANA zone of the calendar month window")

@@ -4,6 +4,7 @@ intervals from the future go to the DLQ (shared ConsumerLoop)."""
 
 from __future__ import annotations
 
+import gc
 from datetime import timedelta
 
 import structlog
@@ -17,7 +18,21 @@ from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError
 log = structlog.get_logger("vigil.slo")
 
 
-def consumer_loop(ctx, settings: SloSettings, producer: EventProducer, *, max_batch: int = 1000) -> ConsumerLoop:
+# Generation-0 collections every 50,000 allocations instead of 700: a poll decodes thousands of
+# events (a dozen objects each) that all live until the poll is folded, and with the default
+# thresholds the collector walked them again and again (measured: decoding 2.7x slower).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    """For the consumer's process: the objects alive after start-up are never collected (freeze),
+    and collections run less often. Process-wide, so called once where the service starts."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def consumer_loop(ctx, settings: SloSettings, producer: EventProducer) -> ConsumerLoop:
     late_window = timedelta(seconds=settings.slo_late_event_window_s)
 
     async def on_metrics(event: MetricsEvent, record: ConsumerRecord) -> None:
@@ -40,5 +55,8 @@ def consumer_loop(ctx, settings: SloSettings, producer: EventProducer, *, max_ba
 
     return ConsumerLoop(
         settings, topic=Topic.METRICS, group_id=settings.slo_consumer_group, model=MetricsEvent,
-        handle=on_metrics, handle_batch=on_metrics_batch, producer=producer, max_batch=max_batch,
+        handle=on_metrics, handle_batch=on_metrics_batch, producer=producer, max_batch=settings.slo_consumer_max_batch,
+        # A partition's services are its own (the key is the service): their folds touch disjoint
+        # rows, so the partitions of a poll are folded concurrently, each in its own transaction.
+        concurrent_partitions=True,
     )
