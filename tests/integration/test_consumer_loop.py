@@ -267,3 +267,34 @@ async def test_with_batch_partitions_a_poll_of_several_partitions_is_one_batch_a
         await run_until(h.loop(handle, handle_batch, batch_partitions=True), lambda: len(singles) >= 40)
         assert sorted(singles) == sorted(f"fp{n}" for n in range(41, 81))
         assert await h.committed_total() == 80
+
+
+async def test_with_a_commit_interval_every_stored_offset_is_committed_by_the_time_the_loop_stops(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        seen: list[str] = []
+
+        async def handle(event: AlertEvent, record) -> None:
+            if event.fingerprint == "fp25" and "fp25" not in seen:
+                seen.append("fp25")
+                raise ConnectionError("store down")  # retried; its offset waits for the success
+            seen.append(event.fingerprint)
+
+        loop = h.loop(handle, commit_interval_s=30.0)  # only the first commit within the test's time
+        task = asyncio.create_task(loop.run())
+        for n in range(1, 16):
+            await h.send_event(alert(n))
+        async with asyncio.timeout(20):
+            while len(seen) < 15:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the first commit (right away) has these offsets at most
+        for n in range(16, 31):
+            await h.send_event(alert(n))
+        async with asyncio.timeout(20):
+            while len(seen) < 31:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # a poll after the last record: nothing more to commit now
+        assert await h.committed_total() < 30, "offsets wait for the interval"
+        loop.stop()
+        await asyncio.wait_for(task, 15)
+        assert sorted(set(seen)) == sorted(f"fp{n}" for n in range(1, 31))
+        assert await h.committed_total() == 30, "the stored offsets are committed at stop"
