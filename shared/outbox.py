@@ -32,14 +32,33 @@ def channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
+def outbox_row(event: Event, *, ce_source: str) -> tuple:
+    """The outbox row of `event` (event id, topic, key, value, headers), encoded now."""
+    key, value, headers = encode(event, ce_source=ce_source, traceparent=current_traceparent())
+    return (event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers]))
+
+
 async def enqueue(conn: asyncpg.Connection, *, schema: str, event: Event, ce_source: str) -> None:
     """Write `event` to the outbox inside the caller's transaction (idempotent by event id)."""
-    key, value, headers = encode(event, ce_source=ce_source, traceparent=current_traceparent())
     # One round trip: the row and the relay's wake-up (a NOTIFY is delivered when the transaction commits).
     await conn.execute(
         f"WITH stored AS (INSERT INTO {schema}.outbox (event_id, topic, key, value, headers) VALUES ($1, $2, $3, $4, $5) "
         "ON CONFLICT (event_id) DO NOTHING) SELECT pg_notify($6, '')",
-        event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers]), channel(schema),
+        *outbox_row(event, ce_source=ce_source), channel(schema),
+    )
+
+
+async def enqueue_many(conn: asyncpg.Connection, *, schema: str, rows: list[tuple]) -> None:
+    """`enqueue` for many events (rows from `outbox_row`) in one statement: the rows get their ids
+    (the relay's order) in the list's order, and the relay is woken once."""
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    await conn.execute(
+        f"WITH stored AS (INSERT INTO {schema}.outbox (event_id, topic, key, value, headers) "
+        "SELECT event_id, topic, key, value, headers "
+        "FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[]) "
+        "WITH ORDINALITY AS r(event_id, topic, key, value, headers, n) ORDER BY n "
+        "ON CONFLICT (event_id) DO NOTHING) SELECT pg_notify($6, '')",
+        *columns, channel(schema),
     )
 
 
