@@ -63,3 +63,36 @@ def timeline_text(event: AlertEvent) -> str:
     if event.status == "firing":
         return f"alert {name} firing ({event.fingerprint})"
     return f"alert {name} resolved ({event.fingerprint})"
+
+
+def independent_parts(events: list[AlertEvent], *, group_by: list[str], parts: int) -> list[list[AlertEvent]]:
+    """Split `events` into at most `parts` lists that share no incident group, no fingerprint and
+    no event id, each in the events' order, so that they can be folded in concurrent transactions:
+    an alert's occurrences, its group's open incident and its processed id are all in one part.
+    (Connected events stay together: union-find over the three keys.) Largest sets first, each to
+    the part with the fewest events so far; deterministic. Empty parts are left out."""
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def root(key: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(key, key)
+        while parent[key] != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    anchors = []
+    for event in events:
+        keys = [("g", group_of(event, group_by=group_by)), ("f", event.fingerprint), ("e", event.event_id)]
+        first = root(keys[0])
+        for key in keys[1:]:
+            other = root(key)
+            if other != first:
+                parent[other] = first
+        anchors.append(keys[0])
+    members: dict[tuple[str, str], list[int]] = {}
+    for index, anchor in enumerate(anchors):
+        members.setdefault(root(anchor), []).append(index)
+    chosen: list[list[int]] = [[] for _ in range(max(1, parts))]
+    for indexes in sorted(members.values(), key=lambda ix: (-len(ix), ix[0])):
+        min(chosen, key=len).extend(indexes)
+    return [[events[i] for i in sorted(ix)] for ix in chosen if ix]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,10 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
             work.start("outbox-relay", relay.run, relay.stop)
         stopping = asyncio.Event()
         work.start("open-incidents-gauge", lambda: open_gauge.keep_fresh(pool, stopping), stopping.set)
+        # What exists now (the app, its modules, settings, the pool) lives as long as the process:
+        # keep it out of the garbage collector's full collections, which otherwise walk all of it
+        # again and again while the consumer allocates events and rows.
+        gc.freeze()
         try:
             peers = Peers(
                 slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.incidents.alerts import Occurrence
 from services.incidents.lifecycle import Entry, Incident
@@ -193,8 +194,9 @@ async def insert_occurrences(conn: asyncpg.Connection, rows: list[tuple]) -> Non
     """`insert_occurrence` for many rows (from `occurrence_args`, at most one per occurrence) in one
     statement."""
     columns = _columns(rows)
-    columns[6] = [json.dumps(v) for v in columns[6]]  # labels
-    columns[7] = [json.dumps(v) for v in columns[7]]  # annotations
+    # pydantic_core's encoder (a third of json.dumps' cost): other JSON text, the same jsonb value.
+    columns[6] = [to_json(v).decode() for v in columns[6]]  # labels
+    columns[7] = [to_json(v).decode() for v in columns[7]]  # annotations
     await conn.execute(INSERT_OCCURRENCES, *columns)
 
 

@@ -16,7 +16,7 @@ from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
 from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent, PageRequested, TicketRequested
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many, outbox_row
 
 CE_SOURCE = "/vigil/incidents"
 
@@ -51,6 +51,9 @@ class DirectWrites:
     async def add_timeline(self, incident_id: int, entries: list[Entry], *, at: datetime) -> None:
         await repo.add_timeline(self.conn, incident_id, entries, at=at)
 
+    async def enqueue(self, event: IncidentEvent) -> None:
+        await enqueue(self.conn, schema=repo.SCHEMA, event=event, ce_source=CE_SOURCE)
+
     async def flush(self) -> None:
         pass
 
@@ -62,8 +65,9 @@ class AlertBatch(DirectWrites):
     """The state of `handle_alerts` in one transaction: what it read ahead (and locked), and the
     writes it holds back and sends together.
 
-    Held back until `flush`: new occurrences, touched occurrences, earlier incident starts and
-    timeline entries. Every other statement runs at once, in the order of the one-alert code. The
+    Held back until `flush`: new occurrences, touched occurrences, earlier incident starts,
+    timeline entries and outbox events (encoded when made, stored in the order made; nothing in the
+    transaction reads the outbox). Every other statement runs at once, in the order of the one-alert code. The
     held-back writes are sent before anything reads what they change: before an occurrence is read
     a second time, before the reopen look-up and before the resolve path. (The one exception is the
     row `apply` gets back after a severity change, whose `started_at` may not show the batch's
@@ -87,6 +91,7 @@ class AlertBatch(DirectWrites):
         self._touched: dict[tuple[str, datetime], datetime] = {}
         self._starts: dict[int, datetime] = {}
         self._timeline: list[tuple] = []
+        self._outbox: list[tuple] = []  # encoded now (as `enqueue` would), stored in this order
 
     async def read_ahead(self, events: Sequence[AlertEvent], rules: GroupingRules) -> None:
         """Read (FOR UPDATE) the occurrences of the events and the open incidents of the groups
@@ -146,7 +151,13 @@ class AlertBatch(DirectWrites):
     async def add_timeline(self, incident_id: int, entries: list[Entry], *, at: datetime) -> None:
         self._timeline.extend(repo.timeline_args(incident_id, entries, at=at))
 
+    async def enqueue(self, event: IncidentEvent) -> None:
+        self._outbox.append(outbox_row(event, ce_source=CE_SOURCE))
+
     async def flush(self) -> None:
+        if self._outbox:
+            await enqueue_many(self.conn, schema=repo.SCHEMA, rows=self._outbox)
+            self._outbox = []
         if self._new:
             await repo.insert_occurrences(self.conn, list(self._new.values()))
             self._new = {}
@@ -161,7 +172,11 @@ class AlertBatch(DirectWrites):
             self._timeline = []
 
 
-async def publish(conn: asyncpg.Connection, row: asyncpg.Record, kinds: list[str], *, actor: str | None, now: datetime) -> None:
+async def publish(
+    conn: asyncpg.Connection, row: asyncpg.Record, kinds: list[str], *, actor: str | None, now: datetime,
+    writes: DirectWrites | None = None,
+) -> None:
+    writes = writes or DirectWrites(conn)
     for kind in kinds:
         event = IncidentEvent(
             event_id=IncidentEvent.id_for(incident_id=row["id"], version=row["version"], kind=kind),
@@ -170,7 +185,7 @@ async def publish(conn: asyncpg.Connection, row: asyncpg.Record, kinds: list[str
             acknowledged_by=row["acknowledged_by"], commander=row["commander"], actor=actor,
             labels=row["labels"], detected_at=row["detected_at"],
         )
-        await enqueue(conn, schema=repo.SCHEMA, event=event, ce_source=CE_SOURCE)
+        await writes.enqueue(event)
 
 
 async def apply(
@@ -182,7 +197,7 @@ async def apply(
     row = await repo.save_lifecycle(conn, incident, now)
     await writes.add_timeline(incident.id, change.entries, at=now)
     actor = actor or (change.entries[0].actor if change.entries else None)
-    await publish(conn, row, list(change.events), actor=actor, now=now)
+    await publish(conn, row, list(change.events), actor=actor, now=now, writes=writes)
     if "resolved" in change.events:  # a SEV1/SEV2 (per the postmortem policy) gets its postmortem now
         await writes.flush()
         await ops_service.open_for_resolved(conn, row, now=now)
@@ -219,7 +234,7 @@ async def open_incident(
     if row is None:
         return None
     await writes.add_timeline(row["id"], [Entry("opened", opened_text, actor)], at=now)
-    await publish(conn, row, ["opened"], actor=actor, now=now)
+    await publish(conn, row, ["opened"], actor=actor, now=now, writes=writes)
     return row
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.incidents.alerts import Occurrence, Outcome, classify, group_of, title_of
+from services.incidents.alerts import Occurrence, Outcome, classify, group_of, independent_parts, title_of
 from services.incidents.config import IncidentsSettings
 from shared.events import AlertEvent
 
@@ -87,3 +87,36 @@ def test_unknown_level_in_the_mapping_fails_at_start(monkeypatch):
     monkeypatch.setenv("VIGIL_INCIDENTS_SEVERITY_LEVELS", '{"p1": "urgent"}')
     with pytest.raises(SettingsError, match="VIGIL_INCIDENTS_SEVERITY_LEVELS"):
         IncidentsSettings.load()
+
+
+def alert_in(group: str, fingerprint: str, event_id: str) -> AlertEvent:
+    return AlertEvent(
+        event_id=event_id, occurred_at=T, source="alertmanager", fingerprint=fingerprint, status="firing",
+        labels={"alertname": "X"}, starts_at=T, group_key=group,
+    )
+
+
+def test_independent_parts_share_no_group_fingerprint_or_event_id_and_keep_the_order():
+    events = [
+        alert_in("g1", "a", "1"), alert_in("g2", "b", "2"), alert_in("g1", "c", "3"),
+        alert_in("g3", "b", "4"),  # fingerprint b: with g2
+        alert_in("g4", "d", "5"), alert_in("g5", "e", "3"),  # event id 3: with g1
+        alert_in("g6", "f", "6"), alert_in("g2", "b", "7"),
+    ]
+    parts = independent_parts(events, group_by=[], parts=2)
+    assert sorted(e.event_id for p in parts for e in p) == sorted(e.event_id for e in events)
+    keys = [{k for e in p for k in (f"g:{e.group_key}", f"f:{e.fingerprint}", f"e:{e.event_id}")} for p in parts]
+    assert len(parts) == 2 and not keys[0] & keys[1]
+    for p in parts:  # each in the stream's order
+        assert [events.index(e) for e in p] == sorted(events.index(e) for e in p)
+    by_id = {e.event_id: i for i, p in enumerate(parts) for e in p}
+    assert by_id["1"] == by_id["3"]  # same group g1 (and id 3 of g5 joins it)
+    assert by_id["2"] == by_id["4"] == by_id["7"]  # fingerprint b links g2 and g3
+    assert sum(map(len, parts)) == len(events)
+    assert max(map(len, parts)) - min(map(len, parts)) <= 3
+
+
+def test_independent_parts_of_one_group_is_one_part():
+    events = [alert_in("g", f"fp{n}", str(n)) for n in range(5)]
+    assert independent_parts(events, group_by=[], parts=2) == [events]
+    assert independent_parts([], group_by=[], parts=2) == []
