@@ -223,12 +223,21 @@ class Run:
         def requests(names: list[str]) -> list[bytes]:
             return [build_request(ingest_port, WEBHOOK_PATH, webhook(name), self.token) for name in names]
 
-        # Warm-up: consumers joined and every path connected before the measured load.
+        # Warm-up: consumers joined and every path connected before the measured load; then
+        # `--warmup-s` of the same load, unmeasured: a fresh broker's JVM compiles for its first
+        # minute or so and takes about twice the CPU it needs later (see --part broker).
         ends = await self.page_ends()
         warm = await open_loop(port=ingest_port, requests=requests([f"warmup-{run}"]), rate=1)
         if warm.status != [200]:
             raise RuntimeError(f"the warm-up webhook failed: {warm.status} {dict(warm.errors)}")
         await self.pages_after(ends, want=1, timeout_s=90)
+        if self.args.warmup_s > 0:
+            ends = await self.page_ends()
+            n = int(self.args.rate * self.args.warmup_s)
+            warm = await open_loop(port=ingest_port, requests=requests([f"warmup-{run}-{i}" for i in range(n)]),
+                                   rate=self.args.rate, max_connections=256)
+            await self.pages_after(ends, want=sum(1 for v in warm.status if v == 200), timeout_s=120)
+            await asyncio.sleep(2)
         ends = await self.page_ends()
         incident_ends = await self.page_ends(Topic.INCIDENTS)
         names = [f"bench-{run}-{i}" for i in range(self.args.rate * self.args.duration)]
@@ -273,12 +282,15 @@ class Run:
         ConsumerLoop does), plus an idle consumer — then the same with one setting changed. The
         broker's CPU seconds per variant, after a warm-up round (a fresh JVM compiles for a while)."""
         variants = [
-            ("warm-up (baseline on a fresh broker)", {}, {}, True),
+            ("warm-up 1 (baseline on a fresh broker: the JVM is still compiling)", {}, {}, True),
+            ("warm-up 2", {}, {}, True),
+            ("warm-up 3", {}, {}, True),
             ("baseline: fetch_min_bytes=1, fetch_max_wait_ms=500, commit per poll, linger_ms=0", {}, {}, True),
             ("no offset commits", {}, {}, False),
             ("consumers fetch_min_bytes=64 kB, fetch_max_wait_ms=20", {"fetch_min_bytes": 65536, "fetch_max_wait_ms": 20}, {}, True),
             ("producers linger_ms=5", {}, {"linger_ms": 5}, True),
             ("all three changes", {"fetch_min_bytes": 65536, "fetch_max_wait_ms": 20}, {"linger_ms": 5}, False),
+            ("baseline again (the noise between rounds)", {}, {}, True),
         ]
         out = []
         for number, (label, consumer_options, producer_options, commit) in enumerate(variants):
@@ -417,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lead-s", type=float, default=15.0, help="the first timer is due this long after they are stored")
     parser.add_argument("--rate", type=int, default=200, help="critical alerts (webhooks) per second")
     parser.add_argument("--duration", type=int, default=30, help="seconds of load")
+    parser.add_argument("--warmup-s", type=float, default=30.0,
+                        help="seconds of the same load before the measured one (0: measure a cold stack)")
     args = parser.parse_args(argv)
     try:
         import uvloop  # the load generator runs in this process: the lighter loop leaves more CPU to the stack
