@@ -141,6 +141,8 @@ async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str,
     return prefix_sums(await conn.fetch(sql, *values), columns=columns, starts=starts, bounds=bounds)
 
 
+NEXT_GENERATION = "UPDATE slo.evaluator_generation SET generation = generation + 1 RETURNING generation"
+
 # Newest first and bounded, so that a backlog (a first start on a long history) is worked off over
 # several ticks instead of holding one tick for minutes.
 UNSLICED_HOURS = "SELECT service, hour, updated_at FROM slo.hour_bucket WHERE NOT sliced ORDER BY hour DESC LIMIT $1"

@@ -54,14 +54,36 @@ def _row_counts(row: dict, i: int, j: int, *, minutes: float, bad: int | None = 
                   bad_minutes=bad if bad is not None else row.get(f"b_{i}_{j}", 0), minutes=minutes)
 
 
-async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> int:
-    """Bad minutes per hour of the time-slice SLOs, for the hours the fold flagged since the last run."""
-    sliced = [d for d in definitions if d.budgeting == "timeslices"]
-    if not sliced:
-        return 0
+class LongWindowCache:
+    """The long windows' sums (24 h, 72 h, 30 days, the month: hour buckets and time slices) and the
+    last day's histograms, over the completed hours only, kept from one tick to the next: each tick
+    then reads just the current hour. They are read again when the hour (or month) moves on, when a
+    fold changed a completed hour (the hours it flagged, which every tick collects), and when
+    another replica ticked in between (the generation counter: it collected flags this one did not
+    see). So a tick's results are the same as with a full read."""
+
+    def __init__(self) -> None:
+        self.generation: int | None = None
+        self.key: tuple | None = None
+        self.long_rows: dict = {}
+        self.slices: dict = {}
+        self.histograms: dict = {}
+
+    def observe(self, generation: int, changed_hours: list[datetime], *, complete: bool, hour_now: datetime) -> None:
+        """After a tick collected the flagged hours: drop the sums if they may be stale."""
+        consecutive = self.generation is not None and generation == self.generation + 1
+        self.generation = generation
+        if not consecutive or not complete or any(h < hour_now for h in changed_hours):
+            self.key = None
+
+
+async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> list:
+    """Bad minutes per hour of the time-slice SLOs, for the hours the fold flagged since the last
+    run; returns those (service, hour) rows (at most MAX_SLICED_PER_TICK)."""
     changed = await conn.fetch(repo.UNSLICED_HOURS, repo.MAX_SLICED_PER_TICK)
     if not changed:
-        return 0
+        return []
+    sliced = [d for d in definitions if d.budgeting == "timeslices"]
     for d in sliced:
         by_hour: dict[datetime, list[str]] = defaultdict(list)
         for r in changed:
@@ -75,11 +97,42 @@ async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefin
             ])
     await conn.execute(repo.MARK_SLICED, [r["service"] for r in changed], [r["hour"] for r in changed],
                        [r["updated_at"] for r in changed])
-    return len(changed)
+    return changed
 
 
-async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datetime) -> tuple[dict, dict]:
-    """{service: {definition index: WindowCounts}} and {service: cumulative histogram of the last day}."""
+def _add_sums(a: dict, b: dict) -> dict:
+    """{key: {column: sum}} of both."""
+    out = {k: dict(v) for k, v in a.items()}
+    for k, cols in b.items():
+        acc = out.get(k)
+        if acc is None:
+            out[k] = dict(cols)
+        else:
+            for c, v in cols.items():
+                acc[c] = acc.get(c, 0) + v
+    return out
+
+
+async def _latency_sums(conn: asyncpg.Connection, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    histograms: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in await conn.fetch(repo.LATENCY_SUMS, start, end):
+        histograms[r["service"]][r["key"]] = r["count"]
+    return histograms
+
+
+async def _long_sums(conn: asyncpg.Connection, defs, *, sliced: list[str], starts: list[datetime], end: datetime,
+                     histogram_start: datetime | None) -> tuple[dict, dict, dict]:
+    long_rows = await repo.window_sums(conn, table="hour_bucket", time_column="hour", definitions=defs,
+                                       starts=starts, end=end, bad_minutes=False)
+    slices = await repo.slice_sums(conn, names=sliced, starts=starts, end=end) if sliced else {}
+    histograms = await _latency_sums(conn, histogram_start, end) if histogram_start is not None else {}
+    return long_rows, slices, histograms
+
+
+async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datetime,
+                      cache: LongWindowCache | None = None) -> tuple[dict, dict]:
+    """{service: {definition index: WindowCounts}} and {service: cumulative histogram of the last day}.
+    With `cache`, the completed hours of the long windows come from it (read into it if missing)."""
     defs = cfg.definitions
     minute_now, hour_now = floor_minute(now), floor_hour(now)
     month = calendar_month(now, cfg.zone)
@@ -88,14 +141,22 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
     long_starts = [hour_now - w + HOUR for w in long_periods] + [floor_hour(month.start)]
     short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
                                         starts=short_starts, end=minute_now + MINUTE, bad_minutes=True)
-    long_rows = await repo.window_sums(conn, table="hour_bucket", time_column="hour", definitions=defs,
-                                       starts=long_starts, end=hour_now + HOUR, bad_minutes=False)
     sliced = [d.name for d in defs if d.budgeting == "timeslices"]
-    slices = await repo.slice_sums(conn, names=sliced, starts=long_starts, end=hour_now + HOUR) if sliced else {}
-    histograms: dict[str, dict[str, int]] = defaultdict(dict)
-    if any(d.display == "percentile_ms" for d in defs):
-        for r in await conn.fetch(repo.LATENCY_SUMS, hour_now - timedelta(days=1) + HOUR, hour_now + HOUR):
-            histograms[r["service"]][r["key"]] = r["count"]
+    day_start = hour_now - timedelta(days=1) + HOUR if any(d.display == "percentile_ms" for d in defs) else None
+    if cache is None:
+        long_rows, slices, histograms = await _long_sums(conn, defs, sliced=sliced, starts=long_starts,
+                                                         end=hour_now + HOUR, histogram_start=day_start)
+    else:
+        key = (tuple(long_starts), day_start)
+        if cache.key != key:
+            cache.long_rows, cache.slices, cache.histograms = await _long_sums(
+                conn, defs, sliced=sliced, starts=long_starts, end=hour_now, histogram_start=day_start)
+            cache.key = key
+        # The current hour lies in every long window: one segment, added to each window's sums.
+        current = await _long_sums(conn, defs, sliced=sliced, starts=[hour_now] * len(long_starts), end=hour_now + HOUR,
+                                   histogram_start=hour_now if day_start is not None else None)
+        long_rows, slices = _add_sums(cache.long_rows, current[0]), _add_sums(cache.slices, current[1])
+        histograms = _add_sums(cache.histograms, current[2])
 
     out: dict[str, dict[int, WindowCounts]] = {}
     for svc in sorted(set(short_rows) | set(long_rows)):
@@ -152,14 +213,19 @@ def wanted_alerts(evaluations: list[Evaluation]) -> list[Wanted]:
     return wanted
 
 
-async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> list[Evaluation]:
+async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime,
+                        cache: LongWindowCache | None = None) -> list[Evaluation]:
     async with pool.acquire() as conn:
         async with conn.transaction():
-            await recompute_slices(conn, cfg.definitions)
+            generation = await conn.fetchval(repo.NEXT_GENERATION)
+            changed = await recompute_slices(conn, cfg.definitions)
+        if cache is not None:
+            cache.observe(generation, [r["hour"] for r in changed], complete=len(changed) < repo.MAX_SLICED_PER_TICK,
+                          hour_now=floor_hour(now))
         async with conn.transaction():
             # Enough memory to hash-aggregate the window scans instead of sorting them on disk.
             await conn.execute("SET LOCAL work_mem = '64MB'")
-            counts, histograms = await read_counts(conn, cfg, now)
+            counts, histograms = await read_counts(conn, cfg, now, cache)
         evaluations = evaluate_counts(counts, histograms, cfg, now)
         async with conn.transaction():
             await repo.put_statuses(conn, [(e.service, e.definition.name, e.status) for e in evaluations], now)
@@ -223,6 +289,7 @@ class Evaluator:
         self._interval_s, self._capacity_interval_s = interval_s, capacity_interval_s
         self._stopping = asyncio.Event()
         self._last_capacity = self._last_prune = float("-inf")
+        self._cache = LongWindowCache()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -235,7 +302,7 @@ class Evaluator:
             try:
                 now = self._clock()
                 started = time.perf_counter()
-                evaluations = await evaluate_slos(self._pool, self._cfg, now)
+                evaluations = await evaluate_slos(self._pool, self._cfg, now, self._cache)
                 EVALUATION_SECONDS.observe(time.perf_counter() - started)
                 if time.monotonic() - self._last_capacity >= self._capacity_interval_s:
                     await evaluate_capacity(self._pool, self._cfg, now)

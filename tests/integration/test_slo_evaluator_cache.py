@@ -1,0 +1,121 @@
+"""The evaluator's kept sums of completed hours (ticker.LongWindowCache) against real PostgreSQL:
+every tick counts exactly what a full read counts — when only the current hour changes, after a
+late event changed a completed hour, and when another replica ticked in between."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.slo import repository as repo
+from services.slo.app import MIGRATIONS
+from services.slo.definitions import DEFAULT_DEFINITIONS
+from services.slo.service import fold_metrics
+from services.slo.ticker import EvaluatorConfig, LongWindowCache, evaluate_slos, read_counts
+from shared.db import create_pool, migrate
+from shared.events import LatencyBucket, MetricsEvent
+
+NOW = datetime(2026, 4, 15, 12, 30, 20, tzinfo=UTC)
+INF = float("inf")
+CFG = EvaluatorConfig(definitions=DEFAULT_DEFINITIONS, zone="Europe/Berlin", min_events=100, capacity_threshold=0.8,
+                      capacity_weeks=4, capacity_lead=timedelta(days=14), retention=timedelta(days=40),
+                      late_window=timedelta(days=7))
+
+
+def metrics(service: str, at: datetime, *, requests=1000, errors=0, fast=900, n=0) -> MetricsEvent:
+    return MetricsEvent(
+        event_id=f"{service}-{at.isoformat()}-{n}", occurred_at=at, source="test", service=service, interval_start=at,
+        requests=requests, errors=errors,
+        latency_buckets=[LatencyBucket(le=0.1, count=fast), LatencyBucket(le=0.5, count=requests), LatencyBucket(le=INF, count=requests)],
+    )
+
+
+@pytest.fixture
+async def pool(database_url):
+    pool = await create_pool(database_url, init=repo.init_connection, max_size=2)
+    async with pool.acquire() as conn:
+        await migrate(conn, schema=repo.SCHEMA, directory=MIGRATIONS)
+        await conn.execute("TRUNCATE slo.minute_bucket, slo.hour_bucket, slo.slice_hour, slo.processed_event, "
+                           "slo.slo_status, slo.alert_state")
+    yield pool
+    await pool.close()
+
+
+async def fold_events(pool, events: list[MetricsEvent]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await fold_metrics(conn, events, now=NOW, late_window=CFG.late_window)
+
+
+async def full_read(pool, now: datetime):
+    async with pool.acquire() as conn:
+        return await read_counts(conn, CFG, now)
+
+
+def statuses(evaluations) -> dict:
+    return {(e.service, e.definition.name): e.status for e in evaluations}
+
+
+async def test_a_kept_tick_counts_what_a_full_read_counts_through_late_events_and_other_replicas(pool):
+    history = [metrics(s, NOW - timedelta(hours=h, minutes=m), errors=(h + m) % 4, fast=850 + h % 100, n=1)
+               for s in ("api", "web") for h in range(1, 80, 7) for m in (0, 13)]
+    await fold_events(pool, history)
+    cache = LongWindowCache()
+
+    await evaluate_slos(pool, CFG, NOW, cache)  # the first tick reads everything (and keeps the completed hours)
+    assert cache.key is not None
+    kept = cache.key
+
+    # Only the current hour changes: the kept sums stay, and the tick still sees the new minute.
+    await fold_events(pool, [metrics("api", NOW - timedelta(minutes=1), errors=600, fast=10, n=2)])
+    tick = statuses(await evaluate_slos(pool, CFG, NOW + timedelta(seconds=30), cache))
+    assert cache.key == kept
+    counts, histograms = await full_read(pool, NOW + timedelta(seconds=30))
+    assert counts == (await _cached_read(pool, cache, NOW + timedelta(seconds=30)))[0]
+    assert tick[("api", "error-rate")]["budget"]["bad_events"] == counts["api"][3].rolling_30d.bad
+    assert counts["api"][3].burn[timedelta(hours=1)].bad == 600  # the new minute is in the hour window
+
+    # A late event into a completed hour (and a new service): the next tick reads the long windows again.
+    await fold_events(pool, [metrics("api", NOW - timedelta(hours=30), errors=900, fast=0, n=3),
+                             metrics("new", NOW - timedelta(hours=2), errors=5, n=3)])
+    tick = statuses(await evaluate_slos(pool, CFG, NOW + timedelta(seconds=60), cache))
+    counts, _ = await full_read(pool, NOW + timedelta(seconds=60))
+    assert counts["api"][3].rolling_30d.bad == tick[("api", "error-rate")]["budget"]["bad_events"]
+    assert counts["api"][3].burn[timedelta(hours=72)].bad >= 900 + 600
+    assert ("new", "error-rate") in tick
+
+    # Another replica ticked (and collected the flags of a change this one never saw).
+    async with pool.acquire() as conn:
+        await conn.fetchval(repo.NEXT_GENERATION)
+        await conn.execute("UPDATE slo.hour_bucket SET errors = errors + 7, sliced = true WHERE service = 'web' AND hour = $1",
+                           (NOW - timedelta(hours=8)).replace(minute=0, second=0))
+    tick = statuses(await evaluate_slos(pool, CFG, NOW + timedelta(seconds=90), cache))
+    counts, _ = await full_read(pool, NOW + timedelta(seconds=90))
+    assert tick[("web", "error-rate")]["budget"]["bad_events"] == counts["web"][3].rolling_30d.bad
+    assert counts == (await _cached_read(pool, cache, NOW + timedelta(seconds=90)))[0]
+
+    # The next hour: everything is read again for the new windows.
+    later = NOW + timedelta(hours=1)
+    await evaluate_slos(pool, CFG, later, cache)
+    assert cache.key != kept
+    assert (await _cached_read(pool, cache, later)) == await full_read(pool, later)
+
+
+async def _cached_read(pool, cache: LongWindowCache, now: datetime):
+    async with pool.acquire() as conn:
+        return await read_counts(conn, CFG, now, cache)
+
+
+def test_the_kept_sums_are_dropped_unless_this_replica_ticked_last_and_only_the_current_hour_changed():
+    hour = datetime(2026, 4, 15, 12, tzinfo=UTC)
+    cache = LongWindowCache()
+    cache.observe(5, [], complete=True, hour_now=hour)
+    cache.key = ("kept",)
+    cache.observe(6, [hour, hour], complete=True, hour_now=hour)
+    assert cache.key == ("kept",)
+    cache.observe(8, [], complete=True, hour_now=hour)  # generation 7 was another replica's tick
+    assert cache.key is None
+    cache.key = ("kept",)
+    cache.observe(9, [hour - timedelta(hours=1)], complete=True, hour_now=hour)
+    assert cache.key is None
+    cache.key = ("kept",)
+    cache.observe(10, [hour], complete=False, hour_now=hour)  # more flagged hours than one tick collects
+    assert cache.key is None
