@@ -109,3 +109,20 @@ def test_folding_in_two_polls_equals_folding_in_one(events, split):
             for k, v in b.utilisation_samples.items():
                 m.utilisation_samples[k] = m.utilisation_samples.get(k, 0) + v
     assert as_comparable(merged) == as_comparable(fold(unique))
+
+
+def test_bound_keys_are_the_canonical_texts_whatever_bounds_a_service_sends():
+    b = fold([event(buckets=((0.025, 10), (1, 50), (2.5, 90), (INF, 100)), n=1),
+              event(buckets=((0.025, 1), (1, 5), (INF, 10)), n=2, at=T0 + timedelta(seconds=1))])[("api", T0)]
+    assert b.latency == {"0.025": 11, "1.0": 55, "2.5": 90, "+Inf": 110}
+
+
+def test_an_hour_holds_the_sums_of_its_minutes_gauges_included():
+    minutes = fold([event(at=T0 + timedelta(minutes=m), n=m, requests=10 * (m + 1), errors=m, cpu=0.1 * m, memory=0.5)
+                    for m in range(4)])
+    hour = roll_up_hours(minutes)[("api", T0)]
+    assert (hour.requests, hour.errors, hour.events) == (100, 6, 4)
+    assert hour.latency == {"0.1": 240, "0.5": 380, "+Inf": 400}
+    assert hour.utilisation_sum == {"cpu": pytest.approx(0.6), "memory": pytest.approx(2.0)}
+    assert hour.utilisation_samples == {"cpu": 4, "memory": 4}
+    assert minutes[("api", T0)].requests == 10  # the minutes themselves are not changed by the roll-up
