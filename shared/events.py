@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -49,6 +49,15 @@ def deterministic_id(*parts: str) -> str:
     digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = digest.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ZERO_OFFSET = timedelta(0)
+
+
+def utc_isoformat(value: datetime) -> str:
+    """`value.astimezone(UTC).isoformat()`: in UTC, so the same instant written with another offset
+    gives the same text. Skips the conversion for times already at offset zero (nearly all)."""
+    return value.isoformat() if value.utcoffset() == _ZERO_OFFSET else value.astimezone(UTC).isoformat()
 
 
 class Event(BaseModel):
@@ -98,9 +107,8 @@ class AlertEvent(Event):
     @staticmethod
     def id_for(*, source: str, fingerprint: str, status: str, starts_at: datetime, ends_at: datetime | None) -> str:
         """The event id of one alert state: the same state delivered twice gets the same id."""
-        # In UTC, so the same instant written with another offset gives the same id.
-        ends = ends_at.astimezone(UTC).isoformat() if ends_at else ""
-        return deterministic_id(source, fingerprint, status, starts_at.astimezone(UTC).isoformat(), ends)
+        ends = utc_isoformat(ends_at) if ends_at else ""
+        return deterministic_id(source, fingerprint, status, utc_isoformat(starts_at), ends)
 
 
 E = TypeVar("E", bound=Event)
@@ -114,14 +122,17 @@ Headers = list[tuple[str, bytes]]
 _CE_SPECVERSION_BYTES = CE_SPECVERSION.encode()
 _CONTENT_TYPE_BYTES = CONTENT_TYPE.encode()
 
-def encode(event: Event, *, ce_source: str, traceparent: str | None = None) -> tuple[bytes, bytes, Headers]:
-    """Key, value and CloudEvents headers for producing `event` to its topic."""
+def encode(
+    event: Event, *, ce_source: str, traceparent: str | None = None, ce_time: bytes | None = None
+) -> tuple[bytes, bytes, Headers]:
+    """Key, value and CloudEvents headers for producing `event` to its topic. `ce_time` may be
+    given when already known (`occurred_at.isoformat()`, shared by a notification's events)."""
     headers: Headers = [
         ("ce_specversion", _CE_SPECVERSION_BYTES),
         ("ce_id", event.event_id.encode()),
         ("ce_source", ce_source.encode()),
         ("ce_type", event.event_type.encode()),
-        ("ce_time", event.occurred_at.isoformat().encode()),
+        ("ce_time", ce_time or event.occurred_at.isoformat().encode()),
         ("content-type", _CONTENT_TYPE_BYTES),
     ]
     if traceparent:

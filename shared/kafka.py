@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import datetime
 from typing import Generic, NamedTuple
 
 import structlog
@@ -183,8 +184,12 @@ class EventProducer:
         """
         traceparent = traceparent or current_traceparent()
         messages = []
+        last_time: datetime | None = None  # the events of one notification share one occurred_at object
+        ce_time = b""
         for event in events:
-            key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent)
+            if event.occurred_at is not last_time:
+                last_time, ce_time = event.occurred_at, event.occurred_at.isoformat().encode()
+            key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent, ce_time=ce_time)
             messages.append(Message(event.topic, key, value, headers))
         await self.publish_raw(messages, timeout_s=timeout_s)
 

@@ -50,3 +50,26 @@ def test_decode_refuses_what_is_not_the_model(value):
 def test_naive_timestamps_are_refused():
     with pytest.raises(ValidationError):
         AlertEvent(**{**EVENT.model_dump(), "starts_at": datetime(2026, 1, 1)})
+
+
+def test_utc_isoformat_is_the_utc_text_of_the_instant_whatever_the_offset():
+    from datetime import timedelta, timezone
+
+    from pydantic import TypeAdapter
+
+    from shared.events import utc_isoformat
+
+    instant = datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
+    parsed = TypeAdapter(datetime).validate_python("2026-03-29T01:30:00Z")  # pydantic's own UTC tzinfo
+    shifted = instant.astimezone(timezone(timedelta(hours=2)))
+    for value in (instant, parsed, shifted):
+        assert utc_isoformat(value) == instant.astimezone(UTC).isoformat() == "2026-03-29T01:30:00+00:00"
+    assert AlertEvent.id_for(source="s", fingerprint="f", status="firing", starts_at=shifted, ends_at=None) == \
+        AlertEvent.id_for(source="s", fingerprint="f", status="firing", starts_at=parsed, ends_at=None)
+
+
+def test_encode_uses_a_given_ce_time_and_otherwise_the_events_own():
+    given = dict(encode(EVENT, ce_source="/x", ce_time=b"2026-01-01T00:00:00+00:00")[2])
+    assert given["ce_time"] == b"2026-01-01T00:00:00+00:00"
+    own = dict(encode(EVENT, ce_source="/x")[2])
+    assert own["ce_time"] == EVENT.occurred_at.isoformat().encode()
