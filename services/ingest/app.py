@@ -12,8 +12,10 @@ from shared.clock import Clock, utc_now
 from shared.events import Topic
 from shared.kafka import EventProducer
 from shared.observability import configure_tracing, health_router
+from shared.runtime import freeze_startup_heap
 
 CE_SOURCE = "/vigil/ingest"
+GC_GEN0_THRESHOLD = 20_000
 
 
 def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
@@ -23,6 +25,9 @@ def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         producer.start()  # connects in the background: until then the webhook answers 503
+        # A 50-alert notification allocates thousands of short-lived objects; without this the
+        # collector walked the whole start-up heap every few requests (docs/performance.md).
+        freeze_startup_heap(gen0_threshold=GC_GEN0_THRESHOLD)
         try:
             yield {"ingest": routes.IngestContext(settings=settings, producer=producer, clock=clock)}
         finally:
