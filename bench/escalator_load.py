@@ -19,6 +19,14 @@ load generator is `bench.loadgen.open_loop` in this process: open loop at `--rat
 encoded before the clock starts, written on raw keep-alive HTTP/1.1 connections (a new one only
 when all are busy), responses parsed by httptools. The part reports each process's CPU seconds
 during the load (the generator's own included) and how far the sends fell behind the schedule.
+
+Profiling the e2e part: `--profile` samples ingest, incidents and escalator with py-spy during the
+measured load (`bench/results/profile-escalator-e2e-<service>-<time>.txt`, `--format raw`; the
+result lists each one's top functions by self time). `--pg-stats` loads pg_stat_statements into
+the bench's PostgreSQL and reports, for the measured load only, the statements by total execution
+time (calls, rows, WAL bytes), the WAL writes and fsyncs, commits, and the CPU seconds of the
+PostgreSQL backends of each service (a backend belongs to the service whose TCP connection it
+serves).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -67,6 +77,7 @@ class Run:
         self.args = args
         self.workdir = workdir
         self.token = secrets.token_urlsafe(24)
+        self.tree = Path(args.server_tree).resolve() if args.server_tree else REPO  # the services' code
         self.children: list[Child] = []
         kafka_port, controller_port, pg_port = distinct_free_ports(3)
         self.kafka = LocalKafka(workdir / "kafka", port=kafka_port, controller_port=controller_port, heap="768m",
@@ -79,8 +90,8 @@ class Run:
         out = open(log, "ab")  # noqa: SIM115 - handed to the child
         try:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.serve", app, "--port", str(port), cwd=REPO,
-                env={**inherited_env(), "PYTHONPATH": str(REPO), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"), "VIGIL_LOG_FORMAT": "json",
+                sys.executable, "-m", "bench.serve", app, "--port", str(port), cwd=self.tree,
+                env={**inherited_env(), "PYTHONPATH": str(self.tree), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"), "VIGIL_LOG_FORMAT": "json",
                      "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers, "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
                      "VIGIL_API_TOKENS": f"{self.token}:admin", "VIGIL_INGEST_TOKENS": self.token, **env},
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, preexec_fn=_die_with_parent,
@@ -212,6 +223,113 @@ class Run:
             pass
         return out
 
+    async def backend_owners(self, conn: asyncpg.Connection) -> dict[int, str]:
+        """PostgreSQL backend pid -> the service whose connection it serves (by client port)."""
+        ports: dict[int, str] = {}
+        for child in self.children:
+            with contextlib.suppress(psutil.Error):
+                for c in psutil.Process(child.proc.pid).net_connections(kind="tcp"):
+                    if c.raddr and c.raddr.port == self.postgres.port:
+                        ports[c.laddr.port] = child.name
+        rows = await conn.fetch("SELECT pid, client_port FROM pg_stat_activity WHERE client_port IS NOT NULL")
+        return {r["pid"]: ports.get(r["client_port"], "bench") for r in rows}
+
+    @staticmethod
+    def backend_cpu(owners: dict[int, str]) -> dict[int, float]:
+        out = {}
+        for pid in owners:
+            with contextlib.suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                out[pid] = t.user + t.system
+        return out
+
+    async def pg_stats_begin(self, database_url: str) -> tuple:
+        conn = await asyncpg.connect(database_url)
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        await conn.execute("SELECT pg_stat_statements_reset()")
+        await conn.execute("SELECT pg_stat_reset_shared('wal')")
+        owners = await self.backend_owners(conn)
+        commits = await conn.fetchval("SELECT sum(xact_commit) FROM pg_stat_database")
+        waits: dict[str, int] = {}
+        sampler = asyncio.create_task(self.sample_waits(database_url, owners, waits))
+        return conn, owners, self.backend_cpu(owners), commits, sampler, waits
+
+    async def sample_waits(self, database_url: str, owners: dict[int, str], waits: dict[str, int]) -> None:
+        """Every 20 ms, what each active backend of a service waits on (or CPU) and for which statement."""
+        conn = await asyncpg.connect(database_url)
+        try:
+            while True:
+                for r in await conn.fetch(
+                        "SELECT pid, coalesce(wait_event_type || ':' || wait_event, 'CPU') AS w, "
+                        "left(regexp_replace(query, '\\s+', ' ', 'g'), 50) AS q FROM pg_stat_activity "
+                        "WHERE state = 'active' AND pid <> pg_backend_pid() AND backend_type = 'client backend'"):
+                    key = f"{owners.get(r['pid'], '?')} {r['w']} {r['q']}"
+                    waits[key] = waits.get(key, 0) + 1
+                await asyncio.sleep(0.02)
+        finally:
+            await conn.close()
+
+    async def pg_stats_end(self, begun: tuple) -> dict:
+        conn, owners, cpu0, commits0, sampler, waits = begun
+        sampler.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sampler
+        try:
+            cpu1 = self.backend_cpu(owners)
+            by_service: dict[str, float] = {}
+            for pid, owner in owners.items():
+                if pid in cpu1:
+                    by_service[owner] = round(by_service.get(owner, 0.0) + cpu1[pid] - cpu0.get(pid, 0.0), 2)
+            commits = await conn.fetchval("SELECT sum(xact_commit) FROM pg_stat_database") - commits0
+            wal = {k: float(v) for k, v in dict(await conn.fetchrow("SELECT * FROM pg_stat_wal")).items()
+                   if not isinstance(v, datetime)}  # the columns of this server's version
+            rows = await conn.fetch(
+                "SELECT calls, round(total_exec_time::numeric, 1) AS total_ms, rows, wal_bytes, "
+                "left(regexp_replace(query, '\\s+', ' ', 'g'), 160) AS query "
+                "FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 30")
+            return {"active_backend_samples_every_20ms": dict(sorted(waits.items(), key=lambda kv: -kv[1])[:25]),
+                    "backend_cpu_s_by_service": by_service, "commits": int(commits),
+                    "wal": {k: round(v, 1) for k, v in wal.items()},
+                    "statements": [{**dict(r), "total_ms": float(r["total_ms"]), "wal_bytes": int(r["wal_bytes"])} for r in rows]}
+        finally:
+            await conn.close()
+
+    async def start_profilers(self, stamp: str) -> list[tuple[str, asyncio.subprocess.Process, Path]]:
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        out = []
+        for child in self.children:
+            path = REPO / "bench" / "results" / f"profile-escalator-e2e-{child.name}-{stamp}.txt"
+            proc = await asyncio.create_subprocess_exec(
+                py_spy, "record", "--pid", str(child.proc.pid), "--rate", "100", "--format", "raw", "--nonblocking",
+                "--full-filenames", "-o", str(path), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            out.append((child.name, proc, path))
+        await asyncio.sleep(1)  # attached
+        return out
+
+    @staticmethod
+    async def stop_profilers(profilers: list) -> dict:
+        """py-spy writes its file when interrupted; returns each service's top self-time functions."""
+        summary = {}
+        for name, proc, path in profilers:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
+            selfs: dict[str, int] = {}
+            total = 0
+            with contextlib.suppress(OSError):
+                for line in path.read_text().splitlines():
+                    stack, _, count = line.rpartition(" ")
+                    if not count.isdigit():
+                        continue
+                    total += int(count)
+                    leaf = stack.rsplit(";", 1)[-1].replace(str(REPO) + "/", "")
+                    selfs[leaf] = selfs.get(leaf, 0) + int(count)
+            top = sorted(selfs.items(), key=lambda kv: -kv[1])[:15]
+            summary[name] = {"file": str(path), "samples": total,
+                             "top_self": [(f, round(100 * c / total, 1)) for f, c in top] if total else []}
+        return summary
+
     async def end_to_end(self) -> dict:
         database_url = await self.new_database("e2e")
         common = {"VIGIL_DATABASE_URL": database_url}
@@ -238,13 +356,29 @@ class Run:
                                    rate=self.args.rate, max_connections=256)
             await self.pages_after(ends, want=sum(1 for v in warm.status if v == 200), timeout_s=120)
             await asyncio.sleep(2)
+        if self.args.analyze:
+            # The database as a deployment's is after its first minute: autovacuum (naptime 1 min)
+            # has analysed the tables the warm-up filled. Without it every statement prepared while a
+            # table was nearly empty keeps its cached generic plan (e.g. a sequential scan of
+            # escalator.timer per batch) for the whole measured load, which starts ~40 s after the
+            # database was created.
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute("ANALYZE")
+            finally:
+                await conn.close()
         ends = await self.page_ends()
         incident_ends = await self.page_ends(Topic.INCIDENTS)
         names = [f"bench-{run}-{i}" for i in range(self.args.rate * self.args.duration)]
         bodies = requests(names)  # encoded before the clock starts: the generator only writes bytes
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        profilers = await self.start_profilers(stamp) if self.args.profile else []
+        pg = await self.pg_stats_begin(database_url) if self.args.pg_stats else None
         cpu0 = self.cpu_now()
         sent = await open_loop(port=ingest_port, requests=bodies, rate=self.args.rate, max_connections=256)
         cpu1 = self.cpu_now()
+        pg_stats = await self.pg_stats_end(pg) if pg is not None else None
+        profiles = await self.stop_profilers(profilers) if profilers else None
         accepted = {name: sent.done_at[i] for i, name in enumerate(names) if sent.status[i] == 200}
         errors = len(names) - len(accepted)
         records = await self.pages_after(ends, want=len(accepted), timeout_s=60)
@@ -270,7 +404,27 @@ class Run:
                 "connections": sent.connections, "send_lag_ms": stats([v * 1000 for v in sent.send_lag_s]),
                 "webhook_latency_ms": stats(latencies), "cpu_s_during_load": cpu,
                 "paged": len(delays), "missing": len(accepted) - len(delays), "delay_ms": stats(delays),
-                "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page)}
+                "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page),
+                **({"postgres": pg_stats} if pg_stats else {}), **({"profiles": profiles} if profiles else {})}
+
+    async def configure_postgres(self) -> None:
+        """`--pg-stats` (pg_stat_statements, I/O timing) and each `--pg-setting`, then a restart."""
+        conn = await asyncpg.connect(self.postgres.url)
+        settings = [s.partition("=")[::2] for s in self.args.pg_setting]
+        preload = [v for k, v in settings if k == "shared_preload_libraries"]
+        settings = [(k, v) for k, v in settings if k != "shared_preload_libraries"]
+        if self.args.pg_stats:
+            preload.insert(0, "pg_stat_statements")
+            settings.append(("track_io_timing", "on"))
+        try:
+            if preload:
+                await conn.execute(f"ALTER SYSTEM SET shared_preload_libraries = '{','.join(preload)}'")
+            for name, value in settings:
+                await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        finally:
+            await conn.close()
+        await asyncio.to_thread(self.postgres.stop)
+        await asyncio.to_thread(self.postgres.start, timeout_s=60)
 
 
     # ---- part 3: what makes the broker busy -------------------------------------------------
@@ -392,6 +546,19 @@ def report(results: dict) -> None:
                            ("opened → page on vigil.pages.v1", "opened_to_page_ms")):
             part = e[key]
             print(f"    {label}: p50 {fmt(part['p50'], 1, ' ms')}  p99 {fmt(part['p99'], 1, ' ms')}  max {fmt(part['max'], 1, ' ms')}")
+        if "postgres" in e:
+            pg = e["postgres"]
+            print(f"  PostgreSQL during the load: backend CPU s by service {pg['backend_cpu_s_by_service']}; "
+                  f"commits {pg['commits']:,}; WAL {pg['wal']}")
+            print("  active backends (samples every 20 ms: service, wait event or CPU, statement):")
+            for key, count in list(pg["active_backend_samples_every_20ms"].items())[:15]:
+                print(f"    {count:>6}  {key}")
+            for st in pg["statements"][:20]:
+                print(f"    {st['total_ms']:>9,.1f} ms {st['calls']:>7,} calls {st['rows']:>8,} rows  {st['query'][:110]}")
+        for name, prof in (e.get("profiles") or {}).items():
+            print(f"  py-spy {name} ({prof['samples']:,} samples, {prof['file']}):")
+            for frame, pct in prof["top_self"][:10]:
+                print(f"    {pct:5.1f}%  {frame[:130]}")
 
 
 async def amain(args: argparse.Namespace) -> int:
@@ -401,6 +568,8 @@ async def amain(args: argparse.Namespace) -> int:
     await asyncio.to_thread(run.kafka.start, timeout_s=120)
     await asyncio.to_thread(run.postgres.start, timeout_s=60)
     try:
+        if args.pg_stats or args.pg_setting:
+            await run.configure_postgres()
         await run.create_topics()
         if args.part in ("all", "timers"):
             results["timers"] = await run.timers()
@@ -431,6 +600,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=30, help="seconds of load")
     parser.add_argument("--warmup-s", type=float, default=30.0,
                         help="seconds of the same load before the measured one (0: measure a cold stack)")
+    parser.add_argument("--server-tree", help="run the services from this source tree (e.g. a `git archive` of "
+                        "HEAD extracted to /tmp, for a before/after on the same machine minutes apart)")
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="e2e: measure without ANALYZE after the warm-up (tables as a brand-new database has them)")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a PostgreSQL setting for the bench's server (repeatable; ALTER SYSTEM, then a restart)")
+    parser.add_argument("--profile", action="store_true", help="e2e: py-spy on each service process during the load")
+    parser.add_argument("--pg-stats", action="store_true",
+                        help="e2e: pg_stat_statements, WAL and per-service backend CPU during the load")
     args = parser.parse_args(argv)
     try:
         import uvloop  # the load generator runs in this process: the lighter loop leaves more CPU to the stack
