@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Generic, NamedTuple
 
@@ -269,6 +269,9 @@ class ConsumerLoop(Generic[E]):
     With `commit_interval_s`, offsets are committed at most that often, and the loop never waits for
     a commit in flight: the offsets stored meanwhile go together in the next one (and at stop). Each
     offset commit costs the broker work: at a few records per poll this is most of its CPU.
+
+    `consumer_options` are passed to the `AIOKafkaConsumer` as they are (e.g. `fetch_max_wait_ms`,
+    `fetch_min_bytes`: fewer, fuller fetches for a bounded wait); none by default (aiokafka's).
     """
 
     def __init__(
@@ -285,6 +288,7 @@ class ConsumerLoop(Generic[E]):
         concurrent_partitions: bool = False,
         batch_partitions: bool = False,
         commit_interval_s: float = 0.0,
+        consumer_options: Mapping[str, object] | None = None,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
     ) -> None:
@@ -299,6 +303,7 @@ class ConsumerLoop(Generic[E]):
         self._concurrent_partitions = concurrent_partitions
         self._batch_partitions = batch_partitions
         self._commit_interval_s = commit_interval_s
+        self._consumer_options = dict(consumer_options or {})
         self._retry_backoff_s = retry_backoff_s
         self._max_retry_backoff_s = max_retry_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
@@ -385,6 +390,7 @@ class ConsumerLoop(Generic[E]):
                 group_id=self.group_id,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
+                **self._consumer_options,
             )
             try:
                 await consumer.start()

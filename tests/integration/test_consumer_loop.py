@@ -298,3 +298,25 @@ async def test_with_a_commit_interval_every_stored_offset_is_committed_by_the_ti
         await asyncio.wait_for(task, 15)
         assert sorted(set(seen)) == sorted(f"fp{n}" for n in range(1, 31))
         assert await h.committed_total() == 30, "the stored offsets are committed at stop"
+
+
+async def test_consumer_options_reach_the_consumer_and_every_record_is_still_handled(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        seen: list[str] = []
+
+        async def handle(event: AlertEvent, record) -> None:
+            seen.append(event.fingerprint)
+
+        # More bytes than the test ever sends: each fetch is answered after the wait, with what is there.
+        loop = h.loop(handle, consumer_options={"fetch_min_bytes": 1_000_000, "fetch_max_wait_ms": 50})
+        task = asyncio.create_task(loop.run())
+        for n in range(1, 11):
+            await h.send_event(alert(n))
+        async with asyncio.timeout(20):
+            while len(seen) < 10 or await h.committed_total() < 10:
+                await asyncio.sleep(0.05)
+        fetcher = loop._consumer._fetcher
+        assert (fetcher._fetch_min_bytes, fetcher._fetch_max_wait_ms) == (1_000_000, 50)
+        loop.stop()
+        await asyncio.wait_for(task, 15)
+        assert sorted(seen) == sorted(f"fp{n}" for n in range(1, 11))
