@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
+from pydantic_core import to_json
 
 from services.slo.buckets import RESOURCES, Bucket, BucketKey
 from services.slo.definitions import SloDefinition
@@ -21,6 +22,7 @@ SCHEMA = "slo"
 async def init_connection(conn: asyncpg.Connection) -> None:
     """Pool connection setup: jsonb columns as Python dicts."""
     await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 MARK_PROCESSED_MANY = """
@@ -141,6 +143,28 @@ async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str,
     return prefix_sums(await conn.fetch(sql, *values), columns=columns, starts=starts, bounds=bounds)
 
 
+def _minute_rows(definitions: Sequence[SloDefinition]) -> tuple[str, list]:
+    p = _Params()
+    minutes = p(None, "::timestamptz[]")
+    cols = []
+    for i, d in enumerate(definitions):
+        good, total = _good_total(d, p)
+        target = p(d.target, "::float8")
+        cols += [f"{good} AS g{i}", f"{total} AS t{i}", f"({total} > 0 AND {good} < {target} * {total})::int AS b{i}"]
+    sql = f"SELECT service, minute, {', '.join(cols)} FROM slo.minute_bucket WHERE minute = ANY({minutes})"
+    return sql, p.values[1:]
+
+
+def minute_rows_sql(definitions: Sequence[SloDefinition]) -> str:
+    """Per minute bucket of the minutes $1: g<i>, t<i> and b<i> (1 for a bad minute) of definition i,
+    the terms that `window_sums` adds up (the rest of the parameters: `minute_rows_params`)."""
+    return _minute_rows(definitions)[0]
+
+
+def minute_rows_params(definitions: Sequence[SloDefinition]) -> list:
+    return _minute_rows(definitions)[1]
+
+
 NEXT_GENERATION = "UPDATE slo.evaluator_generation SET generation = generation + 1 RETURNING generation"
 
 # Newest first and bounded, so that a backlog (a first start on a long history) is worked off over
@@ -217,7 +241,7 @@ ORDER BY service, resource, hour DESC"""
 
 PUT_STATUSES = """
 INSERT INTO slo.slo_status (service, slo, evaluated_at, status)
-SELECT service, slo, $3, status::jsonb FROM unnest($1::text[], $2::text[], $4::text[]) AS r(service, slo, status)
+SELECT service, slo, $3, status::json FROM unnest($1::text[], $2::text[], $4::text[]) AS r(service, slo, status)
 ON CONFLICT (service, slo) DO UPDATE SET evaluated_at = excluded.evaluated_at, status = excluded.status"""
 
 DELETE_STALE_STATUSES = "DELETE FROM slo.slo_status WHERE evaluated_at < $1"
@@ -252,8 +276,9 @@ PRUNE_PROCESSED = "DELETE FROM slo.processed_event WHERE interval_start < $1"
 
 
 async def put_statuses(conn: asyncpg.Connection, rows: list[tuple[str, str, dict]], evaluated_at: datetime) -> None:
+    # pydantic_core's encoder: datetimes as ISO 8601 text, as the API returns them.
     await conn.execute(PUT_STATUSES, [r[0] for r in rows], [r[1] for r in rows], evaluated_at,
-                       [json.dumps(r[2], default=str) for r in rows])
+                       [to_json(r[2]).decode() for r in rows])
 
 
 async def put_capacity(conn: asyncpg.Connection, rows: list[tuple[str, str, dict]], evaluated_at: datetime) -> None:

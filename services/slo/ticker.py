@@ -68,6 +68,12 @@ class LongWindowCache:
         self.long_rows: dict = {}
         self.slices: dict = {}
         self.histograms: dict = {}
+        # The short windows (minute buckets) the same way: their sums over the minutes before the
+        # current hour, for the window starts `short_starts` of the hour `short_hour`. When the
+        # minute moves on, the minutes that left the windows are read and subtracted.
+        self.short_hour: datetime | None = None
+        self.short_starts: list[datetime] = []
+        self.short_rows: dict = {}
 
     def observe(self, generation: int, changed_hours: list[datetime], *, complete: bool, hour_now: datetime) -> None:
         """After a tick collected the flagged hours: drop the sums if they may be stale."""
@@ -75,6 +81,7 @@ class LongWindowCache:
         self.generation = generation
         if not consecutive or not complete or any(h < hour_now for h in changed_hours):
             self.key = None
+            self.short_hour = None
 
 
 async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> list:
@@ -129,6 +136,44 @@ async def _long_sums(conn: asyncpg.Connection, defs, *, sliced: list[str], start
     return long_rows, slices, histograms
 
 
+# Beyond this many minutes' advance since the kept starts, the completed minutes are read anew.
+MAX_MINUTES_SUBTRACTED = 10
+
+
+async def _completed_minutes(conn: asyncpg.Connection, defs, cache: LongWindowCache, starts: list[datetime],
+                             hour_now: datetime) -> dict:
+    """The short windows' sums over their minutes before `hour_now` (window j from starts[j]),
+    kept in `cache`: read in full for a new hour (or after the cache was dropped), else the
+    minutes that left the windows since the kept starts are subtracted."""
+    clipped = [min(s, hour_now) for s in starts]
+    kept = cache.short_hour == hour_now and len(cache.short_starts) == len(clipped)
+    if kept and cache.short_starts == clipped:
+        return cache.short_rows
+    left = sorted({m for old, new in zip(cache.short_starts, clipped) for m in _minutes(old, new)}) if kept else None
+    if (left is None or len(left) > MAX_MINUTES_SUBTRACTED
+            or any(new < old for old, new in zip(cache.short_starts, clipped))):
+        cache.short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
+                                                  starts=clipped, end=hour_now, bad_minutes=True)
+    else:
+        rows = cache.short_rows
+        for r in await conn.fetch(repo.minute_rows_sql(defs), left, *repo.minute_rows_params(defs)):
+            acc = rows.get(r["service"])
+            if acc is None:
+                continue
+            for j, (old, new) in enumerate(zip(cache.short_starts, clipped)):
+                if old <= r["minute"] < new:
+                    for i in range(len(defs)):
+                        for c in ("g", "t", "b"):
+                            acc[f"{c}_{i}_{j}"] -= r[f"{c}{i}"]
+    cache.short_hour, cache.short_starts = hour_now, clipped
+    return cache.short_rows
+
+
+def _minutes(start: datetime, end: datetime) -> list[datetime]:
+    n = int((end - start) / MINUTE)
+    return [start + k * MINUTE for k in range(n)]
+
+
 async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datetime,
                       cache: LongWindowCache | None = None) -> tuple[dict, dict]:
     """{service: {definition index: WindowCounts}} and {service: cumulative histogram of the last day}.
@@ -139,8 +184,15 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
     short_starts = [minute_now - w + MINUTE for w in SHORT_WINDOWS]
     long_periods = [*LONG_WINDOWS, ROLLING_PERIOD]
     long_starts = [hour_now - w + HOUR for w in long_periods] + [floor_hour(month.start)]
-    short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
-                                        starts=short_starts, end=minute_now + MINUTE, bad_minutes=True)
+    if cache is None:
+        short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
+                                            starts=short_starts, end=minute_now + MINUTE, bad_minutes=True)
+    else:
+        # The minutes before the current hour from the cache, the current hour's read (late events
+        # change it at any minute); both are segments of every window, so their sums add up.
+        short_rows = _add_sums(await _completed_minutes(conn, defs, cache, short_starts, hour_now), await repo.window_sums(
+            conn, table="minute_bucket", time_column="minute", definitions=defs,
+            starts=[max(s, hour_now) for s in short_starts], end=minute_now + MINUTE, bad_minutes=True))
     sliced = [d.name for d in defs if d.budgeting == "timeslices"]
     day_start = hour_now - timedelta(days=1) + HOUR if any(d.display == "percentile_ms" for d in defs) else None
     if cache is None:

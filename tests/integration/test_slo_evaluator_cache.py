@@ -1,6 +1,7 @@
 """The evaluator's kept sums of completed hours (ticker.LongWindowCache) against real PostgreSQL:
 every tick counts exactly what a full read counts — when only the current hour changes, after a
-late event changed a completed hour, and when another replica ticked in between."""
+late event changed a completed hour, when another replica ticked in between, and for the short
+windows' minutes as the minute moves on."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -111,11 +112,45 @@ def test_the_kept_sums_are_dropped_unless_this_replica_ticked_last_and_only_the_
     cache.key = ("kept",)
     cache.observe(6, [hour, hour], complete=True, hour_now=hour)
     assert cache.key == ("kept",)
+    cache.short_hour = hour
     cache.observe(8, [], complete=True, hour_now=hour)  # generation 7 was another replica's tick
-    assert cache.key is None
+    assert cache.key is None and cache.short_hour is None
     cache.key = ("kept",)
     cache.observe(9, [hour - timedelta(hours=1)], complete=True, hour_now=hour)
     assert cache.key is None
     cache.key = ("kept",)
     cache.observe(10, [hour], complete=False, hour_now=hour)  # more flagged hours than one tick collects
     assert cache.key is None
+
+
+async def test_kept_short_window_sums_count_what_a_full_read_counts_as_the_minutes_move_on(pool):
+    # Every minute of the last 7 hours for two services, bad minutes here and there, so that each
+    # window start that moves on drops a minute with traffic (and sometimes a bad one).
+    start = NOW.replace(second=0) - timedelta(hours=7)
+    history = [metrics(s, start + timedelta(minutes=m), errors=(5 if m % 3 == 0 else 0) + m % 2, fast=700 + m % 300, n=1)
+               for s in ("api", "web") for m in range(7 * 60 + 1)]
+    await fold_events(pool, history)
+    cache = LongWindowCache()
+
+    async def tick_and_compare(at: datetime) -> None:
+        await evaluate_slos(pool, CFG, at, cache)
+        assert await _cached_read(pool, cache, at) == await full_read(pool, at)
+
+    await tick_and_compare(NOW)
+    assert cache.short_hour == NOW.replace(minute=0, second=0)
+    # A late event into an earlier minute of the current hour, then the minute moves on by one and two.
+    await fold_events(pool, [metrics("api", NOW.replace(minute=5, second=0), errors=400, fast=0, n=2)])
+    await tick_and_compare(NOW + timedelta(seconds=40))
+    await tick_and_compare(NOW + timedelta(minutes=1))
+    await tick_and_compare(NOW + timedelta(minutes=3))
+    kept_rows = cache.short_rows
+    # A late event into a completed hour inside the 6 h window: read again, and it counts.
+    await fold_events(pool, [metrics("web", NOW.replace(minute=15, second=0) - timedelta(hours=3), errors=999, fast=0, n=2)])
+    await tick_and_compare(NOW + timedelta(minutes=4))
+    assert cache.short_rows is not kept_rows
+    counts, _ = await full_read(pool, NOW + timedelta(minutes=4))
+    assert counts["web"][3].burn[timedelta(hours=6)].bad >= 999
+    await tick_and_compare(NOW + timedelta(minutes=20))  # too many minutes moved on: read again
+    await tick_and_compare(NOW + timedelta(minutes=21))
+    await tick_and_compare(NOW + timedelta(minutes=40))  # the next hour
+    assert cache.short_hour == NOW.replace(minute=0, second=0) + timedelta(hours=1)
