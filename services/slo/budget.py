@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from services.slo.windows import ROLLING_PERIOD, Window, timeslice_budget_minutes
 
@@ -117,11 +118,16 @@ def evaluate_rules(
         long, short = windows.get(rule.long_window, Counts()), windows.get(rule.short_window, Counts())
         long_burn = burn_rate(target=target, counts=long, budgeting=budgeting)
         short_burn = burn_rate(target=target, counts=short, budgeting=budgeting)
-        factor = rule.factor()
+        factor = _factor(rule)
         burning = long_burn >= factor and short_burn >= factor
         guarded = burning and long.total < min_events
         results.append(RuleResult(rule, long_burn, short_burn, long.total, burning and not guarded, guarded))
     return results
+
+
+@lru_cache(maxsize=64)
+def _factor(rule: BurnRule) -> float:
+    return rule.factor()
 
 
 def firing_tiers(results: list[RuleResult], *, budget: Budget, budget_events: int, min_events: int) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from services.slo.budget import (
     BURN_RULES, BURN_WINDOWS, Budget, Counts, error_budget, evaluate_rules, firing_tiers, projected_exhaustion,
@@ -35,6 +36,7 @@ class Evaluation:
     tiers: set[str]
 
 
+@lru_cache(maxsize=64)
 def _duration(d: timedelta) -> str:
     minutes = int(d.total_seconds() // 60)
     if minutes % (24 * 60) == 0:
@@ -73,12 +75,24 @@ def current_text(definition: SloDefinition, sli: float | None, quantile_s: float
     return percent(sli), round(sli * 100, 6)
 
 
+@lru_cache(maxsize=64)
+def _rule_fields(rule) -> tuple[str, str, str, float]:
+    """The parts of a rule's status entry that do not depend on the counts (once per rule)."""
+    return rule.tier, _duration(rule.long_window), _duration(rule.short_window), round(rule.factor(), 4)
+
+
+@lru_cache(maxsize=16)
+def _windows(now: datetime, zone: str) -> tuple[Window, Window]:
+    """The rolling 30 days and the calendar month of `now` (the same for every SLO of a tick)."""
+    return rolling(now), calendar_month(now, zone)
+
+
 def evaluate_slo(
     *, service: str, definition: SloDefinition, counts: WindowCounts, now: datetime, zone: str, min_events: int,
     quantile_s: float | None = None,
 ) -> Evaluation:
     """`quantile_s`: for percentile displays, the latency quantile `definition.target` of the last day."""
-    window_30d, month = rolling(now), calendar_month(now, zone)
+    window_30d, month = _windows(now, zone)
     budget = error_budget(target=definition.target, counts=counts.rolling_30d, window=window_30d, budgeting=definition.budgeting)
     month_budget = error_budget(target=definition.target, counts=counts.month, window=month, budgeting=definition.budgeting)
     results = evaluate_rules(target=definition.target, budgeting=definition.budgeting, windows=counts.burn, min_events=min_events)
@@ -96,11 +110,11 @@ def evaluate_slo(
         "firing": sorted(tiers), "evaluated_at": now,
         "burn_rates": [
             {
-                "tier": r.rule.tier, "long_window": _duration(r.rule.long_window), "short_window": _duration(r.rule.short_window),
-                "threshold": round(r.rule.factor(), 4), "long_burn": round(r.long_burn, 4), "short_burn": round(r.short_burn, 4),
+                "tier": tier, "long_window": long_window, "short_window": short_window,
+                "threshold": threshold, "long_burn": round(r.long_burn, 4), "short_burn": round(r.short_burn, 4),
                 "long_window_events": r.long_events, "firing": r.fires, "low_traffic_guarded": r.guarded,
             }
-            for r in results
+            for r in results for tier, long_window, short_window, threshold in (_rule_fields(r.rule),)
         ],
     }
     return Evaluation(service=service, definition=definition, status=status, tiers=tiers)

@@ -11,6 +11,7 @@ import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 import asyncpg
 import structlog
@@ -49,9 +50,14 @@ class EvaluatorConfig:
     late_window: timedelta
 
 
+@lru_cache(maxsize=1024)
+def _keys(i: int, j: int) -> tuple[str, str, str]:
+    return f"g_{i}_{j}", f"t_{i}_{j}", f"b_{i}_{j}"
+
+
 def _row_counts(row: dict, i: int, j: int, *, minutes: float, bad: int | None = None) -> Counts:
-    return Counts(good=row[f"g_{i}_{j}"], total=row[f"t_{i}_{j}"],
-                  bad_minutes=bad if bad is not None else row.get(f"b_{i}_{j}", 0), minutes=minutes)
+    g, t, b = _keys(i, j)
+    return Counts(good=row[g], total=row[t], bad_minutes=bad if bad is not None else row.get(b, 0), minutes=minutes)
 
 
 class LongWindowCache:
