@@ -61,7 +61,7 @@ def _bucket_columns(buckets: dict[BucketKey, Bucket]) -> list[list]:
     columns: list[list] = [[k[0] for k in keys], [k[1] for k in keys]]
     rows = [buckets[k] for k in keys]
     columns += [[b.requests for b in rows], [b.errors for b in rows], [b.events for b in rows],
-                [json.dumps(b.latency) for b in rows]]
+                [to_json(b.latency).decode() for b in rows]]
     for r in RESOURCES:
         columns += [[b.utilisation_sum.get(r, 0.0) for b in rows], [b.utilisation_samples.get(r, 0) for b in rows]]
     return columns
