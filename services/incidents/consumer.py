@@ -20,6 +20,7 @@ log = structlog.get_logger("vigil.incidents")
 
 ALERT_BATCH = 1000  # records per poll of vigil.alerts.v1, folded together
 ALERT_PARTS = 2  # concurrent transactions per poll (independent_parts); 3, 4 and 6 measured no better
+SPLIT_FROM = 200  # records: a smaller poll is one transaction (a second costs more than it overlaps)
 COMMIT_INTERVAL_S = 0.05  # offset commits of vigil.alerts.v1 at most this often (broker CPU)
 
 
@@ -41,7 +42,11 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         # the same time: PostgreSQL works on one while this process prepares the other. If one
         # fails, the loop folds the records again (per partition, then one by one); what a committed part stored is
         # then found processed (by event id) and not done twice.
-        parts = independent_parts([event for event, _record in items], group_by=rules.group_by, parts=ALERT_PARTS)
+        events = [event for event, _record in items]
+        if len(events) < SPLIT_FROM:
+            await fold(events)
+            return
+        parts = independent_parts(events, group_by=rules.group_by, parts=ALERT_PARTS)
         results = await asyncio.gather(*(fold(part) for part in parts), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):

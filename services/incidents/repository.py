@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from services.incidents.alerts import Occurrence
 from services.incidents.lifecycle import Entry, Incident
 from shared.events import AlertEvent
+from shared.outbox import channel as outbox_channel
 
 SCHEMA = "incidents"
 
@@ -111,6 +112,40 @@ FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[],
 ORDER BY n
 ON CONFLICT (dedup_key) DO NOTHING"""
 
+# The held-back inserts of the batched alert path in one statement (each part as in
+# INSERT_OCCURRENCES, INSERT_TIMELINE_ROWS and shared.outbox.enqueue_many; empty arrays insert
+# nothing). The parts are independent inserts: incident ids they refer to exist already. Outbox
+# and timeline rows get their ids in the arrays' order; the relay is woken (NOTIFY, delivered at
+# commit) only when there are outbox rows.
+INSERT_BATCH = """
+WITH outbox AS (
+    INSERT INTO incidents.outbox (event_id, topic, key, value, headers)
+    SELECT event_id, topic, key, value, headers
+    FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[])
+        WITH ORDINALITY AS r(event_id, topic, key, value, headers, n)
+    ORDER BY n
+    ON CONFLICT (event_id) DO NOTHING
+), occurrences AS (
+    INSERT INTO incidents.alert_occurrence
+        (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
+         source, generator_url, ends_at, first_seen_at, last_seen_at)
+    SELECT fingerprint, starts_at, status, incident_id, severity, alertname, labels::jsonb, annotations::jsonb,
+           group_key, source, generator_url, ends_at, seen_at, seen_at
+    FROM unnest($6::text[], $7::timestamptz[], $8::text[], $9::bigint[], $10::smallint[], $11::text[], $12::text[],
+                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[])
+        AS r(fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
+             source, generator_url, ends_at, seen_at)
+    ON CONFLICT (fingerprint, starts_at) DO NOTHING
+), timeline AS (
+    INSERT INTO incidents.timeline_entry (incident_id, at, kind, text, actor, dedup_key)
+    SELECT incident_id, at, kind, text, actor, dedup_key
+    FROM unnest($19::bigint[], $20::timestamptz[], $21::text[], $22::text[], $23::text[], $24::text[])
+        WITH ORDINALITY AS t(incident_id, at, kind, text, actor, dedup_key, n)
+    ORDER BY n
+    ON CONFLICT (dedup_key) DO NOTHING
+)
+SELECT pg_notify($25, '') WHERE $26::boolean"""
+
 TIMELINE = """
 SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at, id"""
 
@@ -198,6 +233,23 @@ async def insert_occurrences(conn: asyncpg.Connection, rows: list[tuple]) -> Non
     columns[6] = [to_json(v).decode() for v in columns[6]]  # labels
     columns[7] = [to_json(v).decode() for v in columns[7]]  # annotations
     await conn.execute(INSERT_OCCURRENCES, *columns)
+
+
+async def insert_batch(conn: asyncpg.Connection, *, outbox: list[tuple], occurrences: list[tuple], timeline: list[tuple]) -> None:
+    """Outbox rows (from `shared.outbox.outbox_row`), new occurrences (from `occurrence_args`, at
+    most one per occurrence) and timeline entries (from `timeline_args`), each in its list's order,
+    in one statement: what `enqueue_many`, `insert_occurrences` and `add_timeline_rows` store."""
+    occurrence_columns = _columns(occurrences) if occurrences else [[] for _ in range(13)]
+    if occurrences:
+        occurrence_columns[6] = [to_json(v).decode() for v in occurrence_columns[6]]  # labels
+        occurrence_columns[7] = [to_json(v).decode() for v in occurrence_columns[7]]  # annotations
+    await conn.execute(
+        INSERT_BATCH,
+        *(_columns(outbox) if outbox else [[] for _ in range(5)]),
+        *occurrence_columns,
+        *(_columns(timeline) if timeline else [[] for _ in range(6)]),
+        outbox_channel(SCHEMA), bool(outbox),
+    )
 
 
 async def touch_occurrence(conn: asyncpg.Connection, event: AlertEvent, now: datetime) -> None:

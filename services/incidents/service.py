@@ -16,7 +16,7 @@ from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
 from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent, PageRequested, TicketRequested
-from shared.outbox import enqueue, enqueue_many, outbox_row
+from shared.outbox import enqueue, outbox_row
 
 CE_SOURCE = "/vigil/incidents"
 
@@ -155,21 +155,17 @@ class AlertBatch(DirectWrites):
         self._outbox.append(outbox_row(event, ce_source=CE_SOURCE))
 
     async def flush(self) -> None:
-        if self._outbox:
-            await enqueue_many(self.conn, schema=repo.SCHEMA, rows=self._outbox)
-            self._outbox = []
-        if self._new:
-            await repo.insert_occurrences(self.conn, list(self._new.values()))
-            self._new = {}
+        if self._outbox or self._new or self._timeline:
+            # Outbox events, new occurrences and timeline entries: one statement (nothing reads
+            # them in between; the timeline rows refer only to incidents that exist already).
+            await repo.insert_batch(self.conn, outbox=self._outbox, occurrences=list(self._new.values()), timeline=self._timeline)
+            self._outbox, self._new, self._timeline = [], {}, []
         if self._touched:
             await repo.touch_occurrences(self.conn, [(fp, starts, now) for (fp, starts), now in self._touched.items()])
             self._touched = {}
         if self._starts:
             await repo.note_alert_starts(self.conn, list(self._starts.items()))
             self._starts = {}
-        if self._timeline:
-            await repo.add_timeline_rows(self.conn, self._timeline)
-            self._timeline = []
 
 
 async def publish(
@@ -326,7 +322,10 @@ async def _attach_new_firing(
         else:
             incident = repo.incident_from_row(row)
     await writes.insert_occurrence(event=event, incident_id=incident.id, severity=severity, group_key=group, now=now)
-    await writes.note_alert_start(incident.id, event.starts_at)
+    # `incident` is the row as this transaction holds it (locked): the update would change nothing
+    # unless the alert started earlier. (A new incident starts when its first alert started.)
+    if event.starts_at < incident.started_at:
+        await writes.note_alert_start(incident.id, event.starts_at)
     await writes.add_timeline(incident.id, [Entry("alert_firing", timeline_text(event), "alertmanager")], at=now)
     change = alert_severity_seen(incident, severity=severity)
     if change.changed:
