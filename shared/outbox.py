@@ -5,6 +5,11 @@ worst, which consumers drop by event id.
 
 One relay per schema is active at a time (a Postgres advisory lock), so events leave in the order
 they were written. The relay wakes on NOTIFY right after a commit and polls as a fallback.
+
+Each round is one statement: it marks the rows the previous round produced and reads the next
+pending ones (a row whose transaction committed late, with a smaller id, is still pending and read).
+Until then the produced rows stay unmarked, so a relay that stops early re-sends them (duplicates,
+dropped by event id), exactly as one that dies between producing and marking always could.
 """
 
 from __future__ import annotations
@@ -73,7 +78,12 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         produce_timeout_s: float = 10.0,
         keep_published_s: float = 24 * 3600,
+        mark_without_flush: bool = False,
     ) -> None:
+        """`mark_without_flush`: the rounds that mark rows commit with `synchronous_commit = off`
+        (the relay does not wait for that WAL flush). A PostgreSQL crash can then forget the marks of
+        the last few hundred ms, and those events are produced again: more of the duplicates the
+        relay may already send, never a loss (the rows themselves were committed by their writers)."""
         self._pool = pool
         self._schema = schema
         self._producer = producer
@@ -85,6 +95,21 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._last_housekeeping = 0.0
+        self._mark_without_flush = mark_without_flush
+        self._produced: list[int] = []  # produced to Kafka, marked by the next round
+        self._select = (
+            f"SELECT id, topic, key, value, headers FROM {schema}.outbox "
+            "WHERE published_at IS NULL ORDER BY id LIMIT $1"
+        )
+        # The CTE runs to completion whatever the rest reads; the SELECT sees the rows as they were
+        # before it, so the marked ids are left out explicitly.
+        self._mark_and_select = (
+            f"WITH marked AS (UPDATE {schema}.outbox SET published_at = now() WHERE id = ANY($2::bigint[])) "
+            f"SELECT id, topic, key, value, headers FROM {schema}.outbox "
+            "WHERE published_at IS NULL AND id <> ALL($2::bigint[])"
+            + (" AND (SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL" if mark_without_flush else "")
+            + " ORDER BY id LIMIT $1"
+        )
 
     def stop(self) -> None:
         self._stopping.set()
@@ -111,11 +136,15 @@ class OutboxRelay:
             try:
                 while not self._stopping.is_set():
                     self._wake.clear()
-                    if await self.relay_once(conn) < self._batch_size:
+                    relayed = await self.relay_once(conn)
+                    if relayed < self._batch_size:
                         await self._housekeeping(conn)
+                    if relayed == 0:  # nothing pending and nothing left to mark
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
             finally:
+                with contextlib.suppress(Exception):
+                    await self.mark_produced(conn)
                 with contextlib.suppress(Exception):
                     await conn.remove_listener(channel(self._schema), self._on_notify)
                     await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
@@ -124,12 +153,13 @@ class OutboxRelay:
         self._wake.set()
 
     async def relay_once(self, conn: asyncpg.Connection) -> int:
-        """Produce the oldest pending events (one batch) and mark them published; returns how many."""
-        rows = await conn.fetch(
-            f"SELECT id, topic, key, value, headers FROM {self._schema}.outbox "
-            "WHERE published_at IS NULL ORDER BY id LIMIT $1",
-            self._batch_size,
-        )
+        """Mark what the previous round produced, produce the oldest pending events (one batch);
+        returns how many were produced (they are marked by the next round or `mark_produced`)."""
+        if self._produced:
+            rows = await conn.fetch(self._mark_and_select, self._batch_size, self._produced)
+        else:
+            rows = await conn.fetch(self._select, self._batch_size)
+        self._produced = []  # the statement committed: marked
         if not rows:
             return 0
         messages = [
@@ -137,11 +167,17 @@ class OutboxRelay:
             for r in rows
         ]
         await self._producer.publish_raw(messages, timeout_s=self._produce_timeout_s)
-        await conn.execute(
-            f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
+        self._produced = [r["id"] for r in rows]
         RELAYED.labels(self._schema).inc(len(rows))
         return len(rows)
+
+    async def mark_produced(self, conn: asyncpg.Connection) -> None:
+        """Mark the rows produced since the last round (before stopping)."""
+        if self._produced:
+            await conn.execute(
+                f"UPDATE {self._schema}.outbox SET published_at = now() WHERE id = ANY($1::bigint[])", self._produced
+            )
+            self._produced = []
 
     async def _housekeeping(self, conn: asyncpg.Connection) -> None:
         now = time.monotonic()
