@@ -332,8 +332,9 @@ class Run:
 
     async def end_to_end(self) -> dict:
         database_url = await self.new_database("e2e")
-        common = {"VIGIL_DATABASE_URL": database_url}
-        ingest, ingest_port = await self.spawn("ingest", {})
+        extra = dict(e.partition("=")[::2] for e in self.args.service_env)
+        common = {"VIGIL_DATABASE_URL": database_url, **extra}
+        ingest, ingest_port = await self.spawn("ingest", extra)
         await self.spawn("incidents", {**common, "VIGIL_INCIDENTS_CONSUMER_GROUP": "bench-incidents"})
         await self.spawn("escalator", {**common, "VIGIL_ESCALATOR_CONSUMER_GROUP": "bench-escalator"})
         run = secrets.token_hex(4)
@@ -604,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
                         "HEAD extracted to /tmp, for a before/after on the same machine minutes apart)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="e2e: measure without ANALYZE after the warm-up (tables as a brand-new database has them)")
+    parser.add_argument("--service-env", action="append", default=[], metavar="VIGIL_NAME=VALUE",
+                        help="e2e: an environment variable for every service process (repeatable), e.g. a deployment's setting")
     parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
                         help="a PostgreSQL setting for the bench's server (repeatable; ALTER SYSTEM, then a restart)")
     parser.add_argument("--profile", action="store_true", help="e2e: py-spy on each service process during the load")

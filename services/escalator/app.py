@@ -74,7 +74,9 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         work.start("consume-incidents", loop.run, loop.stop)
         work.start("ticker", ticker.run, ticker.stop)
         if run_relay:
-            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL
+            # crash may re-send the last ones (same page ids, dropped by consumers), never lose one.
+            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer, mark_without_flush=True)
             work.start("outbox-relay", relay.run, relay.stop)
         try:
             yield {"escalator": ctx, "api_tokens": settings.token_roles()}

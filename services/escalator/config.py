@@ -28,6 +28,20 @@ class EscalatorSettings(ApiTokenSettings):
         default=5.0, gt=0, le=60,
         description="Longest the ticker sleeps without looking at the clock (it wakes earlier on the next due time and on new timers).",
     )
+    escalator_consumer_commit_interval_s: float = Field(
+        default=0.0, ge=0, le=10,
+        description="Offsets of vigil.incidents.v1 committed at most this often (0: after every poll). "
+        "Each commit is broker work; a restart re-reads at most this much, which is idempotent.",
+    )
+    escalator_consumer_fetch_max_wait_ms: int | None = Field(
+        default=None, ge=1, le=10_000, description="The consumer's fetch_max_wait_ms (unset: aiokafka's 500).")
+    escalator_consumer_fetch_min_bytes: int | None = Field(
+        default=None, ge=1, description="The consumer's fetch_min_bytes (unset: aiokafka's 1).")
+
+    def consumer_options(self) -> dict[str, int]:
+        options = {"fetch_max_wait_ms": self.escalator_consumer_fetch_max_wait_ms,
+                   "fetch_min_bytes": self.escalator_consumer_fetch_min_bytes}
+        return {k: v for k, v in options.items() if v is not None}
 
     @field_validator("escalator_incidents_url", "escalator_public_url")
     @classmethod

@@ -57,4 +57,5 @@ def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProduc
         handle=on_incident_event, handle_batch=on_incident_events, producer=producer,
         # Events are keyed by incident and an incident's state is its own: partitions are independent.
         concurrent_partitions=True,
+        commit_interval_s=settings.escalator_consumer_commit_interval_s, consumer_options=settings.consumer_options(),
     )
