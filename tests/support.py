@@ -7,12 +7,15 @@ import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
+
+from shared.events import AlertEvent
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures" / "alertmanager"  # captured from a real Alertmanager 0.25
@@ -165,3 +168,13 @@ class ManualClock:
         from datetime import timedelta
 
         self.now = self.now + timedelta(**delta)
+
+
+def alert_event(n: int, *, source: str = "test") -> AlertEvent:
+    """A firing alert event number `n` (fingerprint `fp<n>`), for tests that need many distinct ones."""
+    starts = datetime(2026, 11, 26, 12, n % 60, tzinfo=UTC)
+    return AlertEvent(
+        event_id=AlertEvent.id_for(source=source, fingerprint=f"fp{n}", status="firing", starts_at=starts, ends_at=None),
+        occurred_at=starts, source=source, fingerprint=f"fp{n}", status="firing",
+        labels={"alertname": f"A{n}"}, starts_at=starts,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from shared.kafka import EventProducer
 from shared.http_errors import install_error_handlers
 from shared.observability import configure_tracing, health_router
 from shared.outbox import OutboxRelay
-from shared.runtime import BackgroundWork
+from shared.runtime import BackgroundWork, freeze_startup_heap
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 CE_SOURCE = "/vigil/incidents"
@@ -65,7 +64,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         # What exists now (the app, its modules, settings, the pool) lives as long as the process:
         # keep it out of the garbage collector's full collections, which otherwise walk all of it
         # again and again while the consumer allocates events and rows.
-        gc.freeze()
+        freeze_startup_heap()
         try:
             peers = Peers(
                 slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,

@@ -14,6 +14,7 @@ from services.slo import service
 from services.slo.config import SloSettings
 from shared.events import MetricsEvent, Topic
 from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError
+from shared.runtime import freeze_startup_heap
 
 log = structlog.get_logger("vigil.slo")
 
@@ -27,8 +28,7 @@ GC_THRESHOLDS = (50_000, 20, 100)
 def tune_gc() -> None:
     """For the consumer's process: the objects alive after start-up are never collected (freeze),
     and collections run less often. Process-wide, so called once where the service starts."""
-    gc.collect()
-    gc.freeze()
+    freeze_startup_heap()
     gc.set_threshold(*GC_THRESHOLDS)
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -17,18 +16,13 @@ from prometheus_client import REGISTRY
 from shared.events import AlertEvent, Topic, encode, header
 from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError, ensure_topics
 from shared.settings import BaseServiceSettings
-from tests.support import TopicCursor
+from tests.support import TopicCursor, alert_event
 
 pytestmark = pytest.mark.integration
 
 
 def alert(n: int) -> AlertEvent:
-    starts = datetime(2026, 11, 26, 12, n % 60, tzinfo=UTC)
-    return AlertEvent(
-        event_id=AlertEvent.id_for(source="test", fingerprint=f"fp{n}", status="firing", starts_at=starts, ends_at=None),
-        occurred_at=starts, source="test", fingerprint=f"fp{n}", status="firing",
-        labels={"alertname": f"A{n}"}, starts_at=starts,
-    )
+    return alert_event(n)
 
 
 class Harness:

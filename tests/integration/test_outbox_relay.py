@@ -5,7 +5,6 @@ after a later row's is still relayed, and a stopping relay marks what it produce
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -14,18 +13,13 @@ from shared.events import AlertEvent
 from shared.kafka import EventProducer, ensure_topics
 from shared.outbox import OutboxRelay, enqueue
 from shared.settings import BaseServiceSettings
-from tests.support import TopicCursor
+from tests.support import TopicCursor, alert_event
 
 pytestmark = pytest.mark.integration
 
 
 def alert(n: int) -> AlertEvent:
-    starts = datetime(2026, 12, 2, 4, n % 60, tzinfo=UTC)
-    return AlertEvent(
-        event_id=AlertEvent.id_for(source="relay-test", fingerprint=f"fp{n}", status="firing", starts_at=starts, ends_at=None),
-        occurred_at=starts, source="relay-test", fingerprint=f"fp{n}", status="firing",
-        labels={"alertname": f"A{n}"}, starts_at=starts,
-    )
+    return alert_event(n, source="relay-test")
 
 
 async def setup(database_url: str, bootstrap: str):
