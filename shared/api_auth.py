@@ -13,7 +13,7 @@ from typing import Literal
 from fastapi import HTTPException, Request
 from pydantic import Field, field_validator
 
-from shared.settings import BaseServiceSettings, CommaList, split_csv
+from shared.settings import BaseServiceSettings, CommaList
 
 Role = Literal["viewer", "responder", "admin"]
 RANK: dict[str, int] = {"viewer": 1, "responder": 2, "admin": 3}
@@ -28,11 +28,6 @@ class Principal:
 
 class ApiTokenSettings(BaseServiceSettings):
     api_tokens: CommaList = Field(default_factory=list, description="token:role pairs, comma-separated")
-
-    @field_validator("api_tokens", mode="before")
-    @classmethod
-    def _split_api_tokens(cls, value: object) -> object:
-        return split_csv(value)
 
     @field_validator("api_tokens")
     @classmethod

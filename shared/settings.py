@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -19,7 +19,8 @@ def split_csv(value: object) -> object:
     return value
 
 
-CommaList = Annotated[list[str], NoDecode]
+# A list setting read from one comma-separated environment variable (or given as a list).
+CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
 
 
 class BaseServiceSettings(BaseSettings):
@@ -36,11 +37,6 @@ class BaseServiceSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     otlp_endpoint: str | None = None
     host: str = "127.0.0.1"
-
-    @field_validator("kafka_bootstrap_servers", mode="before")
-    @classmethod
-    def _split_servers(cls, value: object) -> object:
-        return split_csv(value)
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
