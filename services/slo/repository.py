@@ -97,27 +97,34 @@ def _good_total(definition: SloDefinition, p: _Params) -> tuple[str, str]:
 def window_sums_sql(
     *, table: str, time_column: str, definitions: Sequence[SloDefinition], starts: Sequence[datetime],
     end: datetime, bad_minutes: bool,
-) -> tuple[str, list, list[datetime]]:
-    """One scan of `table` from the earliest of `starts` to `end`, grouped by service and segment:
-    the windows all end at `end`, so the distinct starts (descending) cut the scan into segments and
-    each window is a prefix of them (`prefix_sums`). Per definition i: g_i (good), t_i (total) and,
-    for minute buckets, b_i (bad minutes: minutes with traffic whose good fraction is under target).
-    Each row's expressions are computed once (inner query), whatever the number of windows."""
+) -> tuple[str, list]:
+    """One scan of `table` from the earliest of `starts` to `end`, one row per service: the windows
+    all end at `end`, so the distinct starts (descending) cut the scan into segments (summed per
+    service and segment) and each window is a prefix of them (summed per service). Per definition i
+    and window j: g_i_j (good), t_i_j (total) and, for minute buckets, b_i_j (bad minutes: minutes
+    with traffic whose good fraction is under target). Each row's expressions are computed once
+    (innermost query), whatever the number of windows."""
     p = _Params()
     bounds = sorted(set(starts), reverse=True)
     segment = "CASE " + " ".join(f"WHEN {time_column} >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
-    inner = [f"{segment} AS seg", "service", "events"]
-    outer = ["service", "seg", "sum(events)::bigint AS events"]
+    inner = [f"{segment} AS seg", "service"]
+    middle = ["service", "seg"]
     for i, d in enumerate(definitions):
         good, total = _good_total(d, p)
         inner += [f"{good} AS g{i}", f"{total} AS t{i}"]
-        outer += [f"sum(g{i})::bigint AS g_{i}", f"sum(t{i})::bigint AS t_{i}"]
+        middle += [f"sum(g{i}) AS g{i}", f"sum(t{i}) AS t{i}"]
         if bad_minutes:
-            outer.append(f"count(*) FILTER (WHERE t{i} > 0 AND g{i} < {p(d.target, '::float8')} * t{i}) AS b_{i}")
-    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM slo.{table} "
+            middle.append(f"count(*) FILTER (WHERE t{i} > 0 AND g{i} < {p(d.target, '::float8')} * t{i}) AS b{i}")
+    outer = ["service"]
+    for j, start in enumerate(starts):
+        last = bounds.index(start)  # window j: the segments 0..last
+        for i in range(len(definitions)):
+            for c in ("g", "t", *(("b",) if bad_minutes else ())):
+                outer.append(f"coalesce(sum({c}{i}) FILTER (WHERE seg <= {last}), 0)::bigint AS {c}_{i}_{j}")
+    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(middle)} FROM (SELECT {', '.join(inner)} FROM slo.{table} "
            f"WHERE {time_column} >= {p(bounds[-1], '::timestamptz')} AND {time_column} < {p(end, '::timestamptz')}) AS r "
-           "GROUP BY service, seg")
-    return sql, p.values, bounds
+           "GROUP BY service, seg) AS s GROUP BY service")
+    return sql, p.values
 
 
 def prefix_sums(rows, *, columns: Sequence[str], starts: Sequence[datetime], bounds: Sequence[datetime], key=("service",)) -> dict:
@@ -137,10 +144,13 @@ def prefix_sums(rows, *, columns: Sequence[str], starts: Sequence[datetime], bou
 async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str, definitions: Sequence[SloDefinition],
                       starts: Sequence[datetime], end: datetime, bad_minutes: bool) -> dict[str, dict]:
     """{service: {"g_<i>_<j>", "t_<i>_<j>"[, "b_<i>_<j>"]: sums}} for definition i and window j."""
-    sql, values, bounds = window_sums_sql(table=table, time_column=time_column, definitions=definitions,
-                                          starts=starts, end=end, bad_minutes=bad_minutes)
-    columns = [f"{c}_{i}" for i in range(len(definitions)) for c in ("g", "t", *(("b",) if bad_minutes else ()))]
-    return prefix_sums(await conn.fetch(sql, *values), columns=columns, starts=starts, bounds=bounds)
+    sql, values = window_sums_sql(table=table, time_column=time_column, definitions=definitions,
+                                  starts=starts, end=end, bad_minutes=bad_minutes)
+    out = {}
+    for r in await conn.fetch(sql, *values):
+        row = dict(r)
+        out[row.pop("service")] = row
+    return out
 
 
 def _minute_rows(definitions: Sequence[SloDefinition]) -> tuple[str, list]:
