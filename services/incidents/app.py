@@ -57,7 +57,9 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         for loop in consumer_loops(ctx, settings, producer):
             work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         if run_relay:
-            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer)
+            # The relay's marks do not wait for their WAL flush: a PostgreSQL crash may re-send the
+            # last events (consumers drop them by event id), never lose one (shared/outbox.py).
+            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer, mark_without_flush=True)
             work.start("outbox-relay", relay.run, relay.stop)
         stopping = asyncio.Event()
         work.start("open-incidents-gauge", lambda: open_gauge.keep_fresh(pool, stopping), stopping.set)

@@ -1,5 +1,5 @@
 """The incident service's consumer loops: alerts become incidents; pages and tickets go into the
-timeline. Each page or ticket message is one transaction; the alerts of one poll (every partition)
+timeline. The pages (tickets) of one poll are one transaction; the alerts of one poll (every partition)
 are folded in a few concurrent transactions that share no incident group, fingerprint or event id.
 The loop commits the offsets after them."""
 
@@ -56,9 +56,19 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         async with ctx.pool.acquire() as conn, conn.transaction():
             await service.record_page(conn, event, now=ctx.clock())
 
+    async def on_pages(items: list[tuple[PageRequested, ConsumerRecord]]) -> None:
+        # A poll's pages in one transaction, in order; each is written once per page id (dedup key),
+        # so a poll folded again after a failure or a replay adds nothing twice.
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await service.record_pages(conn, [event for event, _record in items], clock=ctx.clock)
+
     async def on_ticket(event: TicketRequested, record: ConsumerRecord) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
             await service.record_ticket(conn, event, now=ctx.clock())
+
+    async def on_tickets(items: list[tuple[TicketRequested, ConsumerRecord]]) -> None:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await service.record_tickets(conn, [event for event, _record in items], clock=ctx.clock)
 
     def loop(topic, model, handle, suffix, handle_batch=None, **options):
         return ConsumerLoop(
@@ -71,6 +81,10 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         # the partitions (the key is the fingerprint) and meet at the group's incident row anyway.
         loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts, batch_partitions=True, max_batch=ALERT_BATCH,
              commit_interval_s=COMMIT_INTERVAL_S),
-        loop(Topic.PAGES, PageRequested, on_page, "-pages"),
-        loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets"),
+        # Pages and tickets: a poll (every partition) in one transaction, offsets committed at most
+        # every COMMIT_INTERVAL_S (a replay after a crash re-reads a little more, and adds nothing).
+        loop(Topic.PAGES, PageRequested, on_page, "-pages", on_pages, batch_partitions=True,
+             commit_interval_s=COMMIT_INTERVAL_S),
+        loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets", on_tickets, batch_partitions=True,
+             commit_interval_s=COMMIT_INTERVAL_S),
     ]

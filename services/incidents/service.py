@@ -361,3 +361,15 @@ async def record_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, no
     entry = Entry("ticket", f"ticket {ticket.ticket_id} due {ticket.due_at.isoformat()}", "escalator")
     await repo.add_timeline(conn, ticket.incident_id, [entry], at=ticket.occurred_at, dedup_key=f"ticket:{ticket.ticket_id}")
     return True
+
+
+async def record_pages(conn: asyncpg.Connection, pages: Sequence[PageRequested], *, clock: Clock) -> None:
+    """`record_page` for each page, in order, in the caller's transaction (a consumer poll)."""
+    for page in pages:
+        await record_page(conn, page, now=clock())
+
+
+async def record_tickets(conn: asyncpg.Connection, tickets: Sequence[TicketRequested], *, clock: Clock) -> None:
+    """`record_ticket` for each ticket, in order, in the caller's transaction (a consumer poll)."""
+    for ticket in tickets:
+        await record_ticket(conn, ticket, now=clock())
