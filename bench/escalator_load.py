@@ -331,7 +331,7 @@ class Run:
         return summary
 
     async def end_to_end(self) -> dict:
-        database_url = await self.new_database("e2e")
+        database_url = self.e2e_database_url = await self.new_database("e2e")
         extra = dict(e.partition("=")[::2] for e in self.args.service_env)
         common = {"VIGIL_DATABASE_URL": database_url, **extra}
         ingest, ingest_port = await self.spawn("ingest", extra)
@@ -368,15 +368,28 @@ class Run:
                 await conn.execute("ANALYZE")
             finally:
                 await conn.close()
+        rates = self.args.rates or [self.args.rate]
+        out = []
+        for rate in rates:
+            result = await self.measure(ingest_port, requests, run, rate)
+            print(f"e2e at {rate}/s: p50 {fmt(result['delay_ms']['p50'], 1, ' ms')} p99 {fmt(result['delay_ms']['p99'], 1, ' ms')}, "
+                  f"CPU ms per alert {result['cpu_ms_per_alert']}", flush=True)
+            out.append(result)
+            await asyncio.sleep(2)
+        return out
+
+    async def measure(self, ingest_port: int, requests, run: str, rate: int) -> dict:
+        """One measured load at `rate` webhooks/s for `--duration` s on the running stack."""
+        database_url = self.e2e_database_url
         ends = await self.page_ends()
         incident_ends = await self.page_ends(Topic.INCIDENTS)
-        names = [f"bench-{run}-{i}" for i in range(self.args.rate * self.args.duration)]
+        names = [f"bench-{run}-{rate}-{i}" for i in range(rate * self.args.duration)]
         bodies = requests(names)  # encoded before the clock starts: the generator only writes bytes
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         profilers = await self.start_profilers(stamp) if self.args.profile else []
         pg = await self.pg_stats_begin(database_url) if self.args.pg_stats else None
         cpu0 = self.cpu_now()
-        sent = await open_loop(port=ingest_port, requests=bodies, rate=self.args.rate, max_connections=256)
+        sent = await open_loop(port=ingest_port, requests=bodies, rate=rate, max_connections=256)
         cpu1 = self.cpu_now()
         pg_stats = await self.pg_stats_end(pg) if pg is not None else None
         profiles = await self.stop_profilers(profilers) if profilers else None
@@ -398,12 +411,16 @@ class Run:
         cpu = {name: round(cpu1[name] - cpu0.get(name, 0.0), 2) for name in cpu1}
         cpu["load generator"] = round(sent.cpu_s, 2)
         latencies = [v * 1000 for v in sent.latency_s if v is not None]
-        return {"rate": self.args.rate, "duration_s": self.args.duration, "sent_s": round(sent.elapsed_s, 2),
+        per_alert = {name: round(1000 * v / len(accepted), 2) for name, v in cpu.items()} if accepted else {}
+        if pg_stats:
+            per_alert["postgres backends by service"] = {k: round(1000 * v / len(accepted), 2) for k, v in pg_stats["backend_cpu_s_by_service"].items()} if accepted else {}
+        return {"rate": rate, "duration_s": self.args.duration, "sent_s": round(sent.elapsed_s, 2),
                 "achieved_rate": round(len(accepted) / sent.elapsed_s, 1) if sent.elapsed_s else None,
                 "load_average_1m": float(Path("/proc/loadavg").read_text().split()[0]),
                 "accepted": len(accepted), "errors": errors, "error_kinds": dict(sent.errors),
                 "connections": sent.connections, "send_lag_ms": stats([v * 1000 for v in sent.send_lag_s]),
-                "webhook_latency_ms": stats(latencies), "cpu_s_during_load": cpu,
+                "webhook_latency_ms": stats(latencies), "cpu_s_during_load": cpu, "cpu_ms_per_alert": per_alert,
+                "cpu_cores_busy": round(sum(cpu.values()) / sent.elapsed_s, 2) if sent.elapsed_s else None,
                 "paged": len(delays), "missing": len(accepted) - len(delays), "delay_ms": stats(delays),
                 "accepted_to_opened_ms": stats(to_opened), "opened_to_page_ms": stats(to_page),
                 **({"postgres": pg_stats} if pg_stats else {}), **({"profiles": profiles} if profiles else {})}
@@ -532,34 +549,45 @@ def report(results: dict) -> None:
         print(f"  page on Kafka − due:  p50 {fmt(kafka['p50'], 1000, ' ms')}  p99 {fmt(kafka['p99'], 1000, ' ms')}  "
               f"max {fmt(kafka['max'], 1000, ' ms')}")
     if "end_to_end" in results:
-        e = results["end_to_end"]
-        d = e["delay_ms"]
-        print(f"\nWebhook accepted → page on Kafka, {e['rate']} critical alerts/s asked for {e['duration_s']} s, "
-              f"{e['achieved_rate']}/s achieved (all answered in {e['sent_s']} s; load average {e['load_average_1m']}): "
-              f"accepted {e['accepted']:,}, errors {e['errors']}, paged {e['paged']:,}, missing {e['missing']}")
-        print(f"  p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  max {fmt(d['max'], 1, ' ms')}   "
-              f"(target p99 ≤ {TARGET_E2E_P99_MS:.0f} ms)")
-        lag, lat = e["send_lag_ms"], e["webhook_latency_ms"]
-        print(f"  load generator: {e['connections']} connections, send lag behind schedule p99 {fmt(lag['p99'], 1, ' ms')} "
-              f"max {fmt(lag['max'], 1, ' ms')}; webhook latency p50 {fmt(lat['p50'], 1, ' ms')} p99 {fmt(lat['p99'], 1, ' ms')}")
-        print("  CPU seconds during the load: " + ", ".join(f"{k} {v:.1f}" for k, v in e["cpu_s_during_load"].items()))
-        for label, key in (("accepted → opened on vigil.incidents.v1", "accepted_to_opened_ms"),
-                           ("opened → page on vigil.pages.v1", "opened_to_page_ms")):
-            part = e[key]
-            print(f"    {label}: p50 {fmt(part['p50'], 1, ' ms')}  p99 {fmt(part['p99'], 1, ' ms')}  max {fmt(part['max'], 1, ' ms')}")
-        if "postgres" in e:
-            pg = e["postgres"]
-            print(f"  PostgreSQL during the load: backend CPU s by service {pg['backend_cpu_s_by_service']}; "
-                  f"commits {pg['commits']:,}; WAL {pg['wal']}")
-            print("  active backends (samples every 20 ms: service, wait event or CPU, statement):")
-            for key, count in list(pg["active_backend_samples_every_20ms"].items())[:15]:
-                print(f"    {count:>6}  {key}")
-            for st in pg["statements"][:20]:
-                print(f"    {st['total_ms']:>9,.1f} ms {st['calls']:>7,} calls {st['rows']:>8,} rows  {st['query'][:110]}")
-        for name, prof in (e.get("profiles") or {}).items():
-            print(f"  py-spy {name} ({prof['samples']:,} samples, {prof['file']}):")
-            for frame, pct in prof["top_self"][:10]:
-                print(f"    {pct:5.1f}%  {frame[:130]}")
+        report_e2e(results["end_to_end"])
+    if "knee" in results:
+        for e in results["knee"]:
+            report_e2e(e)
+        print("\nKnee (webhook accepted → page; CPU ms per accepted alert during the load, per process):")
+        for e in results["knee"]:
+            d = e["delay_ms"]
+            print(f"  {e['rate']:>4}/s asked, {e['achieved_rate']}/s: p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  "
+                  f"cores busy {e['cpu_cores_busy']}  " + ", ".join(f"{k} {v}" for k, v in e["cpu_ms_per_alert"].items()))
+
+
+def report_e2e(e: dict) -> None:
+    d = e["delay_ms"]
+    print(f"\nWebhook accepted → page on Kafka, {e['rate']} critical alerts/s asked for {e['duration_s']} s, "
+          f"{e['achieved_rate']}/s achieved (all answered in {e['sent_s']} s; load average {e['load_average_1m']}): "
+          f"accepted {e['accepted']:,}, errors {e['errors']}, paged {e['paged']:,}, missing {e['missing']}")
+    print(f"  p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  max {fmt(d['max'], 1, ' ms')}   "
+          f"(target p99 ≤ {TARGET_E2E_P99_MS:.0f} ms)")
+    lag, lat = e["send_lag_ms"], e["webhook_latency_ms"]
+    print(f"  load generator: {e['connections']} connections, send lag behind schedule p99 {fmt(lag['p99'], 1, ' ms')} "
+          f"max {fmt(lag['max'], 1, ' ms')}; webhook latency p50 {fmt(lat['p50'], 1, ' ms')} p99 {fmt(lat['p99'], 1, ' ms')}")
+    print("  CPU seconds during the load: " + ", ".join(f"{k} {v:.1f}" for k, v in e["cpu_s_during_load"].items()))
+    for label, key in (("accepted → opened on vigil.incidents.v1", "accepted_to_opened_ms"),
+                       ("opened → page on vigil.pages.v1", "opened_to_page_ms")):
+        part = e[key]
+        print(f"    {label}: p50 {fmt(part['p50'], 1, ' ms')}  p99 {fmt(part['p99'], 1, ' ms')}  max {fmt(part['max'], 1, ' ms')}")
+    if "postgres" in e:
+        pg = e["postgres"]
+        print(f"  PostgreSQL during the load: backend CPU s by service {pg['backend_cpu_s_by_service']}; "
+              f"commits {pg['commits']:,}; WAL {pg['wal']}")
+        print("  active backends (samples every 20 ms: service, wait event or CPU, statement):")
+        for key, count in list(pg["active_backend_samples_every_20ms"].items())[:15]:
+            print(f"    {count:>6}  {key}")
+        for st in pg["statements"][:20]:
+            print(f"    {st['total_ms']:>9,.1f} ms {st['calls']:>7,} calls {st['rows']:>8,} rows  {st['query'][:110]}")
+    for name, prof in (e.get("profiles") or {}).items():
+        print(f"  py-spy {name} ({prof['samples']:,} samples, {prof['file']}):")
+        for frame, pct in prof["top_self"][:10]:
+            print(f"    {pct:5.1f}%  {frame[:130]}")
 
 
 async def amain(args: argparse.Namespace) -> int:
@@ -575,7 +603,11 @@ async def amain(args: argparse.Namespace) -> int:
         if args.part in ("all", "timers"):
             results["timers"] = await run.timers()
         if args.part in ("all", "e2e"):
-            results["end_to_end"] = await run.end_to_end()
+            runs = await run.end_to_end()
+            if args.rates:
+                results["knee"] = runs
+            else:
+                results["end_to_end"] = runs[0]
         if args.part == "broker":
             results["broker"] = await run.broker()
     finally:
@@ -598,6 +630,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window-s", type=float, default=60.0, help="the due times spread over this long")
     parser.add_argument("--lead-s", type=float, default=15.0, help="the first timer is due this long after they are stored")
     parser.add_argument("--rate", type=int, default=200, help="critical alerts (webhooks) per second")
+    parser.add_argument("--rates", type=lambda v: [int(x) for x in v.split(",")], default=None, metavar="R1,R2,...",
+                        help="e2e: after the warm-up (at --rate), one measured load of --duration s at each rate in turn "
+                        "on the same stack (the knee: delay and CPU per alert per process against the rate)")
     parser.add_argument("--duration", type=int, default=30, help="seconds of load")
     parser.add_argument("--warmup-s", type=float, default=30.0,
                         help="seconds of the same load before the measured one (0: measure a cold stack)")

@@ -97,6 +97,9 @@ class OutboxRelay:
         self._last_housekeeping = 0.0
         self._mark_without_flush = mark_without_flush
         self._produced: list[int] = []  # produced to Kafka, marked by the next round
+        # True while this relay holds the schema's lock and listens: a writer in this process may then
+        # wake it with `wake()` after its commit instead of a NOTIFY (see `wake`).
+        self.leading = False
         self._select = (
             f"SELECT id, topic, key, value, headers FROM {schema}.outbox "
             "WHERE published_at IS NULL ORDER BY id LIMIT $1"
@@ -113,6 +116,12 @@ class OutboxRelay:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Relay now: what a NOTIFY on the schema's channel does, for a writer in this process that
+        committed outbox rows without one (while `leading`). Should the relay stop leading before it
+        reads them, they stay pending and the next leader relays them when it takes over."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -133,6 +142,7 @@ class OutboxRelay:
                 await self._sleep(self._poll_interval_s * 5)  # another replica relays
                 return
             await conn.add_listener(channel(self._schema), self._on_notify)
+            self.leading = True
             try:
                 while not self._stopping.is_set():
                     self._wake.clear()
@@ -143,6 +153,7 @@ class OutboxRelay:
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
             finally:
+                self.leading = False
                 with contextlib.suppress(Exception):
                     await self.mark_produced(conn)
                 with contextlib.suppress(Exception):

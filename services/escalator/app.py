@@ -35,6 +35,7 @@ class EscalatorContext:
     store: service.ConfigStore
     ticker: Ticker
     link_base: str | None = None  # pages link to the incident there
+    relay: OutboxRelay | None = None  # this process's outbox relay (the consumer wakes it while it leads)
 
 
 def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay: bool = True) -> FastAPI:
@@ -65,7 +66,10 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
             pool, store=store, clock=clock, incidents=incidents, batch=settings.escalator_tick_batch,
             max_idle_s=settings.escalator_max_idle_s, incident_link=link_base,
         )
-        ctx = EscalatorContext(pool=pool, clock=clock, store=store, ticker=ticker, link_base=link_base)
+        # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL
+        # crash may re-send the last ones (same page ids, dropped by consumers), never lose one.
+        relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer, mark_without_flush=True) if run_relay else None
+        ctx = EscalatorContext(pool=pool, clock=clock, store=store, ticker=ticker, link_base=link_base, relay=relay)
         state["pool"] = pool
         app.state.escalator = ctx  # tests that move the clock call ctx.ticker.wake()
         producer.start()
@@ -73,10 +77,7 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         work = BackgroundWork()
         work.start("consume-incidents", loop.run, loop.stop)
         work.start("ticker", ticker.run, ticker.stop)
-        if run_relay:
-            # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL
-            # crash may re-send the last ones (same page ids, dropped by consumers), never lose one.
-            relay = OutboxRelay(pool, schema=repository.SCHEMA, producer=producer, mark_without_flush=True)
+        if relay is not None:
             work.start("outbox-relay", relay.run, relay.stop)
         try:
             yield {"escalator": ctx, "api_tokens": settings.token_roles()}

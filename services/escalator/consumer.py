@@ -10,11 +10,12 @@ import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
 
-from services.escalator import service
+from services.escalator import repository as repo, service
 from services.escalator.config import EscalatorSettings
 from services.escalator.ticker import fire_batch_due_now, fire_due_now
 from shared.events import IncidentEvent, Topic
 from shared.kafka import ConsumerLoop, EventProducer
+from shared.outbox import channel
 
 log = structlog.get_logger("vigil.escalator")
 
@@ -33,20 +34,31 @@ def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProduc
 
     async def on_incident_events(items: list[tuple[IncidentEvent, ConsumerRecord]]) -> None:
         events = [event for event, _record in items]
+        # This process's relay leads (holds the outbox lock and listens): the batch's pages need no
+        # NOTIFY, the relay is woken here after the commit. Otherwise another replica relays: NOTIFY.
+        relay = ctx.relay if ctx.relay is not None and ctx.relay.leading else None
         try:
             async with ctx.pool.acquire() as conn, conn.transaction():
                 now = ctx.clock()
-                applied = await service.apply_incident_events(conn, events, store=ctx.store, now=now)
+                applied = await service.apply_incident_events(conn, events, store=ctx.store, now=now,
+                                                              notify_timers_within=ctx.ticker.notify_within)
                 if applied is not None:
-                    await fire_batch_due_now(conn, applied, now=now, link_base=ctx.link_base)
+                    await fire_batch_due_now(conn, applied, now=now, link_base=ctx.link_base,
+                                             outbox_channel=None if relay is not None else channel(repo.SCHEMA))
                 else:  # several events of one incident: in order, one at a time
                     for event in events:
                         await apply(conn, event)
-            return
         except (asyncpg.PostgresConnectionError, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - the one-by-one path isolates what failed
             log.warning("set-based apply failed; applying one by one", events=len(events), error=repr(exc))
+        else:
+            if applied is not None:  # committed: wake what the commit did not notify
+                if relay is not None and applied.due_now:
+                    relay.wake()
+                if applied.ticker_due is not None and not applied.notified:
+                    ctx.ticker.timers_stored(applied.ticker_due)
+            return
         await one_by_one(events)
 
     async def on_incident_event(event: IncidentEvent, record: ConsumerRecord) -> None:

@@ -104,7 +104,7 @@ f AS (
     UPDATE escalator.timer t SET state = 'fired', outcome = z.o, fired_at = $9
     FROM unnest($15::text[], $16::text[]) AS z(i, o) WHERE t.id = z.i)
 SELECT array(SELECT page_id FROM p) AS new_pages,
-       (SELECT pg_notify($17, '') WHERE EXISTS (SELECT 1 FROM o)) AS notified"""
+       (SELECT pg_notify($17, '') WHERE $17::text IS NOT NULL AND EXISTS (SELECT 1 FROM o)) AS notified"""
 CLAIM_DUE = """
 SELECT * FROM escalator.timer WHERE state = 'pending' AND fire_at <= $1
 ORDER BY fire_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
@@ -194,14 +194,21 @@ async def cancel_pending(conn: asyncpg.Connection, incident_id: int, *, why: str
     await conn.execute(CANCEL_PENDING, incident_id, f"cancelled: {why}"[:500], now)
 
 
-async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep], *, now: datetime) -> set[str]:
+def ticker_due(steps: Sequence[PlannedStep], *, now: datetime) -> datetime | None:
+    """The earliest due time among `steps` of those the ticker will have to fire: all but the page,
+    notify and ticket steps due by `now`, which the planning transaction fires itself."""
+    later = [s.due_at for s in steps if s.due_at > now or s.action == "ack_check"]
+    return min(later) if later else None
+
+
+async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep], *, now: datetime, notify: bool = True) -> set[str]:
     """Store the timers (an id already stored is left as it is); returns the ids inserted now.
-    The ticker is told the earliest due time of those it will have to fire: all but the page,
-    notify and ticket steps due by `now`, which the caller fires in this transaction."""
+    With `notify`, every ticker is told at commit (NOTIFY) the earliest due time it will have to
+    fire (`ticker_due`)."""
     if not steps:
         return set()
-    later = [s.due_at for s in steps if s.due_at > now or s.action == "ack_check"]
-    wake = min(later).isoformat() if later else None
+    due = ticker_due(steps, now=now) if notify else None
+    wake = due.isoformat() if due is not None else None
     return set(await conn.fetchval(
         INSERT_TIMERS,
         [s.id for s in steps], [s.incident_id for s in steps], [s.escalation for s in steps], [s.step for s in steps],
@@ -299,10 +306,11 @@ async def cancel_pending_many(conn: asyncpg.Connection, cancels: list[tuple[int,
 
 
 async def fire_pages(conn: asyncpg.Connection, pages: list[dict], outbox: list[tuple], finished: list[tuple[str, str]],
-                     *, now: datetime, outbox_channel: str) -> set[str]:
+                     *, now: datetime, outbox_channel: str | None) -> set[str]:
     """Store `pages` (dicts of the page columns), the outbox rows (event_id, topic, key, value,
     headers) of those that are new, and mark `finished` (timer id, outcome) fired; returns the page
-    ids that were new."""
+    ids that were new. NOTIFY `outbox_channel` at commit when outbox rows were written (None: the
+    caller wakes the relay itself)."""
     row = await conn.fetchrow(
         FIRE_PAGES, [p["page_id"] for p in pages], [p["timer_id"] for p in pages], [p["incident_id"] for p in pages],
         [p["target"] for p in pages], [p["role"] for p in pages], [p["channel"] for p in pages],

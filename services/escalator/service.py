@@ -230,16 +230,29 @@ class DueNow:
 
 @dataclass(frozen=True)
 class BatchApplied:
+    """`ticker_due`: the earliest due time of the stored timers the ticker will fire (none: no such
+    timer); `notified`: whether the commit tells every ticker so by NOTIFY (else the caller wakes
+    its own ticker after the commit)."""
+
     config: OnCallConfig
     due_now: list[DueNow]
+    ticker_due: datetime | None = None
+    notified: bool = False
 
 
 async def apply_incident_events(
-    conn: asyncpg.Connection, events: list[IncidentEvent], *, store: ConfigStore, now: datetime
+    conn: asyncpg.Connection, events: list[IncidentEvent], *, store: ConfigStore, now: datetime,
+    notify_timers_within: timedelta | None = None,
 ) -> BatchApplied | None:
     """`apply_incident_event` for a poll's events at once, with set-based statements: the same
     rows, timers and decisions, a constant number of round trips per batch instead of ~10 per event.
-    Only for events of distinct incidents (returns None otherwise: apply them one by one, in order)."""
+    Only for events of distinct incidents (returns None otherwise: apply them one by one, in order).
+
+    `notify_timers_within`: NOTIFY the tickers only when a stored timer is due sooner than that
+    (None: whenever one is stored). Every ticker looks at the next due time at least every
+    `max_idle_s` anyway, so a timer due later than that (twice it, to spare) is seen by all
+    replicas in time without a NOTIFY — and the commit stays out of PostgreSQL's NOTIFY lock, which
+    every notifying commit in the database takes in turn."""
     if len({e.incident_id for e in events}) != len(events):
         return None
     marked = await repo.mark_processed_many(conn, [e.event_id for e in events])
@@ -287,8 +300,11 @@ async def apply_incident_events(
                  decision=decision.reason, timers=len(steps))
     if cancels:
         await repo.cancel_pending_many(conn, cancels, now=now)
-    inserted = await repo.insert_timers(conn, all_steps, now=now)
-    return BatchApplied(config, [DueNow(step, incident, who, step.id in inserted) for step, incident, who in due])
+    ticker_due = repo.ticker_due(all_steps, now=now)
+    notify = ticker_due is not None and (notify_timers_within is None or ticker_due < now + notify_timers_within)
+    inserted = await repo.insert_timers(conn, all_steps, now=now, notify=notify)
+    return BatchApplied(config, [DueNow(step, incident, who, step.id in inserted) for step, incident, who in due],
+                        ticker_due=ticker_due, notified=notify)
 
 
 @dataclass(frozen=True)

@@ -58,28 +58,31 @@ async def fire_due_now(conn: asyncpg.Connection, timer_ids: list[str], *, config
             await conn.execute("SELECT pg_notify($1, '')", repo.TIMER_CHANNEL)  # it is due: wake the ticker at commit
 
 
-async def fire_batch_due_now(conn: asyncpg.Connection, applied: service.BatchApplied, *, now, link_base: str | None) -> None:
+async def fire_batch_due_now(conn: asyncpg.Connection, applied: service.BatchApplied, *, now, link_base: str | None,
+                             outbox_channel: str | None = channel(repo.SCHEMA)) -> None:
     """Fire a batch's due-now timers in its transaction, in the order the one-by-one path fires
     them: each run of page/notify timers this batch inserted in one statement (`repo.fire_pages`:
     the same pages, outbox rows and outcomes as `fire_timer` one by one), any other timer (a ticket,
     one stored before) through `fire_due_now`. No savepoint around a run: when its statement fails,
     the caller rolls the whole batch back and applies it the one-by-one way, where a failing timer
-    stays pending for the ticker."""
+    stays pending for the ticker. `outbox_channel` None: the pages' statements do not NOTIFY the
+    relay (the caller wakes its own after the commit); the other timers' firings always do."""
     run: list[service.DueNow] = []
     for item in [*applied.due_now, None]:
         if item is not None and item.inserted and item.step.action in ("page", "notify"):
             run.append(item)
             continue
         if run:
-            await _fire_pages(conn, run, config=applied.config, now=now, link_base=link_base)
+            await _fire_pages(conn, run, config=applied.config, now=now, link_base=link_base, outbox_channel=outbox_channel)
             run = []
         if item is not None:
             await fire_due_now(conn, [item.step.id], config=applied.config, now=now, link_base=link_base, who=item.who)
 
 
-async def _fire_pages(conn: asyncpg.Connection, due: list[service.DueNow], *, config, now, link_base: str | None) -> None:
+async def _fire_pages(conn: asyncpg.Connection, due: list[service.DueNow], *, config, now, link_base: str | None,
+                      outbox_channel: str | None) -> None:
     rows = service.pages_to_fire(due, config=config, now=now, link_base=link_base)
-    new = await repo.fire_pages(conn, rows.pages, rows.outbox, rows.finished, now=now, outbox_channel=channel(repo.SCHEMA))
+    new = await repo.fire_pages(conn, rows.pages, rows.outbox, rows.finished, now=now, outbox_channel=outbox_channel)
     for step, outcome, page_ids in rows.timers:
         lateness = (now - step.due_at).total_seconds()
         LATENESS.observe(lateness)
@@ -133,6 +136,9 @@ class Ticker:
         self._wake_at: datetime | None = None  # when the sleeping loop looks next (clock time); None: awake
         self._stopping = asyncio.Event()
         self._gauge_at = 0.0
+        # Timers due later than this need no NOTIFY: every ticker (same setting on every replica)
+        # reads the next due time at least every max_idle_s, so all of them see such a timer in time.
+        self.notify_within = timedelta(seconds=2 * max_idle_s)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -161,14 +167,19 @@ class Ticker:
                 await self._sleep(min(0.2 * 2**failures, 5.0))
 
     def _on_notify(self, _conn, _pid, _channel, payload: str) -> None:
-        """Timers were stored. The payload is the earliest due time among them (empty: unknown):
-        when the ticker is asleep until before that anyway, nothing needs to change."""
-        if payload and self._wake_at is not None:
-            try:
-                if datetime.fromisoformat(payload) >= self._wake_at:
-                    return
-            except ValueError:
-                pass
+        """Timers were stored. The payload is the earliest due time among them (empty: unknown)."""
+        due = None
+        if payload:
+            with contextlib.suppress(ValueError):
+                due = datetime.fromisoformat(payload)
+        self.timers_stored(due)
+
+    def timers_stored(self, due: datetime | None) -> None:
+        """Timers were stored (committed), the earliest due at `due` (None: unknown): when the ticker
+        is asleep until before that anyway, nothing needs to change. NOTIFY calls it; so does this
+        process's consumer after a commit that did not NOTIFY."""
+        if due is not None and self._wake_at is not None and due >= self._wake_at:
+            return
         self._wake.set()
 
     async def _loop(self, conn: asyncpg.Connection) -> None:
