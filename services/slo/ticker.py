@@ -55,11 +55,6 @@ def _keys(i: int, j: int) -> tuple[str, str, str]:
     return f"g_{i}_{j}", f"t_{i}_{j}", f"b_{i}_{j}"
 
 
-def _row_counts(row: dict, i: int, j: int, *, minutes: float, bad: int | None = None) -> Counts:
-    g, t, b = _keys(i, j)
-    return Counts(good=row[g], total=row[t], bad_minutes=bad if bad is not None else row.get(b, 0), minutes=minutes)
-
-
 class LongWindowCache:
     """The long windows' sums (24 h, 72 h, 30 days, the month: hour buckets and time slices) and the
     last day's histograms, over the completed hours only, kept from one tick to the next: each tick
@@ -114,15 +109,20 @@ async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefin
 
 
 def _add_sums(a: dict, b: dict) -> dict:
-    """{key: {column: sum}} of both."""
-    out = {k: dict(v) for k, v in a.items()}
+    """{key: {column: sum}} of both. The result shares the inner dicts of keys only one side has
+    (it is read, never changed)."""
+    out = dict(a)
     for k, cols in b.items():
-        acc = out.get(k)
+        acc = a.get(k)
         if acc is None:
-            out[k] = dict(cols)
+            out[k] = cols
+        elif acc.keys() == cols.keys():
+            out[k] = {c: v + cols[c] for c, v in acc.items()}
         else:
+            merged = dict(acc)
             for c, v in cols.items():
-                acc[c] = acc.get(c, 0) + v
+                merged[c] = merged.get(c, 0) + v
+            out[k] = merged
     return out
 
 
@@ -216,6 +216,10 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
         long_rows, slices = _add_sums(cache.long_rows, current[0]), _add_sums(cache.slices, current[1])
         histograms = _add_sums(cache.histograms, current[2])
 
+    # Per window: its length in minutes and, per definition, the (good, total, bad) column names.
+    short = [(w, w / MINUTE, [_keys(i, j) for i in range(len(defs))]) for j, w in enumerate(SHORT_WINDOWS)]
+    long_minutes = [w / MINUTE for w in LONG_WINDOWS] + [ROLLING_PERIOD / MINUTE, month.elapsed_minutes]
+    long = [(m, [_keys(i, j) for i in range(len(defs))], f"b_{j}") for j, m in enumerate(long_minutes)]
     out: dict[str, dict[int, WindowCounts]] = {}
     for svc in sorted(set(short_rows) | set(long_rows)):
         applicable = set(id(d) for d in definitions_for(svc, defs))
@@ -225,19 +229,18 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
             if id(d) not in applicable:
                 continue
             burn: dict[timedelta, Counts] = {}
-            for j, w in enumerate(SHORT_WINDOWS):
-                burn[w] = _row_counts(s, i, j, minutes=w / MINUTE) if s else Counts(minutes=w / MINUTE)
+            for w, minutes, keys in short:
+                g, t, b = keys[i]
+                burn[w] = Counts(s[g], s[t], s.get(b, 0), minutes) if s else Counts(minutes=minutes)
             sl = slices.get((d.name, svc))
-            def long_counts(j: int, minutes: float) -> Counts:
-                bad = sl[f"b_{j}"] if sl else 0
-                return _row_counts(lg, i, j, minutes=minutes, bad=bad) if lg else Counts(minutes=minutes, bad_minutes=bad)
-            for j, w in enumerate(LONG_WINDOWS):
-                burn[w] = long_counts(j, w / MINUTE)
-            per_def[i] = WindowCounts(
-                burn=burn,
-                rolling_30d=long_counts(len(LONG_WINDOWS), ROLLING_PERIOD / MINUTE),
-                month=long_counts(len(LONG_WINDOWS) + 1, month.elapsed_minutes),
-            )
+            counts = []
+            for minutes, keys, slice_key in long:
+                g, t, _ = keys[i]
+                bad = sl[slice_key] if sl else 0
+                counts.append(Counts(lg[g], lg[t], bad, minutes) if lg else Counts(bad_minutes=bad, minutes=minutes))
+            for w, c in zip(LONG_WINDOWS, counts):
+                burn[w] = c
+            per_def[i] = WindowCounts(burn=burn, rolling_30d=counts[-2], month=counts[-1])
         out[svc] = per_def
     return out, histograms
 
