@@ -493,7 +493,10 @@ class Bench:
                       GROUP BY incident_id HAVING count(*) <> $1) x) AS incidents_without_all_alerts""",
                 self.args.group_size,
             )
-            return dict(row)
+            stats = await conn.fetchrow(
+                """SELECT pg_stat_force_next_flush(), n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables
+                   WHERE schemaname = 'incidents' AND relname = 'alert_occurrence'""")
+            return {**dict(row), "occurrence_updates": stats["n_tup_upd"], "occurrence_hot_updates": stats["n_tup_hot_upd"]}
         finally:
             await conn.close()
 
