@@ -370,6 +370,16 @@ class Run:
                 await conn.close()
         rates = self.args.rates or [self.args.rate]
         out = []
+        if self.args.rates and self.args.idle_s > 0:
+            # What each process burns with no load at all (timers, polls, fetch waits, the JVM):
+            # the part of the CPU per alert at a low rate that is not per alert.
+            await asyncio.sleep(2)
+            cpu0, t0 = self.cpu_now(), time.monotonic()
+            await asyncio.sleep(self.args.idle_s)
+            cpu1, t1 = self.cpu_now(), time.monotonic()
+            idle = {name: round((cpu1[name] - cpu0.get(name, 0.0)) / (t1 - t0), 3) for name in cpu1}
+            print(f"e2e idle, CPU cores busy per process: {idle}", flush=True)
+            out.append({"rate": 0, "idle_s": round(t1 - t0, 1), "cpu_cores_idle": idle})
         for rate in rates:
             result = await self.measure(ingest_port, requests, run, rate)
             print(f"e2e at {rate}/s: p50 {fmt(result['delay_ms']['p50'], 1, ' ms')} p99 {fmt(result['delay_ms']['p99'], 1, ' ms')}, "
@@ -552,9 +562,13 @@ def report(results: dict) -> None:
         report_e2e(results["end_to_end"])
     if "knee" in results:
         for e in results["knee"]:
-            report_e2e(e)
+            if e["rate"]:
+                report_e2e(e)
         print("\nKnee (webhook accepted → page; CPU ms per accepted alert during the load, per process):")
         for e in results["knee"]:
+            if not e["rate"]:
+                print(f"  idle ({e['idle_s']} s, no load): CPU cores busy " + ", ".join(f"{k} {v}" for k, v in e["cpu_cores_idle"].items()))
+                continue
             d = e["delay_ms"]
             print(f"  {e['rate']:>4}/s asked, {e['achieved_rate']}/s: p50 {fmt(d['p50'], 1, ' ms')}  p99 {fmt(d['p99'], 1, ' ms')}  "
                   f"cores busy {e['cpu_cores_busy']}  " + ", ".join(f"{k} {v}" for k, v in e["cpu_ms_per_alert"].items()))
@@ -633,6 +647,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rates", type=lambda v: [int(x) for x in v.split(",")], default=None, metavar="R1,R2,...",
                         help="e2e: after the warm-up (at --rate), one measured load of --duration s at each rate in turn "
                         "on the same stack (the knee: delay and CPU per alert per process against the rate)")
+    parser.add_argument("--idle-s", type=float, default=10.0,
+                        help="with --rates: first this long with no load, each process's CPU then (the part that is not per alert)")
     parser.add_argument("--duration", type=int, default=30, help="seconds of load")
     parser.add_argument("--warmup-s", type=float, default=30.0,
                         help="seconds of the same load before the measured one (0: measure a cold stack)")
