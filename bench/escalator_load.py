@@ -368,6 +368,16 @@ class Run:
                 await conn.execute("ANALYZE")
             finally:
                 await conn.close()
+        if self.args.checkpoint:
+            # The WAL as a server that has run for a while has it: the warm-up's segment files
+            # become recyclable, so the measured load renames old files instead of creating new
+            # ones (on the bench's brand-new server each new 16 MB file stalled commits by ~85 ms;
+            # see the incident service's section).
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute("CHECKPOINT")
+            finally:
+                await conn.close()
         rates = self.args.rates or [self.args.rate]
         out = []
         if self.args.rates and self.args.idle_s > 0:
@@ -656,6 +666,8 @@ def main(argv: list[str] | None = None) -> int:
                         "HEAD extracted to /tmp, for a before/after on the same machine minutes apart)")
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="e2e: measure without ANALYZE after the warm-up (tables as a brand-new database has them)")
+    parser.add_argument("--no-checkpoint", dest="checkpoint", action="store_false",
+                        help="e2e: no CHECKPOINT after the warm-up (the measured load then creates new WAL segment files)")
     parser.add_argument("--service-env", action="append", default=[], metavar="VIGIL_NAME=VALUE",
                         help="e2e: an environment variable for every service process (repeatable), e.g. a deployment's setting")
     parser.add_argument("--pg-setting", action="append", default=[], metavar="NAME=VALUE",
