@@ -163,11 +163,12 @@ async def bench_evaluation(settings: SloSettings, pool, services: int, rounds: i
     ticks, pure = [], []
     cache = LongWindowCache()  # the evaluator's, kept across its ticks: the first tick reads every window in full
     for i in range(rounds):
-        async with pool.acquire() as conn:  # the fold flags the current hour of every service each minute
-            await conn.execute("UPDATE slo.hour_bucket SET sliced = false, updated_at = clock_timestamp() WHERE hour = $1",
-                               floor_minute(now).replace(minute=0))
+        at = now + i * timedelta(seconds=settings.slo_evaluate_interval_s)
+        async with pool.acquire() as conn:  # the fold flags the current hour of every service each minute (the last minute's events)
+            await conn.execute("UPDATE slo.hour_bucket SET sliced = false, updated_at = clock_timestamp(), changed_from = $2 "
+                               "WHERE hour = $1", floor_minute(now).replace(minute=0), floor_minute(at) - timedelta(minutes=1))
         started = time.perf_counter()  # ticks as often as the service's evaluator ticks (the minute moves on every other one)
-        evaluations = await evaluate_slos(pool, cfg, now + i * timedelta(seconds=settings.slo_evaluate_interval_s), cache)
+        evaluations = await evaluate_slos(pool, cfg, at, cache)
         ticks.append(time.perf_counter() - started)
     async with pool.acquire() as conn:
         counts, histograms = await read_counts(conn, cfg, now)

@@ -15,6 +15,7 @@ from pydantic_core import to_json
 
 from services.slo.buckets import RESOURCES, Bucket, BucketKey
 from services.slo.definitions import SloDefinition
+from services.slo.windows import floor_hour
 
 SCHEMA = "slo"
 
@@ -34,12 +35,13 @@ _UTIL_TYPES = ", ".join(f"${7 + 2 * i}::float8[], ${8 + 2 * i}::int[]" for i in 
 _UTIL_UPDATE = ", ".join(f"{r}_sum = b.{r}_sum + excluded.{r}_sum, {r}_n = b.{r}_n + excluded.{r}_n" for r in RESOURCES)
 
 
-def _add_buckets_sql(table: str, time_column: str, touch: str) -> str:
+def _add_buckets_sql(table: str, time_column: str, touch: str, *, changed_from: bool = False) -> str:
+    extra, extra_type = (", changed_from", ", $15::timestamptz[]") if changed_from else ("", "")
     return f"""
-INSERT INTO slo.{table} AS b (service, {time_column}, requests, errors, events, latency, {_UTIL_COLUMNS})
-SELECT service, at, requests, errors, events, latency::jsonb, {_UTIL_COLUMNS}
-FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], {_UTIL_TYPES})
-    AS r(service, at, requests, errors, events, latency, {_UTIL_COLUMNS})
+INSERT INTO slo.{table} AS b (service, {time_column}, requests, errors, events, latency, {_UTIL_COLUMNS}{extra})
+SELECT service, at, requests, errors, events, latency::jsonb, {_UTIL_COLUMNS}{extra}
+FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], {_UTIL_TYPES}{extra_type})
+    AS r(service, at, requests, errors, events, latency, {_UTIL_COLUMNS}{extra})
 ON CONFLICT (service, {time_column}) DO UPDATE SET
     requests = b.requests + excluded.requests, errors = b.errors + excluded.errors, events = b.events + excluded.events,
     latency = CASE WHEN excluded.latency = '{{}}'::jsonb THEN b.latency ELSE slo.merge_counts(b.latency, excluded.latency) END,
@@ -47,7 +49,11 @@ ON CONFLICT (service, {time_column}) DO UPDATE SET
 
 
 ADD_MINUTES = _add_buckets_sql("minute_bucket", "minute", "")
-ADD_HOURS = _add_buckets_sql("hour_bucket", "hour", ", updated_at = clock_timestamp(), sliced = false")
+# An hour is flagged for the evaluator (sliced = false) with the earliest minute changed since it
+# collected the flag (a flag it has not collected yet keeps the earlier minute; NULL stays NULL).
+ADD_HOURS = _add_buckets_sql("hour_bucket", "hour", """, updated_at = clock_timestamp(), sliced = false,
+    changed_from = CASE WHEN b.sliced THEN excluded.changed_from WHEN b.changed_from IS NULL THEN NULL
+                        ELSE least(b.changed_from, excluded.changed_from) END""", changed_from=True)
 
 
 async def mark_processed_many(conn: asyncpg.Connection, event_ids: list[str], interval_starts: list[datetime]) -> set[str]:
@@ -68,10 +74,16 @@ def _bucket_columns(buckets: dict[BucketKey, Bucket]) -> list[list]:
 
 
 async def add_buckets(conn: asyncpg.Connection, *, minutes: dict[BucketKey, Bucket], hours: dict[BucketKey, Bucket]) -> None:
+    """`hours`: the roll-up of `minutes` (each hour flagged with the earliest of its minutes here)."""
     if minutes:
         await conn.execute(ADD_MINUTES, *_bucket_columns(minutes))
     if hours:
-        await conn.execute(ADD_HOURS, *_bucket_columns(hours))
+        first: dict[BucketKey, datetime] = {}
+        for service, minute in minutes:
+            key = (service, floor_hour(minute))
+            if key not in first or minute < first[key]:
+                first[key] = minute
+        await conn.execute(ADD_HOURS, *_bucket_columns(hours), [first.get(k, k[1]) for k in sorted(hours)])
 
 
 # --- window sums -------------------------------------------------------------------------------
@@ -96,14 +108,14 @@ def _good_total(definition: SloDefinition, p: _Params) -> tuple[str, str]:
 
 def window_sums_sql(
     *, table: str, time_column: str, definitions: Sequence[SloDefinition], starts: Sequence[datetime],
-    end: datetime, bad_minutes: bool,
+    end: datetime, bad_minutes: bool, services: Sequence[str] | None = None,
 ) -> tuple[str, list]:
     """One scan of `table` from the earliest of `starts` to `end`, one row per service: the windows
     all end at `end`, so the distinct starts (descending) cut the scan into segments (summed per
     service and segment) and each window is a prefix of them (summed per service). Per definition i
     and window j: g_i_j (good), t_i_j (total) and, for minute buckets, b_i_j (bad minutes: minutes
     with traffic whose good fraction is under target). Each row's expressions are computed once
-    (innermost query), whatever the number of windows."""
+    (innermost query), whatever the number of windows. `services`: only these."""
     p = _Params()
     bounds = sorted(set(starts), reverse=True)
     segment = "CASE " + " ".join(f"WHEN {time_column} >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
@@ -121,8 +133,9 @@ def window_sums_sql(
         for i in range(len(definitions)):
             for c in ("g", "t", *(("b",) if bad_minutes else ())):
                 outer.append(f"coalesce(sum({c}{i}) FILTER (WHERE seg <= {last}), 0)::bigint AS {c}_{i}_{j}")
+    only = f" AND service = ANY({p(list(services), '::text[]')})" if services is not None else ""
     sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(middle)} FROM (SELECT {', '.join(inner)} FROM slo.{table} "
-           f"WHERE {time_column} >= {p(bounds[-1], '::timestamptz')} AND {time_column} < {p(end, '::timestamptz')}) AS r "
+           f"WHERE {time_column} >= {p(bounds[-1], '::timestamptz')} AND {time_column} < {p(end, '::timestamptz')}{only}) AS r "
            "GROUP BY service, seg) AS s GROUP BY service")
     return sql, p.values
 
@@ -142,10 +155,11 @@ def prefix_sums(rows, *, columns: Sequence[str], starts: Sequence[datetime], bou
 
 
 async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str, definitions: Sequence[SloDefinition],
-                      starts: Sequence[datetime], end: datetime, bad_minutes: bool) -> dict[str, dict]:
+                      starts: Sequence[datetime], end: datetime, bad_minutes: bool,
+                      services: Sequence[str] | None = None) -> dict[str, dict]:
     """{service: {"g_<i>_<j>", "t_<i>_<j>"[, "b_<i>_<j>"]: sums}} for definition i and window j."""
     sql, values = window_sums_sql(table=table, time_column=time_column, definitions=definitions,
-                                  starts=starts, end=end, bad_minutes=bad_minutes)
+                                  starts=starts, end=end, bad_minutes=bad_minutes, services=services)
     out = {}
     for r in await conn.fetch(sql, *values):
         row = dict(r)
@@ -153,33 +167,49 @@ async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str,
     return out
 
 
-def _minute_rows(definitions: Sequence[SloDefinition]) -> tuple[str, list]:
+def window_changes_sql(
+    definitions: Sequence[SloDefinition], *, old_starts: Sequence[datetime], old_end: datetime,
+    new_starts: Sequence[datetime], new_end: datetime,
+) -> tuple[str, list]:
+    """What moving the windows from [old_starts[j], old_end) forward to [new_starts[j], new_end)
+    changes in the minute-bucket sums of `window_sums`, one row per service: g_i_j, t_i_j and b_i_j
+    to add (negative for the minutes that left). Scans only the minutes in one range and not the
+    other (index ranges)."""
     p = _Params()
-    minutes = p(None, "::timestamptz[]")
-    cols = []
+    inner = ["service"]
     for i, d in enumerate(definitions):
         good, total = _good_total(d, p)
         target = p(d.target, "::float8")
-        cols += [f"{good} AS g{i}", f"{total} AS t{i}", f"({total} > 0 AND {good} < {target} * {total})::int AS b{i}"]
-    sql = f"SELECT service, minute, {', '.join(cols)} FROM slo.minute_bucket WHERE minute = ANY({minutes})"
-    return sql, p.values[1:]
+        inner += [f"{good} AS g{i}", f"{total} AS t{i}", f"({total} > 0 AND {good} < {target} * {total})::int AS b{i}"]
+    old_until, new_until = p(old_end, "::timestamptz"), p(new_end, "::timestamptz")
+    for j, (old, new) in enumerate(zip(old_starts, new_starts)):
+        inner.append(f"(minute >= {p(new, '::timestamptz')} AND minute < {new_until})::int"
+                     f" - (minute >= {p(old, '::timestamptz')} AND minute < {old_until})::int AS d{j}")
+    outer = ["service"] + [f"sum({c}{i} * d{j})::bigint AS {c}_{i}_{j}"
+                           for j in range(len(new_starts)) for i in range(len(definitions)) for c in ("g", "t", "b")]
+    ranges = sorted({(old, new) for old, new in zip(old_starts, new_starts) if new > old} | {(old_end, new_end)})
+    where = " OR ".join(f"(minute >= {p(a, '::timestamptz')} AND minute < {p(b, '::timestamptz')})" for a, b in ranges)
+    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM slo.minute_bucket WHERE {where}) AS r GROUP BY service"
+    return sql, p.values
 
 
-def minute_rows_sql(definitions: Sequence[SloDefinition]) -> str:
-    """Per minute bucket of the minutes $1: g<i>, t<i> and b<i> (1 for a bad minute) of definition i,
-    the terms that `window_sums` adds up (the rest of the parameters: `minute_rows_params`)."""
-    return _minute_rows(definitions)[0]
-
-
-def minute_rows_params(definitions: Sequence[SloDefinition]) -> list:
-    return _minute_rows(definitions)[1]
+async def window_changes(conn: asyncpg.Connection, definitions: Sequence[SloDefinition], **ranges) -> dict[str, dict]:
+    """{service: {"g_<i>_<j>", ...: change}}: see `window_changes_sql`."""
+    sql, values = window_changes_sql(definitions, **ranges)
+    out = {}
+    for r in await conn.fetch(sql, *values):
+        row = dict(r)
+        out[row.pop("service")] = row
+    return out
 
 
 NEXT_GENERATION = "UPDATE slo.evaluator_generation SET generation = generation + 1 RETURNING generation"
 
 # Newest first and bounded, so that a backlog (a first start on a long history) is worked off over
 # several ticks instead of holding one tick for minutes.
-UNSLICED_HOURS = "SELECT service, hour, updated_at FROM slo.hour_bucket WHERE NOT sliced ORDER BY hour DESC LIMIT $1"
+UNSLICED_HOURS = """
+SELECT service, hour, updated_at, coalesce(changed_from, hour) AS changed_from
+FROM slo.hour_bucket WHERE NOT sliced ORDER BY hour DESC LIMIT $1"""
 MAX_SLICED_PER_TICK = 20_000
 
 # Cleared only where no fold changed the hour since it was read (its updated_at is the same).

@@ -69,20 +69,30 @@ class LongWindowCache:
         self.long_rows: dict = {}
         self.slices: dict = {}
         self.histograms: dict = {}
-        # The short windows (minute buckets) the same way: their sums over the minutes before the
-        # current hour, for the window starts `short_starts` of the hour `short_hour`. When the
-        # minute moves on, the minutes that left the windows are read and subtracted.
-        self.short_hour: datetime | None = None
+        # The short windows (minute buckets): their sums over the minutes before `short_boundary`
+        # (a few minutes back: the minutes the fold is still adding to are read every tick), for the
+        # window starts `short_starts`. When the minute moves on, the minutes that left a window or
+        # came before the boundary are read and subtracted or added; a service whose minutes before
+        # the boundary a fold changed (the hour flags carry the earliest changed minute) is read
+        # again (`short_stale`); all of them when the flags may be incomplete.
+        self.short_boundary: datetime | None = None
         self.short_starts: list[datetime] = []
         self.short_rows: dict = {}
+        self.short_stale: set[str] = set()
 
-    def observe(self, generation: int, changed_hours: list[datetime], *, complete: bool, hour_now: datetime) -> None:
-        """After a tick collected the flagged hours: drop the sums if they may be stale."""
+    def observe(self, generation: int, changed: list, *, complete: bool, hour_now: datetime) -> None:
+        """After a tick collected the flagged hours (rows with service, hour and changed_from, the
+        earliest minute changed): drop the sums that may be stale."""
         consecutive = self.generation is not None and generation == self.generation + 1
         self.generation = generation
-        if not consecutive or not complete or any(h < hour_now for h in changed_hours):
+        if not consecutive or not complete:
             self.key = None
-            self.short_hour = None
+            self.short_boundary = None
+            return
+        if any(r["hour"] < hour_now for r in changed):
+            self.key = None
+        if self.short_boundary is not None:
+            self.short_stale.update(r["service"] for r in changed if r["changed_from"] < self.short_boundary)
 
 
 async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> list:
@@ -142,36 +152,52 @@ async def _long_sums(conn: asyncpg.Connection, defs, *, sliced: list[str], start
     return long_rows, slices, histograms
 
 
-# Beyond this many minutes' advance since the kept starts, the completed minutes are read anew.
-MAX_MINUTES_SUBTRACTED = 10
+# Beyond this many minutes to add or subtract since the kept starts, the kept minutes are read anew.
+MAX_MINUTES_SUBTRACTED = 12
+# The kept short-window sums end this far before the current minute: the fold adds a minute's
+# events in the minute after it, and those minutes are read every tick instead of re-read.
+SHORT_BOUNDARY_LAG = 2 * MINUTE
 
 
 async def _completed_minutes(conn: asyncpg.Connection, defs, cache: LongWindowCache, starts: list[datetime],
-                             hour_now: datetime) -> dict:
-    """The short windows' sums over their minutes before `hour_now` (window j from starts[j]),
-    kept in `cache`: read in full for a new hour (or after the cache was dropped), else the
-    minutes that left the windows since the kept starts are subtracted."""
-    clipped = [min(s, hour_now) for s in starts]
-    kept = cache.short_hour == hour_now and len(cache.short_starts) == len(clipped)
-    if kept and cache.short_starts == clipped:
-        return cache.short_rows
-    left = sorted({m for old, new in zip(cache.short_starts, clipped) for m in _minutes(old, new)}) if kept else None
-    if (left is None or len(left) > MAX_MINUTES_SUBTRACTED
-            or any(new < old for old, new in zip(cache.short_starts, clipped))):
+                             boundary: datetime) -> dict:
+    """The short windows' sums over their minutes before `boundary` (window j from starts[j]),
+    kept in `cache`: read in full after the cache was dropped, else the minutes that left the
+    windows are subtracted and those now before the boundary added; the services a fold changed
+    before the old boundary are read again."""
+    clipped = [min(s, boundary) for s in starts]
+    old_boundary, old_starts = cache.short_boundary, cache.short_starts
+    kept = old_boundary is not None and len(old_starts) == len(clipped)
+    if kept and (boundary < old_boundary or any(new < old for old, new in zip(old_starts, clipped))):
+        kept = False
+    delta = sorted({m for old, new in zip(old_starts, clipped) for m in _minutes(old, new)}
+                   | set(_minutes(old_boundary, boundary))) if kept else []
+    if not kept or len(delta) > MAX_MINUTES_SUBTRACTED:
         cache.short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
-                                                  starts=clipped, end=hour_now, bad_minutes=True)
-    else:
+                                                  starts=clipped, end=boundary, bad_minutes=True)
+        cache.short_stale = set()
+    elif delta:
         rows = cache.short_rows
-        for r in await conn.fetch(repo.minute_rows_sql(defs), left, *repo.minute_rows_params(defs)):
-            acc = rows.get(r["service"])
+        changes = await repo.window_changes(conn, defs, old_starts=old_starts, old_end=old_boundary,
+                                            new_starts=clipped, new_end=boundary)
+        for svc, change in changes.items():
+            acc = rows.get(svc)
             if acc is None:
-                continue
-            for j, (old, new) in enumerate(zip(cache.short_starts, clipped)):
-                if old <= r["minute"] < new:
-                    for i in range(len(defs)):
-                        for c in ("g", "t", "b"):
-                            acc[f"{c}_{i}_{j}"] -= r[f"{c}{i}"]
-    cache.short_hour, cache.short_starts = hour_now, clipped
+                rows[svc] = change
+            else:
+                for c, v in change.items():
+                    acc[c] += v
+    if cache.short_stale:
+        stale = sorted(cache.short_stale)
+        again = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
+                                       starts=clipped, end=boundary, bad_minutes=True, services=stale)
+        for svc in stale:
+            if svc in again:
+                cache.short_rows[svc] = again[svc]
+            else:
+                cache.short_rows.pop(svc, None)
+        cache.short_stale = set()
+    cache.short_boundary, cache.short_starts = boundary, clipped
     return cache.short_rows
 
 
@@ -194,11 +220,12 @@ async def read_counts(conn: asyncpg.Connection, cfg: EvaluatorConfig, now: datet
         short_rows = await repo.window_sums(conn, table="minute_bucket", time_column="minute", definitions=defs,
                                             starts=short_starts, end=minute_now + MINUTE, bad_minutes=True)
     else:
-        # The minutes before the current hour from the cache, the current hour's read (late events
-        # change it at any minute); both are segments of every window, so their sums add up.
-        short_rows = _add_sums(await _completed_minutes(conn, defs, cache, short_starts, hour_now), await repo.window_sums(
+        # The minutes before the boundary from the cache, the last few read; both are segments of
+        # every window, so their sums add up.
+        boundary = minute_now - SHORT_BOUNDARY_LAG
+        short_rows = _add_sums(await _completed_minutes(conn, defs, cache, short_starts, boundary), await repo.window_sums(
             conn, table="minute_bucket", time_column="minute", definitions=defs,
-            starts=[max(s, hour_now) for s in short_starts], end=minute_now + MINUTE, bad_minutes=True))
+            starts=[max(s, boundary) for s in short_starts], end=minute_now + MINUTE, bad_minutes=True))
     sliced = [d.name for d in defs if d.budgeting == "timeslices"]
     day_start = hour_now - timedelta(days=1) + HOUR if any(d.display == "percentile_ms" for d in defs) else None
     if cache is None:
@@ -281,7 +308,7 @@ async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime,
             generation = await conn.fetchval(repo.NEXT_GENERATION)
             changed = await recompute_slices(conn, cfg.definitions)
         if cache is not None:
-            cache.observe(generation, [r["hour"] for r in changed], complete=len(changed) < repo.MAX_SLICED_PER_TICK,
+            cache.observe(generation, changed, complete=len(changed) < repo.MAX_SLICED_PER_TICK,
                           hour_now=floor_hour(now))
         async with conn.transaction():
             # Enough memory to hash-aggregate the window scans instead of sorting them on disk.

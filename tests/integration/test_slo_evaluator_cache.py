@@ -105,22 +105,36 @@ async def _cached_read(pool, cache: LongWindowCache, now: datetime):
         return await read_counts(conn, CFG, now, cache)
 
 
+def flag(service: str, hour: datetime, changed_from: datetime | None = None) -> dict:
+    return {"service": service, "hour": hour, "changed_from": changed_from or hour}
+
+
 def test_the_kept_sums_are_dropped_unless_this_replica_ticked_last_and_only_the_current_hour_changed():
     hour = datetime(2026, 4, 15, 12, tzinfo=UTC)
     cache = LongWindowCache()
     cache.observe(5, [], complete=True, hour_now=hour)
     cache.key = ("kept",)
-    cache.observe(6, [hour, hour], complete=True, hour_now=hour)
+    cache.observe(6, [flag("a", hour), flag("b", hour)], complete=True, hour_now=hour)
     assert cache.key == ("kept",)
-    cache.short_hour = hour
+    cache.short_boundary = hour
     cache.observe(8, [], complete=True, hour_now=hour)  # generation 7 was another replica's tick
-    assert cache.key is None and cache.short_hour is None
+    assert cache.key is None and cache.short_boundary is None
     cache.key = ("kept",)
-    cache.observe(9, [hour - timedelta(hours=1)], complete=True, hour_now=hour)
+    cache.observe(9, [flag("a", hour - timedelta(hours=1))], complete=True, hour_now=hour)
     assert cache.key is None
     cache.key = ("kept",)
-    cache.observe(10, [hour], complete=False, hour_now=hour)  # more flagged hours than one tick collects
-    assert cache.key is None
+    cache.observe(10, [flag("a", hour)], complete=False, hour_now=hour)  # more flagged hours than one tick collects
+    assert cache.key is None and cache.short_boundary is None
+
+
+def test_the_kept_short_sums_of_a_service_are_read_again_when_a_fold_changed_a_minute_before_the_boundary():
+    hour = datetime(2026, 4, 15, 12, tzinfo=UTC)
+    cache = LongWindowCache()
+    cache.observe(1, [], complete=True, hour_now=hour)
+    cache.short_boundary = hour + timedelta(minutes=28)
+    cache.observe(2, [flag("on-time", hour, hour + timedelta(minutes=29)), flag("at-boundary", hour, hour + timedelta(minutes=28)),
+                      flag("late", hour, hour + timedelta(minutes=27))], complete=True, hour_now=hour)
+    assert cache.short_stale == {"late"} and cache.short_boundary is not None
 
 
 async def test_kept_short_window_sums_count_what_a_full_read_counts_as_the_minutes_move_on(pool):
@@ -137,20 +151,50 @@ async def test_kept_short_window_sums_count_what_a_full_read_counts_as_the_minut
         assert await _cached_read(pool, cache, at) == await full_read(pool, at)
 
     await tick_and_compare(NOW)
-    assert cache.short_hour == NOW.replace(minute=0, second=0)
+    assert cache.short_boundary == NOW.replace(second=0) - timedelta(minutes=2)
     # A late event into an earlier minute of the current hour, then the minute moves on by one and two.
     await fold_events(pool, [metrics("api", NOW.replace(minute=5, second=0), errors=400, fast=0, n=2)])
+    kept_web = cache.short_rows["web"]
     await tick_and_compare(NOW + timedelta(seconds=40))
+    assert cache.short_rows["web"] is kept_web  # only the service with the late event was read again
+    # Events into the minutes the tick reads anyway (after the boundary), and into the current minute.
+    await fold_events(pool, [metrics("web", NOW.replace(second=0) - timedelta(minutes=1), errors=300, fast=0, n=2),
+                             metrics("api", NOW.replace(second=0), errors=200, fast=0, n=3)])
+    await tick_and_compare(NOW + timedelta(seconds=50))
+    assert cache.short_rows["web"] is kept_web
     await tick_and_compare(NOW + timedelta(minutes=1))
     await tick_and_compare(NOW + timedelta(minutes=3))
-    kept_rows = cache.short_rows
-    # A late event into a completed hour inside the 6 h window: read again, and it counts.
+    kept_api, kept_web = cache.short_rows["api"], cache.short_rows["web"]
+    # A late event into a completed hour inside the 6 h window: that service is read again, and it counts.
     await fold_events(pool, [metrics("web", NOW.replace(minute=15, second=0) - timedelta(hours=3), errors=999, fast=0, n=2)])
     await tick_and_compare(NOW + timedelta(minutes=4))
-    assert cache.short_rows is not kept_rows
+    assert cache.short_rows["web"] is not kept_web and cache.short_rows["api"] is kept_api
     counts, _ = await full_read(pool, NOW + timedelta(minutes=4))
     assert counts["web"][3].burn[timedelta(hours=6)].bad >= 999
     await tick_and_compare(NOW + timedelta(minutes=20))  # too many minutes moved on: read again
     await tick_and_compare(NOW + timedelta(minutes=21))
-    await tick_and_compare(NOW + timedelta(minutes=40))  # the next hour
-    assert cache.short_hour == NOW.replace(minute=0, second=0) + timedelta(hours=1)
+    await tick_and_compare(NOW + timedelta(minutes=30))  # the next hour
+    await tick_and_compare(NOW + timedelta(minutes=31))
+    # A new service whose first minutes come before the boundary as the minute moves on.
+    await fold_events(pool, [metrics("new", NOW.replace(second=0) + timedelta(minutes=31), errors=50, n=1)])
+    await tick_and_compare(NOW + timedelta(minutes=32))
+    await tick_and_compare(NOW + timedelta(minutes=34))
+    assert "new" in cache.short_rows
+
+
+async def test_the_fold_flags_an_hour_with_the_earliest_minute_changed_since_the_evaluator_collected_it(pool):
+    hour = NOW.replace(minute=0, second=0)
+
+    async def changed_from():
+        async with pool.acquire() as conn:
+            return await conn.fetchval("SELECT changed_from FROM slo.hour_bucket WHERE service = 'api' AND hour = $1", hour)
+
+    await fold_events(pool, [metrics("api", hour + timedelta(minutes=20), n=1), metrics("api", hour + timedelta(minutes=12), n=1)])
+    assert await changed_from() == hour + timedelta(minutes=12)
+    await fold_events(pool, [metrics("api", hour + timedelta(minutes=25), n=2)])
+    assert await changed_from() == hour + timedelta(minutes=12)  # not collected yet: the earlier minute stays
+    await fold_events(pool, [metrics("api", hour + timedelta(minutes=3), n=3)])
+    assert await changed_from() == hour + timedelta(minutes=3)
+    await evaluate_slos(pool, CFG, NOW, LongWindowCache())  # collects the flag
+    await fold_events(pool, [metrics("api", hour + timedelta(minutes=29), n=4)])
+    assert await changed_from() == hour + timedelta(minutes=29)
