@@ -16,6 +16,13 @@ measures the two targets of the SLO issue:
    slice recomputation, the window queries, the pure evaluation, status and alert writes) runs
    `--rounds` times; the pure evaluation alone is timed separately.
 
+3. `--ceiling`: what one Python process on this machine can do at most for the fold, from the same
+   produced events: (a) a bare aiokafka consumer of the topic that only parses the records and
+   `json.loads` each value (no validation, no store, no commits); (b) the cheapest idempotent
+   PostgreSQL write of the same rows, from columns built beforehand: per poll-sized batch one
+   transaction with the event-id insert (ON CONFLICT DO NOTHING) and the minute-row upsert, the
+   service's two statements per event, without decode, fold or hour roll-up.
+
 Prints the numbers and exits 0 when the checks passed (3 with --check-targets when a target was missed).
 """
 
@@ -23,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import json
 import shutil
 import statistics
 import sys
@@ -134,6 +143,56 @@ async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_req
             "ids_ok": ids == n_events, "sums_ok": requests == expected_requests}
 
 
+async def ceiling_consume(bootstrap: str, n_events: int) -> dict:
+    """Events/s of a bare consumer: records parsed by aiokafka and each value json.loads'ed."""
+    consumer = AIOKafkaConsumer(Topic.METRICS, bootstrap_servers=bootstrap, group_id=f"ceiling-{uuid.uuid4().hex[:6]}",
+                                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=6000)
+    await consumer.start()
+    gc.disable()  # a ceiling: no collector walking the parsed values
+    try:
+        seen, first = 0, None
+        while seen < n_events:
+            polled = await consumer.getmany(timeout_ms=1000, max_records=6000)
+            if first is None and polled:
+                first = time.perf_counter()
+            for records in polled.values():
+                for r in records:
+                    json.loads(r.value)
+                seen += len(records)
+        seconds = time.perf_counter() - first
+    finally:
+        gc.enable()
+        await consumer.stop()
+    return {"events": seen, "seconds": seconds, "per_s": seen / seconds}
+
+
+async def ceiling_store(pool, events: list[MetricsEvent], batch: int, connections: int) -> dict:
+    """Events/s of the cheapest idempotent write of the fold's rows (ids + minute rows)."""
+    from services.slo.buckets import fold
+    batches = []
+    for k in range(0, len(events), batch):
+        part = events[k:k + batch]
+        minutes = fold(part)
+        batches.append(([e.event_id for e in part], [e.interval_start for e in part], repository._bucket_columns(minutes)))
+    async with pool.acquire() as conn:
+        await conn.execute("TRUNCATE slo.minute_bucket, slo.hour_bucket, slo.processed_event")
+    todo = iter(batches)
+
+    async def worker() -> None:  # the batches hold different minutes: concurrent writers touch disjoint rows
+        async with pool.acquire() as conn:
+            for ids, starts, columns in todo:
+                async with conn.transaction():
+                    await conn.execute(repository.MARK_PROCESSED_MANY, ids, starts)
+                    await conn.execute(repository.ADD_MINUTES, *columns)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    seconds = time.perf_counter() - started
+    async with pool.acquire() as conn:
+        await conn.execute("TRUNCATE slo.minute_bucket, slo.hour_bucket, slo.processed_event")
+    return {"events": len(events), "seconds": seconds, "per_s": len(events) / seconds}
+
+
 SEED_MINUTES = """
 INSERT INTO slo.minute_bucket (service, minute, requests, errors, events, latency)
 SELECT 'eval-' || lpad(s::text, 4, '0'), m, 1000, (s + extract(minute FROM m)::int) % 3, 1,
@@ -199,12 +258,22 @@ async def run(args) -> int:
         # The service's process does not hold the events it consumes: 200,000 live models here
         # would make every garbage collection in the consumer walk them.
         n_events, expected_requests = len(events), sum(e.requests for e in events)
+        kept = events if args.ceiling else None
         del events
         pool = await create_pool(postgres.url, init=repository.init_connection, max_size=4)
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
             fold = evaluation = None
+            if args.ceiling:
+                consume = await ceiling_consume(kafka.bootstrap_servers, n_events)
+                print(f"ceiling, bare consumer (aiokafka records + json.loads): {consume['events']:,} events in "
+                      f"{consume['seconds']:.2f} s = {consume['per_s']:,.0f} events/s", flush=True)
+                for connections in (1, 2):
+                    store = await ceiling_store(pool, kept, settings.slo_consumer_max_batch, connections)
+                    print(f"ceiling, cheapest idempotent store (ids + minute rows, batches of {settings.slo_consumer_max_batch:,}, "
+                          f"{connections} connection(s)): {store['events']:,} events in {store['seconds']:.2f} s = {store['per_s']:,.0f} events/s", flush=True)
+                del kept
             if args.only in (None, "fold"):
                 fold = await bench_fold(settings, pool, n_events=n_events, expected_requests=expected_requests)
                 print(f"fold: {fold['events']:,} events in {fold['seconds']:.2f} s = {fold['per_s']:,.0f} events/s "
@@ -235,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="20,000 events, 100 services, 2 rounds")
     parser.add_argument("--check-targets", action="store_true")
     parser.add_argument("--only", choices=("fold", "evaluation"), help="run one of the two measurements")
+    parser.add_argument("--ceiling", action="store_true", help="also measure the fold's ceilings (bare consumer, cheapest store)")
     args = parser.parse_args(argv)
     if args.quick:
         args.events, args.services, args.rounds = 20_000, 100, 2
