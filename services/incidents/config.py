@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 
 from services.incidents.severity import DEFAULT_LABEL_LEVELS, SEV_OF_LEVEL, level_of
 from shared.api_auth import ApiTokenSettings
-from shared.settings import CommaList, split_csv
+from shared.settings import CommaList
 
 LEVELS = set(SEV_OF_LEVEL)
 
@@ -67,11 +67,6 @@ class IncidentsSettings(ApiTokenSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("an http:// or https:// URL")
         return value.rstrip("/")
-
-    @field_validator("incidents_group_by", "incidents_auto_resolve_sevs", mode="before")
-    @classmethod
-    def _split_incident_lists(cls, value: object) -> object:
-        return split_csv(value)
 
     @field_validator("incidents_severity_levels")
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import BaseServiceSettings, CommaList, split_csv
+from shared.settings import BaseServiceSettings, CommaList
 
 MIN_TOKEN_LENGTH = 16
 
@@ -21,11 +21,6 @@ class IngestSettings(BaseServiceSettings):
     ingest_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     ingest_produce_timeout_s: float = Field(default=5.0, gt=0, le=120)
     ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
-
-    @field_validator("ingest_tokens", mode="before")
-    @classmethod
-    def _split_tokens(cls, value: object) -> object:
-        return split_csv(value)
 
     @field_validator("ingest_tokens")
     @classmethod
