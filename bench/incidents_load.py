@@ -43,7 +43,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -57,6 +56,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
+from bench.harness import run_and_save, run_main
 from bench.incident_stream import fingerprint_of
 from bench.ingest_load import (
     PYTHON,
@@ -1107,42 +1107,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def keep_logs(workdir: Path, results_dir: Path) -> Path:
-    """Copy the run's logs out of the temp dir (which is removed) for a failed run."""
-    dest = results_dir / f"failed-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    dest.mkdir(parents=True, exist_ok=True)
-    for log in [*workdir.glob("*.log"), *(workdir / "kafka").glob("*.log"), *(workdir / "postgres").glob("*.log")]:
-        with contextlib.suppress(OSError):
-            prefix = "" if log.parent == workdir else f"{log.parent.name}-"
-            shutil.copy(log, dest / (prefix + log.name))
-    return dest
-
-
 async def amain(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-incidents-"))
-    workdir.chmod(0o755)  # PostgreSQL runs as its own user when we are root
-    bench = Bench(args, workdir)
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        results = await bench.run()
-    except asyncio.CancelledError:
-        print("\ninterrupted: stopping the service, PostgreSQL and the broker ...", file=sys.stderr, flush=True)
-        return 130
-    except Exception as exc:
-        kept = keep_logs(workdir, Path(args.results_dir))
-        print(f"\nbenchmark failed: {exc!r}\nlogs of the broker, PostgreSQL, the service and the producers: {kept}",
-              file=sys.stderr, flush=True)
-        return 1
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        await bench.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
-    path = Path(args.results_dir) / f"incidents-{results['started_at']}.json"
-    path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print_table(results)
-    print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    code, results = await run_and_save(
+        lambda workdir: Bench(args, workdir), name="incidents", results_dir=Path(args.results_dir),
+        print_table=print_table, stopping="the service, PostgreSQL and the broker",
+        logs_of="the broker, PostgreSQL, the service and the producers",
+    )
+    if results is None:
+        return code
     if not results["all_checks_passed"]:
         print("FAILED: what the service stored or published is not what the alerts imply", file=sys.stderr)
         return 1
@@ -1153,11 +1125,7 @@ async def amain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: amain(args))
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bench.ceiling_app import CEILING_TOPIC
+from bench.harness import run_and_save, run_main
 from bench.loadgen import WEBHOOK_PATH
 from bench.payloads import ALERTS_PER_PAYLOAD, SHAPES, bodies
 from shared.events import Topic
@@ -616,40 +616,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def keep_logs(workdir: Path, results_dir: Path) -> Path:
-    """Copy the run's logs out of the temp dir (which is removed) for a failed run."""
-    dest = results_dir / f"failed-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    dest.mkdir(parents=True, exist_ok=True)
-    for log in [*workdir.glob("*.log"), *(workdir / "kafka").glob("*.log")]:
-        with contextlib.suppress(OSError):
-            shutil.copy(log, dest / (("kafka-" if log.parent.name == "kafka" else "") + log.name))
-    return dest
-
-
 async def amain(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-"))
-    bench = Bench(args, workdir)
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    try:
-        results = await bench.run()
-    except asyncio.CancelledError:
-        print("\ninterrupted: stopping the servers and the broker ...", file=sys.stderr, flush=True)
-        return 130
-    except Exception as exc:
-        kept = keep_logs(workdir, Path(args.results_dir))
-        print(f"\nbenchmark failed: {exc!r}\nlogs of the broker, servers and load generator: {kept}",
-              file=sys.stderr, flush=True)
-        return 1
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
-        await bench.cleanup()
-        shutil.rmtree(workdir, ignore_errors=True)
-    path = Path(args.results_dir) / f"ingest-{results['started_at']}.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
-    print_table(results)
-    print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    code, results = await run_and_save(
+        lambda workdir: Bench(args, workdir), name="ingest", results_dir=Path(args.results_dir),
+        print_table=print_table, stopping="the servers and the broker",
+        logs_of="the broker, servers and load generator",
+    )
+    if results is None:
+        return code
     if not results["no_loss"]:
         print("FAILED: alerts answered 200 missing from the broker, or messages nobody sent", file=sys.stderr)
         return 1
@@ -660,12 +634,7 @@ async def amain(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return asyncio.run(amain(args))
-    except KeyboardInterrupt:
-        # asyncio.run cancelled the main task, whose finally block stopped everything.
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: amain(args))
 
 
 if __name__ == "__main__":
