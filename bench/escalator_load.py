@@ -53,7 +53,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
 from bench.incidents_load import percentile
-from bench.ingest_load import Child, _die_with_parent, cpu_seconds, distinct_free_ports, inherited_env
+from bench.harness import Child, cpu_seconds, distinct_free_ports, start_child
 from bench.loadgen import WEBHOOK_PATH, build_request, open_loop
 from services.escalator.policy import PolicyConfig
 from shared.events import IncidentEvent, PageRequested, Topic, decode
@@ -86,20 +86,13 @@ class Run:
 
     async def spawn(self, app: str, env: dict[str, str]) -> tuple[Child, int]:
         port = distinct_free_ports(1)[0]
-        log = self.workdir / f"{app}.log"
-        out = open(log, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.serve", app, "--port", str(port), cwd=self.tree,
-                env={**inherited_env(), "PYTHONPATH": str(self.tree), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"), "VIGIL_LOG_FORMAT": "json",
-                     "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers, "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
-                     "VIGIL_API_TOKENS": f"{self.token}:admin", "VIGIL_INGEST_TOKENS": self.token, **env},
-                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True, preexec_fn=_die_with_parent,
-            )
-        finally:
-            out.close()
-        child = Child(app, proc, log)
-        self.children.append(child)
+        child = await start_child(
+            self.children, app, sys.executable, "-m", "bench.serve", app, "--port", str(port),
+            log=self.workdir / f"{app}.log", cwd=self.tree,
+            env={"PYTHONPATH": str(self.tree), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"), "VIGIL_LOG_FORMAT": "json",
+                 "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers, "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
+                 "VIGIL_API_TOKENS": f"{self.token}:admin", "VIGIL_INGEST_TOKENS": self.token, **env},
+        )
         async with httpx.AsyncClient(timeout=2) as http:
             deadline = time.monotonic() + 90
             while True:
@@ -108,8 +101,8 @@ class Run:
                         return child, port
                 except httpx.HTTPError:
                     pass
-                if proc.returncode is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{app} did not become ready; see {log}")
+                if child.proc.returncode is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{app} did not become ready; see {child.log}")
                 await asyncio.sleep(0.2)
 
     async def new_database(self, name: str) -> str:

@@ -1,21 +1,113 @@
-"""What the load benchmarks share around their own run: the temp dir, Ctrl-C and SIGTERM, cleanup,
+"""What the load benchmarks share around their own measurements: child processes (own session,
+dying with the benchmark), their CPU time, free ports, the temp dir, Ctrl-C and SIGTERM, cleanup,
 the logs of a failed run, and the results file."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
+import os
 import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
+from shared.local.kafka_broker import free_port
+
 REPO = Path(__file__).resolve().parent.parent
+
+
+def die_with_parent() -> None:
+    """Run in each child before exec: SIGTERM it if this process dies, even by SIGKILL (Linux)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of one process, from /proc."""
+    if pid is None:
+        return None
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inherited_env() -> dict[str, str]:
+    """This process's environment without VIGIL_* settings: the benchmark sets its own."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: list[int] = []
+    for _ in range(100):
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError("could not find free ports on 127.0.0.1")
+
+
+@dataclass
+class Child:
+    """A process this benchmark started (in its own session, so Ctrl-C reaches only us)."""
+
+    name: str
+    proc: asyncio.subprocess.Process
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def stop(self, timeout_s: float = 15.0) -> None:
+        if self.proc.returncode is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(self.proc.wait(), timeout_s)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            await asyncio.wait_for(self.proc.wait(), 5)
+
+
+async def start_child(children: list[Child], name: str, *argv: str, log: Path, env: dict[str, str], cwd: Path,
+                      capture: bool = False, stdin_pipe: bool = False) -> Child:
+    """Start a process in its own session (so Ctrl-C reaches only the benchmark), SIGTERMed should
+    the benchmark die, with this environment minus VIGIL_* plus `env`, its output appended to `log`
+    (stdout piped instead with `capture`); it is added to `children` for cleanup."""
+    out = open(log, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            cwd=cwd,
+            env={**inherited_env(), **env},
+            stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE if capture else out,
+            stderr=out,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+    finally:
+        out.close()
+    child = Child(name, proc, log)
+    children.append(child)
+    return child
 
 
 class Benchmark(Protocol):

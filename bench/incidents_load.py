@@ -56,20 +56,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from bench.harness import run_and_save, run_main
+from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, run_and_save, run_main, start_child
 from bench.incident_stream import fingerprint_of
-from bench.ingest_load import (
-    PYTHON,
-    REPO,
-    RESULTS_DIR,
-    Child,
-    _die_with_parent,
-    cpu_seconds,
-    distinct_free_ports,
-    inherited_env,
-    machine_busy,
-    machine_info,
-)
+from bench.ingest_load import PYTHON, RESULTS_DIR, machine_busy, machine_info
 from shared.events import IncidentEvent, Topic, decode
 from shared.local.kafka_broker import LocalKafka, free_port
 from shared.local.postgres_server import LocalPostgres
@@ -202,24 +191,9 @@ class Bench:
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None, capture: bool = False,
                     stdin_pipe: bool = False, cwd: Path = REPO) -> Child:
-        log = self.workdir / f"{name}.log"
-        out = open(log, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env={**inherited_env(), "PYTHONPATH": str(REPO), **(env or {})},
-                stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if capture else out,
-                stderr=out,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        finally:
-            out.close()
-        child = Child(name, proc, log)
-        self.children.append(child)
-        return child
+        return await start_child(self.children, name, *argv, log=self.workdir / f"{name}.log",
+                                 env={"PYTHONPATH": str(REPO), **(env or {})}, cwd=cwd, capture=capture,
+                                 stdin_pipe=stdin_pipe)
 
     async def finish(self, child: Child) -> None:
         await child.stop()

@@ -20,13 +20,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import secrets
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -38,13 +36,20 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import TopicPartition
 
 from bench.ceiling_app import CEILING_TOPIC
-from bench.harness import run_and_save, run_main
+from bench.harness import (
+    REPO,
+    Child,
+    cpu_seconds,
+    distinct_free_ports,
+    run_and_save,
+    run_main,
+    start_child,
+)
 from bench.loadgen import WEBHOOK_PATH
 from bench.payloads import ALERTS_PER_PAYLOAD, SHAPES, bodies
 from shared.events import Topic
 from shared.local.kafka_broker import LocalKafka, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
 PYTHON = sys.executable
 
@@ -67,27 +72,6 @@ TARGET_PCT_OF_CEILING = 80.0
 ALERTA_REFERENCE = {"single_req_s": 125, "batch50_alerts_s": 450}
 
 
-def _die_with_parent() -> None:
-    """Run in each child before exec: SIGTERM it if this process dies, even by SIGKILL (Linux)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of one process, from /proc."""
-    if pid is None:
-        return None
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def machine_busy() -> tuple[int, int, int]:
     """(busy, steal, total) jiffies of the whole machine, from /proc/stat. Steal is time the
     hypervisor gave these virtual CPUs to someone else: high steal means a slower machine."""
@@ -96,47 +80,6 @@ def machine_busy() -> tuple[int, int, int]:
     idle = values[3] + values[4]
     steal = values[7] if len(values) > 7 else 0
     return total - idle - steal, steal, total
-
-
-def inherited_env() -> dict[str, str]:
-    """This process's environment without VIGIL_* settings: the benchmark sets its own."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}
-
-
-def distinct_free_ports(count: int) -> list[int]:
-    ports: list[int] = []
-    for _ in range(100):
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-        if len(ports) == count:
-            return ports
-    raise RuntimeError("could not find free ports on 127.0.0.1")
-
-
-@dataclass
-class Child:
-    """A process this benchmark started (in its own session, so Ctrl-C reaches only us)."""
-
-    name: str
-    proc: asyncio.subprocess.Process
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    async def stop(self, timeout_s: float = 15.0) -> None:
-        if self.proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.proc.wait(), timeout_s)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            await asyncio.wait_for(self.proc.wait(), 5)
 
 
 @dataclass
@@ -156,24 +99,9 @@ class Bench:
 
     async def spawn(self, name: str, *argv: str, env: dict[str, str] | None = None, log: Path | None = None,
                     capture: bool = False, stdin_pipe: bool = False, cwd: Path = REPO) -> Child:
-        log = log or self.workdir / f"{name}.log"
-        out = open(log, "ab")  # noqa: SIM115 - handed to the child
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                cwd=cwd,
-                env={**inherited_env(), "PYTHONPATH": str(REPO), **(env or {})},
-                stdin=asyncio.subprocess.PIPE if stdin_pipe else asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE if capture else out,
-                stderr=out,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        finally:
-            out.close()
-        child = Child(name, proc, log)
-        self.children.append(child)
-        return child
+        return await start_child(self.children, name, *argv, log=log or self.workdir / f"{name}.log",
+                                 env={"PYTHONPATH": str(REPO), **(env or {})}, cwd=cwd, capture=capture,
+                                 stdin_pipe=stdin_pipe)
 
     def start_broker(self) -> None:
         port, controller_port = distinct_free_ports(2)
