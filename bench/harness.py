@@ -135,10 +135,14 @@ async def run_and_save(
     print_table: Callable[[dict], None],
     stopping: str,
     logs_of: str,
-) -> tuple[int, dict | None]:
-    """Run a benchmark in a new temp dir, always clean up, and write `<name>-<started_at>.json`.
-    Returns (0, results), or (130, None) when interrupted, (1, None) when it failed (its logs are
-    kept under `results_dir`). `stopping` and `logs_of` name the benchmark's processes in the messages."""
+    checks_passed: Callable[[dict], bool],
+    failed: str,
+    check_targets: bool,
+) -> int:
+    """Run a benchmark in a new temp dir, always clean up, write `<name>-<started_at>.json` and print
+    its table. The exit code: 0; 130 when interrupted; 1 when it failed (its logs are kept under
+    `results_dir`) or its correctness checks did not pass (`failed` says what that means); 3 with
+    `check_targets` when a target was missed. `stopping` and `logs_of` name its processes."""
     workdir = Path(tempfile.mkdtemp(prefix=f"vigil-bench-{name}-"))
     workdir.chmod(0o755)  # PostgreSQL runs as its own user when we are root
     bench = make_bench(workdir)
@@ -149,11 +153,11 @@ async def run_and_save(
         results = await bench.run()
     except asyncio.CancelledError:
         print(f"\ninterrupted: stopping {stopping} ...", file=sys.stderr, flush=True)
-        return 130, None
+        return 130
     except Exception as exc:
         kept = keep_logs(workdir, results_dir)
         print(f"\nbenchmark failed: {exc!r}\nlogs of {logs_of}: {kept}", file=sys.stderr, flush=True)
-        return 1, None
+        return 1
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
         await bench.cleanup()
@@ -162,7 +166,12 @@ async def run_and_save(
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_table(results)
     print(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    return 0, results
+    if not checks_passed(results):
+        print(f"FAILED: {failed}", file=sys.stderr)
+        return 1
+    if check_targets and not all(t.get("met") for t in results["targets"].values()):
+        return 3
+    return 0
 
 
 def run_main(amain: Callable[[], Awaitable[int]]) -> int:

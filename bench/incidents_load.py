@@ -1082,19 +1082,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> int:
-    code, results = await run_and_save(
+    return await run_and_save(
         lambda workdir: Bench(args, workdir), name="incidents", results_dir=Path(args.results_dir),
         print_table=print_table, stopping="the service, PostgreSQL and the broker",
         logs_of="the broker, PostgreSQL, the service and the producers",
+        checks_passed=lambda results: results["all_checks_passed"],
+        failed="what the service stored or published is not what the alerts imply",
+        check_targets=args.check_targets,
     )
-    if results is None:
-        return code
-    if not results["all_checks_passed"]:
-        print("FAILED: what the service stored or published is not what the alerts imply", file=sys.stderr)
-        return 1
-    if args.check_targets and not all(t["met"] for t in results["targets"].values()):
-        return 3
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -545,19 +545,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def amain(args: argparse.Namespace) -> int:
-    code, results = await run_and_save(
+    return await run_and_save(
         lambda workdir: Bench(args, workdir), name="ingest", results_dir=Path(args.results_dir),
         print_table=print_table, stopping="the servers and the broker",
         logs_of="the broker, servers and load generator",
+        checks_passed=lambda results: results["no_loss"],
+        failed="alerts answered 200 missing from the broker, or messages nobody sent",
+        check_targets=args.check_targets,
     )
-    if results is None:
-        return code
-    if not results["no_loss"]:
-        print("FAILED: alerts answered 200 missing from the broker, or messages nobody sent", file=sys.stderr)
-        return 1
-    if args.check_targets and not all(t.get("met") for t in results["targets"].values()):
-        return 3
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
