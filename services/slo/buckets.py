@@ -48,15 +48,33 @@ class Bucket:
         self.errors += event.errors
         self.events += 1
         latency = self.latency
-        for b in event.latency_buckets:
-            key = _BOUND_KEYS.get(b.le) or _bound_key(b.le)
-            latency[key] = latency.get(key, 0) + b.count
-        utilisation, sums, samples = event.utilisation, self.utilisation_sum, self.utilisation_samples
-        for resource in RESOURCES:
-            value = getattr(utilisation, resource)
-            if value is not None:
-                sums[resource] = sums.get(resource, 0.0) + value
-                samples[resource] = samples.get(resource, 0) + 1
+        if latency:
+            for b in event.latency_buckets:
+                key = _BOUND_KEYS.get(b.le) or _bound_key(b.le)
+                latency[key] = latency.get(key, 0) + b.count
+        else:
+            # A bucket's first event (most often its only one): a validated event's bounds are
+            # strictly ascending, so their keys are distinct and each count is set, not added.
+            for b in event.latency_buckets:
+                latency[_BOUND_KEYS.get(b.le) or _bound_key(b.le)] = b.count
+        u, sums, samples = event.utilisation, self.utilisation_sum, self.utilisation_samples
+        if u.cpu is not None:
+            sums["cpu"] = sums.get("cpu", 0.0) + u.cpu
+            samples["cpu"] = samples.get("cpu", 0) + 1
+        if u.memory is not None:
+            sums["memory"] = sums.get("memory", 0.0) + u.memory
+            samples["memory"] = samples.get("memory", 0) + 1
+        if u.storage is not None:
+            sums["storage"] = sums.get("storage", 0.0) + u.storage
+            samples["storage"] = samples.get("storage", 0) + 1
+        if u.network is not None:
+            sums["network"] = sums.get("network", 0.0) + u.network
+            samples["network"] = samples.get("network", 0) + 1
+
+    def copy(self) -> Bucket:
+        """A new bucket with the same sums (the first minute of an hour, say)."""
+        return Bucket(self.requests, self.errors, self.events, dict(self.latency), dict(self.utilisation_sum),
+                      dict(self.utilisation_samples))
 
     def merge(self, other: Bucket) -> None:
         """Add the sums of `other` (another minute of the same hour, say)."""
@@ -102,8 +120,9 @@ def roll_up_hours(minutes: dict[BucketKey, Bucket]) -> dict[BucketKey, Bucket]:
             hour = hour_of[minute] = floor_hour(minute)
         h = hours.get((service, hour))
         if h is None:
-            h = hours[(service, hour)] = Bucket()
-        h.merge(b)
+            hours[(service, hour)] = b.copy()
+        else:
+            h.merge(b)
     return hours
 
 

@@ -79,9 +79,14 @@ async def add_buckets(conn: asyncpg.Connection, *, minutes: dict[BucketKey, Buck
         await conn.execute(ADD_MINUTES, *_bucket_columns(minutes))
     if hours:
         first: dict[BucketKey, datetime] = {}
+        hour_of: dict[datetime, datetime] = {}  # a poll has few distinct minutes
         for service, minute in minutes:
-            key = (service, floor_hour(minute))
-            if key not in first or minute < first[key]:
+            hour = hour_of.get(minute)
+            if hour is None:
+                hour = hour_of[minute] = floor_hour(minute)
+            key = (service, hour)
+            earliest = first.get(key)
+            if earliest is None or minute < earliest:
                 first[key] = minute
         await conn.execute(ADD_HOURS, *_bucket_columns(hours), [first.get(k, k[1]) for k in sorted(hours)])
 

@@ -126,3 +126,17 @@ def test_an_hour_holds_the_sums_of_its_minutes_gauges_included():
     assert hour.utilisation_sum == {"cpu": pytest.approx(0.6), "memory": pytest.approx(2.0)}
     assert hour.utilisation_samples == {"cpu": 4, "memory": 4}
     assert minutes[("api", T0)].requests == 10  # the minutes themselves are not changed by the roll-up
+
+
+def test_an_hour_of_one_minute_is_a_copy_and_every_gauge_is_folded():
+    minutes = fold([event(n=1, cpu=0.1, memory=0.2, storage=0.3, network=0.4),
+                    event(n=2, at=T0 + timedelta(seconds=30), storage=0.5)])
+    minute = minutes[("api", T0)]
+    assert minute.utilisation_sum == {"cpu": pytest.approx(0.1), "memory": pytest.approx(0.2),
+                                      "storage": pytest.approx(0.8), "network": pytest.approx(0.4)}
+    assert minute.utilisation_samples == {"cpu": 1, "memory": 1, "storage": 2, "network": 1}
+    hour = roll_up_hours(minutes)[("api", T0)]
+    assert hour.latency == minute.latency == {"0.1": 120, "0.5": 190, "+Inf": 200}
+    hour.merge(minute)  # adding to the hour leaves the minute it was copied from as it was
+    assert minute.latency == {"0.1": 120, "0.5": 190, "+Inf": 200} and minute.utilisation_samples["storage"] == 2
+    assert hour.latency == {"0.1": 240, "0.5": 380, "+Inf": 400}
