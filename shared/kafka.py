@@ -270,6 +270,13 @@ class ConsumerLoop(Generic[E]):
     a commit in flight: the offsets stored meanwhile go together in the next one (and at stop). Each
     offset commit costs the broker work: at a few records per poll this is most of its CPU.
 
+    With `pipeline` (and `handle_batch`), the next poll is fetched and decoded while the handler
+    still stores the previous one: decoding is CPU in this process, storing mostly waits for the
+    store, so the two overlap. The next poll's handler starts only after the previous poll's has
+    returned (order within a partition is kept) and its offsets were handed to the commit, so an
+    offset is still committed only after its effect is stored, and a failing handler is retried (or
+    falls back one by one) before anything after it is handled.
+
     `consumer_options` are passed to the `AIOKafkaConsumer` as they are (e.g. `fetch_max_wait_ms`,
     `fetch_min_bytes`: fewer, fuller fetches for a bounded wait); none by default (aiokafka's).
     """
@@ -288,6 +295,7 @@ class ConsumerLoop(Generic[E]):
         concurrent_partitions: bool = False,
         batch_partitions: bool = False,
         commit_interval_s: float = 0.0,
+        pipeline: bool = False,
         consumer_options: Mapping[str, object] | None = None,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
@@ -303,6 +311,7 @@ class ConsumerLoop(Generic[E]):
         self._concurrent_partitions = concurrent_partitions
         self._batch_partitions = batch_partitions
         self._commit_interval_s = commit_interval_s
+        self._pipeline = pipeline and handle_batch is not None
         self._consumer_options = dict(consumer_options or {})
         self._retry_backoff_s = retry_backoff_s
         self._max_retry_backoff_s = max_retry_backoff_s
@@ -322,46 +331,102 @@ class ConsumerLoop(Generic[E]):
         consumer = await self._start_consumer()
         if consumer is None:
             return
-        commit: asyncio.Task | None = None
-        pending: dict[TopicPartition, int] = {}  # stored, not yet committed (with a commit interval)
-        last_commit = 0.0
+        self._commit_task: asyncio.Task | None = None
+        self._pending: dict[TopicPartition, int] = {}  # stored, not yet committed (with a commit interval)
+        self._last_commit = 0.0
+        handling: asyncio.Task | None = None  # with pipeline: the previous poll's handler, still storing
         try:
             while not self._stopping.is_set():
-                batch = await consumer.getmany(timeout_ms=self._poll_timeout_ms(pending), max_records=self._max_batch)
-                if self._batch_partitions and len(batch) > 1 and await self._process_batch(
-                    [r for records in batch.values() for r in records]
-                ):
-                    done = [records[-1] for records in batch.values()]
-                elif self._concurrent_partitions and len(batch) > 1:
-                    done = await asyncio.gather(*(self._handle_partition(records) for records in batch.values()))
-                else:
-                    done = [await self._handle_partition(records) for records in batch.values()]
-                offsets = {tp: d.offset + 1 for tp, d in zip(batch, done, strict=True) if d is not None}
-                if self._commit_interval_s <= 0:
-                    if offsets:
-                        # One commit per poll, for every partition whose effects are stored, sent while the
-                        # next poll is handled: a commit takes the broker several ms and would otherwise
-                        # stall every message behind it. At most one is in flight, so they stay in order.
-                        if commit is not None:
-                            await commit
-                        commit = asyncio.create_task(self._commit(consumer, offsets))
+                batch = await consumer.getmany(timeout_ms=self._poll_timeout_ms(self._pending), max_records=self._max_batch)
+                if not self._pipeline:
+                    await self._handled(consumer, batch, await self._handle_poll(batch, {}))
                     continue
-                # With an interval: the stored offsets wait (without stalling the loop) until no commit
-                # is in flight and the interval since the last one has passed, then go in one commit.
-                pending.update(offsets)
-                now = asyncio.get_running_loop().time()
-                if pending and (commit is None or commit.done()) and now - last_commit >= self._commit_interval_s:
-                    commit = asyncio.create_task(self._commit(consumer, pending))
-                    pending, last_commit = {}, now
+                decoded = await self._decode_poll(batch)  # while the previous poll's handler waits for the store
+                if handling is not None:
+                    previous, handling = handling, None
+                    await self._handled(consumer, *await previous)
+                    if self._stopping.is_set():
+                        break  # this poll is not handled: not committed, read again after a restart
+                handling = asyncio.create_task(self._handle_poll_of(batch, decoded))
         finally:
-            if commit is not None:
+            if handling is not None:
                 with contextlib.suppress(Exception):
-                    await commit
-            if pending:
+                    previous_batch, done = await handling
+                    offsets = self._offsets(previous_batch, done)
+                    self._pending.update(offsets)
+            if self._commit_task is not None:
                 with contextlib.suppress(Exception):
-                    await self._commit(consumer, pending)
+                    await self._commit_task
+            if self._pending:
+                with contextlib.suppress(Exception):
+                    await self._commit(consumer, self._pending)
             with contextlib.suppress(Exception):
                 await consumer.stop()
+
+    @staticmethod
+    def _offsets(batch: dict, done: list[ConsumerRecord | None]) -> dict[TopicPartition, int]:
+        return {tp: d.offset + 1 for tp, d in zip(batch, done, strict=True) if d is not None}
+
+    async def _handle_poll(self, batch: dict, decoded: dict) -> list[ConsumerRecord | None]:
+        """Handle one poll's records; per partition the last record whose effect is stored."""
+        if self._batch_partitions and len(batch) > 1 and await self._process_batch(
+            [r for records in batch.values() for r in records], self._joined(batch, decoded)
+        ):
+            return [records[-1] for records in batch.values()]
+        if self._concurrent_partitions and len(batch) > 1:
+            return list(await asyncio.gather(
+                *(self._handle_partition(records, decoded.get(tp)) for tp, records in batch.items())))
+        return [await self._handle_partition(records, decoded.get(tp)) for tp, records in batch.items()]
+
+    async def _handle_poll_of(self, batch: dict, decoded: dict) -> tuple[dict, list[ConsumerRecord | None]]:
+        return batch, await self._handle_poll(batch, decoded)
+
+    async def _decode_poll(self, batch: dict) -> dict:
+        """Each partition's decoded events for the batch handler (None: one does not decode; the
+        handling decodes them one by one and dead-letters it). Yields to the event loop after each
+        partition, so that the previous poll's handler goes on with the store's answers meanwhile."""
+        decoded = {}
+        for tp, records in batch.items():
+            await asyncio.sleep(0)
+            if len(records) > 1:
+                try:
+                    decoded[tp] = [(decode(self._model, r.value), r) for r in records]
+                except ValueError:
+                    decoded[tp] = None
+        return decoded
+
+    @staticmethod
+    def _joined(batch: dict, decoded: dict) -> list | None:
+        if not decoded:
+            return None
+        items = []
+        for tp in batch:
+            part = decoded.get(tp)
+            if part is None:
+                return None
+            items += part
+        return items
+
+    async def _handled(self, consumer: AIOKafkaConsumer, batch: dict, done: list[ConsumerRecord | None]) -> None:
+        """Hand the stored offsets of a handled poll to the commit."""
+        offsets = self._offsets(batch, done)
+        if self._commit_interval_s <= 0:
+            if offsets:
+                # One commit per poll, for every partition whose effects are stored, sent while the
+                # next poll is handled: a commit takes the broker several ms and would otherwise
+                # stall every message behind it. At most one is in flight, so they stay in order.
+                if self._commit_task is not None:
+                    await self._commit_task
+                self._commit_task = asyncio.create_task(self._commit(consumer, offsets))
+            return
+        # With an interval: the stored offsets wait (without stalling the loop) until no commit
+        # is in flight and the interval since the last one has passed, then go in one commit.
+        self._pending.update(offsets)
+        now = asyncio.get_running_loop().time()
+        commit = self._commit_task
+        if self._pending and (commit is None or commit.done()) and now - self._last_commit >= self._commit_interval_s:
+            self._commit_task = asyncio.create_task(self._commit(consumer, self._pending))
+            self._pending, self._last_commit = {}, now
 
     def _poll_timeout_ms(self, pending: dict) -> int:
         """Wait at most 500 ms for records, less while stored offsets wait for their commit."""
@@ -369,9 +434,10 @@ class ConsumerLoop(Generic[E]):
             return max(1, min(500, int(self._commit_interval_s * 1000)))
         return 500
 
-    async def _handle_partition(self, records: list[ConsumerRecord]) -> ConsumerRecord | None:
-        """Handle one partition's records of a poll, in order; returns the last one whose effect is stored."""
-        if len(records) > 1 and await self._process_batch(records):
+    async def _handle_partition(self, records: list[ConsumerRecord], items: list | None = None) -> ConsumerRecord | None:
+        """Handle one partition's records of a poll, in order; returns the last one whose effect is stored.
+        `items`: the records already decoded (pipeline)."""
+        if len(records) > 1 and await self._process_batch(records, items):
             return records[-1]
         done: ConsumerRecord | None = None
         for record in records:
@@ -404,14 +470,16 @@ class ConsumerLoop(Generic[E]):
                 await self._sleep(min(attempt, 10))
         return None
 
-    async def _process_batch(self, records: list[ConsumerRecord]) -> bool:
-        """Offer the records to the batch handler in one call; False means "handle them one by one"."""
+    async def _process_batch(self, records: list[ConsumerRecord], items: list | None = None) -> bool:
+        """Offer the records to the batch handler in one call; False means "handle them one by one".
+        `items`: the records already decoded, with the records (pipeline)."""
         if self._handle_batch is None:
             return False
-        try:
-            items = [(decode(self._model, r.value), r) for r in records]
-        except ValueError:
-            return False  # the one-by-one path dead-letters the bad one
+        if items is None:
+            try:
+                items = [(decode(self._model, r.value), r) for r in records]
+            except ValueError:
+                return False  # the one-by-one path dead-letters the bad one
         try:
             await self._handle_batch(items)
         except asyncio.CancelledError:

@@ -59,4 +59,7 @@ def consumer_loop(ctx, settings: SloSettings, producer: EventProducer) -> Consum
         # A partition's services are its own (the key is the service): their folds touch disjoint
         # rows, so the partitions of a poll are folded concurrently, each in its own transaction.
         concurrent_partitions=True,
+        # The next poll is fetched and decoded (pydantic, CPU here) while this one's folds wait for
+        # PostgreSQL; its folds start only after this poll's returned and its offsets went to the commit.
+        pipeline=True,
     )

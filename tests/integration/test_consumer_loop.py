@@ -314,3 +314,76 @@ async def test_consumer_options_reach_the_consumer_and_every_record_is_still_han
         loop.stop()
         await asyncio.wait_for(task, 15)
         assert sorted(seen) == sorted(f"fp{n}" for n in range(1, 11))
+
+
+async def test_pipelined_polls_are_handled_once_in_offset_order_per_partition_and_all_committed(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        for n in range(1, 61):
+            await h.send_event(alert(n))
+        handled: dict[int, list[int]] = {0: [], 1: []}
+        running = {"n": 0, "max": 0}
+
+        async def handle_batch(items) -> None:
+            running["n"] += 1
+            running["max"] = max(running["max"], running["n"])
+            await asyncio.sleep(0.02)  # the store's round trips, while the next poll is decoded
+            for _event, record in items:
+                handled[record.partition].append(record.offset)
+            running["n"] -= 1
+
+        async def handle(event: AlertEvent, record) -> None:
+            handled[record.partition].append(record.offset)
+
+        loop = h.loop(handle, handle_batch, max_batch=7, pipeline=True, concurrent_partitions=True)
+        await run_until(loop, lambda: sum(map(len, handled.values())) >= 60)
+        for offsets in handled.values():
+            assert offsets == list(range(len(offsets)))  # each once, in order, none skipped
+        assert running["max"] <= 2  # one poll's partitions at a time (two partitions)
+        assert await h.committed_total() == 60
+
+
+async def test_pipelined_a_failing_handler_keeps_its_offset_and_everything_after_it_unhandled(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        for n in range(1, 31):
+            await h.send_event(alert(n))
+        handled: list[tuple[int, int]] = []
+        failing: dict[str, int] = {}  # fp10's partition and offset, and its attempts
+
+        async def handle_batch(items) -> None:
+            if any(event.fingerprint == "fp10" for event, _record in items):
+                raise ConnectionError("database unavailable")  # the batch falls back one by one
+            handled.extend((record.partition, record.offset) for _event, record in items)
+
+        async def handle(event: AlertEvent, record) -> None:
+            if event.fingerprint == "fp10":
+                failing.update(partition=record.partition, offset=record.offset, attempts=failing.get("attempts", 0) + 1)
+                raise ConnectionError("database unavailable")
+            handled.append((record.partition, record.offset))
+
+        loop = h.loop(handle, handle_batch, max_batch=4, pipeline=True, concurrent_partitions=True)
+        await run_until(loop, lambda: failing.get("attempts", 0) >= 4)
+        partition, offset = failing["partition"], failing["offset"]
+        mine = [o for p, o in handled if p == partition]
+        assert mine == list(range(offset))  # before it, in order; nothing after it
+        committed = {p: 0 for p in (0, 1)}
+        consumer = AIOKafkaConsumer(bootstrap_servers=h.settings.kafka_bootstrap_servers[0], group_id=h.group)
+        await consumer.start()
+        try:
+            for p in (0, 1):
+                committed[p] = await consumer.committed(TopicPartition(h.topic, p)) or 0
+        finally:
+            await consumer.stop()
+        assert committed[partition] == offset  # fp10 and what follows it are read again
+
+        again: list[tuple[int, int]] = []
+
+        async def works(event: AlertEvent, record) -> None:
+            again.append((record.partition, record.offset))
+
+        async def works_batch(items) -> None:
+            again.extend((record.partition, record.offset) for _event, record in items)
+
+        await run_until(h.loop(works, works_batch, pipeline=True), lambda: len(handled) + len(again) >= 30)
+        assert sorted(handled + again) == sorted(set(handled + again))  # nothing twice
+        assert [o for p, o in again if p == partition][0] == offset
+        assert await h.committed_total() == 30
