@@ -41,8 +41,29 @@ def test_deterministic_ids_ignore_the_offset_of_the_interval_start():
         {"interval_start": "2026-04-15T12:00:00"},                                       # no zone
         {"service": ""},
         {"unknown": 1},
+        {"latency_buckets": [{"le": 0.1, "count": 5, "extra": 1}, {"le": "+Inf", "count": 9}]},  # unknown bucket field
+        {"latency_buckets": [{"le": 0, "count": 5}, {"le": "+Inf", "count": 9}]},                # le must be > 0
+        {"latency_buckets": [{"le": 0.1, "count": -1}, {"le": "+Inf", "count": 9}]},             # negative count
+        {"latency_buckets": [{"le": 0.1, "count": 5}, {"le": 0.1, "count": 6}, {"le": "+Inf", "count": 9}]},  # le repeated
+        {"latency_buckets": [{"le": 0.1}, {"le": "+Inf", "count": 9}]},                          # count missing
+        {"latency_buckets": [{"le": "fast", "count": 1}, {"le": "+Inf", "count": 9}]},
     ],
 )
 def test_malformed_metrics_are_refused(change):
     with pytest.raises(ValidationError):
         MetricsEvent.model_validate({**BASE, **change})
+
+
+def test_the_json_of_a_metrics_event_is_the_contract_bounds_and_infinity_included():
+    event = MetricsEvent.model_validate(BASE)
+    _key, value, _headers = encode(event, ce_source="/vigil/slo")
+    assert value == (
+        b'{"schema_version":1,"event_id":"e1","occurred_at":"2026-04-15T12:01:00Z","source":"exporter","service":"api",'
+        b'"interval_start":"2026-04-15T12:00:00Z","interval_s":60,"requests":100,"errors":2,'
+        b'"latency_buckets":[{"le":0.1,"count":50},{"le":0.5,"count":99},{"le":"Infinity","count":100}],'
+        b'"utilisation":{"cpu":0.45,"memory":0.62,"storage":null,"network":null}}'
+    )
+    decoded = decode(MetricsEvent, value)
+    assert [(b.le, b.count) for b in decoded.latency_buckets] == [(0.1, 50), (0.5, 99), (float("inf"), 100)]
+    with pytest.raises((TypeError, AttributeError, ValueError)):
+        decoded.latency_buckets[0].count = 1  # frozen
