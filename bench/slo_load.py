@@ -260,7 +260,9 @@ async def run(args) -> int:
         n_events, expected_requests = len(events), sum(e.requests for e in events)
         kept = events if args.ceiling else None
         del events
-        pool = await create_pool(postgres.url, init=repository.init_connection, max_size=4)
+        # The service's pool (`shared.db.create_pool`'s default size, 10): the consumer folds a poll's six
+        # partitions concurrently, each on its own connection (with 4, two of them waited for one).
+        pool = await create_pool(postgres.url, init=repository.init_connection)
         try:
             async with pool.acquire() as conn:
                 await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
