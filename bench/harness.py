@@ -33,15 +33,20 @@ def die_with_parent() -> None:
         pass
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of one process, from /proc."""
-    if pid is None:
-        return None
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first), None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2 :].split()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of one process, from /proc."""
+    fields = proc_stat(pid) if pid is not None else None
+    if fields is None:
+        return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
