@@ -50,6 +50,24 @@ def cpu_seconds(pid: int | None) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu_seconds(pid: int | None) -> float | None:
+    """CPU time of a process, its reaped children and its living children (PostgreSQL: the
+    postmaster and its backends, WAL writer, checkpointer ...)."""
+    fields = proc_stat(pid) if pid is not None else None
+    if fields is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    total = sum(int(v) for v in fields[11:15]) / tick  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(ValueError, IndexError):
+            f = proc_stat(entry.name)
+            if f is not None and int(f[1]) == pid:
+                total += (int(f[11]) + int(f[12])) / tick
+    return total
+
+
 def inherited_env() -> dict[str, str]:
     """This process's environment without VIGIL_* settings: the benchmark sets its own."""
     return {k: v for k, v in os.environ.items() if not k.startswith("VIGIL_")}

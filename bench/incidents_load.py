@@ -56,7 +56,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, proc_stat, run_and_save, run_main, start_child
+from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, proc_stat, run_and_save, run_main, start_child, tree_cpu_seconds
 from bench.incident_stream import fingerprint_of
 from bench.ingest_load import PYTHON, RESULTS_DIR, machine_busy, machine_info
 from shared.events import IncidentEvent, Topic, decode
@@ -110,24 +110,6 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     rank = max(1, -(-len(sorted_values) * q // 100))  # ceil
     return sorted_values[int(rank) - 1]
-
-
-def tree_cpu_seconds(pid: int | None) -> float | None:
-    """CPU time of a process, its reaped children and its living children (PostgreSQL: the
-    postmaster and its backends, WAL writer, checkpointer ...)."""
-    fields = proc_stat(pid) if pid is not None else None
-    if fields is None:
-        return None
-    tick = os.sysconf("SC_CLK_TCK")
-    total = sum(int(v) for v in fields[11:15]) / tick  # utime, stime, cutime, cstime
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(ValueError, IndexError):
-            f = proc_stat(entry.name)
-            if f is not None and int(f[1]) == pid:
-                total += (int(f[11]) + int(f[12])) / tick
-    return total
 
 
 @dataclass

@@ -51,6 +51,7 @@ from services.slo.consumer import consumer_loop, tune_gc
 from services.slo.ticker import LongWindowCache, evaluate_counts, evaluate_slos, read_counts
 from services.slo.windows import floor_minute
 from shared.db import create_pool, migrate
+from bench.harness import tree_cpu_seconds
 from shared.events import LatencyBucket, MetricsEvent, Topic, Utilisation, encode
 from shared.kafka import EventProducer, ensure_topics
 from shared.local.kafka_broker import LocalKafka, free_port
@@ -107,7 +108,15 @@ async def caught_up(bootstrap: str, group: str) -> bool:
         await consumer.stop()
 
 
-async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_requests: int) -> dict:
+def cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
+    """CPU seconds so far: this process (the consumer) and the servers (PostgreSQL with its backends)."""
+    out = {"consumer": time.process_time()}
+    for name, pid in pids.items():
+        out[name] = tree_cpu_seconds(pid) or 0.0
+    return out
+
+
+async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_requests: int, pids: dict[str, int | None]) -> dict:
     producer = EventProducer(settings, ce_source="/bench", ensure=[Topic.METRICS, Topic.dlq(Topic.METRICS), Topic.ALERTS])
     producer.start()
     await producer.wait_connected(60)
@@ -124,12 +133,12 @@ async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_req
             async with pool.acquire() as conn:
                 stored = await conn.fetchval("SELECT count(*) FROM slo.processed_event")
             if first is None and stored:
-                first, first_stored = time.perf_counter(), stored
+                first, first_stored, cpu_first = time.perf_counter(), stored, cpu_now(pids)
             elif stored == n_events:
                 break
         else:
             raise RuntimeError("the consumer did not fold every event in 600 s")
-        done = time.perf_counter()
+        done, cpu_done = time.perf_counter(), cpu_now(pids)
         while not await caught_up(",".join(settings.kafka_bootstrap_servers), settings.slo_consumer_group):
             await asyncio.sleep(0.2)  # the offsets are committed right after each stored batch
     finally:
@@ -139,8 +148,10 @@ async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_req
     async with pool.acquire() as conn:
         ids = await conn.fetchval("SELECT count(*) FROM slo.processed_event")
         requests = await conn.fetchval("SELECT sum(requests) FROM slo.minute_bucket")
-    return {"events": n_events, "seconds": done - first, "per_s": (n_events - first_stored) / (done - first),
-            "ids_ok": ids == n_events, "sums_ok": requests == expected_requests}
+    measured = n_events - first_stored
+    return {"events": n_events, "seconds": done - first, "per_s": measured / (done - first),
+            "ids_ok": ids == n_events, "sums_ok": requests == expected_requests,
+            "cpu_us_per_event": {k: (cpu_done[k] - cpu_first[k]) * 1e6 / measured for k in cpu_done}}
 
 
 async def ceiling_consume(bootstrap: str, n_events: int) -> dict:
@@ -277,9 +288,11 @@ async def run(args) -> int:
                           f"{connections} connection(s)): {store['events']:,} events in {store['seconds']:.2f} s = {store['per_s']:,.0f} events/s", flush=True)
                 del kept
             if args.only in (None, "fold"):
-                fold = await bench_fold(settings, pool, n_events=n_events, expected_requests=expected_requests)
+                pids = {"postgres": postgres.pid, "kafka": int((kafka.data_dir / "broker.pid").read_text())}
+                fold = await bench_fold(settings, pool, n_events=n_events, expected_requests=expected_requests, pids=pids)
                 print(f"fold: {fold['events']:,} events in {fold['seconds']:.2f} s = {fold['per_s']:,.0f} events/s "
-                      f"(after the first stored batch; target >= {FOLD_TARGET_PER_S:,}); ids once: {fold['ids_ok']}, sums equal: {fold['sums_ok']}", flush=True)
+                      f"(after the first stored batch; target >= {FOLD_TARGET_PER_S:,}); ids once: {fold['ids_ok']}, sums equal: {fold['sums_ok']}; "
+                      "CPU per event: " + ", ".join(f"{k} {v:.1f} us" for k, v in fold["cpu_us_per_event"].items()), flush=True)
             if args.only in (None, "evaluation"):
                 evaluation = await bench_evaluation(settings, pool, args.services, args.rounds)
                 print(f"evaluation of {evaluation['slos']:,} SLOs ({args.services:,} services x 4): tick median "

@@ -95,6 +95,11 @@ class LocalPostgres:
             self._run(self._bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", self.database)
         log.info("postgres ready", url=self.url)
 
+    @property
+    def pid(self) -> int | None:
+        """The postmaster's process id while the server runs."""
+        return self._running_pid()
+
     def _running_pid(self) -> int | None:
         pid_file = self.data_dir / "postmaster.pid"
         try:
