@@ -18,7 +18,7 @@ class SloSettings(ApiTokenSettings):
         default=None, description="YAML with SLO definitions (ours or OpenSLO v1); unset = the operations process's 1.2 defaults"
     )
     slo_consumer_max_batch: int = Field(
-        default=6000, ge=1, le=100_000,
+        default=24_000, ge=1, le=100_000,
         description="Metrics events per poll (all partitions); each partition's share is folded in one transaction",
     )
     slo_evaluate_interval_s: float = Field(default=30, gt=0, le=3600, description="How often budgets and burn rates are evaluated")

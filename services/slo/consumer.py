@@ -62,4 +62,7 @@ def consumer_loop(ctx, settings: SloSettings, producer: EventProducer) -> Consum
         # The next poll is fetched and decoded (pydantic, CPU here) while this one's folds wait for
         # PostgreSQL; its folds start only after this poll's returned and its offsets went to the commit.
         pipeline=True,
+        # A partition's share of a full poll must fit one fetch (aiokafka's default is 1 MiB, ~1,700
+        # events): bigger folds touch each hour row once for more minutes.
+        consumer_options={"max_partition_fetch_bytes": 8 * 1024 * 1024},
     )
