@@ -200,7 +200,7 @@ class Run:
         PostgreSQL (the postmaster, its reaped backends and the live ones)."""
         out = {child.name: cpu_seconds(child.proc.pid) or 0.0 for child in self.children}
         try:
-            out["kafka"] = cpu_seconds(int((self.kafka.data_dir / "broker.pid").read_text())) or 0.0
+            out["kafka"] = cpu_seconds(self.kafka.pid) or 0.0
         except (OSError, ValueError):
             pass
         try:
@@ -518,7 +518,7 @@ class Run:
 
         readers = [asyncio.create_task(consume(c)) for c in consumers]
         await asyncio.sleep(3)  # groups joined
-        pid = int((self.kafka.data_dir / "broker.pid").read_text())
+        pid = self.kafka.pid
         cpu0, t0 = cpu_seconds(pid), time.monotonic()
         n = self.args.rate * self.args.duration
         await asyncio.gather(*(produce(p, t, n) for p, t in zip(producers, topics, strict=False)))

@@ -56,7 +56,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, proc_stat, run_and_save, run_main, start_child, tree_cpu_seconds
+from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, run_and_save, run_main, start_child, tree_cpu_seconds
 from bench.incident_stream import fingerprint_of
 from bench.ingest_load import PYTHON, RESULTS_DIR, machine_busy, machine_info
 from shared.events import IncidentEvent, Topic, decode
@@ -183,7 +183,7 @@ class Bench:
         self.kafka = BenchKafka(self.workdir / "kafka", port=port, controller_port=controller_port,
                                 heap=self.args.broker_heap, partitions=PARTITIONS, extra_config=self.args.broker_config)
         self.kafka.start(timeout_s=120)
-        self.broker_pid = int((self.kafka.data_dir / "broker.pid").read_text())
+        self.broker_pid = self.kafka.pid
         self.postgres = LocalPostgres(self.workdir / "postgres", port=pg_port, database="vigil")
         self.postgres.start(timeout_s=60)
 

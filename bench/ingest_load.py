@@ -109,7 +109,7 @@ class Bench:
             self.workdir / "kafka", port=port, controller_port=controller_port, heap=self.args.broker_heap
         )
         self.kafka.start(timeout_s=120)
-        self.broker_pid = int((self.kafka.data_dir / "broker.pid").read_text())
+        self.broker_pid = self.kafka.pid
 
     async def start_server(self, app: str) -> None:
         port = free_port()

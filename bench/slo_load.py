@@ -44,6 +44,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
+from bench.harness import tree_cpu_seconds
 from services.slo import repository
 from services.slo.app import MIGRATIONS, SloContext, evaluator_config
 from services.slo.config import SloSettings
@@ -51,7 +52,6 @@ from services.slo.consumer import consumer_loop, tune_gc
 from services.slo.ticker import LongWindowCache, evaluate_counts, evaluate_slos, read_counts
 from services.slo.windows import floor_minute
 from shared.db import create_pool, migrate
-from bench.harness import tree_cpu_seconds
 from shared.events import LatencyBucket, MetricsEvent, Topic, Utilisation, encode
 from shared.kafka import EventProducer, ensure_topics
 from shared.local.kafka_broker import LocalKafka, free_port
@@ -288,8 +288,11 @@ async def run(args) -> int:
                           f"{connections} connection(s)): {store['events']:,} events in {store['seconds']:.2f} s = {store['per_s']:,.0f} events/s", flush=True)
                 del kept
             if args.only in (None, "fold"):
-                pids = {"postgres": postgres.pid, "kafka": int((kafka.data_dir / "broker.pid").read_text())}
+                pids = {"postgres": postgres.pid, "kafka": kafka.pid}
                 fold = await bench_fold(settings, pool, n_events=n_events, expected_requests=expected_requests, pids=pids)
+                if n_events < 4 * settings.slo_consumer_max_batch:
+                    print(f"note: {n_events:,} events are fewer than four polls of {settings.slo_consumer_max_batch:,}: "
+                          "the fold's numbers below measure little more than one poll (a smoke run, not a measurement)", flush=True)
                 print(f"fold: {fold['events']:,} events in {fold['seconds']:.2f} s = {fold['per_s']:,.0f} events/s "
                       f"(after the first stored batch; target >= {FOLD_TARGET_PER_S:,}); ids once: {fold['ids_ok']}, sums equal: {fold['sums_ok']}; "
                       "CPU per event: " + ", ".join(f"{k} {v:.1f} us" for k, v in fold["cpu_us_per_event"].items()), flush=True)

@@ -99,6 +99,11 @@ class LocalKafka:
         return f"127.0.0.1:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while this object runs it."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def log_file(self) -> Path:
         return self.data_dir / "server.log"
 

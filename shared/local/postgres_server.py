@@ -76,7 +76,7 @@ class LocalPostgres:
             self._run(self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
                       "--encoding=UTF8", "--no-instructions")
             log.info("initialised postgres data directory", data_dir=str(self.data_dir))
-        if self._running_pid() is not None:
+        if self.pid is not None:
             log.warning("stopping a postgres left over from an earlier run")
             self.stop()
         if port_open(self.port):
@@ -97,10 +97,7 @@ class LocalPostgres:
 
     @property
     def pid(self) -> int | None:
-        """The postmaster's process id while the server runs."""
-        return self._running_pid()
-
-    def _running_pid(self) -> int | None:
+        """The postmaster's process id while the server runs (from its pid file)."""
         pid_file = self.data_dir / "postmaster.pid"
         try:
             pid = int(pid_file.read_text().splitlines()[0])
@@ -109,7 +106,7 @@ class LocalPostgres:
         return pid if Path(f"/proc/{pid}").exists() else None
 
     def stop(self) -> None:
-        if self._running_pid() is None:
+        if self.pid is None:
             return
         self._run(self._bin("pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
         log.info("postgres stopped")
