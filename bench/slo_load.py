@@ -184,7 +184,8 @@ async def ceiling_store(pool, events: list[MetricsEvent], batch: int, connection
     for k in range(0, len(events), batch):
         part = events[k:k + batch]
         minutes = fold(part)
-        batches.append(([e.event_id for e in part], [e.interval_start for e in part], repository._bucket_columns(minutes)))
+        batches.append(([e.event_id for e in part], repository.epoch_seconds(e.interval_start for e in part),
+                        repository._bucket_columns(minutes)))
     async with pool.acquire() as conn:
         await conn.execute("TRUNCATE slo.minute_bucket, slo.hour_bucket, slo.processed_event")
     todo = iter(batches)

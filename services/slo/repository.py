@@ -7,7 +7,7 @@ numbered parameters for every value): no text from configuration or requests rea
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import asyncpg
@@ -26,9 +26,13 @@ async def init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+# The new ids come back only when some were not new: nearly always NULL, not a row per event.
 MARK_PROCESSED_MANY = """
-INSERT INTO slo.processed_event (event_id, interval_start) SELECT * FROM unnest($1::text[], $2::timestamptz[])
-ON CONFLICT DO NOTHING RETURNING event_id"""
+WITH new AS (
+    INSERT INTO slo.processed_event (event_id, interval_start)
+    SELECT id, to_timestamp(at) FROM unnest($1::text[], $2::float8[]) AS r(id, at)
+    ON CONFLICT DO NOTHING RETURNING event_id)
+SELECT CASE WHEN count(*) < cardinality($1::text[]) THEN coalesce(array_agg(event_id), '{}') END FROM new"""
 
 _UTIL_COLUMNS = ", ".join(f"{r}_sum, {r}_n" for r in RESOURCES)
 _UTIL_TYPES = ", ".join(f"${7 + 2 * i}::float8[], ${8 + 2 * i}::int[]" for i in range(len(RESOURCES)))
@@ -39,8 +43,8 @@ def _add_buckets_sql(table: str, time_column: str, touch: str, *, changed_from: 
     extra, extra_type = (", changed_from", ", $15::timestamptz[]") if changed_from else ("", "")
     return f"""
 INSERT INTO slo.{table} AS b (service, {time_column}, requests, errors, events, latency, {_UTIL_COLUMNS}{extra})
-SELECT service, at, requests, errors, events, latency::jsonb, {_UTIL_COLUMNS}{extra}
-FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], {_UTIL_TYPES}{extra_type})
+SELECT service, to_timestamp(at), requests, errors, events, latency::jsonb, {_UTIL_COLUMNS}{extra}
+FROM unnest($1::text[], $2::float8[], $3::bigint[], $4::bigint[], $5::int[], $6::text[], {_UTIL_TYPES}{extra_type})
     AS r(service, at, requests, errors, events, latency, {_UTIL_COLUMNS}{extra})
 ON CONFLICT (service, {time_column}) DO UPDATE SET
     requests = b.requests + excluded.requests, errors = b.errors + excluded.errors, events = b.events + excluded.events,
@@ -56,15 +60,29 @@ ADD_HOURS = _add_buckets_sql("hour_bucket", "hour", """, updated_at = clock_time
                         ELSE least(b.changed_from, excluded.changed_from) END""", changed_from=True)
 
 
+def epoch_seconds(times: Iterable[datetime]) -> list[float]:
+    """`times` as seconds since the epoch, for `to_timestamp()` in SQL: asyncpg encodes a float
+    about four times faster than a datetime (measured 0.17 vs 0.78 µs), and the fold sends one or
+    two per event. Exact to the microsecond (to_timestamp rounds to it); a poll has few distinct times."""
+    seconds: dict[datetime, float] = {}
+    out = []
+    for t in times:
+        s = seconds.get(t)
+        if s is None:
+            s = seconds[t] = t.timestamp()
+        out.append(s)
+    return out
+
+
 async def mark_processed_many(conn: asyncpg.Connection, event_ids: list[str], interval_starts: list[datetime]) -> set[str]:
-    """The ids not seen before (now recorded); the others were folded already."""
-    rows = await conn.fetch(MARK_PROCESSED_MANY, event_ids, interval_starts)
-    return {r["event_id"] for r in rows}
+    """The ids not seen before (now recorded); the others were folded already. `event_ids` are distinct."""
+    new = await conn.fetchval(MARK_PROCESSED_MANY, event_ids, epoch_seconds(interval_starts))
+    return set(event_ids) if new is None else set(new)
 
 
 def _bucket_columns(buckets: dict[BucketKey, Bucket]) -> list[list]:
     keys = sorted(buckets)  # one lock order for every writer: concurrent folds cannot deadlock
-    columns: list[list] = [[k[0] for k in keys], [k[1] for k in keys]]
+    columns: list[list] = [[k[0] for k in keys], epoch_seconds(k[1] for k in keys)]
     rows = [buckets[k] for k in keys]
     columns += [[b.requests for b in rows], [b.errors for b in rows], [b.events for b in rows],
                 [to_json(b.latency).decode() for b in rows]]

@@ -198,3 +198,25 @@ async def test_the_fold_flags_an_hour_with_the_earliest_minute_changed_since_the
     await evaluate_slos(pool, CFG, NOW, LongWindowCache())  # collects the flag
     await fold_events(pool, [metrics("api", hour + timedelta(minutes=29), n=4)])
     assert await changed_from() == hour + timedelta(minutes=29)
+
+
+async def test_a_redelivered_poll_folds_only_its_new_events_at_their_exact_times(pool):
+    at = NOW.replace(minute=10, second=7, microsecond=123_457)  # not on a minute, with microseconds
+    first = [metrics("api", at, n=i, requests=100, fast=50) for i in range(3)]
+    async with pool.acquire() as conn, conn.transaction():
+        outcome = await fold_metrics(conn, first, now=NOW, late_window=CFG.late_window)
+    assert (outcome.folded, outcome.duplicates) == (3, 0)
+    again = first[1:] + [metrics("api", at, n=i, requests=100, fast=50) for i in (3, 4)]
+    async with pool.acquire() as conn, conn.transaction():
+        outcome = await fold_metrics(conn, again, now=NOW, late_window=CFG.late_window)
+        assert (outcome.folded, outcome.duplicates) == (2, 2)
+        outcome = await fold_metrics(conn, again, now=NOW, late_window=CFG.late_window)
+        assert (outcome.folded, outcome.duplicates) == (0, 4)
+    async with pool.acquire() as conn:
+        starts = await conn.fetch("SELECT DISTINCT interval_start FROM slo.processed_event")
+        minute = await conn.fetchrow("SELECT minute, requests, latency FROM slo.minute_bucket WHERE service = 'api'")
+        hour = await conn.fetchrow("SELECT hour, requests FROM slo.hour_bucket WHERE service = 'api'")
+    assert [r["interval_start"] for r in starts] == [at]
+    assert (minute["minute"], minute["requests"], minute["latency"]) == (at.replace(second=0, microsecond=0), 500,
+                                                                         {"0.1": 250, "0.5": 500, "+Inf": 500})
+    assert (hour["hour"], hour["requests"]) == (at.replace(minute=0, second=0, microsecond=0), 500)
