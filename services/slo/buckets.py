@@ -15,7 +15,7 @@ from services.slo.definitions import bucket_key
 from services.slo.windows import floor_hour, floor_minute
 from shared.events import MetricsEvent
 
-RESOURCES = ("cpu", "memory", "storage", "network")
+RESOURCES = ("cpu", "memory", "storage", "network")  # Bucket.<resource>_sum and _n
 
 # The key text of each histogram bound seen (a service sends the same few bounds in every event),
 # so that folding does not format a float per bound and event. Bounded against odd producers.
@@ -32,7 +32,7 @@ def _bound_key(le: float) -> str:
     return key
 
 
-@dataclass
+@dataclass(slots=True)
 class Bucket:
     """The sums of every event folded into one service's minute (or hour)."""
 
@@ -40,8 +40,17 @@ class Bucket:
     errors: int = 0
     events: int = 0
     latency: dict[str, int] = field(default_factory=dict)  # cumulative count per bucket key ("0.1", "+Inf")
-    utilisation_sum: dict[str, float] = field(default_factory=dict)
-    utilisation_samples: dict[str, int] = field(default_factory=dict)
+    # Per resource the sum of the gauges and how many events had one, as the table's columns: a
+    # poll's thousands of buckets are read column by column into the upsert, and these were dicts
+    # keyed by resource (measured: 2.7 of the consumer's ~28 µs per event went to those lookups).
+    cpu_sum: float = 0.0
+    cpu_n: int = 0
+    memory_sum: float = 0.0
+    memory_n: int = 0
+    storage_sum: float = 0.0
+    storage_n: int = 0
+    network_sum: float = 0.0
+    network_n: int = 0
 
     def add(self, event: MetricsEvent) -> None:
         self.requests += event.requests
@@ -57,34 +66,41 @@ class Bucket:
             # strictly ascending, so their keys are distinct and each count is set, not added.
             for b in event.latency_buckets:
                 latency[_BOUND_KEYS.get(b.le) or _bound_key(b.le)] = b.count
-        u, sums, samples = event.utilisation, self.utilisation_sum, self.utilisation_samples
+        u = event.utilisation
         if u.cpu is not None:
-            sums["cpu"] = sums.get("cpu", 0.0) + u.cpu
-            samples["cpu"] = samples.get("cpu", 0) + 1
+            self.cpu_sum += u.cpu
+            self.cpu_n += 1
         if u.memory is not None:
-            sums["memory"] = sums.get("memory", 0.0) + u.memory
-            samples["memory"] = samples.get("memory", 0) + 1
+            self.memory_sum += u.memory
+            self.memory_n += 1
         if u.storage is not None:
-            sums["storage"] = sums.get("storage", 0.0) + u.storage
-            samples["storage"] = samples.get("storage", 0) + 1
+            self.storage_sum += u.storage
+            self.storage_n += 1
         if u.network is not None:
-            sums["network"] = sums.get("network", 0.0) + u.network
-            samples["network"] = samples.get("network", 0) + 1
+            self.network_sum += u.network
+            self.network_n += 1
 
     def copy(self) -> Bucket:
         """A new bucket with the same sums (the first minute of an hour, say)."""
-        return Bucket(self.requests, self.errors, self.events, dict(self.latency), dict(self.utilisation_sum),
-                      dict(self.utilisation_samples))
+        return Bucket(self.requests, self.errors, self.events, dict(self.latency), self.cpu_sum, self.cpu_n,
+                      self.memory_sum, self.memory_n, self.storage_sum, self.storage_n, self.network_sum, self.network_n)
 
     def merge(self, other: Bucket) -> None:
         """Add the sums of `other` (another minute of the same hour, say)."""
         self.requests += other.requests
         self.errors += other.errors
         self.events += other.events
-        for mine, theirs in ((self.latency, other.latency), (self.utilisation_sum, other.utilisation_sum),
-                             (self.utilisation_samples, other.utilisation_samples)):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, 0) + v
+        latency = self.latency
+        for k, v in other.latency.items():
+            latency[k] = latency.get(k, 0) + v
+        self.cpu_sum += other.cpu_sum
+        self.cpu_n += other.cpu_n
+        self.memory_sum += other.memory_sum
+        self.memory_n += other.memory_n
+        self.storage_sum += other.storage_sum
+        self.storage_n += other.storage_n
+        self.network_sum += other.network_sum
+        self.network_n += other.network_n
 
 
 BucketKey = tuple[str, datetime]  # (service, minute or hour start in UTC)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from operator import attrgetter
 
 import asyncpg
 from pydantic_core import to_json
@@ -87,7 +88,7 @@ def _bucket_columns(buckets: dict[BucketKey, Bucket]) -> list[list]:
     columns += [[b.requests for b in rows], [b.errors for b in rows], [b.events for b in rows],
                 [to_json(b.latency).decode() for b in rows]]
     for r in RESOURCES:
-        columns += [[b.utilisation_sum.get(r, 0.0) for b in rows], [b.utilisation_samples.get(r, 0) for b in rows]]
+        columns += [list(map(attrgetter(f"{r}_sum"), rows)), list(map(attrgetter(f"{r}_n"), rows))]
     return columns
 
 

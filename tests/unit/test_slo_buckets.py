@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from services.slo.buckets import Bucket, fold, quantile, roll_up_hours
+from services.slo.buckets import RESOURCES, Bucket, fold, quantile, roll_up_hours
 from shared.events import LatencyBucket, MetricsEvent, Utilisation
 
 T0 = datetime(2026, 4, 15, 12, 0, tzinfo=UTC)
@@ -20,6 +20,11 @@ def event(service="api", at=T0, requests=100, errors=1, buckets=((0.1, 60), (0.5
     )
 
 
+def gauges(b: Bucket) -> dict[str, tuple[float, int]]:
+    """{resource: (sum, samples)} of the resources some event measured."""
+    return {r: (pytest.approx(getattr(b, f"{r}_sum")), getattr(b, f"{r}_n")) for r in RESOURCES if getattr(b, f"{r}_n")}
+
+
 def test_events_of_one_minute_add_up_in_one_bucket():
     buckets = fold([
         event(at=T0 + timedelta(seconds=5), n=1, cpu=0.4),
@@ -29,7 +34,7 @@ def test_events_of_one_minute_add_up_in_one_bucket():
     b = buckets[("api", T0)]
     assert (b.requests, b.errors, b.events) == (110, 1, 2)
     assert b.latency == {"0.1": 70, "0.5": 95, "+Inf": 110}
-    assert b.utilisation_sum == {"cpu": pytest.approx(1.0)} and b.utilisation_samples == {"cpu": 2}
+    assert gauges(b) == {"cpu": (1.0, 2)}
 
 
 def test_a_repeated_event_id_is_folded_once_and_ids_already_seen_not_at_all():
@@ -61,7 +66,7 @@ def test_quantiles_interpolate_within_a_bucket_like_histogram_quantile(q, histog
 
 def as_comparable(buckets: dict) -> dict:
     return {
-        k: (b.requests, b.errors, b.events, b.latency, {r: round(v, 9) for r, v in b.utilisation_sum.items()}, b.utilisation_samples)
+        k: (b.requests, b.errors, b.events, b.latency, {r: (round(getattr(b, f"{r}_sum"), 9), getattr(b, f"{r}_n")) for r in RESOURCES})
         for k, b in buckets.items()
     }
 
@@ -104,10 +109,8 @@ def test_folding_in_two_polls_equals_folding_in_one(events, split):
             m.events += b.events
             for k, v in b.latency.items():
                 m.latency[k] = m.latency.get(k, 0) + v
-            for k, v in b.utilisation_sum.items():
-                m.utilisation_sum[k] = m.utilisation_sum.get(k, 0.0) + v
-            for k, v in b.utilisation_samples.items():
-                m.utilisation_samples[k] = m.utilisation_samples.get(k, 0) + v
+            for name in (f"{r}_{part}" for r in RESOURCES for part in ("sum", "n")):
+                setattr(m, name, getattr(m, name) + getattr(b, name))
     assert as_comparable(merged) == as_comparable(fold(unique))
 
 
@@ -123,8 +126,7 @@ def test_an_hour_holds_the_sums_of_its_minutes_gauges_included():
     hour = roll_up_hours(minutes)[("api", T0)]
     assert (hour.requests, hour.errors, hour.events) == (100, 6, 4)
     assert hour.latency == {"0.1": 240, "0.5": 380, "+Inf": 400}
-    assert hour.utilisation_sum == {"cpu": pytest.approx(0.6), "memory": pytest.approx(2.0)}
-    assert hour.utilisation_samples == {"cpu": 4, "memory": 4}
+    assert gauges(hour) == {"cpu": (0.6, 4), "memory": (2.0, 4)}
     assert minutes[("api", T0)].requests == 10  # the minutes themselves are not changed by the roll-up
 
 
@@ -132,11 +134,9 @@ def test_an_hour_of_one_minute_is_a_copy_and_every_gauge_is_folded():
     minutes = fold([event(n=1, cpu=0.1, memory=0.2, storage=0.3, network=0.4),
                     event(n=2, at=T0 + timedelta(seconds=30), storage=0.5)])
     minute = minutes[("api", T0)]
-    assert minute.utilisation_sum == {"cpu": pytest.approx(0.1), "memory": pytest.approx(0.2),
-                                      "storage": pytest.approx(0.8), "network": pytest.approx(0.4)}
-    assert minute.utilisation_samples == {"cpu": 1, "memory": 1, "storage": 2, "network": 1}
+    assert gauges(minute) == {"cpu": (0.1, 1), "memory": (0.2, 1), "storage": (0.8, 2), "network": (0.4, 1)}
     hour = roll_up_hours(minutes)[("api", T0)]
     assert hour.latency == minute.latency == {"0.1": 120, "0.5": 190, "+Inf": 200}
     hour.merge(minute)  # adding to the hour leaves the minute it was copied from as it was
-    assert minute.latency == {"0.1": 120, "0.5": 190, "+Inf": 200} and minute.utilisation_samples["storage"] == 2
+    assert minute.latency == {"0.1": 120, "0.5": 190, "+Inf": 200} and minute.storage_n == 2
     assert hour.latency == {"0.1": 240, "0.5": 380, "+Inf": 400}
