@@ -42,8 +42,13 @@ async def fold_metrics(conn: asyncpg.Connection, events: list[MetricsEvent], *, 
     """Add `events` to the minute and hour buckets, each event id once ever (in the caller's
     transaction). Events older than `late_window` are ignored and counted."""
     oldest = now - late_window
-    fresh = {e.event_id: e for e in events if e.interval_start >= oldest}
-    too_late = sum(1 for e in events if e.interval_start < oldest)
+    fresh: dict[str, MetricsEvent] = {}
+    too_late = 0
+    for e in events:
+        if e.interval_start >= oldest:
+            fresh[e.event_id] = e
+        else:
+            too_late += 1
     new_ids = await repo.mark_processed_many(conn, list(fresh), [e.interval_start for e in fresh.values()]) if fresh else set()
     new = [e for e in fresh.values() if e.event_id in new_ids]
     minutes = fold(new)
