@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from services.slo.definitions import DEFAULT_DEFINITIONS, SloDefinition, parse_definitions
+from services.slo.definitions import DEFAULT_DEFINITIONS, SloDefinition
+from services.slo.definitions_file import parse_definitions
 from shared.api_auth import ApiTokenSettings
 
 

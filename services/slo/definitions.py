@@ -1,15 +1,15 @@
-"""SLO definitions: the operations process's defaults (1.2), our YAML, and an OpenSLO v1 subset.
+"""SLO definitions: the model and the operations process's defaults (1.2). Files of them (our
+YAML, an OpenSLO v1 subset) are read by `definitions_file`.
 
-Pure: text in, validated definitions out. A definition with `service: "*"` applies to every
-service that sends metrics; one naming a service replaces the same-named default for it.
+Pure. A definition with `service: "*"` applies to every service that sends metrics; one naming a
+service replaces the same-named default for it.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Indicator = Literal["success_ratio", "latency_under"]
 Budgeting = Literal["occurrences", "timeslices"]
@@ -76,39 +76,6 @@ DEFAULT_DEFINITIONS: tuple[SloDefinition, ...] = (
     SloDefinition(name="error-rate", title="Error rate", indicator="success_ratio", target=0.999,
                   display="percent_bad"),
 )
-
-
-class _OwnFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    slos: list[SloDefinition]
-
-
-def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
-    """Definitions from YAML text: our format (`slos: [...]`) or OpenSLO v1 documents (`kind: SLO`,
-    several separated by `---`)."""
-    try:
-        docs = [d for d in yaml.safe_load_all(text) if d is not None]
-    except yaml.YAMLError as exc:
-        raise SloDefinitionError(f"not YAML: {exc}") from None
-    if not docs:
-        raise SloDefinitionError("the file defines no SLOs")
-    try:
-        if all(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("openslo/") for d in docs):
-            from services.slo.openslo import from_openslo
-
-            found = tuple(defn for d in docs if d.get("kind") == "SLO" for defn in from_openslo(d))
-        elif len(docs) == 1 and isinstance(docs[0], dict) and "slos" in docs[0]:
-            found = tuple(_OwnFile.model_validate(docs[0]).slos)
-        else:
-            raise SloDefinitionError("expected `slos: [...]` or OpenSLO v1 documents (apiVersion: openslo/v1)")
-    except ValidationError as exc:
-        raise SloDefinitionError(f"invalid SLO definition: {exc}") from None
-    if not found:
-        raise SloDefinitionError("the file defines no SLOs")
-    keys = [(d.service, d.name) for d in found]
-    if len(set(keys)) != len(keys):
-        raise SloDefinitionError("an SLO name is used twice for the same service")
-    return found
 
 
 def definitions_for(service: str, definitions: tuple[SloDefinition, ...]) -> list[SloDefinition]:

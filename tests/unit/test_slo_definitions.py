@@ -2,7 +2,8 @@
 
 import pytest
 
-from services.slo.definitions import DEFAULT_DEFINITIONS, SloDefinitionError, bucket_key, definitions_for, parse_definitions
+from services.slo.definitions import DEFAULT_DEFINITIONS, SloDefinitionError, bucket_key, definitions_for
+from services.slo.definitions_file import parse_definitions
 
 
 def test_the_defaults_are_the_operations_process_dashboard():

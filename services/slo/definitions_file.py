@@ -1,0 +1,41 @@
+"""PURE: an SLO definitions file read into definitions: our YAML (`slos: [...]`) or OpenSLO v1
+documents (`openslo.from_openslo`). The settings validate `VIGIL_SLO_CONFIG_FILE` with it."""
+
+from __future__ import annotations
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from services.slo.definitions import SloDefinition, SloDefinitionError
+from services.slo.openslo import from_openslo
+
+
+class _OwnFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slos: list[SloDefinition]
+
+
+def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
+    """Definitions from YAML text: our format (`slos: [...]`) or OpenSLO v1 documents (`kind: SLO`,
+    several separated by `---`)."""
+    try:
+        docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as exc:
+        raise SloDefinitionError(f"not YAML: {exc}") from None
+    if not docs:
+        raise SloDefinitionError("the file defines no SLOs")
+    try:
+        if all(isinstance(d, dict) and str(d.get("apiVersion", "")).startswith("openslo/") for d in docs):
+            found = tuple(defn for d in docs if d.get("kind") == "SLO" for defn in from_openslo(d))
+        elif len(docs) == 1 and isinstance(docs[0], dict) and "slos" in docs[0]:
+            found = tuple(_OwnFile.model_validate(docs[0]).slos)
+        else:
+            raise SloDefinitionError("expected `slos: [...]` or OpenSLO v1 documents (apiVersion: openslo/v1)")
+    except ValidationError as exc:
+        raise SloDefinitionError(f"invalid SLO definition: {exc}") from None
+    if not found:
+        raise SloDefinitionError("the file defines no SLOs")
+    keys = [(d.service, d.name) for d in found]
+    if len(set(keys)) != len(keys):
+        raise SloDefinitionError("an SLO name is used twice for the same service")
+    return found
