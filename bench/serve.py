@@ -20,12 +20,13 @@ import uvicorn
 
 def build_app(name: str, port: int):
     if name == "ingest":
-        from services.ingest.app import create_app
+        from services.ingest.app import GC_THRESHOLDS, create_app
         from services.ingest.config import IngestSettings
-        from shared.runtime import configure_process
+        from shared.runtime import configure_process, tune_gc
 
         settings = IngestSettings.load(ingest_port=port, host="127.0.0.1")
         configure_process(settings, service_name="vigil-ingest")
+        tune_gc(GC_THRESHOLDS)  # as `vigil serve ingest` does
         return create_app(settings)
     if name == "incidents":
         from services.incidents.app import create_app

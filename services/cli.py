@@ -27,13 +27,14 @@ class ServiceSpec:
     load_settings: Callable[[], BaseServiceSettings]
     create_app: Callable[[BaseServiceSettings], object]
     port: Callable[[BaseServiceSettings], int]
+    gc_thresholds: tuple[int, int, int] | None = None  # for a process that runs this service alone
 
 
 def _ingest() -> ServiceSpec:
-    from services.ingest.app import create_app
+    from services.ingest.app import GC_THRESHOLDS, create_app
     from services.ingest.config import IngestSettings
 
-    return ServiceSpec(IngestSettings.load, create_app, lambda s: s.ingest_port)
+    return ServiceSpec(IngestSettings.load, create_app, lambda s: s.ingest_port, GC_THRESHOLDS)
 
 
 def _incidents() -> ServiceSpec:
@@ -51,14 +52,18 @@ def _escalator() -> ServiceSpec:
 
 
 def _slo() -> ServiceSpec:
-    from services.slo.app import create_app
+    from services.slo.app import GC_THRESHOLDS, create_app
     from services.slo.config import SloSettings
 
-    return ServiceSpec(SloSettings.load, create_app, lambda s: s.slo_port)
+    return ServiceSpec(SloSettings.load, create_app, lambda s: s.slo_port, GC_THRESHOLDS)
 
 
 # Every service that exists; `vigil dev` starts all of them.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo}
+
+# `vigil dev` runs every service in one process, so one set of thresholds holds for all of them:
+# young collections every 20,000 allocations (ingest's), not each service's own extreme.
+DEV_GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def _fail(message: str) -> None:
@@ -67,7 +72,7 @@ def _fail(message: str) -> None:
 
 
 def serve_one(name: str) -> None:
-    from shared.runtime import Listener, configure_process, run, serve
+    from shared.runtime import Listener, configure_process, run, serve, tune_gc
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; one of: {', '.join(SERVICES)}")
@@ -77,6 +82,7 @@ def serve_one(name: str) -> None:
     except SettingsError as exc:
         _fail(str(exc))
     configure_process(settings, service_name=f"vigil-{name}")
+    tune_gc(spec.gc_thresholds)
     run(serve([Listener(name, spec.create_app(settings), settings.host, spec.port(settings))]))
 
 
@@ -124,7 +130,7 @@ def dev(
     from shared.local.kafka_broker import LocalKafka
     from shared.local.postgres_server import LocalPostgres
     from shared.observability import configure_logging
-    from shared.runtime import Listener, configure_process, run, serve
+    from shared.runtime import Listener, configure_process, run, serve, tune_gc
 
     configure_logging(level=os.environ.get("VIGIL_LOG_LEVEL", "info"), fmt=os.environ.get("VIGIL_LOG_FORMAT", "auto"))
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -161,6 +167,7 @@ def dev(
                 _fail(f"{name}: {exc}")
             configure_process(settings, service_name="vigil")
             listeners.append(Listener(name, spec.create_app(settings), settings.host, spec.port(settings)))
+        tune_gc(DEV_GC_THRESHOLDS)
         _print_banner(listeners)
         run(serve(listeners))
     finally:

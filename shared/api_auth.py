@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from pydantic import Field, field_validator
 
 from shared.settings import BaseServiceSettings, CommaList
@@ -78,3 +78,9 @@ def require(role: Role):
 
     dependency.required_role = role  # read by the auth-matrix test
     return dependency
+
+
+# Route parameters: the caller, who must hold at least that role.
+Viewer = Annotated[Principal, Depends(require("viewer"))]
+Responder = Annotated[Principal, Depends(require("responder"))]
+Admin = Annotated[Principal, Depends(require("admin"))]

@@ -106,9 +106,10 @@ def child_traceparent(parent: str | None) -> str:
 Check = Callable[[], Awaitable[bool]]
 
 
-def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0) -> APIRouter:
+def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0, died: Callable[[], dict[str, str]] | None = None) -> APIRouter:
     """`/healthz` (the process is alive), `/readyz` (every dependency in `checks` answers) and
-    `/metrics` (Prometheus text format)."""
+    `/metrics` (Prometheus text format). With `died`, `/readyz` also names the background tasks
+    that died and why (`checks` then holds the check that fails for them)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is up")
@@ -122,7 +123,10 @@ def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0) -> APIRou
         status = dict(zip(names, ("ok" if ok else "unavailable" for ok in results), strict=True))
         ready = all(results)
         response.status_code = 200 if ready else 503
-        return {"status": "ok" if ready else "unavailable", "checks": status}
+        body = {"status": "ok" if ready else "unavailable", "checks": status}
+        if died is not None and (dead := died()):
+            body["died"] = dead
+        return body
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:

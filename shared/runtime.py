@@ -21,17 +21,21 @@ def configure_process(settings: BaseServiceSettings, *, service_name: str) -> No
     configure_tracing(service_name=service_name, otlp_endpoint=settings.otlp_endpoint)
 
 
-def freeze_startup_heap(*, gen0_threshold: int | None = None) -> None:
+def freeze_startup_heap() -> None:
     """Call when a service has started: what is alive now (modules, the app, settings, pools) lives
     as long as the process, so the garbage collector stops walking it in every full collection
-    (`gc.freeze`). With `gen0_threshold`, young collections run every that many allocations instead
-    of 700, for code that allocates many short-lived objects per request or poll. Process-wide:
-    `vigil dev` runs every service in one process, and the last call's threshold wins."""
+    (`gc.freeze`). Safe to call once per service in a process that runs several."""
     gc.collect()
     gc.freeze()
-    if gen0_threshold is not None:
-        _, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(gen0_threshold, gen1, gen2)
+
+
+def tune_gc(thresholds: tuple[int, int, int] | None) -> None:
+    """Set the garbage collector's thresholds for this process (`gc.set_threshold`); None keeps
+    Python's. Process-wide, so only a process entry point calls it (`vigil serve`, `python -m
+    services.<name>`, `vigil dev`, the benchmarks' servers), with the thresholds of what it runs:
+    each service states its own (`GC_THRESHOLDS` in its app module) and why."""
+    if thresholds is not None:
+        gc.set_threshold(*thresholds)
 
 
 class _Server(uvicorn.Server):

@@ -11,7 +11,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.slo import repository, routes
-from services.slo.consumer import consumer_loop, tune_gc
+from services.slo.consumer import GC_THRESHOLDS, consumer_loop, tune_gc  # noqa: F401 - GC_THRESHOLDS: for the entry point
 from services.slo.ticker import Evaluator, EvaluatorConfig
 from services.slo.config import SloSettings
 from services.slo.definitions import SloDefinition

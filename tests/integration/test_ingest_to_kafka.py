@@ -211,7 +211,7 @@ def test_metrics_count_payloads_alerts_and_rejections(ingest):
 
 def test_health_and_openapi(ingest):
     assert ingest.get("/healthz").json() == {"status": "ok"}
-    assert ingest.get("/readyz").json() == {"status": "ok", "checks": {"kafka": "ok"}}
+    assert ingest.get("/readyz").json() == {"status": "ok", "checks": {"kafka": "ok", "background": "ok"}}
     spec = ingest.get("/openapi.json").json()
     operation = spec["paths"][URL]["post"]
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -1,4 +1,5 @@
-"""`shared.runtime.freeze_startup_heap`: what is alive at start-up leaves the collector's walks."""
+"""`shared.runtime`: what is alive at start-up leaves the collector's walks (`freeze_startup_heap`); the
+process entry point sets the thresholds of the service it runs (`tune_gc`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import gc
 
 import pytest
 
-from shared.runtime import freeze_startup_heap
+from shared.runtime import freeze_startup_heap, tune_gc
 
 
 @pytest.fixture
@@ -26,13 +27,16 @@ def test_objects_alive_at_the_call_are_frozen(restore_gc) -> None:
     assert all(obj is not survivor for obj in gc.get_objects())
 
 
-def test_gen0_threshold_is_raised_and_the_older_generations_keep_theirs(restore_gc) -> None:
+def test_the_entry_point_sets_the_services_thresholds(restore_gc) -> None:
+    from services.ingest.app import GC_THRESHOLDS
+
     gc.set_threshold(700, 11, 12)
-    freeze_startup_heap(gen0_threshold=20_000)
-    assert gc.get_threshold() == (20_000, 11, 12)
+    tune_gc(GC_THRESHOLDS)
+    assert gc.get_threshold() == GC_THRESHOLDS == (20_000, 10, 10)
 
 
-def test_without_a_threshold_the_thresholds_stay(restore_gc) -> None:
+def test_without_thresholds_python_keeps_its_own(restore_gc) -> None:
     gc.set_threshold(700, 10, 10)
+    tune_gc(None)
     freeze_startup_heap()
     assert gc.get_threshold() == (700, 10, 10)
