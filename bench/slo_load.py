@@ -49,7 +49,9 @@ from services.slo import repository
 from services.slo.app import MIGRATIONS, SloContext, evaluator_config
 from services.slo.config import SloSettings
 from services.slo.consumer import consumer_loop, tune_gc
-from services.slo.ticker import LongWindowCache, evaluate_counts, evaluate_slos, read_counts
+from services.slo.evaluation import evaluate_counts
+from services.slo.service import evaluate_slos
+from services.slo.window_cache import LongWindowCache, read_counts
 from services.slo.windows import floor_minute
 from shared.db import create_pool, migrate
 from shared.events import LatencyBucket, MetricsEvent, Topic, Utilisation, encode

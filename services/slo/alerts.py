@@ -1,12 +1,15 @@
-"""PURE: the alerts the SLO service raises, as `AlertEvent`s with deterministic fingerprints and
-ids, and the firing/resolved transitions between what fires now and what fired before."""
+"""PURE: the alerts the SLO service raises — what the burn-rate and budget alerts of an evaluation
+say, as `AlertEvent`s with deterministic fingerprints and ids — and the firing/resolved transitions
+between what fires now and what fired before. (Capacity alerts are worded in `capacity`.)"""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.slo.evaluation import Evaluation
 from shared.events import AlertEvent
 
 SOURCE = "slo"
@@ -17,6 +20,11 @@ ALERTNAMES = {
 SEVERITY = {"page": "critical", "ticket": "warning", "exhausted": "warning", "capacity": "warning"}
 SLO_TIERS = ("page", "ticket", "exhausted")
 CAPACITY_TIERS = ("capacity",)
+
+
+def subject_key(tier: str) -> str:
+    """The label naming what an alert of `tier` is about: the SLO, or the resource (capacity)."""
+    return "resource" if tier in CAPACITY_TIERS else "slo"
 
 
 def fingerprint(*, service: str, subject: str, tier: str) -> str:
@@ -37,6 +45,27 @@ class Wanted:
     @property
     def fingerprint(self) -> str:
         return fingerprint(service=self.service, subject=self.subject, tier=self.tier)
+
+
+def slo_alert(*, service: str, slo: str, title: str, tier: str, status: dict) -> Wanted:
+    """What the `tier` alert (page, ticket: burning fast; exhausted) of one SLO says, from its
+    evaluated status: the target, the 30-day budget left and the burn rates of the tier's rules."""
+    budget = status["budget"]
+    burns = ", ".join(f"{b['long_window']}/{b['short_window']}: {b['long_burn']:g}x/{b['short_burn']:g}x"
+                      for b in status["burn_rates"] if b["tier"] == tier)
+    return Wanted(
+        service=service, subject=slo, tier=tier,
+        summary=f"{title} SLO of {service}: " + (
+            "error budget exhausted" if tier == "exhausted" else f"error budget burning fast ({tier})"),
+        description=f"target {status['target']}; {budget['remaining_percent']:.1f}% of the 30-day budget left"
+                    + (f"; burn rates {burns}" if burns else ""),
+    )
+
+
+def wanted_alerts(evaluations: Iterable[Evaluation]) -> list[Wanted]:
+    """The burn-rate and budget alerts that should fire now: one per tier an evaluation fires."""
+    return [slo_alert(service=e.service, slo=e.definition.name, title=e.definition.title, tier=tier, status=e.status)
+            for e in evaluations for tier in sorted(e.tiers)]
 
 
 @dataclass(frozen=True)
@@ -65,7 +94,7 @@ class Transition:
 def alert_event(*, service: str, subject: str, tier: str, status: str, starts_at: datetime, ends_at: datetime | None,
                 now: datetime, summary: str = "", description: str = "") -> AlertEvent:
     fp = fingerprint(service=service, subject=subject, tier=tier)
-    key = "resource" if tier in CAPACITY_TIERS else "slo"
+    key = subject_key(tier)
     return AlertEvent(
         event_id=AlertEvent.id_for(source=SOURCE, fingerprint=fp, status=status, starts_at=starts_at, ends_at=ends_at),
         occurred_at=now, source=SOURCE, fingerprint=fp, status=status,

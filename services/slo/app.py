@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from services.slo import repository, routes
 from services.slo.consumer import GC_THRESHOLDS, consumer_loop, tune_gc  # noqa: F401 - GC_THRESHOLDS: for the entry point
-from services.slo.ticker import Evaluator, EvaluatorConfig
+from services.slo.ticker import Evaluator
 from services.slo.config import SloSettings
 from services.slo.definitions import SloDefinition
+from services.slo.evaluation import EvaluatorConfig
 from shared.clock import Clock, utc_now
 from shared.db import create_pool, migrate
 from shared.events import Topic

@@ -1,11 +1,13 @@
-"""PURE: capacity planning — the weekly utilisation trend (least squares over daily means) and the
-date it crosses a threshold ("scaling needed by")."""
+"""PURE: capacity planning — the weekly utilisation trend (least squares over daily means), the
+date it crosses a threshold ("scaling needed by"), the API's capacity row and what its alert says."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+
+from services.slo.alerts import Wanted
 
 STABLE_PER_WEEK = 0.005  # under half a percentage point a week reads as "Stable"
 
@@ -80,3 +82,24 @@ def forecast(
     )
     alert = crossing is not None and crossing - today <= lead
     return CapacityForecast(current, per_week, trend_text(per_week), threshold, crossing, alert)
+
+
+def capacity_status(*, service: str, resource: str, forecast: CapacityForecast, weeks: int, now: datetime) -> dict:
+    """The capacity row of the API (`schemas.CapacityOut`), percentages rounded to 0.001."""
+    f = forecast
+    return {
+        "service": service, "resource": resource, "current_percent": round(f.current * 100, 3),
+        "trend_percent_per_week": round(f.per_week * 100, 3) if f.per_week is not None else None,
+        "trend": f.trend, "threshold_percent": round(f.threshold * 100, 3), "scaling_needed_by": f.scaling_needed_by,
+        "headroom_percent": round((f.threshold - f.current) * 100, 3), "alert": f.alert,
+        "weeks": weeks, "evaluated_at": now,
+    }
+
+
+def capacity_alert(status: dict) -> Wanted:
+    """What the capacity alert of a row that alerts says: the threshold, when, the current value and trend."""
+    return Wanted(
+        service=status["service"], subject=status["resource"], tier="capacity",
+        summary=f"{status['service']} {status['resource']} reaches {status['threshold_percent']:g}% by {status['scaling_needed_by']}",
+        description=f"current {status['current_percent']:.1f}%, trend {status['trend']}",
+    )

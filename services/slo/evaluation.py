@@ -1,5 +1,6 @@
 """PURE: one SLO of one service evaluated at `now` — its dashboard row, budgets, burn rates and the
-alert tiers that should be firing — from window counts the evaluator read."""
+alert tiers that should be firing — from window counts the evaluator read; and every SLO of every
+service at once (`evaluate_counts`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from services.slo.buckets import quantile
 from services.slo.budget import (
     BURN_RULES, BURN_WINDOWS, Budget, Counts, error_budget, evaluate_rules, firing_tiers, projected_exhaustion,
     sli_value, burn_rate,
@@ -17,6 +19,20 @@ from services.slo.windows import Window, calendar_month, rolling
 DAY = timedelta(days=1)
 SHORT_WINDOWS = tuple(w for w in BURN_WINDOWS if w <= timedelta(hours=6))  # read from minute buckets
 LONG_WINDOWS = tuple(w for w in BURN_WINDOWS if w > timedelta(hours=6))    # read from hour buckets
+
+
+@dataclass(frozen=True)
+class EvaluatorConfig:
+    """What the evaluator's ticks work with (from the settings)."""
+
+    definitions: tuple[SloDefinition, ...]
+    zone: str
+    min_events: int
+    capacity_threshold: float
+    capacity_weeks: int
+    capacity_lead: timedelta
+    retention: timedelta
+    late_window: timedelta
 
 
 @dataclass(frozen=True)
@@ -118,3 +134,16 @@ def evaluate_slo(
         ],
     }
     return Evaluation(service=service, definition=definition, status=status, tiers=tiers)
+
+
+def evaluate_counts(counts: dict, histograms: dict, cfg: EvaluatorConfig, now: datetime) -> list[Evaluation]:
+    """Every SLO of every service, from {service: {definition index: WindowCounts}} and
+    {service: cumulative latency histogram of the last day}."""
+    evaluations = []
+    for svc, per_def in counts.items():
+        for i, wc in per_def.items():
+            d = cfg.definitions[i]
+            q = quantile(d.target, histograms.get(svc, {})) if d.display == "percentile_ms" else None
+            evaluations.append(evaluate_slo(service=svc, definition=d, counts=wc, now=now, zone=cfg.zone,
+                                            min_events=cfg.min_events, quantile_s=q))
+    return evaluations

@@ -1,12 +1,12 @@
 """All SQL of the SLO service: named constants and small functions taking a connection.
 Repositories never open or commit transactions; the caller's unit of work does.
 
-The window queries are built from a fixed vocabulary (column expressions per indicator kind,
-numbered parameters for every value): no text from configuration or requests reaches the SQL."""
+The evaluator's window reads, built per set of definitions, are in `window_queries`."""
 
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from operator import attrgetter
@@ -14,8 +14,8 @@ from operator import attrgetter
 import asyncpg
 from pydantic_core import to_json
 
+from services.slo.alerts import Firing, Transition
 from services.slo.buckets import RESOURCES, Bucket, BucketKey
-from services.slo.definitions import SloDefinition
 from services.slo.windows import floor_hour
 
 SCHEMA = "slo"
@@ -110,122 +110,12 @@ async def add_buckets(conn: asyncpg.Connection, *, minutes: dict[BucketKey, Buck
         await conn.execute(ADD_HOURS, *_bucket_columns(hours), [first.get(k, k[1]) for k in sorted(hours)])
 
 
-# --- window sums -------------------------------------------------------------------------------
 
-class _Params:
-    """Numbered query parameters, collected while the SQL is written."""
+# --- the evaluator's tick ----------------------------------------------------------------------
 
-    def __init__(self) -> None:
-        self.values: list = []
-
-    def __call__(self, value, cast: str = "") -> str:
-        self.values.append(value)
-        return f"${len(self.values)}{cast}"
-
-
-def _good_total(definition: SloDefinition, p: _Params) -> tuple[str, str]:
-    if definition.indicator == "latency_under":
-        return (f"coalesce((latency->>{p(definition.threshold_key, '::text')})::bigint, 0)",
-                "coalesce((latency->>'+Inf')::bigint, 0)")
-    return "(requests - errors)", "requests"
-
-
-def window_sums_sql(
-    *, table: str, time_column: str, definitions: Sequence[SloDefinition], starts: Sequence[datetime],
-    end: datetime, bad_minutes: bool, services: Sequence[str] | None = None,
-) -> tuple[str, list]:
-    """One scan of `table` from the earliest of `starts` to `end`, one row per service: the windows
-    all end at `end`, so the distinct starts (descending) cut the scan into segments (summed per
-    service and segment) and each window is a prefix of them (summed per service). Per definition i
-    and window j: g_i_j (good), t_i_j (total) and, for minute buckets, b_i_j (bad minutes: minutes
-    with traffic whose good fraction is under target). Each row's expressions are computed once
-    (innermost query), whatever the number of windows. `services`: only these."""
-    p = _Params()
-    bounds = sorted(set(starts), reverse=True)
-    segment = "CASE " + " ".join(f"WHEN {time_column} >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
-    inner = [f"{segment} AS seg", "service"]
-    middle = ["service", "seg"]
-    for i, d in enumerate(definitions):
-        good, total = _good_total(d, p)
-        inner += [f"{good} AS g{i}", f"{total} AS t{i}"]
-        middle += [f"sum(g{i}) AS g{i}", f"sum(t{i}) AS t{i}"]
-        if bad_minutes:
-            middle.append(f"count(*) FILTER (WHERE t{i} > 0 AND g{i} < {p(d.target, '::float8')} * t{i}) AS b{i}")
-    outer = ["service"]
-    for j, start in enumerate(starts):
-        last = bounds.index(start)  # window j: the segments 0..last
-        for i in range(len(definitions)):
-            for c in ("g", "t", *(("b",) if bad_minutes else ())):
-                outer.append(f"coalesce(sum({c}{i}) FILTER (WHERE seg <= {last}), 0)::bigint AS {c}_{i}_{j}")
-    only = f" AND service = ANY({p(list(services), '::text[]')})" if services is not None else ""
-    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(middle)} FROM (SELECT {', '.join(inner)} FROM slo.{table} "
-           f"WHERE {time_column} >= {p(bounds[-1], '::timestamptz')} AND {time_column} < {p(end, '::timestamptz')}{only}) AS r "
-           "GROUP BY service, seg) AS s GROUP BY service")
-    return sql, p.values
-
-
-def prefix_sums(rows, *, columns: Sequence[str], starts: Sequence[datetime], bounds: Sequence[datetime], key=("service",)) -> dict:
-    """{key: {f"{column}_{j}": sum}} for window j = the segments whose bound is at or after starts[j]."""
-    out: dict = {}
-    for r in rows:
-        k = tuple(r[c] for c in key) if len(key) > 1 else r[key[0]]
-        acc = out.setdefault(k, {f"{c}_{j}": 0 for c in columns for j in range(len(starts))})
-        seg_start = bounds[r["seg"]]
-        for j, start in enumerate(starts):
-            if seg_start >= start:
-                for c in columns:
-                    acc[f"{c}_{j}"] += r[c] or 0
-    return out
-
-
-async def window_sums(conn: asyncpg.Connection, *, table: str, time_column: str, definitions: Sequence[SloDefinition],
-                      starts: Sequence[datetime], end: datetime, bad_minutes: bool,
-                      services: Sequence[str] | None = None) -> dict[str, dict]:
-    """{service: {"g_<i>_<j>", "t_<i>_<j>"[, "b_<i>_<j>"]: sums}} for definition i and window j."""
-    sql, values = window_sums_sql(table=table, time_column=time_column, definitions=definitions,
-                                  starts=starts, end=end, bad_minutes=bad_minutes, services=services)
-    out = {}
-    for r in await conn.fetch(sql, *values):
-        row = dict(r)
-        out[row.pop("service")] = row
-    return out
-
-
-def window_changes_sql(
-    definitions: Sequence[SloDefinition], *, old_starts: Sequence[datetime], old_end: datetime,
-    new_starts: Sequence[datetime], new_end: datetime,
-) -> tuple[str, list]:
-    """What moving the windows from [old_starts[j], old_end) forward to [new_starts[j], new_end)
-    changes in the minute-bucket sums of `window_sums`, one row per service: g_i_j, t_i_j and b_i_j
-    to add (negative for the minutes that left). Scans only the minutes in one range and not the
-    other (index ranges)."""
-    p = _Params()
-    inner = ["service"]
-    for i, d in enumerate(definitions):
-        good, total = _good_total(d, p)
-        target = p(d.target, "::float8")
-        inner += [f"{good} AS g{i}", f"{total} AS t{i}", f"({total} > 0 AND {good} < {target} * {total})::int AS b{i}"]
-    old_until, new_until = p(old_end, "::timestamptz"), p(new_end, "::timestamptz")
-    for j, (old, new) in enumerate(zip(old_starts, new_starts)):
-        inner.append(f"(minute >= {p(new, '::timestamptz')} AND minute < {new_until})::int"
-                     f" - (minute >= {p(old, '::timestamptz')} AND minute < {old_until})::int AS d{j}")
-    outer = ["service"] + [f"sum({c}{i} * d{j})::bigint AS {c}_{i}_{j}"
-                           for j in range(len(new_starts)) for i in range(len(definitions)) for c in ("g", "t", "b")]
-    ranges = sorted({(old, new) for old, new in zip(old_starts, new_starts) if new > old} | {(old_end, new_end)})
-    where = " OR ".join(f"(minute >= {p(a, '::timestamptz')} AND minute < {p(b, '::timestamptz')})" for a, b in ranges)
-    sql = f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM slo.minute_bucket WHERE {where}) AS r GROUP BY service"
-    return sql, p.values
-
-
-async def window_changes(conn: asyncpg.Connection, definitions: Sequence[SloDefinition], **ranges) -> dict[str, dict]:
-    """{service: {"g_<i>_<j>", ...: change}}: see `window_changes_sql`."""
-    sql, values = window_changes_sql(definitions, **ranges)
-    out = {}
-    for r in await conn.fetch(sql, *values):
-        row = dict(r)
-        out[row.pop("service")] = row
-    return out
-
+# One replica evaluates at a time (a session-level advisory lock, held for the tick).
+TRY_LOCK = "SELECT pg_try_advisory_lock($1)"
+UNLOCK = "SELECT pg_advisory_unlock($1)"
 
 NEXT_GENERATION = "UPDATE slo.evaluator_generation SET generation = generation + 1 RETURNING generation"
 
@@ -242,45 +132,51 @@ UPDATE slo.hour_bucket h SET sliced = true
 FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS c(service, hour, updated_at)
 WHERE h.service = c.service AND h.hour = c.hour AND h.updated_at = c.updated_at"""
 
-
-def recompute_slices_sql(definition: SloDefinition) -> tuple[str, list]:
-    """Bad minutes of `definition` for the (service, hour) pairs given as $1/$2, from one range scan
-    of the minute buckets between $3 and $4 (the caller fills these four; one hour at a time)."""
-    p = _Params()
-    services, hours = p(None, "::text[]"), p(None, "::timestamptz[]")
-    since, until = p(None, "::timestamptz"), p(None, "::timestamptz")
-    slo = p(definition.name, "::text")
-    good, total = _good_total(definition, p)
-    target = p(definition.target, "::float8")
-    sql = f"""
-INSERT INTO slo.slice_hour (slo, service, hour, bad_minutes)
-SELECT {slo}, c.service, c.hour, coalesce(b.bad, 0)
-FROM unnest({services}, {hours}) AS c(service, hour)
-LEFT JOIN (
-    SELECT service, date_trunc('hour', minute, 'UTC') AS hour,
-           count(*) FILTER (WHERE {total} > 0 AND {good} < {target} * {total}) AS bad
-    FROM slo.minute_bucket
-    WHERE minute >= {since} AND minute < {until}
-    GROUP BY 1, 2
-) AS b ON b.service = c.service AND b.hour = c.hour
-ON CONFLICT (slo, service, hour) DO UPDATE SET bad_minutes = excluded.bad_minutes"""
-    return sql, p.values
-
-
-async def slice_sums(conn: asyncpg.Connection, *, names: Sequence[str], starts: Sequence[datetime], end: datetime) -> dict:
-    """{(slo, service): {"b_<j>": bad minutes in window j}} from the hourly time slices."""
-    p = _Params()
-    bounds = sorted(set(starts), reverse=True)
-    segment = "CASE " + " ".join(f"WHEN hour >= {p(b, '::timestamptz')} THEN {s}" for s, b in enumerate(bounds)) + " END"
-    sql = (f"SELECT slo, service, {segment} AS seg, sum(bad_minutes)::bigint AS b FROM slo.slice_hour "
-           f"WHERE slo = ANY({p(list(names), '::text[]')}) AND hour >= {p(bounds[-1], '::timestamptz')} "
-           f"AND hour < {p(end, '::timestamptz')} GROUP BY slo, service, seg")
-    return prefix_sums(await conn.fetch(sql, *p.values), columns=["b"], starts=starts, bounds=bounds, key=("slo", "service"))
-
+# Enough memory to hash-aggregate the window scans instead of sorting them on disk.
+HASH_AGGREGATE_MEMORY = "SET LOCAL work_mem = '64MB'"
 
 LATENCY_SUMS = """
 SELECT service, key, sum(value::bigint)::bigint AS count
 FROM slo.hour_bucket, jsonb_each_text(latency) WHERE hour >= $1 AND hour < $2 GROUP BY service, key"""
+
+
+async def try_lock(conn: asyncpg.Connection, key: int) -> bool:
+    return await conn.fetchval(TRY_LOCK, key)
+
+
+async def unlock(conn: asyncpg.Connection, key: int) -> None:
+    await conn.execute(UNLOCK, key)
+
+
+async def next_generation(conn: asyncpg.Connection) -> int:
+    """The evaluator's tick counter: a tick that sees a gap knows another replica ticked between."""
+    return await conn.fetchval(NEXT_GENERATION)
+
+
+async def unsliced_hours(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """The hours a fold flagged since they were last collected (at most MAX_SLICED_PER_TICK)."""
+    return await conn.fetch(UNSLICED_HOURS, MAX_SLICED_PER_TICK)
+
+
+async def mark_sliced(conn: asyncpg.Connection, changed: list[asyncpg.Record]) -> None:
+    await conn.execute(MARK_SLICED, [r["service"] for r in changed], [r["hour"] for r in changed],
+                       [r["updated_at"] for r in changed])
+
+
+async def allow_hash_aggregates(conn: asyncpg.Connection) -> None:
+    """For the rest of the caller's transaction."""
+    await conn.execute(HASH_AGGREGATE_MEMORY)
+
+
+async def latency_sums(conn: asyncpg.Connection, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+    """{service: cumulative latency histogram} of the hours from `start` to `end`."""
+    histograms: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in await conn.fetch(LATENCY_SUMS, start, end):
+        histograms[r["service"]][r["key"]] = r["count"]
+    return histograms
+
+
+# --- one SLO's history (the API) ---------------------------------------------------------------
 
 HOURS_OF_SERVICE = """
 SELECT hour, requests, errors, events, latency FROM slo.hour_bucket
@@ -288,6 +184,18 @@ WHERE service = $1 AND hour >= $2 AND hour < $3 ORDER BY hour"""
 
 SLICES_OF_SERVICE = """
 SELECT hour, bad_minutes FROM slo.slice_hour WHERE slo = $1 AND service = $2 AND hour >= $3 AND hour < $4"""
+
+
+async def hours_of_service(conn: asyncpg.Connection, service: str, *, start: datetime, end: datetime) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(HOURS_OF_SERVICE, service, start, end)]
+
+
+async def slices_of_service(conn: asyncpg.Connection, slo: str, service: str, *, start: datetime, end: datetime) -> dict[datetime, int]:
+    """{hour: bad minutes} of a time-slice SLO."""
+    return {r["hour"]: r["bad_minutes"] for r in await conn.fetch(SLICES_OF_SERVICE, slo, service, start, end)}
+
+
+# --- capacity ----------------------------------------------------------------------------------
 
 DAILY_UTILISATION = f"""
 SELECT service, date_trunc('day', hour, 'UTC')::date AS day,
@@ -300,6 +208,16 @@ FROM slo.hour_bucket,
      LATERAL (VALUES {', '.join(f"('{r}', {r}_sum, {r}_n)" for r in RESOURCES)}) AS u(resource, total, samples)
 WHERE hour >= $1 AND hour < $2 AND samples > 0
 ORDER BY service, resource, hour DESC"""
+
+
+async def daily_utilisation(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch(DAILY_UTILISATION, start, end)
+
+
+async def latest_utilisation(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    """Per service and resource, the mean of its latest hour with samples."""
+    return await conn.fetch(LATEST_UTILISATION, start, end)
+
 
 # --- evaluation results and alert states ------------------------------------------------------
 
@@ -333,11 +251,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (fingerprint) DO UPDATE SET status = excluded.status, starts_at = excluded.starts_at,
     ends_at = excluded.ends_at, updated_at = excluded.updated_at"""
 
-PRUNE_MINUTES = "DELETE FROM slo.minute_bucket WHERE minute < $1"
-PRUNE_HOURS = "DELETE FROM slo.hour_bucket WHERE hour < $1"
-PRUNE_SLICES = "DELETE FROM slo.slice_hour WHERE hour < $1"
-PRUNE_PROCESSED = "DELETE FROM slo.processed_event WHERE interval_start < $1"
-
 
 async def put_statuses(conn: asyncpg.Connection, rows: list[tuple[str, str, dict]], evaluated_at: datetime) -> None:
     # pydantic_core's encoder: datetimes as ISO 8601 text, as the API returns them.
@@ -345,6 +258,54 @@ async def put_statuses(conn: asyncpg.Connection, rows: list[tuple[str, str, dict
                        [to_json(r[2]).decode() for r in rows])
 
 
+async def delete_stale_statuses(conn: asyncpg.Connection, before: datetime) -> None:
+    """The statuses not evaluated since `before` (an SLO or service that went away)."""
+    await conn.execute(DELETE_STALE_STATUSES, before)
+
+
+async def list_statuses(conn: asyncpg.Connection, service: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(LIST_STATUSES, service)
+
+
+async def get_status(conn: asyncpg.Connection, service: str, slo: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(GET_STATUS, service, slo)
+
+
 async def put_capacity(conn: asyncpg.Connection, rows: list[tuple[str, str, dict]], evaluated_at: datetime) -> None:
     await conn.execute(PUT_CAPACITY, [r[0] for r in rows], [r[1] for r in rows], evaluated_at,
                        [json.dumps(r[2], default=str) for r in rows])
+
+
+async def delete_stale_capacity(conn: asyncpg.Connection, before: datetime) -> None:
+    await conn.execute(DELETE_STALE_CAPACITY, before)
+
+
+async def list_capacity(conn: asyncpg.Connection, service: str | None) -> list[asyncpg.Record]:
+    return await conn.fetch(LIST_CAPACITY, service)
+
+
+async def firing_alerts(conn: asyncpg.Connection, tiers: Sequence[str]) -> list[Firing]:
+    """The alerts of `tiers` stored as firing, locked until the caller's transaction ends."""
+    rows = await conn.fetch(FIRING_ALERTS, list(tiers))
+    return [Firing(r["fingerprint"], r["service"], r["subject"], r["tier"], r["starts_at"]) for r in rows]
+
+
+async def put_alert_state(conn: asyncpg.Connection, t: Transition, *, now: datetime) -> None:
+    await conn.execute(PUT_ALERT_STATE, t.fingerprint, t.service, t.subject, t.tier, t.status, t.starts_at, t.ends_at, now)
+
+
+# --- pruning -----------------------------------------------------------------------------------
+
+PRUNE_MINUTES = "DELETE FROM slo.minute_bucket WHERE minute < $1"
+PRUNE_HOURS = "DELETE FROM slo.hour_bucket WHERE hour < $1"
+PRUNE_SLICES = "DELETE FROM slo.slice_hour WHERE hour < $1"
+PRUNE_PROCESSED = "DELETE FROM slo.processed_event WHERE interval_start < $1"
+
+
+async def prune(conn: asyncpg.Connection, *, minutes_before: datetime, hours_before: datetime, events_before: datetime) -> None:
+    """Minute buckets before `minutes_before`, hour buckets and time slices before `hours_before`,
+    the folded event ids of intervals before `events_before`."""
+    await conn.execute(PRUNE_MINUTES, minutes_before)
+    await conn.execute(PRUNE_HOURS, hours_before)
+    await conn.execute(PRUNE_SLICES, hours_before)
+    await conn.execute(PRUNE_PROCESSED, events_before)

@@ -45,14 +45,14 @@ async def list_slos(request: Request, _p: Viewer, service: str | None = Query(de
     the rolling 30-day and calendar-month budgets, projected exhaustion and firing alert tiers."""
     ctx = request.state.slo
     async with ctx.pool.acquire() as conn:
-        rows = await conn.fetch(repo.LIST_STATUSES, service)
+        rows = await repo.list_statuses(conn, service)
     items = [{k: v for k, v in r["status"].items() if k != "burn_rates"} for r in rows]
     return {"items": items, "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 
 async def _status(request: Request, service: str, slo: str) -> dict:
     async with request.state.slo.pool.acquire() as conn:
-        row = await conn.fetchrow(repo.GET_STATUS, service, slo)
+        row = await repo.get_status(conn, service, slo)
     if row is None:
         raise _not_found(f"no SLO {slo!r} evaluated for service {service!r}")
     return row["status"]
@@ -80,8 +80,8 @@ async def _history(request: Request, service: str, slo: str, days: int) -> tuple
     first = now.astimezone(ZoneInfo(zone)).date() - timedelta(days=days - 1)
     start = datetime(first.year, first.month, first.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
     async with ctx.pool.acquire() as conn:
-        hours = [dict(r) for r in await conn.fetch(repo.HOURS_OF_SERVICE, service, start, now + timedelta(hours=1))]
-        slices = {r["hour"]: r["bad_minutes"] for r in await conn.fetch(repo.SLICES_OF_SERVICE, slo, service, start, now + timedelta(hours=1))}
+        hours = await repo.hours_of_service(conn, service, start=start, end=now + timedelta(hours=1))
+        slices = await repo.slices_of_service(conn, slo, service, start=start, end=now + timedelta(hours=1))
     return definition, daily_history(definition=definition, hours=hours, bad_minutes_by_hour=slices, start=start, now=now, zone=zone)
 
 
@@ -117,7 +117,7 @@ async def list_capacity(request: Request, _p: Viewer, service: str | None = Quer
     """Current utilisation, the weekly least-squares trend and the date the threshold will be
     crossed ("scaling needed by"), as the evaluator last computed them."""
     async with request.state.slo.pool.acquire() as conn:
-        rows = await conn.fetch(repo.LIST_CAPACITY, service)
+        rows = await repo.list_capacity(conn, service)
     return {"items": [r["status"] for r in rows], "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 

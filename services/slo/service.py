@@ -1,25 +1,38 @@
-"""The units of work the consumer, the push endpoint's consumer path and the evaluator share:
-folding metrics into buckets, and storing an evaluation with its alert transitions (outbox)."""
+"""The units of work of the SLO service: folding metrics into buckets (the consumer), and the
+evaluator's ticks — evaluating every SLO, forecasting capacity, pruning — which store their results
+with the alert transitions (outbox) they lead to."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import asyncpg
-from prometheus_client import Counter
+import structlog
+from prometheus_client import Counter, Gauge
 
 from services.slo import repository as repo
-from services.slo.alerts import Firing, Transition, Wanted, transitions
-from services.slo.buckets import fold, roll_up_hours
+from services.slo.alerts import CAPACITY_TIERS, SLO_TIERS, Transition, Wanted, subject_key, transitions, wanted_alerts
+from services.slo.buckets import RESOURCES, fold, roll_up_hours
+from services.slo.capacity import capacity_alert, capacity_status, forecast
+from services.slo.definitions import SloDefinition, definitions_for
+from services.slo.evaluation import Evaluation, EvaluatorConfig, evaluate_counts
+from services.slo.window_cache import LongWindowCache, read_counts
+from services.slo.window_queries import put_slices
+from services.slo.windows import floor_hour
 from shared.events import MetricsEvent
 from shared.outbox import enqueue
 
 CE_SOURCE = "/vigil/slo"
 FUTURE_TOLERANCE = timedelta(minutes=5)
+HOUR = timedelta(hours=1)
+log = structlog.get_logger("vigil.slo.evaluator")
 
 EVENTS = Counter("vigil_slo_events_total", "Metrics events seen by the SLO consumer, by outcome", ["outcome"])
 ALERTS = Counter("vigil_slo_alerts_total", "Alert events the SLO service raised, by tier and status", ["tier", "status"])
+BUDGET_REMAINING = Gauge("vigil_slo_budget_remaining_ratio", "Remaining rolling 30-day error budget (1 = untouched)", ["service", "slo"])
+EVALUATED = Gauge("vigil_slo_evaluated_slos", "SLOs evaluated in the last tick")
 
 
 class FromTheFuture(ValueError):
@@ -63,11 +76,99 @@ async def fold_metrics(conn: asyncpg.Connection, events: list[MetricsEvent], *, 
 async def apply_alerts(conn: asyncpg.Connection, *, wanted: list[Wanted], tiers: tuple[str, ...], now: datetime) -> list[Transition]:
     """Fire and resolve alerts of `tiers` so that exactly `wanted` fire; each change is stored with
     its AlertEvent in the outbox in the caller's transaction (so none is lost or sent twice)."""
-    rows = await conn.fetch(repo.FIRING_ALERTS, list(tiers))
-    firing = [Firing(r["fingerprint"], r["service"], r["subject"], r["tier"], r["starts_at"]) for r in rows]
+    firing = await repo.firing_alerts(conn, tiers)
     changes = transitions(wanted=wanted, firing=firing, now=now)
     for t in changes:
-        await conn.execute(repo.PUT_ALERT_STATE, t.fingerprint, t.service, t.subject, t.tier, t.status, t.starts_at, t.ends_at, now)
+        await repo.put_alert_state(conn, t, now=now)
         await enqueue(conn, schema=repo.SCHEMA, event=t.event, ce_source=CE_SOURCE)
         ALERTS.labels(t.tier, t.status).inc()
     return changes
+
+
+def log_transitions(changes: list[Transition]) -> None:
+    """One line per alert raised or resolved (once its transaction committed), with the service, the
+    SLO (or resource), the fingerprint and the event id bound to the log context for it."""
+    for t in changes:
+        with structlog.contextvars.bound_contextvars(service=t.service, **{subject_key(t.tier): t.subject}, tier=t.tier,
+                                                     fingerprint=t.fingerprint, event_id=t.event.event_id):
+            log.info("slo alert raised" if t.status == "firing" else "slo alert resolved")
+
+
+async def recompute_slices(conn: asyncpg.Connection, definitions: tuple[SloDefinition, ...]) -> list:
+    """Bad minutes per hour of the time-slice SLOs, for the hours the fold flagged since the last
+    run; returns those (service, hour) rows (at most MAX_SLICED_PER_TICK)."""
+    changed = await repo.unsliced_hours(conn)
+    if not changed:
+        return []
+    sliced = [d for d in definitions if d.budgeting == "timeslices"]
+    for d in sliced:
+        by_hour: dict[datetime, list[str]] = defaultdict(list)
+        for r in changed:
+            if d in definitions_for(r["service"], definitions):
+                by_hour[r["hour"]].append(r["service"])
+        if by_hour:
+            await put_slices(conn, d, by_hour)
+    await repo.mark_sliced(conn, changed)
+    return changed
+
+
+async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime,
+                        cache: LongWindowCache | None = None) -> list[Evaluation]:
+    """Evaluate every SLO of every service, store the statuses and fire/resolve their alerts."""
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            generation = await repo.next_generation(conn)
+            changed = await recompute_slices(conn, cfg.definitions)
+        if cache is not None:
+            cache.observe(generation, changed, complete=len(changed) < repo.MAX_SLICED_PER_TICK,
+                          hour_now=floor_hour(now))
+        async with conn.transaction():
+            await repo.allow_hash_aggregates(conn)
+            counts, histograms = await read_counts(conn, cfg, now, cache)
+        evaluations = evaluate_counts(counts, histograms, cfg, now)
+        async with conn.transaction():
+            await repo.put_statuses(conn, [(e.service, e.definition.name, e.status) for e in evaluations], now)
+            await repo.delete_stale_statuses(conn, now)
+            changes = await apply_alerts(conn, wanted=wanted_alerts(evaluations), tiers=SLO_TIERS, now=now)
+    log_transitions(changes)
+    for e in evaluations:
+        BUDGET_REMAINING.labels(e.service, e.definition.name).set(e.status["budget"]["remaining_percent"] / 100)
+    EVALUATED.set(len(evaluations))
+    return evaluations
+
+
+async def evaluate_capacity(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> list[dict]:
+    """Forecast every service's resources, store the rows and fire/resolve the capacity alerts."""
+    hour_now = floor_hour(now)
+    start = hour_now - timedelta(weeks=cfg.capacity_weeks) + HOUR
+    async with pool.acquire() as conn:
+        daily_rows = await repo.daily_utilisation(conn, start, hour_now + HOUR)
+        latest_rows = await repo.latest_utilisation(conn, hour_now - timedelta(days=2), hour_now + HOUR)
+        daily: dict[tuple[str, str], list[tuple[date, float]]] = defaultdict(list)
+        for r in daily_rows:
+            for res in RESOURCES:
+                if r[f"{res}_n"]:
+                    daily[(r["service"], res)].append((r["day"], r[f"{res}_sum"] / r[f"{res}_n"]))
+        rows, wanted = [], []
+        for r in latest_rows:
+            key = (r["service"], r["resource"])
+            f = forecast(daily=sorted(daily.get(key, [])), current=r["mean"], threshold=cfg.capacity_threshold,
+                         lead=cfg.capacity_lead, now=now)
+            status = capacity_status(service=key[0], resource=key[1], forecast=f, weeks=cfg.capacity_weeks, now=now)
+            rows.append((key[0], key[1], status))
+            if f.alert:
+                wanted.append(capacity_alert(status))
+        async with conn.transaction():
+            await repo.put_capacity(conn, rows, now)
+            await repo.delete_stale_capacity(conn, now)
+            changes = await apply_alerts(conn, wanted=wanted, tiers=CAPACITY_TIERS, now=now)
+    log_transitions(changes)
+    return [r[2] for r in rows]
+
+
+async def prune(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime) -> None:
+    """Drop the buckets, time slices and event ids that no window, trend or redelivery needs."""
+    keep_hours = max(cfg.retention, timedelta(weeks=cfg.capacity_weeks) + timedelta(days=1))
+    async with pool.acquire() as conn, conn.transaction():
+        await repo.prune(conn, minutes_before=now - cfg.retention, hours_before=now - keep_hours,
+                         events_before=now - cfg.late_window - HOUR)

@@ -1,4 +1,4 @@
-"""The evaluator's kept sums of completed hours (ticker.LongWindowCache) against real PostgreSQL:
+"""The evaluator's kept sums of completed hours (window_cache.LongWindowCache) against real PostgreSQL:
 every tick counts exactly what a full read counts — when only the current hour changes, after a
 late event changed a completed hour, when another replica ticked in between, and for the short
 windows' minutes as the minute moves on."""
@@ -10,8 +10,9 @@ import pytest
 from services.slo import repository as repo
 from services.slo.app import MIGRATIONS
 from services.slo.definitions import DEFAULT_DEFINITIONS
-from services.slo.service import fold_metrics
-from services.slo.ticker import EvaluatorConfig, LongWindowCache, evaluate_slos, read_counts
+from services.slo.evaluation import EvaluatorConfig
+from services.slo.service import evaluate_slos, fold_metrics
+from services.slo.window_cache import LongWindowCache, read_counts
 from shared.db import create_pool, migrate
 from shared.events import LatencyBucket, MetricsEvent
 
@@ -85,7 +86,7 @@ async def test_a_kept_tick_counts_what_a_full_read_counts_through_late_events_an
 
     # Another replica ticked (and collected the flags of a change this one never saw).
     async with pool.acquire() as conn:
-        await conn.fetchval(repo.NEXT_GENERATION)
+        await repo.next_generation(conn)
         await conn.execute("UPDATE slo.hour_bucket SET errors = errors + 7, sliced = true WHERE service = 'web' AND hour = $1",
                            (NOW - timedelta(hours=8)).replace(minute=0, second=0))
     tick = statuses(await evaluate_slos(pool, CFG, NOW + timedelta(seconds=90), cache))
