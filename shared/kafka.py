@@ -54,12 +54,13 @@ def client_options(settings: BaseServiceSettings) -> dict:
 
 
 async def ensure_topics(settings: BaseServiceSettings, topics: Iterable[str], *, partitions: int | None = None) -> None:
-    """Create `topics` if they do not exist (idempotent; an existing topic is left as it is)."""
+    """Create `topics` (with the settings' topic prefix) if they do not exist (idempotent; an
+    existing topic is left as it is)."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
     await admin.start()
     try:
         new = [
-            NewTopic(name, partitions or settings.topic_partitions, settings.topic_replication_factor)
+            NewTopic(settings.topic_prefix + name, partitions or settings.topic_partitions, settings.topic_replication_factor)
             for name in topics
         ]
         response = await admin.create_topics(new)
@@ -125,6 +126,7 @@ class EventProducer:
         retry_backoff_s: float = 1.0,
     ) -> None:
         self._settings = settings
+        self._prefix = settings.topic_prefix  # Kafka's topic = prefix + the event's topic
         self._ce_source = ce_source
         self._ensure = list(ensure)
         self._linger_ms = linger_ms
@@ -198,6 +200,8 @@ class EventProducer:
         producer = self._producer
         if producer is None:
             raise ProducerUnavailable("not connected to Kafka yet")
+        if self._prefix:
+            messages = [m._replace(topic=self._prefix + m.topic) for m in messages]
         try:
             async with asyncio.timeout(timeout_s):
                 partitions = self._partitions.for_messages(producer.client.cluster.partitions_for_topic, messages)
@@ -216,7 +220,7 @@ class EventProducer:
         if self._producer is None:
             raise ProducerUnavailable("not connected to Kafka yet")
         async with asyncio.timeout(timeout_s):
-            await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+            await self._producer.send_and_wait(self._prefix + topic, value, key=key, headers=headers)
 
     async def check(self, timeout_s: float = 2.0) -> bool:
         """True when a broker answers a metadata request: the readiness probe's Kafka check."""
@@ -451,7 +455,7 @@ class ConsumerLoop(Generic[E]):
         while not self._stopping.is_set():
             attempt += 1
             consumer = AIOKafkaConsumer(
-                self.topic,
+                self._settings.topic_prefix + self.topic,
                 **client_options(self._settings),
                 group_id=self.group_id,
                 enable_auto_commit=False,
@@ -533,8 +537,8 @@ class ConsumerLoop(Generic[E]):
         while True:
             attempt += 1
             try:
-                await self._producer.send_raw(
-                    Topic.dlq(record.topic), key=record.key, value=record.value, headers=headers, timeout_s=10
+                await self._producer.send_raw(  # the producer adds the topic prefix
+                    Topic.dlq(self.topic), key=record.key, value=record.value, headers=headers, timeout_s=10
                 )
                 break
             except (ProducerUnavailable, KafkaError, TimeoutError) as exc:

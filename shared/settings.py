@@ -46,6 +46,9 @@ class BaseServiceSettings(BaseSettings):
     kafka_client_id: str = "vigil"
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    # Put before every topic name on the broker (`staging.` + `vigil.alerts.v1`): environments, or
+    # test runs, that share one Kafka cluster keep apart. Every service of one system needs the same.
+    topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")
     database_url: str | None = None
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

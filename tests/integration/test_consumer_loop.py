@@ -387,3 +387,44 @@ async def test_pipelined_a_failing_handler_keeps_its_offset_and_everything_after
         assert sorted(handled + again) == sorted(set(handled + again))  # nothing twice
         assert [o for p, o in again if p == partition][0] == offset
         assert await h.committed_total() == 30
+
+
+async def test_with_a_topic_prefix_every_topic_on_the_broker_carries_it(kafka_broker):
+    """Producer, consumer loop and dead letters all use `<prefix><topic>`; the events and the loop
+    still speak of the topic without it, and nothing reaches the unprefixed topic."""
+    prefix = f"run-{uuid.uuid4().hex[:6]}."
+    settings = BaseServiceSettings(kafka_bootstrap_servers=kafka_broker.bootstrap_servers, topic_partitions=1, topic_prefix=prefix)
+    producer = EventProducer(settings, ce_source="/test", ensure=[Topic.ALERTS, Topic.dlq(Topic.ALERTS)])
+    producer.start()
+    try:
+        await producer.wait_connected(30)
+        await ensure_topics(BaseServiceSettings(kafka_bootstrap_servers=kafka_broker.bootstrap_servers), [Topic.ALERTS])
+        plain = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+        dlq = await TopicCursor.at_end(kafka_broker.bootstrap_servers, prefix + Topic.dlq(Topic.ALERTS))
+        await producer.publish([alert(1), alert(2)], timeout_s=10)
+        await producer.send_raw(Topic.ALERTS, key=b"junk", value=b"{not an alert", headers=[], timeout_s=10)
+        seen: list[str] = []
+
+        async def handle(event: AlertEvent, record) -> None:
+            assert record.topic == prefix + Topic.ALERTS
+            seen.append(event.fingerprint)
+
+        loop = ConsumerLoop(settings, topic=Topic.ALERTS, group_id=f"group-{uuid.uuid4().hex[:8]}", model=AlertEvent,
+                            handle=handle, producer=producer, retry_backoff_s=0.05)
+        labels = {"topic": Topic.ALERTS, "group": loop.group_id, "outcome": "dlq"}
+        await run_until(loop, lambda: len(seen) == 2 and REGISTRY.get_sample_value("vigil_consumer_messages_total", labels) == 1)
+        assert sorted(seen) == ["fp1", "fp2"]
+        dead = await dlq.read(expected=1)
+        assert [r.value for r in dead] == [b"{not an alert"]
+        assert header(dead[0].headers, "dlq_source_topic") == prefix + Topic.ALERTS
+        assert await plain.read(expected=0, timeout_s=1) == []
+    finally:
+        await producer.stop()
+
+
+def test_a_topic_prefix_must_be_a_legal_kafka_name():
+    from pydantic import ValidationError
+
+    assert BaseServiceSettings(topic_prefix="staging.vigil-1_").topic_prefix == "staging.vigil-1_"
+    with pytest.raises(ValidationError):
+        BaseServiceSettings(topic_prefix="no spaces/or slashes")
