@@ -1,10 +1,13 @@
-"""Capacity planning: least-squares weekly trend and the "scaling needed by" date."""
+"""Capacity planning: least-squares weekly trend, the "scaling needed by" date, the capacity row and
+what its alert says."""
 
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.slo.capacity import crossing_day, forecast, least_squares, trend_text
+from services.slo.capacity import (
+    CapacityForecast, capacity_alert, capacity_status, crossing_day, forecast, least_squares, trend_text,
+)
 
 NOW = datetime(2026, 4, 28, 9, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -70,3 +73,38 @@ def test_the_crossing_day_never_lies_in_the_past():
 @pytest.mark.parametrize(("per_week", "text"), [(0.0, "Stable"), (0.004, "Stable"), (0.02, "+2%/week"), (-0.013, "-1%/week"), (0.006, "+0.6%/week")])
 def test_trend_text_reads_like_the_dashboard(per_week, text):
     assert trend_text(per_week) == text
+
+
+@pytest.mark.parametrize(
+    ("f", "summary", "description"),
+    [
+        (CapacityForecast(0.79, 0.07, "+7%/week", 0.8, TODAY + timedelta(days=2), True),
+         "checkout memory reaches 80% by 2026-04-30", "current 79.0%, trend +7%/week"),
+        (CapacityForecast(0.91234, 0.003, "Stable", 0.855, TODAY, True),
+         "checkout memory reaches 85.5% by 2026-04-28", "current 91.2%, trend Stable"),
+        (CapacityForecast(0.6, None, "Stable", 0.6, TODAY, True),
+         "checkout memory reaches 60% by 2026-04-28", "current 60.0%, trend Stable"),
+    ],
+)
+def test_a_capacity_alert_names_the_threshold_the_day_and_the_current_trend(f, summary, description):
+    wanted = capacity_alert(capacity_status(service="checkout", resource="memory", forecast=f, weeks=4, now=NOW))
+    assert (wanted.service, wanted.subject, wanted.tier) == ("checkout", "memory", "capacity")
+    assert (wanted.summary, wanted.description) == (summary, description)
+
+
+def test_the_capacity_row_is_in_percent_rounded_to_a_thousandth():
+    f = CapacityForecast(0.623456, 0.0123456, "+1%/week", 0.8, TODAY + timedelta(days=100), False)
+    assert capacity_status(service="api", resource="cpu", forecast=f, weeks=4, now=NOW) == {
+        "service": "api", "resource": "cpu", "current_percent": 62.346, "trend_percent_per_week": 1.235,
+        "trend": "+1%/week", "threshold_percent": 80.0, "scaling_needed_by": TODAY + timedelta(days=100),
+        "headroom_percent": 17.654, "alert": False, "weeks": 4, "evaluated_at": NOW,
+    }
+    no_trend = CapacityForecast(0.5, None, "Stable", 0.8, None, False)
+    assert capacity_status(service="api", resource="cpu", forecast=no_trend, weeks=4, now=NOW)["trend_percent_per_week"] is None
+
+
+def test_a_forecast_within_the_lead_time_becomes_this_alert():
+    points = daily(TODAY - timedelta(days=13), [0.70 + 0.01 * i for i in range(14)])
+    f = forecast(daily=points, current=0.79, threshold=0.8, lead=timedelta(days=14), now=NOW)
+    wanted = capacity_alert(capacity_status(service="api", resource="cpu", forecast=f, weeks=4, now=NOW))
+    assert (wanted.summary, wanted.description) == ("api cpu reaches 80% by 2026-04-28", "current 79.0%, trend +7%/week")
