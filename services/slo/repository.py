@@ -110,7 +110,6 @@ async def add_buckets(conn: asyncpg.Connection, *, minutes: dict[BucketKey, Buck
         await conn.execute(ADD_HOURS, *_bucket_columns(hours), [first.get(k, k[1]) for k in sorted(hours)])
 
 
-
 # --- the evaluator's tick ----------------------------------------------------------------------
 
 # One replica evaluates at a time (a session-level advisory lock, held for the tick).
@@ -168,7 +167,7 @@ async def allow_hash_aggregates(conn: asyncpg.Connection) -> None:
     await conn.execute(HASH_AGGREGATE_MEMORY)
 
 
-async def latency_sums(conn: asyncpg.Connection, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
+async def latency_sums(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> dict[str, dict[str, int]]:
     """{service: cumulative latency histogram} of the hours from `start` to `end`."""
     histograms: dict[str, dict[str, int]] = defaultdict(dict)
     for r in await conn.fetch(LATENCY_SUMS, start, end):
@@ -210,11 +209,11 @@ WHERE hour >= $1 AND hour < $2 AND samples > 0
 ORDER BY service, resource, hour DESC"""
 
 
-async def daily_utilisation(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+async def daily_utilisation(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> list[asyncpg.Record]:
     return await conn.fetch(DAILY_UTILISATION, start, end)
 
 
-async def latest_utilisation(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
+async def latest_utilisation(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> list[asyncpg.Record]:
     """Per service and resource, the mean of its latest hour with samples."""
     return await conn.fetch(LATEST_UTILISATION, start, end)
 

@@ -142,8 +142,8 @@ async def evaluate_capacity(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datet
     hour_now = floor_hour(now)
     start = hour_now - timedelta(weeks=cfg.capacity_weeks) + HOUR
     async with pool.acquire() as conn:
-        daily_rows = await repo.daily_utilisation(conn, start, hour_now + HOUR)
-        latest_rows = await repo.latest_utilisation(conn, hour_now - timedelta(days=2), hour_now + HOUR)
+        daily_rows = await repo.daily_utilisation(conn, start=start, end=hour_now + HOUR)
+        latest_rows = await repo.latest_utilisation(conn, start=hour_now - timedelta(days=2), end=hour_now + HOUR)
         daily: dict[tuple[str, str], list[tuple[date, float]]] = defaultdict(list)
         for r in daily_rows:
             for res in RESOURCES:

@@ -87,7 +87,7 @@ async def _long_sums(conn: asyncpg.Connection, defs, *, sliced: list[str], start
     long_rows = await window_sums(conn, table="hour_bucket", time_column="hour", definitions=defs,
                                   starts=starts, end=end, bad_minutes=False)
     slices = await slice_sums(conn, names=sliced, starts=starts, end=end) if sliced else {}
-    histograms = await repo.latency_sums(conn, histogram_start, end) if histogram_start is not None else {}
+    histograms = await repo.latency_sums(conn, start=histogram_start, end=end) if histogram_start is not None else {}
     return long_rows, slices, histograms
 
 
