@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from services.incidents.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
+from services.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
 from shared.settings import BaseServiceSettings, SettingsError
 
 app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)

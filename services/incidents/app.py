@@ -10,10 +10,12 @@ from pathlib import Path
 import asyncpg
 from fastapi import FastAPI
 
-from services.incidents import open_gauge, ops_routes, record_routes, report_routes, repository, routes
-from services.incidents.peers import Peers
+from services.incidents import open_gauge, repository, routes
 from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
+from services.incidents.ops import record_routes, report_routes, routes as ops_routes, service as ops_service
+from services.incidents.ops.peers import Peers
+from services.incidents.service import OnResolved
 from shared.clock import Clock, utc_now
 from shared.db import create_pool, migrate
 from shared.events import Topic
@@ -32,6 +34,7 @@ TOPICS = [Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS]
 class IncidentsContext:
     pool: asyncpg.Pool
     clock: Clock
+    on_resolved: OnResolved | None = None  # the core's resolve hook (consumers and routes)
 
 
 def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay: bool = True) -> FastAPI:
@@ -50,7 +53,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         pool = await create_pool(settings.database_url, init=repository.init_connection)
         async with pool.acquire() as conn:
             await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
-        ctx = IncidentsContext(pool=pool, clock=clock)
+        ctx = IncidentsContext(pool=pool, clock=clock, on_resolved=ops_service.open_for_resolved)
         state["pool"] = pool
         producer.start()
         work = BackgroundWork()
@@ -73,7 +76,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
                 ingest_url=settings.incidents_ingest_url, token=settings.incidents_peer_token,
                 timeout_s=settings.incidents_peer_timeout_s,
             )
-            ops = ops_routes.OpsContext(
+            ops = ops_service.OpsContext(
                 zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days,
                 peers=peers, checks={"kafka": producer.check, "postgres": postgres_ok},
             )

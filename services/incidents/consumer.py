@@ -10,7 +10,7 @@ import asyncio
 import structlog
 from aiokafka import ConsumerRecord
 
-from services.incidents import service
+from services.incidents import paging, service
 from services.incidents.alerts import independent_parts
 from services.incidents.config import IncidentsSettings
 from shared.events import AlertEvent, PageRequested, TicketRequested, Topic
@@ -27,15 +27,20 @@ COMMIT_INTERVAL_S = 0.05  # offset commits of vigil.alerts.v1 at most this often
 def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) -> list[ConsumerLoop]:
     rules = settings.grouping()
     group = settings.incidents_consumer_group
+    on_resolved = ctx.on_resolved  # the ops wing's postmortem, in the resolve's transaction (app.py)
+    bound = structlog.contextvars.bound_contextvars
 
     async def on_alert(event: AlertEvent, record: ConsumerRecord) -> None:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            outcome = await service.handle_alert(conn, event, rules=rules, now=ctx.clock())
-        log.debug("alert folded", fingerprint=event.fingerprint, outcome=outcome.value if outcome else "duplicate")
+        with bound(fingerprint=event.fingerprint, event_id=event.event_id):
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                outcome = await service.handle_alert(conn, event, rules=rules, now=ctx.clock(), on_resolved=on_resolved)
+            log.debug("alert folded", outcome=outcome.value if outcome else "duplicate")
 
     async def fold(events: list[AlertEvent]) -> None:
+        # No per-event log context here (the hot path): `service` binds the alert and the incident
+        # only where an incident is opened or changed, around its one log line.
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.handle_alerts(conn, events, rules=rules, clock=ctx.clock)
+            await service.handle_alerts(conn, events, rules=rules, clock=ctx.clock, on_resolved=on_resolved)
 
     async def on_alerts(items: list[tuple[AlertEvent, ConsumerRecord]]) -> None:
         # Parts that share no group, fingerprint or event id, each folded in its own transaction at
@@ -53,22 +58,24 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
                 raise result
 
     async def on_page(event: PageRequested, record: ConsumerRecord) -> None:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.record_page(conn, event, now=ctx.clock())
+        with bound(incident_id=f"INC-{event.incident_id}", page_id=event.page_id):
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                await paging.record_page(conn, event, now=ctx.clock())
 
     async def on_pages(items: list[tuple[PageRequested, ConsumerRecord]]) -> None:
         # A poll's pages in one transaction, in order; each is written once per page id (dedup key),
         # so a poll folded again after a failure or a replay adds nothing twice.
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.record_pages(conn, [event for event, _record in items], clock=ctx.clock)
+            await paging.record_pages(conn, [event for event, _record in items], clock=ctx.clock)
 
     async def on_ticket(event: TicketRequested, record: ConsumerRecord) -> None:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.record_ticket(conn, event, now=ctx.clock())
+        with bound(incident_id=f"INC-{event.incident_id}", ticket_id=event.ticket_id):
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                await paging.record_ticket(conn, event, now=ctx.clock())
 
     async def on_tickets(items: list[tuple[TicketRequested, ConsumerRecord]]) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.record_tickets(conn, [event for event, _record in items], clock=ctx.clock)
+            await paging.record_tickets(conn, [event for event, _record in items], clock=ctx.clock)
 
     def loop(topic, model, handle, suffix, handle_batch=None, **options):
         return ConsumerLoop(

@@ -3,94 +3,41 @@ same service functions the consumers use, and maps refusals to 409 and unknown i
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.encoders import jsonable_encoder
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
 
 from services.incidents import lifecycle, repository as repo, service
-from services.incidents.schemas import (
-    AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
-    SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge, Actor,
-)
+from services.incidents.api import Admin, Responder, Viewer, actor, incident_id, not_found, unit_of_work
 from services.incidents.lifecycle import Status
-from shared.api_auth import Principal, require
+from services.incidents.schemas import (
+    Actor, AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
+    SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge,
+)
+from shared.api_auth import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Responder = Annotated[Principal, Depends(require("responder"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
-REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
-
-
-def incident_id(ref: str) -> int:
-    match = REF.match(ref)
-    if not match:
-        raise HTTPException(404, detail={"error": "not_found", "message": f"{ref!r} is not an incident id or INC-<n>"})
-    return int(match.group(1))
-
-
-def not_found(ref: str | int) -> HTTPException:
-    return HTTPException(404, detail={"error": "not_found", "message": f"no incident {ref}"})
-
-
-async def unit_of_work(request: Request, principal: Principal, body: object, work: Callable) -> JSONResponse:
-    """Run `work(conn, now)` in one transaction. With an `Idempotency-Key` header, the first
-    response is stored with the key and returned again for a retry of the same request; the same
-    key with a different request is 422."""
-    ctx = request.state.incidents
-    key = request.headers.get("idempotency-key")
-    signature = hashlib.sha256(
-        f"{request.method} {request.url.path} ".encode() + json.dumps(body, sort_keys=True, default=str).encode()
-    ).hexdigest()
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        if key:
-            if len(key) > 200:
-                raise HTTPException(422, detail={"error": "invalid_idempotency_key", "message": "at most 200 characters"})
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{principal.name}:{key}")  # serialise retries
-            stored = await repo.get_idempotent(conn, key, principal.name)
-            if stored is not None:
-                if stored["request"] != signature:
-                    raise HTTPException(
-                        422, detail={"error": "idempotency_key_reused", "message": "this Idempotency-Key was used for another request"}
-                    )
-                return JSONResponse(stored["response"], status_code=stored["status_code"], headers={"Idempotent-Replayed": "true"})
-        try:
-            status_code, payload = await work(conn, ctx.clock())
-        except service.NotFound as exc:
-            raise HTTPException(404, detail={"error": "not_found", "message": str(exc)}) from None
-        except lifecycle.Refused as exc:
-            raise HTTPException(409, detail={"error": "conflict", "message": str(exc)}) from None
-        content = jsonable_encoder(payload)
-        if key:
-            await repo.put_idempotent(conn, key, principal.name, signature, status_code, content)
-    return JSONResponse(content, status_code=status_code)
 
 
 def lifecycle_route(decide: Callable[[lifecycle.Incident, Principal, object, datetime], lifecycle.Change]):
     """A POST that applies one lifecycle decision and returns the incident."""
 
     async def run(request: Request, ref: str, principal: Principal, body: object) -> JSONResponse:
-        iid = incident_id(ref)
+        iid, on_resolved = incident_id(ref), request.state.incidents.on_resolved
 
         async def work(conn, now):
-            row, _ = await service.change_incident(conn, iid, lambda inc: decide(inc, principal, body, now), now=now)
+            row, _ = await service.change_incident(
+                conn, iid, lambda inc: decide(inc, principal, body, now), now=now, on_resolved=on_resolved
+            )
             return 200, IncidentOut.from_row(row, now=now)
 
         return await unit_of_work(request, principal, body.model_dump() if body else None, work)
 
     return run
-
-
-def actor(principal: Principal, body: Actor | None) -> str:
-    return (body.by if body and body.by else None) or principal.name
 
 
 @router.get("/incidents", response_model=IncidentPage, summary="List incidents, newest first")

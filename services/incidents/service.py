@@ -1,28 +1,35 @@
-"""The units of work of the incident service: what the alert consumer, the page/ticket consumer and
-the HTTP routes do, inside the caller's transaction. Decisions come from the pure modules
-(`alerts`, `lifecycle`); this module carries them out with the repository and the outbox."""
+"""The units of work of the incident service: what the alert consumer and the HTTP routes do, inside
+the caller's transaction (the page and ticket consumer's are in `paging`). Decisions come from the
+pure modules (`alerts`, `lifecycle`); this module carries them out with the repository and the outbox."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 import asyncpg
+import structlog
 
-from services.incidents import ops_service, repository as repo
+from services.incidents import repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
 from shared.clock import Clock
-from shared.events import AlertEvent, IncidentEvent, PageRequested, TicketRequested
+from shared.events import AlertEvent, IncidentEvent
 from shared.outbox import enqueue, outbox_row
 
 CE_SOURCE = "/vigil/incidents"
+log = structlog.get_logger("vigil.incidents")
 
 
 class NotFound(Exception):
     pass
+
+
+# Runs in the transaction that resolves an incident, with its row as stored: app.py passes the
+# operations wing's `open_for_resolved` (a SEV1/SEV2 gets its postmortem in that transaction).
+OnResolved = Callable[[asyncpg.Connection, asyncpg.Record, datetime], Awaitable[object]]
 
 
 class DirectWrites:
@@ -184,24 +191,42 @@ async def publish(
         await writes.enqueue(event)
 
 
+def log_lifecycle(row: asyncpg.Record, kinds: list[str], *, actor: str | None, alert: AlertEvent | None) -> None:
+    """One info line per lifecycle event ("incident opened", "incident acknowledged", …) with the
+    incident (and the alert that made it) bound in the log context, so the logs of INC-42 tell its
+    story. Only opened or changed incidents get here, never an alert firing again into an open one."""
+    context = {"incident_id": f"INC-{row['id']}"}
+    if alert is not None:
+        context.update(fingerprint=alert.fingerprint, event_id=alert.event_id)
+    with structlog.contextvars.bound_contextvars(**context):
+        for kind in kinds:
+            extra = {"title": row["title"]} if kind == "opened" else {"commander": row["commander"]} if kind == "commander_assigned" else {}
+            log.info(f"incident {kind.replace('_', ' ')}", status=row["status"], severity=f"SEV{row['severity']}", actor=actor, **extra)
+
+
 async def apply(
-    conn: asyncpg.Connection, change: Change, *, now: datetime, actor: str | None = None, writes: DirectWrites | None = None
+    conn: asyncpg.Connection, change: Change, *, now: datetime, actor: str | None = None, writes: DirectWrites | None = None,
+    alert: AlertEvent | None = None, on_resolved: OnResolved | None = None,
 ) -> asyncpg.Record:
-    """Store a lifecycle decision: the incident, its timeline entries and its events (outbox)."""
+    """Store a lifecycle decision: the incident, its timeline entries and its events (outbox); a
+    resolve then calls `on_resolved` in the same transaction. `alert`: the alert event that made
+    the change (for the log)."""
     writes = writes or DirectWrites(conn)
     incident = change.incident
     row = await repo.save_lifecycle(conn, incident, now)
     await writes.add_timeline(incident.id, change.entries, at=now)
     actor = actor or (change.entries[0].actor if change.entries else None)
     await publish(conn, row, list(change.events), actor=actor, now=now, writes=writes)
-    if "resolved" in change.events:  # a SEV1/SEV2 (per the postmortem policy) gets its postmortem now
-        await writes.flush()
-        await ops_service.open_for_resolved(conn, row, now=now)
+    log_lifecycle(row, change.events, actor=actor, alert=alert)
+    if on_resolved is not None and "resolved" in change.events:
+        await writes.flush()  # the hook reads the incident's timeline
+        await on_resolved(conn, row, now)
     return row
 
 
 async def change_incident(
-    conn: asyncpg.Connection, incident_id: int, decide: Callable[[Incident], Change], *, now: datetime
+    conn: asyncpg.Connection, incident_id: int, decide: Callable[[Incident], Change], *, now: datetime,
+    on_resolved: OnResolved | None = None,
 ) -> tuple[asyncpg.Record, Change]:
     """Lock the incident, let `decide` (a lifecycle function; may raise Refused) say what changes,
     and store it. An idempotent repeat writes nothing."""
@@ -210,7 +235,7 @@ async def change_incident(
         raise NotFound(f"no incident INC-{incident_id}")
     change = decide(repo.incident_from_row(row))
     if change.changed:
-        row = await apply(conn, change, now=now)
+        row = await apply(conn, change, now=now, on_resolved=on_resolved)
     return row, change
 
 
@@ -218,9 +243,10 @@ async def open_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str, labels: dict,
     started_at: datetime, now: datetime, actor: str, opened_text: str, impact_text: str | None = None,
     commander: str | None = None, severity_source: str = "alerts", detected_at: datetime | None = None,
-    writes: DirectWrites | None = None,
+    writes: DirectWrites | None = None, alert: AlertEvent | None = None,
 ) -> asyncpg.Record | None:
-    """Open a new incident; None if the group already has an open one (a concurrent transaction won)."""
+    """Open a new incident; None if the group already has an open one (a concurrent transaction won).
+    `alert`: the alert event that opened it (for the log)."""
     writes = writes or DirectWrites(conn)
     row = await repo.insert_incident(
         conn, group_key=group_key, title=title, severity=severity, detected_by=detected_by, labels=labels,
@@ -231,20 +257,24 @@ async def open_incident(
         return None
     await writes.add_timeline(row["id"], [Entry("opened", opened_text, actor)], at=now)
     await publish(conn, row, ["opened"], actor=actor, now=now, writes=writes)
+    log_lifecycle(row, ["opened"], actor=actor, alert=alert)
     return row
 
 
-async def handle_alert(conn: asyncpg.Connection, event: AlertEvent, *, rules: GroupingRules, now: datetime) -> Outcome | None:
+async def handle_alert(
+    conn: asyncpg.Connection, event: AlertEvent, *, rules: GroupingRules, now: datetime, on_resolved: OnResolved | None = None
+) -> Outcome | None:
     """Fold one alert event into occurrences and incidents. Returns what it was (None: a duplicate
-    event id, nothing done)."""
+    event id, nothing done). `on_resolved`: see `apply`."""
     if not await repo.mark_processed(conn, event.event_id):
         return None
     occurrence = await repo.get_occurrence(conn, event.fingerprint, event.starts_at)
-    return await _fold(conn, event, occurrence, rules=rules, now=now, writes=DirectWrites(conn))
+    return await _fold(conn, event, occurrence, rules=rules, now=now, writes=DirectWrites(conn), on_resolved=on_resolved)
 
 
 async def handle_alerts(
-    conn: asyncpg.Connection, events: Sequence[AlertEvent], *, rules: GroupingRules, clock: Clock
+    conn: asyncpg.Connection, events: Sequence[AlertEvent], *, rules: GroupingRules, clock: Clock,
+    on_resolved: OnResolved | None = None,
 ) -> list[Outcome | None]:
     """Fold many alert events, in order, in the caller's transaction: the same rows, incident ids,
     timeline and outbox events as `handle_alert` on each in turn (with `now=clock()` per event),
@@ -268,14 +298,14 @@ async def handle_alerts(
             outcomes.append(None)
             continue
         occurrence = await batch.occurrence(event)
-        outcomes.append(await _fold(conn, event, occurrence, rules=rules, now=now, writes=batch))
+        outcomes.append(await _fold(conn, event, occurrence, rules=rules, now=now, writes=batch, on_resolved=on_resolved))
     await batch.flush()
     return outcomes
 
 
 async def _fold(
     conn: asyncpg.Connection, event: AlertEvent, occurrence: Occurrence | None, *, rules: GroupingRules,
-    now: datetime, writes: DirectWrites,
+    now: datetime, writes: DirectWrites, on_resolved: OnResolved | None,
 ) -> Outcome:
     outcome = classify(event, occurrence)
     severity = rules.severity_of(event.labels)
@@ -292,7 +322,7 @@ async def _fold(
         await writes.flush()
         await repo.resolve_occurrence(conn, event, now)
         if occurrence.incident_id is not None:
-            await _alert_resolved(conn, event, occurrence.incident_id, rules=rules, now=now)
+            await _alert_resolved(conn, event, occurrence.incident_id, rules=rules, now=now, on_resolved=on_resolved)
         writes.forget_incidents()
     return outcome
 
@@ -307,7 +337,7 @@ async def _attach_new_firing(
         resolved = await repo.recently_resolved_with_fingerprint(conn, event.fingerprint, now - rules.reopen_window)
         if resolved is not None:
             change = reopen(resolved, by="vigil", reason=f"alert {event.fingerprint} fired again", now=now)
-            await apply(conn, change, now=now, writes=writes)
+            await apply(conn, change, now=now, writes=writes, alert=event)  # a reopen: never a resolve
             incident = change.incident
     if incident is None:
         row = await open_incident(
@@ -315,7 +345,7 @@ async def _attach_new_firing(
             labels=event.labels, started_at=event.starts_at, now=now, actor="vigil",
             detected_at=event.occurred_at,  # when Vigil received the alert, not when it was folded
             opened_text=f"opened from alert {event.labels.get('alertname', event.fingerprint)}",
-            writes=writes,
+            writes=writes, alert=event,
         )
         if row is None:  # another consumer opened the group's incident a moment ago
             incident = await repo.open_incident_of_group(conn, group)
@@ -329,47 +359,20 @@ async def _attach_new_firing(
     await writes.add_timeline(incident.id, [Entry("alert_firing", timeline_text(event), "alertmanager")], at=now)
     change = alert_severity_seen(incident, severity=severity)
     if change.changed:
-        await apply(conn, change, now=now, writes=writes)
+        await apply(conn, change, now=now, writes=writes, alert=event)
         incident = change.incident
     if event.starts_at < incident.started_at:  # what note_alert_start did to it
         incident = replace(incident, started_at=event.starts_at)
     writes.remember(group, incident)
 
 
-async def _alert_resolved(conn: asyncpg.Connection, event: AlertEvent, incident_id: int, *, rules: GroupingRules, now: datetime) -> None:
+async def _alert_resolved(
+    conn: asyncpg.Connection, event: AlertEvent, incident_id: int, *, rules: GroupingRules, now: datetime,
+    on_resolved: OnResolved | None,
+) -> None:
     row = await repo.get_incident_row(conn, incident_id, for_update=True)
     await repo.add_timeline(conn, incident_id, [Entry("alert_resolved", timeline_text(event), "alertmanager")], at=now)
     if await repo.firing_count(conn, incident_id) == 0:
         change = all_alerts_resolved(repo.incident_from_row(row), auto_resolve_sevs=rules.auto_resolve_sevs, now=now)
         if change.changed:
-            await apply(conn, change, now=now)
-
-
-async def record_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime) -> bool:
-    """Write "paged <who> (<reason>)" into the incident's timeline, once per page id."""
-    if await repo.get_incident_row(conn, page.incident_id) is None:
-        return False
-    verb = "paged" if page.channel == "page" else "notified"
-    entry = Entry("page", f"{verb} {page.target} ({page.reason})", "escalator")
-    await repo.add_timeline(conn, page.incident_id, [entry], at=page.occurred_at, dedup_key=f"page:{page.page_id}")
-    return True
-
-
-async def record_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime) -> bool:
-    if await repo.get_incident_row(conn, ticket.incident_id) is None:
-        return False
-    entry = Entry("ticket", f"ticket {ticket.ticket_id} due {ticket.due_at.isoformat()}", "escalator")
-    await repo.add_timeline(conn, ticket.incident_id, [entry], at=ticket.occurred_at, dedup_key=f"ticket:{ticket.ticket_id}")
-    return True
-
-
-async def record_pages(conn: asyncpg.Connection, pages: Sequence[PageRequested], *, clock: Clock) -> None:
-    """`record_page` for each page, in order, in the caller's transaction (a consumer poll)."""
-    for page in pages:
-        await record_page(conn, page, now=clock())
-
-
-async def record_tickets(conn: asyncpg.Connection, tickets: Sequence[TicketRequested], *, clock: Clock) -> None:
-    """`record_ticket` for each ticket, in order, in the caller's transaction (a consumer poll)."""
-    for ticket in tickets:
-        await record_ticket(conn, ticket, now=clock())
+            await apply(conn, change, now=now, alert=event, on_resolved=on_resolved)

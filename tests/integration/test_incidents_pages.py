@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
-from services.incidents import repository, service
+from services.incidents import paging, repository, service
 from services.incidents.app import MIGRATIONS, create_app
 from services.incidents.config import IncidentsSettings
 from shared.db import migrate
@@ -73,8 +73,8 @@ async def test_a_poll_of_pages_and_tickets_is_one_transaction_and_a_replay_adds_
         tickets = [ticket(second, 1, run), ticket(second, 1, run)]
         for _ in range(2):  # the second time: the same poll read again after a crash before the offset commit
             async with conn.transaction():
-                await service.record_pages(conn, pages, clock=lambda: NOW)
-                await service.record_tickets(conn, tickets, clock=lambda: NOW)
+                await paging.record_pages(conn, pages, clock=lambda: NOW)
+                await paging.record_tickets(conn, tickets, clock=lambda: NOW)
         found = await entries(conn, run)
         assert [(r["incident_id"], r["kind"], r["text"]) for r in found] == [
             (first, "page", "paged person-1 (initial)"),

@@ -5,10 +5,10 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.incidents.postmortems import (
+from services.incidents.ops.postmortems import (
     WorkflowRefused, change_status, checklist, default_due, draft_from_incident, is_overdue, tick,
 )
-from services.incidents.rendering import cell, human_duration
+from services.incidents.ops.rendering import cell, human_duration
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 

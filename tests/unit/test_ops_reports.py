@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.incidents.lifecycle import Incident
-from services.incidents.reports import (
+from services.incidents.ops.reports import (
     PeerResult, alert_counts, capacity_summary, carried_over, daily_check, day_period, incident_rows, incidents_in,
     local_day, month_period, overall_attainment, parse_month, runbook_rows, severity_summary, slo_rows, toil_rows,
     toil_trend, week_period,

@@ -165,6 +165,34 @@ class HandoffAck(Actor):
     """`by`: the incoming engineer (must be the handoff's `to_person` when given)."""
 
 
+class ReportOut(BaseModel):
+    id: int
+    kind: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    data: dict[str, Any]
+    manual: dict[str, Any]
+    markdown: str
+    generated_by: str
+    generated_at: datetime
+    updated_at: datetime
+
+
+class HandoffOut(BaseModel):
+    id: int
+    from_person: str
+    to_person: str
+    note: str | None
+    things_to_watch: list[str]
+    data: dict[str, Any]
+    markdown: str
+    created_by: str
+    created_at: datetime
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
 # --- the simple records
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from services.incidents.reports import PeerResult
+from services.incidents.ops.reports import PeerResult
 
 
 @dataclass(frozen=True)

@@ -9,48 +9,20 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
 
-from services.incidents import lifecycle, ops_reports, ops_repository as ops, service
-from services.incidents.ops_routes import Format, OpsContext, item_id, markdown_of, ops_context
-from services.incidents.ops_schemas import GenerateReport, HandoffAck, NewHandoff, ReportManual
-from services.incidents.reports import day_period, local_day, month_period, parse_month, week_period
-from services.incidents.routes import Responder, Viewer, actor, incident_id, not_found, unit_of_work
+from services.incidents.api import Format, Responder, Viewer, actor, incident_id, item_id, markdown_of, not_found, unit_of_work
+from services.incidents.lifecycle import Refused
+from services.incidents.ops import repository, service
+from services.incidents.ops.reports import day_period, local_day, month_period, parse_month, week_period
+from services.incidents.ops.schemas import GenerateReport, HandoffAck, HandoffOut, NewHandoff, ReportManual, ReportOut
+from services.incidents.service import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 Kind = Literal["daily_check", "weekly_review", "monthly_review"]
 PATH_KIND = {"daily-check": "daily_check", "weekly-review": "weekly_review", "monthly-review": "monthly_review"}
 
 
-class ReportOut(BaseModel):
-    id: int
-    kind: str
-    period: str
-    period_start: datetime
-    period_end: datetime
-    data: dict[str, Any]
-    manual: dict[str, Any]
-    markdown: str
-    generated_by: str
-    generated_at: datetime
-    updated_at: datetime
-
-
-class HandoffOut(BaseModel):
-    id: int
-    from_person: str
-    to_person: str
-    note: str | None
-    things_to_watch: list[str]
-    data: dict[str, Any]
-    markdown: str
-    created_by: str
-    created_at: datetime
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-
-
-def period_of(kind: str, body: GenerateReport, *, octx: OpsContext, now: datetime):
+def period_of(kind: str, body: GenerateReport, *, octx: service.OpsContext, now: datetime):
     today = local_day(now, octx.zone)
     if kind == "daily_check":
         return day_period(body.day or today, octx.zone)
@@ -59,13 +31,13 @@ def period_of(kind: str, body: GenerateReport, *, octx: OpsContext, now: datetim
     try:
         year, month = parse_month(body.month) if body.month else (today.year, today.month)
     except ValueError as exc:
-        raise lifecycle.Refused(str(exc)) from None
+        raise Refused(str(exc)) from None
     return month_period(year, month, octx.zone)
 
 
 async def generate(request: Request, kind: str, body: GenerateReport, principal) -> Response:
-    octx = ops_context(request)
-    inputs = await ops_reports.peer_inputs(octx.peers, kind=kind)  # before the transaction: peers may be slow
+    octx = request.state.ops
+    inputs = await service.peer_inputs(octx.peers, kind=kind)  # before the transaction: peers may be slow
     self_ok = await octx.self_check() if kind == "daily_check" else True
 
     async def work(conn, now):
@@ -74,10 +46,10 @@ async def generate(request: Request, kind: str, body: GenerateReport, principal)
         common = {"period": period, "zone": octx.zone, "inputs": inputs, "now": now, "today": today,
                   "runbook_max_age_days": octx.runbook_max_age_days}
         if kind == "daily_check":
-            data = await ops_reports.daily_check_data(conn, self_ok=self_ok, **common)
+            data = await service.daily_check_data(conn, self_ok=self_ok, **common)
         else:
-            data = await ops_reports.review_data(conn, kind=kind, **common)
-        row = await ops_reports.store_report(conn, kind=kind, period=period, data=data, by=actor(principal, body), zone=octx.zone, now=now)
+            data = await service.review_data(conn, kind=kind, **common)
+        row = await service.store_report(conn, kind=kind, period=period, data=data, by=actor(principal, body), zone=octx.zone, now=now)
         return 201, ReportOut(**dict(row))
 
     return await unit_of_work(request, principal, {"kind": kind, **body.model_dump()}, work)
@@ -104,19 +76,19 @@ async def generate_monthly(request: Request, principal: Responder, body: Generat
 @router.patch("/reports/{kind}/{period}", response_model=ReportOut,
               summary="Add what a person writes: operator, manual checks, anomalies, attendees, recommendations, …")
 async def edit_report(request: Request, kind: str, period: str, body: ReportManual, principal: Responder) -> Response:
-    octx = ops_context(request)
+    octx = request.state.ops
     stored_kind = PATH_KIND.get(kind, kind)
     sent = body.model_dump(mode="json", exclude_unset=True, exclude={"by"})
 
     async def work(conn, now):
-        row = await ops.get_report(conn, stored_kind, period)
+        row = await repository.get_report(conn, stored_kind, period)
         if row is None:
-            raise service.NotFound(f"no {kind} report for {period}; generate it first")
+            raise NotFound(f"no {kind} report for {period}; generate it first")
         manual = {**row["manual"], **sent}
         if "checks" in sent:
             manual["checks"] = {**row["manual"].get("checks", {}), **sent["checks"]}
-        markdown = ops_reports.render_report(stored_kind, row["data"], manual, zone=octx.zone)
-        updated = await ops.update_report_manual(conn, stored_kind, period, manual=manual, markdown=markdown, now=now)
+        markdown = service.render_report(stored_kind, row["data"], manual, zone=octx.zone)
+        updated = await repository.update_report_manual(conn, stored_kind, period, manual=manual, markdown=markdown, now=now)
         return 200, ReportOut(**dict(updated))
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -133,7 +105,7 @@ async def list_reports(
 ) -> Response | list[ReportOut]:
     ctx = request.state.incidents
     async with ctx.pool.acquire() as conn:
-        rows = await ops.list_reports(conn, kind=kind, period=period, limit=limit)
+        rows = await repository.list_reports(conn, kind=kind, period=period, limit=limit)
     out = [ReportOut(**dict(r)) for r in rows]
     return markdown_of([r.markdown for r in out]) if format == "markdown" else out
 
@@ -141,10 +113,10 @@ async def list_reports(
 @router.get("/incidents/{ref}/report", response_model=dict[str, Any],
             summary="The incident's declaration (2.1) and resolution (2.3) records, JSON with `markdown`, or Markdown")
 async def get_incident_report(request: Request, ref: str, _: Viewer, format: Format = "json") -> Response | dict:
-    ctx, octx = request.state.incidents, ops_context(request)
+    ctx, octx = request.state.incidents, request.state.ops
     iid = incident_id(ref)
     async with ctx.pool.acquire() as conn:
-        report = await ops_reports.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
+        report = await service.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
     if report is None:
         raise not_found(ref)
     return markdown_of([report["markdown"]]) if format == "markdown" else report
@@ -157,14 +129,14 @@ def handoff_out(row, *, zone: str) -> HandoffOut:
 @router.post("/handoffs", status_code=201, response_model=HandoffOut,
              summary="Write the on-call handoff (outgoing engineer): open items, recent incidents, maintenance, note")
 async def create_handoff(request: Request, body: NewHandoff, principal: Responder) -> Response:
-    octx = ops_context(request)
+    octx = request.state.ops
 
     async def work(conn, now):
-        data = await ops_reports.handoff_data(conn, now=now, today=local_day(now, octx.zone))
+        data = await service.handoff_data(conn, now=now, today=local_day(now, octx.zone))
         draft = {**body.model_dump(exclude={"by"}), "data": data, "created_at": now, "acknowledged_by": None, "acknowledged_at": None}
-        row = await ops.insert_handoff(
+        row = await repository.insert_handoff(
             conn, from_person=body.from_person, to_person=body.to_person, note=body.note, things_to_watch=body.things_to_watch,
-            data=data, markdown=ops_reports.render_handoff(draft, zone=octx.zone), by=actor(principal, body), now=now,
+            data=data, markdown=service.render_handoff(draft, zone=octx.zone), by=actor(principal, body), now=now,
         )
         return 201, handoff_out(row, zone=octx.zone)
 
@@ -174,19 +146,19 @@ async def create_handoff(request: Request, body: NewHandoff, principal: Responde
 @router.post("/handoffs/{handoff}/acknowledge", response_model=HandoffOut,
              summary="The incoming engineer acknowledges the handoff (idempotent)")
 async def acknowledge_handoff(request: Request, handoff: str, principal: Responder, body: HandoffAck | None = None) -> Response:
-    octx, body = ops_context(request), body or HandoffAck()
+    octx, body = request.state.ops, body or HandoffAck()
 
     async def work(conn, now):
-        row = await ops.get_handoff(conn, item_id(handoff), for_update=True)
+        row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
         if row is None:
-            raise service.NotFound(f"no handoff {handoff}")
+            raise NotFound(f"no handoff {handoff}")
         if row["acknowledged_at"] is not None:
             return 200, handoff_out(row, zone=octx.zone)
         who = body.by or principal.name
         if body.by and body.by != row["to_person"]:
-            raise lifecycle.Refused(f"the handoff is to {row['to_person']}; {body.by} cannot acknowledge it")
-        markdown = ops_reports.render_handoff({**dict(row), "acknowledged_by": who, "acknowledged_at": now}, zone=octx.zone)
-        return 200, handoff_out(await ops.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
+            raise Refused(f"the handoff is to {row['to_person']}; {body.by} cannot acknowledge it")
+        markdown = service.render_handoff({**dict(row), "acknowledged_by": who, "acknowledged_at": now}, zone=octx.zone)
+        return 200, handoff_out(await repository.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -195,7 +167,7 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
 async def list_handoffs(
     request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
 ) -> Response | list[HandoffOut]:
-    ctx, octx = request.state.incidents, ops_context(request)
+    ctx, octx = request.state.incidents, request.state.ops
     async with ctx.pool.acquire() as conn:
-        out = [handoff_out(r, zone=octx.zone) for r in await ops.list_handoffs(conn, limit=limit)]
+        out = [handoff_out(r, zone=octx.zone) for r in await repository.list_handoffs(conn, limit=limit)]
     return markdown_of([h.markdown for h in out]) if format == "markdown" else out

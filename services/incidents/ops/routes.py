@@ -4,61 +4,27 @@ incident API)."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import Response
 
-from services.incidents import lifecycle, ops_repository as ops, ops_service, repository as repo, service
-from services.incidents.ops_schemas import (
+from services.incidents import repository as incident_repo
+from services.incidents.api import (
+    Admin, Format, Responder, Viewer, actor, incident_filter, incident_id, item_id, markdown_of, unit_of_work,
+)
+from services.incidents.lifecycle import Entry, Refused
+from services.incidents.ops import repository, service
+from services.incidents.ops.postmortems import WorkflowRefused, checklist, is_overdue
+from services.incidents.ops.rendering import render
+from services.incidents.ops.schemas import (
     ActionItemEdit, ActionItemOut, NewActionItem, NoiseMark, PostmortemEdit, PostmortemOut, PostmortemPolicy, PostmortemPolicyOut,
 )
-from services.incidents.peers import Peers
-from services.incidents.postmortems import WorkflowRefused, checklist, is_overdue
-from services.incidents.rendering import render
-from services.incidents.routes import REF, Admin, Responder, Viewer, actor, incident_id, unit_of_work
+from services.incidents.service import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
-Format = Annotated[Literal["json", "markdown"], Query(description="json, or markdown (text/markdown)")]
-MARKDOWN = "text/markdown; charset=utf-8"
-
-
-@dataclass(frozen=True)
-class OpsContext:
-    """What the operations routes need beyond the incident context."""
-
-    zone: str
-    runbook_max_age_days: int
-    peers: Peers | None
-    checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)  # this service's readiness
-
-    async def self_check(self) -> bool:
-        for check in self.checks.values():
-            try:
-                if not await asyncio.wait_for(check(), 3):
-                    return False
-            except Exception:  # noqa: BLE001 - a failing dependency is a failed check, whatever it raised
-                return False
-        return True
-
-    def today(self, now: datetime) -> date:
-        return now.astimezone(ZoneInfo(self.zone)).date()
-
-
-def ops_context(request: Request) -> OpsContext:
-    return request.state.ops
-
-
-def item_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
-        raise service.NotFound(f"no record {value!r}")
-    return int(value)
 
 
 def action_item_out(row: asyncpg.Record, *, today: date) -> ActionItemOut:
@@ -70,12 +36,12 @@ def action_item_out(row: asyncpg.Record, *, today: date) -> ActionItemOut:
     )
 
 
-async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: OpsContext, now: datetime) -> PostmortemOut:
-    incident = await repo.get_incident_row(conn, pm["incident_id"])
+async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: service.OpsContext, now: datetime) -> PostmortemOut:
+    incident = await incident_repo.get_incident_row(conn, pm["incident_id"])
     today = ctx.today(now)
     items = [
         action_item_out(r, today=today)
-        for r in await ops.list_action_items(conn, statuses=[], incident_id=pm["incident_id"], owner=None, due_before=None, limit=500)
+        for r in await repository.list_action_items(conn, statuses=[], incident_id=pm["incident_id"], owner=None, due_before=None, limit=500)
     ]
     data = {
         **{k: pm[k] for k in ("id", "status", "author", "reviewers", "summary", "impact", "duration_s", "root_cause", "resolution",
@@ -90,10 +56,6 @@ async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: O
     return PostmortemOut(**data)
 
 
-def markdown_of(documents: list[str]) -> PlainTextResponse:
-    return PlainTextResponse("\n---\n\n".join(documents), media_type=MARKDOWN)
-
-
 @router.get("/postmortems", response_model=list[PostmortemOut], summary="Postmortems, newest first (JSON or Markdown)")
 async def list_postmortems(
     request: Request,
@@ -103,14 +65,11 @@ async def list_postmortems(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     format: Format = "json",
 ) -> Response | list[PostmortemOut]:
-    ctx, octx = request.state.incidents, ops_context(request)
-    iid = None
-    if incident is not None:
-        match = REF.match(incident)
-        iid = int(match.group(1)) if match else -1
+    ctx, octx = request.state.incidents, request.state.ops
+    iid = incident_filter(incident)
     now = ctx.clock()
     async with ctx.pool.acquire() as conn:
-        rows = await ops.list_postmortems(conn, status=status, incident_id=iid, limit=limit)
+        rows = await repository.list_postmortems(conn, status=status, incident_id=iid, limit=limit)
         out = [await postmortem_out(conn, r, ctx=octx, now=now) for r in rows]
     return markdown_of([p.markdown for p in out]) if format == "markdown" else out
 
@@ -118,17 +77,17 @@ async def list_postmortems(
 @router.post("/incidents/{ref}/postmortem", status_code=201, response_model=PostmortemOut,
              summary="Open the postmortem of a resolved incident (SEV1/SEV2 get one when they resolve)")
 async def open_postmortem(request: Request, ref: str, principal: Responder) -> Response:
-    iid, octx = incident_id(ref), ops_context(request)
+    iid, octx = incident_id(ref), request.state.ops
 
     async def work(conn, now):
-        row = await repo.get_incident_row(conn, iid, for_update=True)
+        row = await incident_repo.get_incident_row(conn, iid, for_update=True)
         if row is None:
-            raise service.NotFound(f"no incident {ref}")
+            raise NotFound(f"no incident {ref}")
         if row["status"] != "resolved":
-            raise lifecycle.Refused(f"INC-{iid} is {row['status']}; a postmortem follows the resolve")
-        pm = await ops_service.open_postmortem(conn, row, now=now, reason="opened by a person", by=actor(principal, None))
+            raise Refused(f"INC-{iid} is {row['status']}; a postmortem follows the resolve")
+        pm = await service.open_postmortem(conn, row, now=now, reason="opened by a person", by=actor(principal, None))
         if pm is None:
-            raise lifecycle.Refused(f"INC-{iid} has a postmortem already")
+            raise Refused(f"INC-{iid} has a postmortem already")
         return 201, await postmortem_out(conn, pm, ctx=octx, now=now)
 
     return await unit_of_work(request, principal, {"open": iid}, work)
@@ -137,7 +96,7 @@ async def open_postmortem(request: Request, ref: str, principal: Responder) -> R
 @router.patch("/incidents/{ref}/postmortem", response_model=PostmortemOut,
               summary="Edit the postmortem (sections, reviewers, checklist) or move it draft → in_review → published")
 async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, principal: Responder) -> Response:
-    iid, octx = incident_id(ref), ops_context(request)
+    iid, octx = incident_id(ref), request.state.ops
     sent = body.model_dump(exclude_unset=True, exclude={"by"})
     sent = {k: v for k, v in sent.items() if v is not None or k in ("review_at", "summary", "author")}
     if body.timeline is not None:
@@ -145,11 +104,11 @@ async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, prin
 
     async def work(conn, now):
         try:
-            pm = await ops_service.edit_postmortem(conn, iid, sent, by=actor(principal, body), now=now)
-        except ops_service.NoPostmortem as exc:
-            raise service.NotFound(str(exc)) from None
+            pm = await service.edit_postmortem(conn, iid, sent, by=actor(principal, body), now=now)
+        except service.NoPostmortem as exc:
+            raise NotFound(str(exc)) from None
         except WorkflowRefused as exc:
-            raise lifecycle.Refused(str(exc)) from None
+            raise Refused(str(exc)) from None
         return 200, await postmortem_out(conn, pm, ctx=octx, now=now)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -158,14 +117,14 @@ async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, prin
 @router.get("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Which SEVs get a postmortem when they resolve")
 async def get_policy(request: Request, _: Viewer) -> PostmortemPolicyOut:
     async with request.state.incidents.pool.acquire() as conn:
-        return PostmortemPolicyOut(sevs=await ops.postmortem_sevs(conn))
+        return PostmortemPolicyOut(sevs=await repository.postmortem_sevs(conn))
 
 
 @router.put("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Set the SEVs that get a postmortem (admin)")
 async def set_policy(request: Request, body: PostmortemPolicy, principal: Admin) -> Response:
     async def work(conn, now):
-        await ops.set_postmortem_sevs(conn, body.sevs, by=actor(principal, body), now=now)
-        return 200, PostmortemPolicyOut(sevs=await ops.postmortem_sevs(conn))
+        await repository.set_postmortem_sevs(conn, body.sevs, by=actor(principal, body), now=now)
+        return 200, PostmortemPolicyOut(sevs=await repository.postmortem_sevs(conn))
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -180,15 +139,12 @@ async def list_action_items(
     overdue: Annotated[bool, Query(description="only open items past their due date (in the report zone)")] = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[ActionItemOut]:
-    ctx, octx = request.state.incidents, ops_context(request)
+    ctx, octx = request.state.incidents, request.state.ops
     today = octx.today(ctx.clock())
-    iid = None
-    if incident is not None:
-        match = REF.match(incident)
-        iid = int(match.group(1)) if match else -1
+    iid = incident_filter(incident)
     statuses = ["open", "in_progress"] if overdue and not status else list(status)
     async with ctx.pool.acquire() as conn:
-        rows = await ops.list_action_items(
+        rows = await repository.list_action_items(
             conn, statuses=statuses, incident_id=iid, owner=owner, due_before=today if overdue else None, limit=limit
         )
     return [action_item_out(r, today=today) for r in rows]
@@ -196,17 +152,17 @@ async def list_action_items(
 
 @router.post("/action-items", status_code=201, response_model=ActionItemOut, summary="Create an action item")
 async def create_action_item(request: Request, body: NewActionItem, principal: Responder) -> Response:
-    octx = ops_context(request)
+    octx = request.state.ops
     iid = incident_id(body.incident) if body.incident else None
 
     async def work(conn, now):
         try:
-            row = await ops_service.add_action_item(
+            row = await service.add_action_item(
                 conn, incident_id=iid, title=body.title, owner=body.owner, priority=body.priority, due_on=body.due_on,
                 by=actor(principal, body), now=now, today=octx.today(now),
             )
-        except ops_service.NoPostmortem as exc:
-            raise service.NotFound(str(exc)) from None
+        except service.NoPostmortem as exc:
+            raise NotFound(str(exc)) from None
         return 201, action_item_out(row, today=octx.today(now))
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -214,13 +170,13 @@ async def create_action_item(request: Request, body: NewActionItem, principal: R
 
 @router.patch("/action-items/{item}", response_model=ActionItemOut, summary="Update an action item (status, owner, due date, …)")
 async def update_action_item(request: Request, item: str, body: ActionItemEdit, principal: Responder) -> Response:
-    octx = ops_context(request)
+    octx = request.state.ops
     sent = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"by"}).items() if v is not None}
 
     async def work(conn, now):
-        row = await ops_service.update_action_item(conn, item_id(item), sent, now=now)
+        row = await service.update_action_item(conn, item_id(item), sent, now=now)
         if row is None:
-            raise service.NotFound(f"no action item {item}")
+            raise NotFound(f"no action item {item}")
         return 200, action_item_out(row, today=octx.today(now))
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -231,13 +187,13 @@ async def mark_noise(request: Request, ref: str, principal: Responder, body: Noi
     iid, body = incident_id(ref), body or NoiseMark()
 
     async def work(conn, now):
-        if await repo.get_incident_row(conn, iid, for_update=True) is None:
-            raise service.NotFound(f"no incident {ref}")
-        was = await ops.is_noise(conn, iid)
-        await ops.set_noise(conn, iid, noise=body.noise, reason=body.reason, by=actor(principal, body), now=now)
+        if await incident_repo.get_incident_row(conn, iid, for_update=True) is None:
+            raise NotFound(f"no incident {ref}")
+        was = await repository.is_noise(conn, iid)
+        await repository.set_noise(conn, iid, noise=body.noise, reason=body.reason, by=actor(principal, body), now=now)
         if was != body.noise:
             text = ("marked as noise" + (f": {body.reason}" if body.reason else "")) if body.noise else "no longer marked as noise"
-            await repo.add_timeline(conn, iid, [lifecycle.Entry("noise", text, actor(principal, body))], at=now)
+            await incident_repo.add_timeline(conn, iid, [Entry("noise", text, actor(principal, body))], at=now)
         return 200, {"incident": f"INC-{iid}", "noise": body.noise}
 
     return await unit_of_work(request, principal, body.model_dump(), work)

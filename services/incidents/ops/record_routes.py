@@ -15,29 +15,30 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.incidents import lifecycle, record_store, service
-from services.incidents.ops_routes import Format, OpsContext, item_id, markdown_of, ops_context
-from services.incidents.ops_schemas import (
+from services.incidents.api import Admin, Format, Responder, Viewer, actor, item_id, markdown_of, unit_of_work
+from services.incidents.lifecycle import Refused
+from services.incidents.ops import repository, service
+from services.incidents.ops.rendering import render
+from services.incidents.ops.reports import local_day, runbook_rows, toil_rows, toil_trend
+from services.incidents.ops.schemas import (
     DeploymentEdit, MaintenanceEdit, NewDeployment, NewMaintenance, NewReliabilityGap, NewRunbook, NewToil,
     ReliabilityGapEdit, RunbookEdit, ToilEdit,
 )
-from services.incidents.rendering import render
-from services.incidents.reports import local_day, runbook_rows, toil_rows, toil_trend
-from services.incidents.routes import Admin, Responder, Viewer, actor, unit_of_work
+from services.incidents.service import NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
 
 @dataclass(frozen=True)
 class RecordApi:
-    kind: str  # record_store.KINDS key
+    kind: str  # repository.RECORD_KINDS key
     path: str
     noun: str
     create: type[BaseModel]
     edit: type[BaseModel]
 
 
-def _defaults(kind: str, values: dict, *, octx: OpsContext, now) -> dict:
+def _defaults(kind: str, values: dict, *, octx: service.OpsContext, now) -> dict:
     if kind == "toil" and values.get("month") is None:
         values["month"] = local_day(now, octx.zone).replace(day=1)
     if kind == "deployment" and values.get("deployed_at") is None:
@@ -45,7 +46,7 @@ def _defaults(kind: str, values: dict, *, octx: OpsContext, now) -> dict:
     return values
 
 
-def _shown(kind: str, rows: list[dict], *, octx: OpsContext, today: date) -> list[dict]:
+def _shown(kind: str, rows: list[dict], *, octx: service.OpsContext, today: date) -> list[dict]:
     """Rows with what is computed from them: runbook status, toil monthly totals."""
     if kind == "runbook":
         return runbook_rows(rows, today=today, max_age_days=octx.runbook_max_age_days)
@@ -54,7 +55,7 @@ def _shown(kind: str, rows: list[dict], *, octx: OpsContext, today: date) -> lis
     return rows
 
 
-def _markdown(kind: str, rows: list[dict], *, octx: OpsContext, today: date) -> str | None:
+def _markdown(kind: str, rows: list[dict], *, octx: service.OpsContext, today: date) -> str | None:
     if kind == "runbook":
         reviews = [r["next_review_on"] for r in rows if r.get("next_review_on")]
         updated = [r["last_updated_on"] for r in rows if r.get("last_updated_on")]
@@ -75,10 +76,10 @@ def _register(api: RecordApi) -> None:
     async def list_records(
         request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 500, format: Format = "json"
     ) -> Any:
-        ctx, octx = request.state.incidents, ops_context(request)
+        ctx, octx = request.state.incidents, request.state.ops
         today = local_day(ctx.clock(), octx.zone)
         async with ctx.pool.acquire() as conn:
-            rows = _shown(kind, [dict(r) for r in await record_store.list_all(conn, kind, limit=limit)], octx=octx, today=today)
+            rows = _shown(kind, [dict(r) for r in await repository.list_records(conn, kind, limit=limit)], octx=octx, today=today)
         if format == "markdown":
             text = _markdown(kind, rows, octx=octx, today=today)
             if text is not None:
@@ -86,37 +87,37 @@ def _register(api: RecordApi) -> None:
         return jsonable_encoder(rows)
 
     async def create_record(request: Request, body: api.create, principal: Responder) -> Response:  # type: ignore[name-defined]
-        octx = ops_context(request)
+        octx = request.state.ops
 
         async def work(conn, now):
             values = _defaults(kind, body.model_dump(exclude={"by"}), octx=octx, now=now)
             try:
-                row = await record_store.create(conn, kind, values, actor=actor(principal, body), now=now)
-            except record_store.Conflict as exc:
-                raise lifecycle.Refused(str(exc)) from None
+                row = await repository.create_record(conn, kind, values, actor=actor(principal, body), now=now)
+            except repository.RecordConflict as exc:
+                raise Refused(str(exc)) from None
             return 201, _shown(kind, [dict(row)], octx=octx, today=local_day(now, octx.zone))[0]
 
         return await unit_of_work(request, principal, body.model_dump(), work)
 
     async def update_record(request: Request, record: str, body: api.edit, principal: Responder) -> Response:  # type: ignore[name-defined]
-        octx = ops_context(request)
+        octx = request.state.ops
         sent = body.model_dump(exclude_unset=True, exclude={"by"})
 
         async def work(conn, now):
             try:
-                row = await record_store.update(conn, kind, item_id(record), sent, now=now)
-            except record_store.Conflict as exc:
-                raise lifecycle.Refused(str(exc)) from None
+                row = await repository.update_record(conn, kind, item_id(record), sent, now=now)
+            except repository.RecordConflict as exc:
+                raise Refused(str(exc)) from None
             if row is None:
-                raise service.NotFound(f"no {noun} {record}")
+                raise NotFound(f"no {noun} {record}")
             return 200, _shown(kind, [dict(row)], octx=octx, today=local_day(now, octx.zone))[0]
 
         return await unit_of_work(request, principal, body.model_dump(), work)
 
     async def delete_record(request: Request, record: str, principal: Admin) -> Response:
         async def work(conn, now):
-            if not await record_store.delete(conn, kind, item_id(record)):
-                raise service.NotFound(f"no {noun} {record}")
+            if not await repository.delete_record(conn, kind, item_id(record)):
+                raise NotFound(f"no {noun} {record}")
             return 200, {"deleted": f"{noun} {record}"}
 
         return await unit_of_work(request, principal, {"delete": record}, work)
