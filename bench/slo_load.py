@@ -12,7 +12,7 @@ measures the two targets of the SLO issue:
    request sum equals the events' sum.
 2. Evaluation time. The schema is filled with SQL (generate_series) as 30 days of traffic for
    `--services` services would leave it: the last 6 h of minute buckets and 30 days of hour
-   buckets. Then the evaluator's full tick for the four default SLOs (`ticker.evaluate_slos`:
+   buckets. Then the evaluator's full tick for the four default SLOs (`service.evaluate_slos`:
    slice recomputation, the window queries, the pure evaluation, status and alert writes) runs
    `--rounds` times; the pure evaluation alone is timed separately.
 
@@ -46,9 +46,9 @@ from aiokafka.structs import TopicPartition
 
 from bench.harness import tree_cpu_seconds
 from services.slo import repository
-from services.slo.app import MIGRATIONS, SloContext, evaluator_config
+from services.slo.app import GC_THRESHOLDS, MIGRATIONS, SloContext, evaluator_config
 from services.slo.config import SloSettings
-from services.slo.consumer import consumer_loop, tune_gc
+from services.slo.consumer import consumer_loop
 from services.slo.evaluation import evaluate_counts
 from services.slo.service import evaluate_slos
 from services.slo.window_cache import LongWindowCache, read_counts
@@ -56,6 +56,7 @@ from services.slo.windows import floor_minute
 from shared.db import create_pool, migrate
 from shared.events import LatencyBucket, MetricsEvent, Topic, Utilisation, encode
 from shared.kafka import EventProducer, ensure_topics
+from shared.runtime import freeze_startup_heap, tune_gc
 from shared.local.kafka_broker import LocalKafka, free_port
 from shared.local.postgres_server import LocalPostgres
 from shared.observability import configure_logging
@@ -125,7 +126,8 @@ async def bench_fold(settings: SloSettings, pool, *, n_events: int, expected_req
     ctx = SloContext(pool=pool, clock=lambda: datetime.now(UTC), settings=settings, definitions=settings.definitions(),
                      producer=producer)
     loop = consumer_loop(ctx, settings, producer)
-    tune_gc()  # as the service's start does
+    freeze_startup_heap()  # as the service's start does
+    tune_gc(GC_THRESHOLDS)  # as its entry point does
     task = asyncio.create_task(loop.run())
     first = None
     try:

@@ -4,7 +4,6 @@ intervals from the future go to the DLQ (shared ConsumerLoop)."""
 
 from __future__ import annotations
 
-import gc
 from datetime import timedelta
 
 import structlog
@@ -14,24 +13,8 @@ from services.slo import service
 from services.slo.config import SloSettings
 from shared.events import MetricsEvent, Topic
 from shared.kafka import ConsumerLoop, EventProducer, PermanentHandlerError
-from shared.runtime import freeze_startup_heap
 
 log = structlog.get_logger("vigil.slo")
-
-
-# Generation-0 collections every 1,000,000 allocations instead of 700. A poll of 24,000 events
-# allocates ~300,000 objects (a dozen per event) that live about two polls (~600,000 allocations),
-# and they hold no reference cycles: refcounting frees them. Below that lifetime every young
-# collection walks the live polls again (with 700: decoding 2.7x slower; with 50,000 the consumer
-# still spent ~15 % of its CPU there); above it most die before any collection sees them.
-GC_THRESHOLDS = (1_000_000, 20, 100)
-
-
-def tune_gc() -> None:
-    """For the consumer's process: the objects alive after start-up are never collected (freeze),
-    and collections run less often. Process-wide, so called once where the service starts."""
-    freeze_startup_heap()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def consumer_loop(ctx, settings: SloSettings, producer: EventProducer) -> ConsumerLoop:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Counter
 from pydantic import TypeAdapter, ValidationError
@@ -21,14 +20,13 @@ from services.slo.history import daily_history, month_days
 from services.slo.schemas import CapacityList, PushAccepted, SloDetail, SloHistory, SloList
 from services.slo.service import FromTheFuture, check_not_future
 from services.slo.windows import calendar_month
-from shared.api_auth import Principal, require
+from shared.api_auth import Responder, Viewer
 from shared.events import MetricsEvent, Topic
 from shared.http_errors import validation_fields
 from shared.kafka import ProducerUnavailable
+from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["slo"])
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Responder = Annotated[Principal, Depends(require("responder"))]
 SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
 PUSHED = Counter("vigil_slo_push_total", "Metrics push requests, by outcome", ["outcome"])
 PUSH_BATCH = TypeAdapter(list[MetricsEvent])
@@ -40,29 +38,26 @@ def _not_found(what: str) -> HTTPException:
 
 
 @router.get("/slos", response_model=SloList, summary="Every SLO with its status (the dashboard table)")
-async def list_slos(request: Request, _p: Viewer, service: str | None = Query(default=None, max_length=200)) -> dict:
+async def list_slos(_p: Viewer, conn: Connection, service: str | None = Query(default=None, max_length=200)) -> dict:
     """One row per SLO and service as the evaluator last computed it: target, current value, met,
     the rolling 30-day and calendar-month budgets, projected exhaustion and firing alert tiers."""
-    ctx = request.state.slo
-    async with ctx.pool.acquire() as conn:
-        rows = await repo.list_statuses(conn, service)
+    rows = await repo.list_statuses(conn, service)
     items = [{k: v for k, v in r["status"].items() if k != "burn_rates"} for r in rows]
     return {"items": items, "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 
-async def _status(request: Request, service: str, slo: str) -> dict:
-    async with request.state.slo.pool.acquire() as conn:
-        row = await repo.get_status(conn, service, slo)
+async def _status(conn, service: str, slo: str) -> dict:
+    row = await repo.get_status(conn, service, slo)
     if row is None:
         raise _not_found(f"no SLO {slo!r} evaluated for service {service!r}")
     return row["status"]
 
 
 @router.get("/slos/{service}/{slo}", response_model=SloDetail, summary="One SLO: budgets and burn rates")
-async def get_slo(request: Request, service: str, slo: str, _p: Viewer) -> dict:
+async def get_slo(service: str, slo: str, _p: Viewer, conn: Connection) -> dict:
     """The SLO's status with every burn-rate rule: both windows' burn, the threshold, whether it
     fires and whether the low-traffic guard held it back."""
-    return await _status(request, service, slo)
+    return await _status(conn, service, slo)
 
 
 def _definition(request: Request, service: str, slo: str):
@@ -72,30 +67,30 @@ def _definition(request: Request, service: str, slo: str):
     raise _not_found(f"no SLO {slo!r} is defined for service {service!r}")
 
 
-async def _history(request: Request, service: str, slo: str, days: int) -> tuple[object, list[dict]]:
+async def _history(request: Request, conn, service: str, slo: str, days: int) -> tuple[object, list[dict]]:
     ctx = request.state.slo
     definition = _definition(request, service, slo)
     now = ctx.clock()
     zone = ctx.settings.slo_calendar_timezone
     first = now.astimezone(ZoneInfo(zone)).date() - timedelta(days=days - 1)
     start = datetime(first.year, first.month, first.day, tzinfo=ZoneInfo(zone)).astimezone(UTC)
-    async with ctx.pool.acquire() as conn:
-        hours = await repo.hours_of_service(conn, service, start=start, end=now + timedelta(hours=1))
-        slices = await repo.slices_of_service(conn, slo, service, start=start, end=now + timedelta(hours=1))
+    hours = await repo.hours_of_service(conn, service, start=start, end=now + timedelta(hours=1))
+    slices = await repo.slices_of_service(conn, slo, service, start=start, end=now + timedelta(hours=1))
     return definition, daily_history(definition=definition, hours=hours, bad_minutes_by_hour=slices, start=start, now=now, zone=zone)
 
 
 @router.get("/slos/{service}/{slo}/history", response_model=SloHistory, summary="One SLO's daily history")
-async def slo_history(request: Request, service: str, slo: str, _p: Viewer, days: int = Query(default=30, ge=1, le=40)) -> dict:
+async def slo_history(request: Request, service: str, slo: str, _p: Viewer, conn: Connection,
+                      days: int = Query(default=30, ge=1, le=40)) -> dict:
     """Per local day (in `VIGIL_SLO_CALENDAR_TIMEZONE`): good and total events, bad minutes for
     time-slice SLOs, the SLI, and how much of that calendar month's budget was left at the day's end."""
-    _definition, rows = await _history(request, service, slo, days)
+    _definition, rows = await _history(request, conn, service, slo, days)
     return {"id": f"{service}:{slo}", "days": rows}
 
 
 @router.get("/slos/{service}/{slo}/burn-down.svg", summary="Error-budget burn-down chart (SVG)",
             response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
-async def burn_down(request: Request, service: str, slo: str, _p: Viewer) -> Response:
+async def burn_down(request: Request, service: str, slo: str, _p: Viewer, conn: Connection) -> Response:
     """The calendar month's remaining budget per day against the even-burn line."""
     ctx = request.state.slo
     now = ctx.clock()
@@ -103,7 +98,7 @@ async def burn_down(request: Request, service: str, slo: str, _p: Viewer) -> Res
     month = calendar_month(now, zone)
     first_day = month.start.astimezone(ZoneInfo(zone)).date()
     days_so_far = (now.astimezone(ZoneInfo(zone)).date() - first_day).days + 1
-    definition, rows = await _history(request, service, slo, days_so_far)
+    definition, rows = await _history(request, conn, service, slo, days_so_far)
     month_rows = [r for r in rows if r["day"] >= first_day]
     svg = burn_down_svg(
         title=f"{definition.title} ({definition.objective_text()}) of {service}: error budget, {first_day:%B %Y}",
@@ -113,11 +108,10 @@ async def burn_down(request: Request, service: str, slo: str, _p: Viewer) -> Res
 
 
 @router.get("/capacity", response_model=CapacityList, summary="Capacity per service and resource")
-async def list_capacity(request: Request, _p: Viewer, service: str | None = Query(default=None, max_length=200)) -> dict:
+async def list_capacity(_p: Viewer, conn: Connection, service: str | None = Query(default=None, max_length=200)) -> dict:
     """Current utilisation, the weekly least-squares trend and the date the threshold will be
     crossed ("scaling needed by"), as the evaluator last computed them."""
-    async with request.state.slo.pool.acquire() as conn:
-        rows = await repo.list_capacity(conn, service)
+    rows = await repo.list_capacity(conn, service)
     return {"items": [r["status"] for r in rows], "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 
