@@ -30,3 +30,50 @@ def test_services_do_not_import_each_other():
 def test_shared_imports_no_service():
     for path in (ROOT / "shared").rglob("*.py"):
         assert not any(n.split(".")[0] == "services" for n in imports_of(path)), path
+
+
+# The pure cores: decisions from data and `now`, no I/O (style.md). They may import each other,
+# pydantic and pure libraries, never a network, database, web or file-system client.
+PURE_CORES = [
+    "services/ingest/normalize.py",
+    "services/incidents/lifecycle.py", "services/incidents/severity.py", "services/incidents/alerts.py",
+    "services/incidents/ops/reports.py", "services/incidents/ops/postmortems.py",
+    "services/escalator/policy.py", "services/escalator/rotation.py", "services/escalator/business_calendar.py",
+    "services/escalator/oncall_config.py", "services/escalator/calendar_feed.py",
+    "services/slo/budget.py", "services/slo/buckets.py", "services/slo/windows.py", "services/slo/evaluation.py",
+    "services/slo/alerts.py", "services/slo/capacity.py", "services/slo/history.py", "services/slo/chart.py",
+    "services/slo/definitions.py", "services/slo/openslo.py",
+]
+IO_LIBRARIES = {
+    "asyncpg", "aiokafka", "kafka", "httpx", "requests", "aiohttp", "urllib", "http", "socket", "ssl", "smtplib",
+    "aiosmtplib", "fastapi", "starlette", "uvicorn", "asyncio", "subprocess", "os", "shutil", "pathlib", "io",
+    "sqlite3", "prometheus_client", "structlog", "logging", "opentelemetry",
+    "shared.db", "shared.kafka", "shared.outbox", "shared.service", "shared.runtime", "shared.supervision",
+    "shared.observability", "shared.local",
+}
+
+
+def _is_io(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in IO_LIBRARIES)
+
+
+def _module_path(name: str) -> Path | None:
+    for candidate in (ROOT / (name.replace(".", "/") + ".py"), ROOT / name.replace(".", "/") / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def test_pure_cores_import_no_io_library_even_through_other_modules():
+    for core in PURE_CORES:
+        seen: set[Path] = set()
+        todo = [ROOT / core]
+        while todo:
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            for name in imports_of(path):
+                assert not _is_io(name), f"{core} (via {path.relative_to(ROOT)}) imports {name}"
+                if name.split(".")[0] in ("services", "shared") and (found := _module_path(name)) is not None:
+                    todo.append(found)
