@@ -195,6 +195,8 @@ def log_lifecycle(row: asyncpg.Record, kinds: list[str], *, actor: str | None, a
     """One info line per lifecycle event ("incident opened", "incident acknowledged", …) with the
     incident (and the alert that made it) bound in the log context, so the logs of INC-42 tell its
     story. Only opened or changed incidents get here, never an alert firing again into an open one."""
+    if not kinds:  # a change without a lifecycle event (a timeline note, a person confirming the SEV)
+        return
     context = {"incident_id": f"INC-{row['id']}"}
     if alert is not None:
         context.update(fingerprint=alert.fingerprint, event_id=alert.event_id)
