@@ -13,7 +13,8 @@ from fastapi import FastAPI
 from services.escalator import repository, routes, service
 from services.escalator.config import EscalatorSettings
 from services.escalator.consumer import incident_events_loop
-from services.escalator.ticker import IncidentsClient, Ticker
+from services.escalator.incidents_client import IncidentsClient
+from services.escalator.ticker import Ticker
 from shared.clock import Clock, utc_now
 from shared.db import create_pool, migrate
 from shared.events import Topic

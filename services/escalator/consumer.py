@@ -2,17 +2,18 @@
 timers, fire what is due now, mark the events processed) with set-based statements; the loop
 commits the offsets after it. Should that fail for any reason but a lost connection, the events are
 applied again one by one (each timer firing in its savepoint, so a failing one stays pending for
-the ticker)."""
+the ticker). While an event is applied on its own, its incident (INC-<n>) and event id are bound
+to the log context; the batch path binds nothing per event (its lines name their incident)."""
 
 from __future__ import annotations
 
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
+from structlog.contextvars import bound_contextvars
 
-from services.escalator import repository as repo, service
+from services.escalator import firing, repository as repo, service
 from services.escalator.config import EscalatorSettings
-from services.escalator.ticker import fire_batch_due_now, fire_due_now
 from shared.events import IncidentEvent, Topic
 from shared.kafka import ConsumerLoop, EventProducer
 from shared.outbox import channel
@@ -23,9 +24,11 @@ log = structlog.get_logger("vigil.escalator")
 def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProducer) -> ConsumerLoop:
     async def apply(conn, event: IncidentEvent) -> None:
         now = ctx.clock()
-        applied = await service.apply_incident_event(conn, event, store=ctx.store, now=now)
-        if applied.due_now:
-            await fire_due_now(conn, applied.due_now, config=applied.config, now=now, link_base=ctx.link_base, who=applied.who)
+        with bound_contextvars(incident=event.number, event_id=event.event_id):
+            applied = await service.apply_incident_event(conn, event, store=ctx.store, now=now)
+            if applied.due_now:
+                await firing.fire_due_now(conn, applied.due_now, store=ctx.store, config=applied.config, now=now,
+                                          link_base=ctx.link_base, who=applied.who)
 
     async def one_by_one(events: list[IncidentEvent]) -> None:
         async with ctx.pool.acquire() as conn, conn.transaction():
@@ -43,8 +46,8 @@ def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProduc
                 applied = await service.apply_incident_events(conn, events, store=ctx.store, now=now,
                                                               notify_timers_within=ctx.ticker.notify_within)
                 if applied is not None:
-                    await fire_batch_due_now(conn, applied, now=now, link_base=ctx.link_base,
-                                             outbox_channel=None if relay is not None else channel(repo.SCHEMA))
+                    await firing.fire_batch_due_now(conn, applied, store=ctx.store, now=now, link_base=ctx.link_base,
+                                                    outbox_channel=None if relay is not None else channel(repo.SCHEMA))
                 else:  # several events of one incident: in order, one at a time
                     for event in events:
                         await apply(conn, event)

@@ -274,27 +274,13 @@ async def incidents_for_update(conn: asyncpg.Connection, incident_ids: list[int]
 
 
 async def upsert_incidents(conn: asyncpg.Connection, rows: list[dict], *, now: datetime) -> None:
+    """Store incident rows (dicts of the columns, `policy` as JSON text) in one statement."""
     await conn.execute(
         UPSERT_INCIDENTS, [r["id"] for r in rows], [r["number"] for r in rows], [r["version"] for r in rows],
         [r["title"] for r in rows], [r["severity"] for r in rows], [r["status"] for r in rows],
         [r["acknowledged_at"] for r in rows], [r["acknowledged_by"] for r in rows],
-        [json.dumps(r["labels"]) for r in rows], [r["schedule"] for r in rows], [_json(r["policy"]) for r in rows], now,
+        [json.dumps(r["labels"]) for r in rows], [r["schedule"] for r in rows], [r["policy"] for r in rows], now,
     )
-
-
-_POLICY_JSON: dict[int, tuple[dict, str]] = {}
-
-
-def _json(doc: dict) -> str:
-    """json.dumps of a policy snapshot; the configuration's own document (the same object for every
-    new incident) is encoded once."""
-    hit = _POLICY_JSON.get(id(doc))
-    if hit is not None and hit[0] is doc:
-        return hit[1]
-    text = json.dumps(doc)
-    _POLICY_JSON.clear()
-    _POLICY_JSON[id(doc)] = (doc, text)
-    return text
 
 
 async def pending_timers_of(conn: asyncpg.Connection, incident_ids: list[int]) -> list[asyncpg.Record]:

@@ -1,6 +1,6 @@
-"""The escalator's units of work, shared by the consumer, the ticker and the routes. Each takes a
-connection inside the caller's transaction and the time `now`; the decisions come from the pure
-`policy` and `rotation` modules."""
+"""The escalator's units of work on incident events and configuration, used by the consumer, the
+ticker and the routes. Each takes a connection inside the caller's transaction and the time `now`;
+the decisions come from the pure `policy` and `rotation` modules. Firing due timers is `firing`'s."""
 
 from __future__ import annotations
 
@@ -18,25 +18,31 @@ from services.escalator import repository as repo
 from services.escalator.oncall_config import OnCallConfig, ScheduleSpec, load_yaml, parse, schedule_of
 from services.escalator.policy import IncidentState, PlannedStep, PolicyConfig, decide
 from services.escalator.rotation import OnCallWindow, Override, on_call_window
-from shared.events import IncidentEvent, PageRequested, TicketRequested, encode
-from shared.kafka import current_traceparent
-from shared.outbox import enqueue
+from shared.events import IncidentEvent
 
 log = structlog.get_logger("vigil.escalator")
 CE_SOURCE = "/vigil/escalator"
 LOOKAHEAD = timedelta(days=2)  # overrides loaded for a plan: its steps fall within hours of now
+WINDOW_BEFORE, WINDOW_AFTER = timedelta(hours=1), timedelta(days=3)
+CACHED = 64  # entries per cache of the store (cleared when full)
+
+Who = Callable[[str, datetime], list[str]]  # role, instant -> the people on call
 
 
 class ConfigStore:
     """The configuration in force: the latest version in the database, re-read when it changes
     (another replica or the API stored a new one). Per version it keeps what every incident event
-    needs decoded once: the policy snapshot document and its `PolicyConfig`."""
+    needs decoded once: the policy snapshot document, its JSON text and its `PolicyConfig`. It also
+    keeps the policies of incidents' stored snapshots and the on-call answers of recent hours."""
 
     def __init__(self) -> None:
         self.version: int | None = None
         self.config: OnCallConfig | None = None
         self.policy_doc: dict | None = None  # config.policy as stored on each new incident (never mutated)
+        self.policy_json: str | None = None  # json.dumps(policy_doc)
         self.policy: PolicyConfig | None = None  # PolicyConfig.model_validate(policy_doc)
+        self._policies: dict[str, PolicyConfig] = {}  # other snapshots, by their sorted JSON
+        self._windows: dict[tuple, dict[str, OnCallWindow]] = {}  # (schedule, overrides, hour) -> tier -> window
 
     async def current(self, conn: asyncpg.Connection) -> OnCallConfig:
         return await self.at_version(conn, await repo.latest_config_version(conn))
@@ -52,6 +58,7 @@ class ConfigStore:
 
     def _keep(self, version: int, config: OnCallConfig) -> None:
         self.policy_doc = config.policy.model_dump(mode="json")
+        self.policy_json = json.dumps(self.policy_doc)
         self.policy = PolicyConfig.model_validate(self.policy_doc)
         self.config, self.version = config, version
 
@@ -60,12 +67,17 @@ class ConfigStore:
         if doc == self.policy_doc:
             return self.policy
         key = json.dumps(doc, sort_keys=True)
-        policy = _POLICIES.get(key)
+        policy = self._policies.get(key)
         if policy is None:
-            if len(_POLICIES) >= 64:
-                _POLICIES.clear()
-            policy = _POLICIES[key] = PolicyConfig.model_validate(doc)
+            if len(self._policies) >= CACHED:
+                self._policies.clear()
+            policy = self._policies[key] = PolicyConfig.model_validate(doc)
         return policy
+
+    def policy_text(self, doc: dict) -> str:
+        """json.dumps of a policy snapshot; the configuration's own (the same object for every new
+        incident) is encoded once per version."""
+        return self.policy_json if doc is self.policy_doc else json.dumps(doc)
 
     async def store(self, conn: asyncpg.Connection, config: OnCallConfig, *, source: str, by: str, now: datetime,
                     file_hash: str | None = None) -> int:
@@ -76,8 +88,34 @@ class ConfigStore:
         self._keep(version, config)
         return version
 
+    async def who_is_on_call_fn(
+        self, conn: asyncpg.Connection, config: OnCallConfig, schedule: str, *, start: datetime, end: datetime
+    ) -> Who:
+        """role, instant → the people on call, with the overrides stored for [start, end)."""
+        spec = config.schedule_spec(schedule) or config.schedule_spec(config.route({}))
+        assert spec is not None
+        overrides = [override_of(r) for r in await repo.overrides(conn, spec.name, start=start, end=end)]
+        return self.on_call_fn(spec, overrides, now=start)
 
-_POLICIES: dict[str, PolicyConfig] = {}
+    def on_call_fn(self, spec: ScheduleSpec, overrides: list[tuple[str, Override]], *, now: datetime) -> Who:
+        """role, instant → the people on call (`rotation.on_call` of the schedule's tier with its
+        overrides). The rotation model and its effective shifts around `now` are computed once per
+        (schedule, overrides, hour) and reused by every event and timer asking the same."""
+        hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        key = (spec, tuple(overrides), hour)
+        tiers = self._windows.get(key)
+        if tiers is None:
+            model = schedule_of(spec, overrides)
+            tiers = {tier: on_call_window(rotation, tier_overrides, start=hour - WINDOW_BEFORE, end=hour + WINDOW_AFTER)
+                     for tier, rotation, tier_overrides in model.tiers()}
+            if len(self._windows) >= CACHED:
+                self._windows.clear()
+            self._windows[key] = tiers
+
+        def who(role: str, at: datetime) -> list[str]:
+            return tiers[role].on_call(at)
+
+        return who
 
 
 async def import_file(conn: asyncpg.Connection, store: ConfigStore, path: Path, *, now: datetime) -> int | None:
@@ -96,41 +134,6 @@ async def import_file(conn: asyncpg.Connection, store: ConfigStore, path: Path, 
 
 def override_of(row: asyncpg.Record) -> tuple[str, Override]:
     return row["tier"], Override(person=row["person"], start_at=row["start_at"], end_at=row["end_at"], created_at=row["created_at"])
-
-
-async def who_is_on_call_fn(
-    conn: asyncpg.Connection, config: OnCallConfig, schedule: str, *, start: datetime, end: datetime
-) -> Callable[[str, datetime], list[str]]:
-    """role, instant → the people on call, with the overrides stored for [start, end)."""
-    spec = config.schedule_spec(schedule) or config.schedule_spec(config.route({}))
-    assert spec is not None
-    overrides = [override_of(r) for r in await repo.overrides(conn, spec.name, start=start, end=end)]
-    return on_call_fn(spec, overrides, now=start)
-
-
-_WINDOWS: dict[tuple, dict[str, OnCallWindow]] = {}
-WINDOW_BEFORE, WINDOW_AFTER = timedelta(hours=1), timedelta(days=3)
-
-
-def on_call_fn(spec: ScheduleSpec, overrides: list[tuple[str, Override]], *, now: datetime) -> Callable[[str, datetime], list[str]]:
-    """role, instant → the people on call (`rotation.on_call` of the schedule's tier with its
-    overrides). The rotation model and its effective shifts around `now` are computed once per
-    (schedule, overrides, hour) and reused by every event and timer asking the same."""
-    hour = now.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-    key = (spec, tuple(overrides), hour)
-    tiers = _WINDOWS.get(key)
-    if tiers is None:
-        model = schedule_of(spec, overrides)
-        tiers = {tier: on_call_window(rotation, tier_overrides, start=hour - WINDOW_BEFORE, end=hour + WINDOW_AFTER)
-                 for tier, rotation, tier_overrides in model.tiers()}
-        if len(_WINDOWS) >= 64:
-            _WINDOWS.clear()
-        _WINDOWS[key] = tiers
-
-    def who(role: str, at: datetime) -> list[str]:
-        return tiers[role].on_call(at)
-
-    return who
 
 
 def planned_of(row: asyncpg.Record) -> PlannedStep:
@@ -172,10 +175,11 @@ def _steps(event: IncidentEvent, stored: asyncpg.Record | None, *, kind: str, ac
     return decision, steps, ack_timeout
 
 
-def _incident_fields(event: IncidentEvent, *, acknowledged_at, schedule: str, policy_doc: dict) -> dict:
+def _incident_fields(event: IncidentEvent, *, acknowledged_at, schedule: str, policy: dict | str) -> dict:
+    """The incident row's columns; `policy` the snapshot document (or its JSON text for the batch's upsert)."""
     return dict(id=event.incident_id, number=event.number, version=event.version, title=event.title,
                 severity=event.severity, status=event.status, acknowledged_at=acknowledged_at,
-                acknowledged_by=event.acknowledged_by, labels=event.labels, schedule=schedule, policy=policy_doc)
+                acknowledged_by=event.acknowledged_by, labels=event.labels, schedule=schedule, policy=policy)
 
 
 async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, store: ConfigStore, now: datetime) -> Applied:
@@ -189,10 +193,10 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     config = await store.current(conn)
     schedule, policy_doc, kind, acknowledged_at = _routing(event, stored, config, store)
     await repo.upsert_incident(conn, **_incident_fields(event, acknowledged_at=acknowledged_at, schedule=schedule,
-                                                        policy_doc=policy_doc), now=now)
+                                                        policy=policy_doc), now=now)
     # A new incident has no timers yet: two round trips saved on the paging path.
     planned = [planned_of(r) for r in await repo.pending_timers(conn, event.incident_id)] if stored else []
-    who = await who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
+    who = await store.who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
     decision, steps, ack_timeout = _steps(event, stored, kind=kind, acknowledged_at=acknowledged_at,
                                           policy=store.policy_of(policy_doc), planned=planned, who=who, now=now)
     if ack_timeout:
@@ -200,8 +204,8 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     if decision.cancel_all and stored is not None:
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
     await repo.insert_timers(conn, steps, now=now)
-    log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
-             decision=decision.reason, timers=len(steps))
+    log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+             version=event.version, decision=decision.reason, timers=len(steps))
     return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config, who=who)
 
 
@@ -213,7 +217,7 @@ class Applied:
     outcome: str
     due_now: list[str]
     config: OnCallConfig | None = None
-    who: Callable[[str, datetime], list[str]] | None = None
+    who: Who | None = None
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,7 @@ class DueNow:
 
     step: PlannedStep
     incident: dict
-    who: Callable[[str, datetime], list[str]]
+    who: Who
     inserted: bool
 
 
@@ -264,26 +268,26 @@ async def apply_incident_events(
     for event in fresh:
         stored = stored_rows.get(event.incident_id)
         if stored is not None and event.version <= stored["version"]:
-            log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
-                     decision=f"stale: version {event.version} ≤ {stored['version']}", timers=0)
+            log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+                     version=event.version, decision=f"stale: version {event.version} ≤ {stored['version']}", timers=0)
             continue
         work.append((event, stored, *_routing(event, stored, config, store)))
     if not work:
         return BatchApplied(config, [])
     await repo.upsert_incidents(conn, [
-        _incident_fields(event, acknowledged_at=ack, schedule=schedule, policy_doc=doc)
+        _incident_fields(event, acknowledged_at=ack, schedule=schedule, policy=store.policy_text(doc))
         for event, _stored, schedule, doc, _kind, ack in work
     ], now=now)
     known = [event.incident_id for event, stored, *_ in work if stored is not None]
     pending: dict[int, list[PlannedStep]] = {}
     for row in await repo.pending_timers_of(conn, known) if known else []:
         pending.setdefault(row["incident_id"], []).append(planned_of(row))
-    whos: dict[str, Callable[[str, datetime], list[str]]] = {}
+    whos: dict[str, Who] = {}
     for schedule in dict.fromkeys(schedule for _e, _s, schedule, *_ in work):
-        whos[schedule] = await who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
+        whos[schedule] = await store.who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
     all_steps: list[PlannedStep] = []
     cancels: list[tuple[int, str]] = []
-    due: list[tuple[PlannedStep, dict, Callable]] = []
+    due: list[tuple[PlannedStep, dict, Who]] = []
     for event, stored, schedule, doc, kind, ack in work:
         decision, steps, ack_timeout = _steps(event, stored, kind=kind, acknowledged_at=ack, policy=store.policy_of(doc),
                                               planned=pending.get(event.incident_id, []), who=whos[schedule], now=now)
@@ -296,8 +300,8 @@ async def apply_incident_events(
         # The order the one-by-one path fires them in (LOCK_PENDING): by due time, then step.
         due += [(s, incident, whos[schedule]) for s in sorted(steps, key=lambda s: (s.due_at, s.step))
                 if s.due_at <= now and s.action != "ack_check"]
-        log.info("incident event applied", incident=event.number, kind=event.kind, version=event.version,
-                 decision=decision.reason, timers=len(steps))
+        log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+                 version=event.version, decision=decision.reason, timers=len(steps))
     if cancels:
         await repo.cancel_pending_many(conn, cancels, now=now)
     ticker_due = repo.ticker_due(all_steps, now=now)
@@ -305,120 +309,3 @@ async def apply_incident_events(
     inserted = await repo.insert_timers(conn, all_steps, now=now, notify=notify)
     return BatchApplied(config, [DueNow(step, incident, who, step.id in inserted) for step, incident, who in due],
                         ticker_due=ticker_due, notified=notify)
-
-
-@dataclass(frozen=True)
-class Fired:
-    """What firing a timer did; `unacknowledge` asks the caller to clear a lapsed acknowledgement
-    through the incident service before the transaction commits."""
-
-    outcome: str
-    sent: int = 0
-    action: str = ""
-    unacknowledge: str | None = None
-    number: str = ""
-
-
-def links_for(link_base: str | None, incident_id: int) -> dict[str, str]:
-    return {"incident": f"{link_base}/api/v1/incidents/{incident_id}"} if link_base else {}
-
-
-async def fire_timer(
-    conn: asyncpg.Connection, timer: asyncpg.Record, *, config: OnCallConfig, now: datetime, link_base: str | None,
-    who: Callable[[str, datetime], list[str]] | None = None,
-) -> Fired:
-    """Carry out one due timer: pages/notifications to whoever is on call now for its role (both
-    engineers during a handoff overlap), a ticket, or the acknowledgement-timeout check. Every page
-    and ticket id is unique in the database and written to the outbox in this transaction."""
-    incident = await repo.get_incident(conn, timer["incident_id"], for_update=True)
-    step = planned_of(timer)
-    if timer["action"] == "ack_check":
-        policy = PolicyConfig.model_validate(incident["policy"])
-        state = IncidentState(id=incident["id"], version=incident["version"], severity=incident["severity"],
-                              status=incident["status"], acknowledged_at=incident["acknowledged_at"])
-        decision = decide(kind="ack_timeout", incident=state, planned=[], config=policy, targets={}, now=now)
-        return Fired(decision.reason, action="ack_check", unacknowledge=decision.unacknowledge, number=incident["number"])
-    who = who or await who_is_on_call_fn(conn, config, incident["schedule"], start=now, end=now + timedelta(seconds=1))
-    targets = tuple(dict.fromkeys(who(step.role, now)))
-    if step.action == "ticket":
-        common = dict(occurred_at=now, source="escalator", incident_id=incident["id"], number=incident["number"],
-                      severity=incident["severity"], title=incident["title"])
-        assignee = targets[0] if targets else None
-        ticket_id = timer["id"]  # one ticket per step, whoever is assigned
-        if await repo.insert_ticket(conn, ticket_id=ticket_id, timer_id=timer["id"], incident_id=incident["id"],
-                                    assignee=assignee, due_at=step.ticket_due_at, now=now):
-            ticket = TicketRequested(event_id=ticket_id, ticket_id=ticket_id, due_at=step.ticket_due_at, assignee=assignee, **common)
-            await enqueue(conn, schema=repo.SCHEMA, event=ticket, ce_source=CE_SOURCE)
-        return Fired(f"ticket for {assignee or 'nobody (unassigned)'}", sent=1, action="ticket")
-    if not targets:
-        return Fired(f"no one on call for {step.role}", action=step.action)
-    reason = "escalation" if step.reason.startswith("no one on call") else step.reason
-    step = replace(step, targets=targets)
-    sent = 0
-    for person, page_id in step.page_ids():
-        new = await repo.insert_page(conn, page_id=page_id, timer_id=timer["id"], incident_id=incident["id"], target=person,
-                                     role=step.role, channel=step.action, reason=reason, due_at=step.due_at, now=now)
-        if not new:
-            continue
-        page = page_event(step, person, page_id, reason=reason, incident=incident, config=config, link_base=link_base, now=now)
-        await enqueue(conn, schema=repo.SCHEMA, event=page, ce_source=CE_SOURCE)
-        sent += 1
-    return Fired(fired_outcome(step, targets, reason), sent=sent, action=step.action)
-
-
-def fired_outcome(step: PlannedStep, targets: tuple[str, ...], reason: str) -> str:
-    verb = "paged" if step.action == "page" else "notified"
-    return f"{verb} {', '.join(targets)} ({reason})"
-
-
-def page_event(step: PlannedStep, person: str, page_id: str, *, reason: str, incident, config: OnCallConfig,
-               link_base: str | None, now: datetime) -> PageRequested:
-    return PageRequested(
-        event_id=page_id, page_id=page_id, target=person, role=step.role, schedule=incident["schedule"],
-        channel=step.action, reason=reason, step=max(step.step, 0), repetition=step.repetition,
-        contact=config.contact(person), due_at=step.due_at, links=links_for(link_base, incident["id"]),
-        occurred_at=now, source="escalator", incident_id=incident["id"], number=incident["number"],
-        severity=incident["severity"], title=incident["title"],
-    )
-
-
-@dataclass(frozen=True)
-class PagesToFire:
-    """The rows firing a batch's due-now page/notify timers writes (`repo.fire_pages`), and per timer
-    (step, outcome, its page ids) for the metrics."""
-
-    pages: list[dict]
-    outbox: list[tuple]
-    finished: list[tuple[str, str]]
-    timers: list[tuple[PlannedStep, str, list[str]]]
-
-
-def pages_to_fire(due: list[DueNow], *, config: OnCallConfig, now: datetime, link_base: str | None) -> PagesToFire:
-    """What `fire_timer` does for each page/notify timer in `due`, as rows: the same targets (on
-    call at `now`), page ids, reasons, outcomes and page events."""
-    out = PagesToFire([], [], [], [])
-    traceparent = current_traceparent()
-    for item in due:
-        step, incident = item.step, item.incident
-        targets = tuple(dict.fromkeys(item.who(step.role, now)))
-        if not targets:
-            outcome = f"no one on call for {step.role}"
-            out.finished.append((step.id, outcome))
-            out.timers.append((step, outcome, []))
-            continue
-        reason = "escalation" if step.reason.startswith("no one on call") else step.reason
-        step = replace(step, targets=targets)
-        ids = []
-        for person, page_id in step.page_ids():
-            out.pages.append(dict(page_id=page_id, timer_id=step.id, incident_id=incident["id"], target=person,
-                                  role=step.role, channel=step.action, reason=reason, due_at=step.due_at))
-            event = page_event(step, person, page_id, reason=reason, incident=incident, config=config, link_base=link_base, now=now)
-            key, value, headers = encode(event, ce_source=CE_SOURCE, traceparent=traceparent)
-            # The row shared.outbox.enqueue writes for this event.
-            out.outbox.append((event.event_id, event.topic, key, value, json.dumps([[k, v.decode()] for k, v in headers])))
-            ids.append(page_id)
-        outcome = fired_outcome(step, targets, reason)
-        out.finished.append((step.id, outcome))
-        out.timers.append((step, outcome, ids))
-    return out
-

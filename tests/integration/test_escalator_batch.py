@@ -1,7 +1,7 @@
 """The consumer's set-based batch path writes exactly what the one-by-one path writes: the same
 incident rows, timers (ids, due times, states, outcomes), pages, tickets and outbox rows (byte for
-byte, in order), on the real PostgreSQL. And the precomputed on-call windows answer exactly what
-`rotation.on_call` answers."""
+byte, in order), on the real PostgreSQL, and logs the same line per page sent and ticket opened.
+And the precomputed on-call windows answer exactly what `rotation.on_call` answers."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import asyncpg
 import pytest
+from structlog.testing import capture_logs
 
 from services.escalator import repository as repo, service
 from services.escalator.app import MIGRATIONS
 from services.escalator.oncall_config import load_yaml
 from services.escalator.rotation import Override, Rotation, on_call, on_call_window
-from services.escalator.ticker import fire_batch_due_now, fire_due_now
+from services.escalator.firing import fire_batch_due_now, fire_due_now
 from shared.db import migrate
 from tests.conftest import create_database
 from tests.escalator_support import START, incident_event
@@ -75,7 +76,8 @@ async def _one_by_one(pool, store, events, now) -> None:
         for event in events:
             applied = await service.apply_incident_event(conn, event, store=store, now=now)
             if applied.due_now:
-                await fire_due_now(conn, applied.due_now, config=applied.config, now=now, link_base="https://v", who=applied.who)
+                await fire_due_now(conn, applied.due_now, store=store, config=applied.config, now=now, link_base="https://v",
+                                   who=applied.who)
 
 
 async def _set_based(pool, store, events, now) -> bool:
@@ -83,7 +85,7 @@ async def _set_based(pool, store, events, now) -> bool:
         applied = await service.apply_incident_events(conn, events, store=store, now=now)
         if applied is None:
             return False
-        await fire_batch_due_now(conn, applied, now=now, link_base="https://v")
+        await fire_batch_due_now(conn, applied, store=store, now=now, link_base="https://v")
     return True
 
 
@@ -126,12 +128,17 @@ async def test_a_batch_applied_set_based_writes_what_one_by_one_writes(postgres_
         (START + timedelta(minutes=6), [ev(41, "opened", 1, minutes=6), ev(41, "acknowledged", 2, minutes=6, acknowledged_by="bob")]),
     ]
     set_based_batches = 0
+    logged: tuple[list, list] = ([], [])
     for now, events in batches:
-        await _one_by_one(pools[0], stores[0], events, now)
-        if await _set_based(pools[1], stores[1], events, now):
-            set_based_batches += 1
-        else:  # what the consumer then does
-            await _one_by_one(pools[1], stores[1], events, now)
+        with capture_logs() as logs:
+            await _one_by_one(pools[0], stores[0], events, now)
+        logged[0].extend(logs)
+        with capture_logs() as logs:
+            if await _set_based(pools[1], stores[1], events, now):
+                set_based_batches += 1
+            else:  # what the consumer then does
+                await _one_by_one(pools[1], stores[1], events, now)
+        logged[1].extend(logs)
     assert set_based_batches == 3  # the last batch went one by one, as it must
     one, other = [await _contents(pool) for pool in pools]
     for pool in pools:
@@ -141,10 +148,18 @@ async def test_a_batch_applied_set_based_writes_what_one_by_one_writes(postgres_
     assert one["ticket"], "the medium incident opened a ticket at once"
     for table in one:
         assert other[table] == one[table], table
+    sent = [sorted((e["event"], sorted(e.items())) for e in logs if e["event"] in ("page sent", "ticket opened"))
+            for logs in logged]
+    assert sent[1] == sent[0]
+    pages = {e["page_id"]: e for e in logged[0] if e["event"] == "page sent"}
+    assert len(pages) == len(one["page"]) and len(sent[0]) == len(one["page"]) + len(one["ticket"])
+    for page_id, _timer_id, incident_id, target, *_ in one["page"]:  # grep INC-<n> finds the incident's pages
+        assert (pages[page_id]["incident"], pages[page_id]["person"]) == (f"INC-{incident_id}", target)
 
 
 def test_the_ticker_wakes_for_a_stored_timer_only_when_it_is_due_before_its_planned_wake_up():
-    from services.escalator.ticker import IncidentsClient, Ticker
+    from services.escalator.incidents_client import IncidentsClient
+    from services.escalator.ticker import Ticker
 
     ticker = Ticker(None, store=service.ConfigStore(), clock=lambda: START, incidents=IncidentsClient(None, None))
     ticker._wake_at = START + timedelta(seconds=5)  # asleep until then
