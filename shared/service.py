@@ -23,7 +23,7 @@ from shared.db import create_pool, migrate
 from shared.events import Topic
 from shared.http_errors import install_error_handlers
 from shared.kafka import EventProducer
-from shared.observability import configure_tracing, health_router
+from shared.observability import Check, configure_tracing, health_router
 from shared.outbox import OutboxRelay
 from shared.runtime import freeze_startup_heap
 from shared.settings import BaseServiceSettings
@@ -60,6 +60,7 @@ class Runtime:
     work: Supervisor
     pool: asyncpg.Pool | None = None
     relay: OutboxRelay | None = None  # this process's relay (writers may wake it while it leads)
+    checks: dict[str, Check] = field(default_factory=dict)  # its dependencies' checks, as /readyz runs them
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def on_stop(self, close: Callable[[], Awaitable[None]]) -> None:
@@ -86,6 +87,10 @@ def build_app(
         async with live["pool"].acquire() as conn:
             return await conn.fetchval("SELECT 1") == 1
 
+    dependency_checks: dict[str, Check] = {"kafka": producer.check}
+    if spec.schema is not None:
+        dependency_checks["postgres"] = postgres_ok
+
     async def background_ok() -> bool:
         return await live["work"].alive()
 
@@ -95,7 +100,8 @@ def build_app(
         pool = None
         if spec.schema is not None:
             pool = await create_pool(settings.database_url, init=spec.init_connection)
-        rt = Runtime(app=app, settings=settings, clock=clock, producer=producer, work=work, pool=pool)
+        rt = Runtime(app=app, settings=settings, clock=clock, producer=producer, work=work, pool=pool,
+                     checks=dependency_checks)
         live.update(pool=pool, work=work)
         try:
             if pool is not None:
@@ -128,9 +134,7 @@ def build_app(
     install_error_handlers(app)
     for router in spec.routers:
         app.include_router(router)
-    checks = {"kafka": producer.check, "background": background_ok}
-    if spec.schema is not None:
-        checks["postgres"] = postgres_ok
+    checks = {**dependency_checks, "background": background_ok}
     app.include_router(health_router(checks, died=lambda: dict(live["work"].died) if "work" in live else {}))
     return app
 

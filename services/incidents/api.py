@@ -12,17 +12,14 @@ from collections.abc import Callable
 from typing import Annotated, Literal
 
 import structlog
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from services.incidents import lifecycle, repository as repo, service
 from services.incidents.schemas import Actor
-from shared.api_auth import Principal, require
+from shared.api_auth import Admin, Principal, Responder, Viewer  # noqa: F401 - the routers' role parameters
 
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Responder = Annotated[Principal, Depends(require("responder"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
 REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
 Format = Annotated[Literal["json", "markdown"], Query(description="json, or markdown (text/markdown)")]
 MARKDOWN = "text/markdown; charset=utf-8"

@@ -4,14 +4,8 @@ whoever changed the incidents — consumer, API or another replica."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 import asyncpg
-import structlog
 from prometheus_client import Gauge
-
-log = structlog.get_logger("vigil.incidents")
 
 OPEN = Gauge("vigil_incidents_open", "Incidents not resolved, by SEV (1 = SEV1)", ["severity"])
 OPEN_BY_SEVERITY = "SELECT severity, count(*) AS n FROM incidents.incident WHERE status <> 'resolved' GROUP BY severity"
@@ -23,12 +17,7 @@ async def refresh(conn: asyncpg.Connection) -> None:
         OPEN.labels(str(sev)).set(counts.get(sev, 0))
 
 
-async def keep_fresh(pool: asyncpg.Pool, stopping: asyncio.Event, *, interval_s: float = 5.0) -> None:
-    while not stopping.is_set():
-        try:
-            async with pool.acquire() as conn:
-                await refresh(conn)
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("open-incidents gauge not refreshed", error=str(exc))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval_s)
+async def refresh_from(pool: asyncpg.Pool) -> None:
+    """One refresh: the service runs it every few seconds under a deadline (shared/supervision.py)."""
+    async with pool.acquire() as conn:
+        await refresh(conn)

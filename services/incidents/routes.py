@@ -19,6 +19,7 @@ from services.incidents.schemas import (
     SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge,
 )
 from shared.api_auth import Principal
+from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -44,6 +45,7 @@ def lifecycle_route(decide: Callable[[lifecycle.Incident, Principal, object, dat
 async def list_incidents(
     request: Request,
     _: Viewer,
+    conn: Connection,
     status: Annotated[list[Status], Query(description="investigating, mitigating, resolved; repeatable")] = [],  # noqa: B006
     severity: Annotated[list[Annotated[int, Query(ge=1, le=4)]], Query(description="1-4; repeatable")] = [],  # noqa: B006
     since: Annotated[AwareDatetime | None, Query(description="detected at or after (with a UTC offset)")] = None,
@@ -53,26 +55,24 @@ async def list_incidents(
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> IncidentPage:
     ctx = request.state.incidents
-    async with ctx.pool.acquire() as conn:
-        rows = await repo.list_incidents(
-            conn, statuses=status, severities=severity, since=since, until=until, text=q,
-            before_id=int(cursor) if cursor else None, limit=limit + 1,
-        )
+    rows = await repo.list_incidents(
+        conn, statuses=status, severities=severity, since=since, until=until, text=q,
+        before_id=int(cursor) if cursor else None, limit=limit + 1,
+    )
     now = ctx.clock()
     items = [IncidentOut.from_row(r, now=now) for r in rows[:limit]]
     return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
 @router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline")
-async def get_incident(request: Request, ref: str, _: Viewer) -> IncidentDetail:
+async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) -> IncidentDetail:
     ctx = request.state.incidents
     iid = incident_id(ref)
-    async with ctx.pool.acquire() as conn:
-        row = await repo.get_incident_row(conn, iid)
-        if row is None:
-            raise not_found(ref)
-        alerts = await repo.alerts_of(conn, iid)
-        timeline = await repo.timeline(conn, iid)
+    row = await repo.get_incident_row(conn, iid)
+    if row is None:
+        raise not_found(ref)
+    alerts = await repo.alerts_of(conn, iid)
+    timeline = await repo.timeline(conn, iid)
     out = IncidentOut.from_row(row, now=ctx.clock())
     return IncidentDetail(
         **out.model_dump(),
@@ -82,21 +82,19 @@ async def get_incident(request: Request, ref: str, _: Viewer) -> IncidentDetail:
 
 
 @router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order")
-async def get_timeline(request: Request, ref: str, _: Viewer) -> list[TimelineItem]:
+async def get_timeline(request: Request, ref: str, _: Viewer, conn: Connection) -> list[TimelineItem]:
     iid = incident_id(ref)
-    async with request.state.incidents.pool.acquire() as conn:
-        if await repo.get_incident_row(conn, iid) is None:
-            raise not_found(ref)
-        return [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
+    if await repo.get_incident_row(conn, iid) is None:
+        raise not_found(ref)
+    return [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
 
 
 @router.get("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="The alerts of the incident")
-async def get_alerts(request: Request, ref: str, _: Viewer) -> list[AlertItem]:
+async def get_alerts(request: Request, ref: str, _: Viewer, conn: Connection) -> list[AlertItem]:
     iid = incident_id(ref)
-    async with request.state.incidents.pool.acquire() as conn:
-        if await repo.get_incident_row(conn, iid) is None:
-            raise not_found(ref)
-        return [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
+    if await repo.get_incident_row(conn, iid) is None:
+        raise not_found(ref)
+    return [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
 
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)")

@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from services.slo.buckets import quantile
 from services.slo.budget import (
-    BURN_RULES, BURN_WINDOWS, Budget, Counts, error_budget, evaluate_rules, firing_tiers, projected_exhaustion,
+    BURN_WINDOWS, Budget, Counts, error_budget, evaluate_rules, firing_tiers, projected_exhaustion,
     sli_value, burn_rate,
 )
 from services.slo.definitions import SloDefinition, percent

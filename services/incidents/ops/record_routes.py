@@ -25,6 +25,7 @@ from services.incidents.ops.schemas import (
     ReliabilityGapEdit, RunbookEdit, ToilEdit,
 )
 from services.incidents.service import NotFound
+from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
@@ -74,12 +75,11 @@ def _register(api: RecordApi) -> None:
     kind, noun = api.kind, api.noun
 
     async def list_records(
-        request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=1000)] = 500, format: Format = "json"
+        request: Request, _: Viewer, conn: Connection, limit: Annotated[int, Query(ge=1, le=1000)] = 500, format: Format = "json"
     ) -> Any:
         ctx, octx = request.state.incidents, request.state.ops
         today = local_day(ctx.clock(), octx.zone)
-        async with ctx.pool.acquire() as conn:
-            rows = _shown(kind, [dict(r) for r in await repository.list_records(conn, kind, limit=limit)], octx=octx, today=today)
+        rows = _shown(kind, [dict(r) for r in await repository.list_records(conn, kind, limit=limit)], octx=octx, today=today)
         if format == "markdown":
             text = _markdown(kind, rows, octx=octx, today=today)
             if text is not None:

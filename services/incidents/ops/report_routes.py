@@ -16,6 +16,7 @@ from services.incidents.ops import repository, service
 from services.incidents.ops.reports import day_period, local_day, month_period, parse_month, week_period
 from services.incidents.ops.schemas import GenerateReport, HandoffAck, HandoffOut, NewHandoff, ReportManual, ReportOut
 from services.incidents.service import NotFound
+from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["reports"])
 Kind = Literal["daily_check", "weekly_review", "monthly_review"]
@@ -98,25 +99,23 @@ async def edit_report(request: Request, kind: str, period: str, body: ReportManu
 async def list_reports(
     request: Request,
     _: Viewer,
+    conn: Connection,
     kind: Annotated[Kind | None, Query()] = None,
     period: Annotated[str | None, Query(max_length=20, description="2026-12-01, 2026-W49, 2026-12")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
     format: Format = "json",
 ) -> Response | list[ReportOut]:
-    ctx = request.state.incidents
-    async with ctx.pool.acquire() as conn:
-        rows = await repository.list_reports(conn, kind=kind, period=period, limit=limit)
+    rows = await repository.list_reports(conn, kind=kind, period=period, limit=limit)
     out = [ReportOut(**dict(r)) for r in rows]
     return markdown_of([r.markdown for r in out]) if format == "markdown" else out
 
 
 @router.get("/incidents/{ref}/report", response_model=dict[str, Any],
             summary="The incident's declaration (2.1) and resolution (2.3) records, JSON with `markdown`, or Markdown")
-async def get_incident_report(request: Request, ref: str, _: Viewer, format: Format = "json") -> Response | dict:
+async def get_incident_report(request: Request, ref: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | dict:
     ctx, octx = request.state.incidents, request.state.ops
     iid = incident_id(ref)
-    async with ctx.pool.acquire() as conn:
-        report = await service.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
+    report = await service.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
     if report is None:
         raise not_found(ref)
     return markdown_of([report["markdown"]]) if format == "markdown" else report
@@ -165,9 +164,8 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
 
 @router.get("/handoffs", response_model=list[HandoffOut], summary="On-call handoffs, newest first (JSON or Markdown)")
 async def list_handoffs(
-    request: Request, _: Viewer, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
+    request: Request, _: Viewer, conn: Connection, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
 ) -> Response | list[HandoffOut]:
-    ctx, octx = request.state.incidents, request.state.ops
-    async with ctx.pool.acquire() as conn:
-        out = [handoff_out(r, zone=octx.zone) for r in await repository.list_handoffs(conn, limit=limit)]
+    octx = request.state.ops
+    out = [handoff_out(r, zone=octx.zone) for r in await repository.list_handoffs(conn, limit=limit)]
     return markdown_of([h.markdown for h in out]) if format == "markdown" else out

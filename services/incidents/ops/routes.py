@@ -23,6 +23,7 @@ from services.incidents.ops.schemas import (
     ActionItemEdit, ActionItemOut, NewActionItem, NoiseMark, PostmortemEdit, PostmortemOut, PostmortemPolicy, PostmortemPolicyOut,
 )
 from services.incidents.service import NotFound
+from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["postmortems"])
 
@@ -60,6 +61,7 @@ async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: s
 async def list_postmortems(
     request: Request,
     _: Viewer,
+    conn: Connection,
     status: Annotated[Literal["draft", "in_review", "published"] | None, Query()] = None,
     incident: Annotated[str | None, Query(max_length=30, description="INC-<n>")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -68,9 +70,8 @@ async def list_postmortems(
     ctx, octx = request.state.incidents, request.state.ops
     iid = incident_filter(incident)
     now = ctx.clock()
-    async with ctx.pool.acquire() as conn:
-        rows = await repository.list_postmortems(conn, status=status, incident_id=iid, limit=limit)
-        out = [await postmortem_out(conn, r, ctx=octx, now=now) for r in rows]
+    rows = await repository.list_postmortems(conn, status=status, incident_id=iid, limit=limit)
+    out = [await postmortem_out(conn, r, ctx=octx, now=now) for r in rows]
     return markdown_of([p.markdown for p in out]) if format == "markdown" else out
 
 
@@ -115,9 +116,8 @@ async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, prin
 
 
 @router.get("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Which SEVs get a postmortem when they resolve")
-async def get_policy(request: Request, _: Viewer) -> PostmortemPolicyOut:
-    async with request.state.incidents.pool.acquire() as conn:
-        return PostmortemPolicyOut(sevs=await repository.postmortem_sevs(conn))
+async def get_policy(request: Request, _: Viewer, conn: Connection) -> PostmortemPolicyOut:
+    return PostmortemPolicyOut(sevs=await repository.postmortem_sevs(conn))
 
 
 @router.put("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Set the SEVs that get a postmortem (admin)")
@@ -133,6 +133,7 @@ async def set_policy(request: Request, body: PostmortemPolicy, principal: Admin)
 async def list_action_items(
     request: Request,
     _: Viewer,
+    conn: Connection,
     status: Annotated[list[Literal["open", "in_progress", "done", "wont_do"]], Query(description="repeatable")] = [],  # noqa: B006
     incident: Annotated[str | None, Query(max_length=30)] = None,
     owner: Annotated[str | None, Query(max_length=200)] = None,
@@ -143,10 +144,9 @@ async def list_action_items(
     today = octx.today(ctx.clock())
     iid = incident_filter(incident)
     statuses = ["open", "in_progress"] if overdue and not status else list(status)
-    async with ctx.pool.acquire() as conn:
-        rows = await repository.list_action_items(
-            conn, statuses=statuses, incident_id=iid, owner=owner, due_before=today if overdue else None, limit=limit
-        )
+    rows = await repository.list_action_items(
+        conn, statuses=statuses, incident_id=iid, owner=owner, due_before=today if overdue else None, limit=limit
+    )
     return [action_item_out(r, today=today) for r in rows]
 
 
