@@ -24,6 +24,10 @@ class EscalatorSettings(ApiTokenSettings):
     escalator_incidents_token: str | None = Field(default=None, description="A responder (or admin) API token of the incident service.")
     escalator_public_url: str | None = Field(default=None, description="Base URL people open, for links in pages.")
     escalator_tick_batch: int = Field(default=200, ge=1, le=5000, description="Timers fired per transaction.")
+    escalator_tick_timeout_s: float = Field(
+        default=30.0, gt=0, le=600,
+        description="Deadline of one ticker tick: a tick still running then is cut off, logged and retried.",
+    )
     escalator_max_idle_s: float = Field(
         default=5.0, gt=0, le=60,
         description="Longest the ticker sleeps without looking at the clock (it wakes earlier on the next due time and on new timers).",

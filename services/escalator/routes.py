@@ -19,12 +19,10 @@ from services.escalator.rotation import coverage_gaps, effective_shifts, who_is_
 from services.escalator.schemas import (
     ConfigOut, EscalationOut, GapOut, NewOverride, OnCallOut, OverrideOut, PageOut, ShiftOut, TicketOut, TimerOut,
 )
-from shared.api_auth import RANK, Principal, authenticate, require
+from shared.api_auth import RANK, Admin, Principal, Responder, Viewer, authenticate
+from shared.service import Connection, Transaction
 
 router = APIRouter(prefix="/api/v1", tags=["on-call"])
-Viewer = Annotated[Principal, Depends(require("viewer"))]
-Responder = Annotated[Principal, Depends(require("responder"))]
-Admin = Annotated[Principal, Depends(require("admin"))]
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_RANGE = timedelta(days=366)
 FEED_PAST, FEED_AHEAD = timedelta(days=14), timedelta(weeks=16)
@@ -61,38 +59,35 @@ def _range(start: datetime | None, end: datetime | None, now: datetime, default:
 
 
 @router.get("/oncall", response_model=list[OnCallOut], summary="Who is on call now, or at a given time")
-async def oncall(request: Request, _: Viewer, schedule: str | None = None, at: AwareDatetime | None = None) -> list[OnCallOut]:
+async def oncall(request: Request, _: Viewer, conn: Connection, schedule: str | None = None, at: AwareDatetime | None = None) -> list[OnCallOut]:
     """Primary and backup of every schedule (or of `schedule`) at `at` (default now). During a
     handoff overlap both the outgoing and the incoming engineer are listed: both receive pages."""
     ctx = request.state.escalator
     at = at or ctx.clock()
-    async with ctx.pool.acquire() as conn:
-        config = await _config(request, conn)
-        specs = [_spec(config, schedule)] if schedule else list(config.schedules)
-        out = []
-        for spec in specs:
-            who = who_is_on_call(await _model(conn, spec, at, at + timedelta(seconds=1)), at=at)
-            out.append(OnCallOut(schedule=spec.name, at=at, primary=who.primary, backup=who.backup))
+    config = await _config(request, conn)
+    specs = [_spec(config, schedule)] if schedule else list(config.schedules)
+    out = []
+    for spec in specs:
+        who = who_is_on_call(await _model(conn, spec, at, at + timedelta(seconds=1)), at=at)
+        out.append(OnCallOut(schedule=spec.name, at=at, primary=who.primary, backup=who.backup))
     return out
 
 
 @router.get("/schedules", response_model=list[dict], summary="The schedules and their rotations")
-async def schedules(request: Request, _: Viewer) -> list[dict]:
-    async with request.state.escalator.pool.acquire() as conn:
-        config = await _config(request, conn)
+async def schedules(request: Request, _: Viewer, conn: Connection) -> list[dict]:
+    config = await _config(request, conn)
     return [s.model_dump(mode="json") for s in config.schedules]
 
 
 @router.get("/schedules/{name}/shifts", response_model=list[ShiftOut], summary="A schedule's shifts in a time range")
 async def shifts(
-    request: Request, name: str, _: Viewer, start: AwareDatetime | None = None, end: AwareDatetime | None = None,
+    request: Request, name: str, _: Viewer, conn: Connection, start: AwareDatetime | None = None, end: AwareDatetime | None = None,
 ) -> list[ShiftOut]:
     """Absolute UTC intervals, overrides applied (an override is a shift with `number` null). Default: the next 4 weeks."""
     ctx = request.state.escalator
     start, end = _range(start, end, ctx.clock(), timedelta(weeks=4))
-    async with ctx.pool.acquire() as conn:
-        spec = _spec(await _config(request, conn), name)
-        model = await _model(conn, spec, start, end)
+    spec = _spec(await _config(request, conn), name)
+    model = await _model(conn, spec, start, end)
     return [
         ShiftOut(schedule=name, tier=tier, person=s.person, start_at=s.start_at, end_at=s.end_at, number=s.number)
         for tier, rotation, overrides in model.tiers()
@@ -101,60 +96,55 @@ async def shifts(
 
 
 @router.get("/schedules/{name}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over")
-async def list_overrides(request: Request, name: str, _: Viewer) -> list[OverrideOut]:
+async def list_overrides(request: Request, name: str, _: Viewer, conn: Connection) -> list[OverrideOut]:
     ctx = request.state.escalator
-    async with ctx.pool.acquire() as conn:
-        _spec(await _config(request, conn), name)
-        now = ctx.clock()
-        rows = await repo.overrides(conn, name, start=now, end=now + timedelta(days=3660))
+    _spec(await _config(request, conn), name)
+    now = ctx.clock()
+    rows = await repo.overrides(conn, name, start=now, end=now + timedelta(days=3660))
     return [OverrideOut(**dict(r)) for r in rows]
 
 
 @router.post("/schedules/{name}/overrides", status_code=201, response_model=OverrideOut, summary="Add an override")
-async def add_override(request: Request, name: str, body: NewOverride, principal: Responder) -> OverrideOut:
+async def add_override(request: Request, name: str, body: NewOverride, principal: Responder, conn: Transaction) -> OverrideOut:
     """`person` covers `tier` for [start_at, end_at) instead of whoever is scheduled (the last
     override created wins where several overlap). Timers already planned page whoever is on call
     when they fire, so an override applies to running escalations too."""
     ctx = request.state.escalator
-    async with ctx.pool.acquire() as conn, conn.transaction():
-        _spec(await _config(request, conn), name)
-        row = await repo.insert_override(conn, schedule=name, tier=body.tier, person=body.person.strip(),
-                                         start_at=body.start_at, end_at=body.end_at, by=principal.name, now=ctx.clock())
+    _spec(await _config(request, conn), name)
+    row = await repo.insert_override(conn, schedule=name, tier=body.tier, person=body.person.strip(),
+                                     start_at=body.start_at, end_at=body.end_at, by=principal.name, now=ctx.clock())
     return OverrideOut(**dict(row))
 
 
 @router.delete("/schedules/{name}/overrides/{override_id}", status_code=204, summary="Remove an override")
-async def remove_override(request: Request, name: str, override_id: int, _: Responder) -> Response:
-    async with request.state.escalator.pool.acquire() as conn, conn.transaction():
-        if not await repo.delete_override(conn, name, override_id):
-            raise HTTPException(404, detail={"error": "not_found", "message": f"no override {override_id} on {name!r}"})
+async def remove_override(request: Request, name: str, override_id: int, _: Responder, conn: Transaction) -> Response:
+    if not await repo.delete_override(conn, name, override_id):
+        raise HTTPException(404, detail={"error": "not_found", "message": f"no override {override_id} on {name!r}"})
     return Response(status_code=204)
 
 
-async def _gaps(request: Request, names: list[str] | None, weeks: int) -> list[GapOut]:
-    ctx = request.state.escalator
-    start = ctx.clock()
+async def _gaps(request: Request, conn, names: list[str] | None, weeks: int) -> list[GapOut]:
+    start = request.state.escalator.clock()
     end = start + timedelta(weeks=weeks)
     out: list[GapOut] = []
-    async with ctx.pool.acquire() as conn:
-        config = await _config(request, conn)
-        for spec in [_spec(config, n) for n in names] if names else config.schedules:
-            for g in coverage_gaps(await _model(conn, spec, start, end), start=start, end=end):
-                minutes = (g.end_at - g.start_at).total_seconds() / 60
-                out.append(GapOut(schedule=spec.name, tier=g.tier, start_at=g.start_at, end_at=g.end_at, minutes=minutes))
+    config = await _config(request, conn)
+    for spec in [_spec(config, n) for n in names] if names else config.schedules:
+        for g in coverage_gaps(await _model(conn, spec, start, end), start=start, end=end):
+            minutes = (g.end_at - g.start_at).total_seconds() / 60
+            out.append(GapOut(schedule=spec.name, tier=g.tier, start_at=g.start_at, end_at=g.end_at, minutes=minutes))
     return out
 
 
 @router.get("/schedules/{name}/gaps", response_model=list[GapOut], summary="Coverage gaps of one schedule")
-async def schedule_gaps(request: Request, name: str, _: Viewer, weeks: int = Query(8, ge=1, le=52)) -> list[GapOut]:
+async def schedule_gaps(request: Request, name: str, _: Viewer, conn: Connection, weeks: int = Query(8, ge=1, le=52)) -> list[GapOut]:
     """Every stretch of the next `weeks` weeks without a primary or without a backup. Empty = 24/7 covered."""
-    return await _gaps(request, [name], weeks)
+    return await _gaps(request, conn, [name], weeks)
 
 
 @router.get("/coverage/gaps", response_model=list[GapOut], summary="Coverage gaps of every schedule")
-async def all_gaps(request: Request, _: Viewer, weeks: int = Query(8, ge=1, le=52)) -> list[GapOut]:
+async def all_gaps(request: Request, _: Viewer, conn: Connection, weeks: int = Query(8, ge=1, le=52)) -> list[GapOut]:
     """What the daily operations check reports: every schedule, the next `weeks` weeks."""
-    return await _gaps(request, None, weeks)
+    return await _gaps(request, conn, None, weeks)
 
 
 def _feed_reader(request: Request, token: str | None = Query(None, description="For calendar apps that cannot send headers.")) -> Principal:
@@ -172,35 +162,32 @@ ICS = "text/calendar; charset=utf-8"
 
 
 @router.get("/schedules/{name}/calendar.ics", summary="iCalendar feed of a schedule", response_class=Response)
-async def schedule_feed(request: Request, name: str, _: FeedReader) -> Response:
+async def schedule_feed(request: Request, name: str, _: FeedReader, conn: Connection) -> Response:
     ctx = request.state.escalator
     now = ctx.clock()
-    async with ctx.pool.acquire() as conn:
-        spec = _spec(await _config(request, conn), name)
-        model = await _model(conn, spec, now - FEED_PAST, now + FEED_AHEAD)
+    spec = _spec(await _config(request, conn), name)
+    model = await _model(conn, spec, now - FEED_PAST, now + FEED_AHEAD)
     items = [FeedShift(name, tier, s) for tier, r, o in model.tiers()
              for s in effective_shifts(r, o, start=now - FEED_PAST, end=now + FEED_AHEAD)]
     return Response(feed(f"On call: {name}", items, now=now), media_type=ICS)
 
 
 @router.get("/people/{person}/calendar.ics", summary="iCalendar feed of one person's on-call shifts", response_class=Response)
-async def person_feed(request: Request, person: str, _: FeedReader) -> Response:
+async def person_feed(request: Request, person: str, _: FeedReader, conn: Connection) -> Response:
     ctx = request.state.escalator
     now = ctx.clock()
     start, end = now - FEED_PAST, now + FEED_AHEAD
     items = []
-    async with ctx.pool.acquire() as conn:
-        for spec in (await _config(request, conn)).schedules:
-            model = await _model(conn, spec, start, end)
-            items += [FeedShift(spec.name, tier, s) for tier, r, o in model.tiers()
-                      for s in effective_shifts(r, o, start=start, end=end) if s.person == person]
+    for spec in (await _config(request, conn)).schedules:
+        model = await _model(conn, spec, start, end)
+        items += [FeedShift(spec.name, tier, s) for tier, r, o in model.tiers()
+                  for s in effective_shifts(r, o, start=start, end=end) if s.person == person]
     return Response(feed(f"On call: {person}", items, now=now), media_type=ICS)
 
 
 @router.get("/config", response_model=ConfigOut, summary="The configuration in force")
-async def get_config(request: Request, _: Viewer) -> ConfigOut:
-    async with request.state.escalator.pool.acquire() as conn:
-        row = await repo.latest_config(conn)
+async def get_config(request: Request, _: Viewer, conn: Connection) -> ConfigOut:
+    row = await repo.latest_config(conn)
     return ConfigOut(version=row["version"], source=row["source"], created_by=row["created_by"],
                      created_at=row["created_at"], document=row["document"])
 
@@ -227,6 +214,7 @@ async def put_config(request: Request, principal: Admin) -> ConfigOut:
     except ConfigError as exc:
         raise bad_request(str(exc)) from None
     ctx = request.state.escalator
+    # A connection only once the body is read and valid: a slow upload holds none.
     async with ctx.pool.acquire() as conn, conn.transaction():
         await ctx.store.store(conn, config, source="api", by=principal.name, now=ctx.clock())
         row = await repo.latest_config(conn)
@@ -235,13 +223,12 @@ async def put_config(request: Request, principal: Admin) -> ConfigOut:
 
 
 @router.get("/incidents/{incident_id}/escalation", response_model=EscalationOut, summary="An incident's escalation")
-async def escalation(request: Request, incident_id: int, _: Viewer) -> EscalationOut:
+async def escalation(request: Request, incident_id: int, _: Viewer, conn: Connection) -> EscalationOut:
     """Its policy snapshot, every timer (pending, fired, cancelled, with what it did) and the pages and tickets sent."""
-    async with request.state.escalator.pool.acquire() as conn:
-        incident = await repo.get_incident(conn, incident_id)
-        if incident is None:
-            raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen incident {incident_id}"})
-        timers, pages, tickets = await repo.escalation_of(conn, incident_id)
+    incident = await repo.get_incident(conn, incident_id)
+    if incident is None:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen incident {incident_id}"})
+    timers, pages, tickets = await repo.escalation_of(conn, incident_id)
     return EscalationOut(
         incident_id=incident_id, number=incident["number"], severity=incident["severity"], status=incident["status"],
         schedule=incident["schedule"], acknowledged_at=incident["acknowledged_at"], policy=incident["policy"],
