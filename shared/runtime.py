@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import signal
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
@@ -97,23 +97,3 @@ async def serve(listeners: list[Listener]) -> None:
             raise RuntimeError(f"{item.name} failed") from result
         if not server.started:
             raise RuntimeError(f"{item.name} did not start (port {item.port} in use, or its start-up failed)")
-
-
-class BackgroundWork:
-    """A service's long-running loops (consumers, relay, ticker, …): started in its lifespan,
-    stopped together at its end — each asked to stop, then awaited (cancelled after `timeout_s`)."""
-
-    def __init__(self) -> None:
-        self._stops: list[Callable[[], None]] = []
-        self._tasks: list[asyncio.Task] = []
-
-    def start(self, name: str, run: Callable[[], Awaitable[None]], stop: Callable[[], None]) -> None:
-        self._stops.append(stop)
-        self._tasks.append(asyncio.create_task(run(), name=name))
-
-    async def stop(self, timeout_s: float = 15.0) -> None:
-        for stop in self._stops:
-            stop()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout_s)
