@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, field_validator
+from pydantic import BeforeValidator, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.zones import TimeZoneName  # noqa: F401 - settings' time-zone type
 
 
 class SettingsError(RuntimeError):
@@ -22,19 +23,6 @@ def split_csv(value: object) -> object:
 
 # A list setting read from one comma-separated environment variable (or given as a list).
 CommaList = Annotated[list[str], NoDecode, BeforeValidator(split_csv)]
-
-
-def known_zone(value: str) -> str:
-    """`value` when it names an IANA time zone this machine knows (`Europe/Berlin`, `UTC`)."""
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {value!r}") from None
-    return value
-
-
-# A time-zone setting or field: an IANA name, checked when the settings or the document are read.
-TimeZoneName = Annotated[str, AfterValidator(known_zone)]
 
 
 class BaseServiceSettings(BaseSettings):

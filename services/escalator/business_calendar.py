@@ -19,9 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import holidays as holidays_lib
+
+from shared.zones import zone_info
 
 MONDAY_TO_FRIDAY = (0, 1, 2, 3, 4)
 # Ten years in a row without an open hour is a configuration error, not a reason to loop forever.
@@ -45,7 +47,7 @@ class BusinessCalendar:
     _holidays: dict = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_tz", _zone(self.zone))
+        object.__setattr__(self, "_tz", zone_info(self.zone))
         weekdays = tuple(sorted(set(self.weekdays)))
         if not weekdays or any(not isinstance(d, int) or not 0 <= d <= 6 for d in weekdays):
             raise ValueError(f"weekdays must be a non-empty set of 0 (Monday) … 6 (Sunday), got {self.weekdays!r}")
@@ -121,13 +123,6 @@ class BusinessCalendar:
                 closed_since = day
                 yield hours
         raise ValueError(f"no business hours in {SEARCH_DAYS} days from {closed_since}: check weekdays and closed days")
-
-
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'") from None
 
 
 def _holidays(country: str | None, subdivision: str | None) -> dict:

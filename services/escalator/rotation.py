@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from shared.zones import zone_info
 
 Tier = Literal["primary", "backup"]
 _TICK = timedelta(microseconds=1)  # the smallest step of a datetime: [at, at + _TICK) is "at"
@@ -43,7 +45,7 @@ class Rotation:
         for person in self.participants:
             if not isinstance(person, str) or not person.strip():
                 raise ValueError(f"{where}: participant names must be non-empty strings, got {person!r}")
-        _zone(self.zone)
+        zone_info(self.zone)
         if isinstance(self.anchor_date, datetime) or not isinstance(self.anchor_date, date):
             raise ValueError(f"{where}: anchor_date must be a date (the day of the first handoff), got {self.anchor_date!r}")
         if not isinstance(self.handoff_time, time) or self.handoff_time.tzinfo is not None:
@@ -134,13 +136,6 @@ class Gap:
 # --- wall clock -> UTC ------------------------------------------------------------------------
 
 
-def _zone(key: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(key)
-    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
-        raise ValueError(f"unknown time zone {key!r}: use an IANA name such as 'Europe/Berlin'") from None
-
-
 def _utc(name: str, value: datetime) -> datetime:
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise ValueError(f"{name} must be a timezone-aware datetime (UTC), got {value!r}")
@@ -182,7 +177,7 @@ def wall_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
 
 def _handoffs(rotation: Rotation) -> Callable[[int], datetime]:
     """Handoff k (k >= 0) as a UTC instant: wall clock of the anchor + k shifts, then `wall_to_utc`."""
-    zone, first = _zone(rotation.zone), datetime.combine(rotation.anchor_date, rotation.handoff_time)
+    zone, first = zone_info(rotation.zone), datetime.combine(rotation.anchor_date, rotation.handoff_time)
     memo: dict[int, datetime] = {}
 
     def handoff(k: int) -> datetime:
