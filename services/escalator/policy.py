@@ -2,7 +2,7 @@
 incident event. No I/O: `now`, the incident's state, its pending steps and who is on call are passed
 in; the result is data (`PlannedStep`s to store as timers, a `Decision`) that the adapters carry out.
 
-Rules written down here, tested in tests/unit/test_escalation_policy.py:
+Rules written down here, tested in tests/unit/escalator/test_policy.py:
 - Every step of a plan is due at an absolute instant: `started_at + repetition × repeat_after + after`.
 - An empty step (no one on call for its role at its due time) does not wait out its delay
   (goalert#4548): it stays in the plan with no targets and the reason "no one on call for <role>",

@@ -5,7 +5,7 @@ helpers live in `services/incidents/api.py`)."""
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 INCIDENTS = ROOT / "services" / "incidents"
 
 
