@@ -68,3 +68,44 @@ def create_database(server: LocalPostgres) -> str:
 def database_url(postgres_server):
     """A new, empty database on the session's server for each test module."""
     return create_database(postgres_server)
+
+
+@pytest.fixture(scope="module")
+def topic_prefix() -> str:
+    """Each test module's own topics (`VIGIL_TOPIC_PREFIX`): its services never read another
+    module's events on the shared broker."""
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+def _runner(name: str, bootstrap: str, database_url: str | None, prefix: str):
+    from shared.clock import utc_now
+    from tests.services import service_settings, start_service
+
+    def run(*, clock=utc_now, ready: bool = True, app: dict | None = None, **overrides):
+        """Start the service: `with running_<name>(clock=…, app={"run_relay": False}, <setting>=…) as svc:`."""
+        settings = service_settings(name, bootstrap=bootstrap, database_url=database_url, topic_prefix=prefix, **overrides)
+        return start_service(name, settings, clock=clock, ready=ready, **(app or {}))
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def running_ingest(kafka_broker, topic_prefix):
+    return _runner("ingest", kafka_broker.bootstrap_servers, None, topic_prefix)
+
+
+@pytest.fixture(scope="module")
+def running_incidents(kafka_broker, database_url, topic_prefix):
+    return _runner("incidents", kafka_broker.bootstrap_servers, database_url, topic_prefix)
+
+
+@pytest.fixture(scope="module")
+def running_escalator(kafka_broker, database_url, topic_prefix):
+    return _runner("escalator", kafka_broker.bootstrap_servers, database_url, topic_prefix)
+
+
+@pytest.fixture(scope="module")
+def running_slo(kafka_broker, database_url, topic_prefix):
+    return _runner("slo", kafka_broker.bootstrap_servers, database_url, topic_prefix)
