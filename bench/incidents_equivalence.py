@@ -1,5 +1,6 @@
 """Checks that the incident service's alert path leaves exactly the database it left before a change:
-`python -m bench.incidents_equivalence [--streams 30] [--reference-rev REV]`.
+`python -m bench.incidents_equivalence [--streams 30] [--reference-rev REV | --no-reference]`
+(`make test` runs a short seeded run of it: tests/integration/incidents/test_equivalence.py).
 
 Three folds of the same events are compared: the reference (`handle_alert` on each event in turn,
 one transaction per batch, as the consumer did before, with services/incidents/service.py and
@@ -211,11 +212,17 @@ def first_difference(a: dict, b: dict) -> str | None:
     return None
 
 
-async def check(server_url: str, streams: int, events: int, rev: str) -> int:
-    reference = reference_service(rev)
+async def check(server_url: str, streams: int, events: int, rev: str | None, *, first_seed: int = 0) -> int:
+    """Fold `streams` random streams (seeds `first_seed`…) each way and compare; 0 when all were
+    identical. With `rev` None the reference is the current one-by-one path (no git needed): the
+    batched path must equal it."""
+    folds = [("current one by one", service, False), ("current batched", service, True)]
+    if rev is not None:
+        folds.insert(0, ("reference", reference_service(rev), False))
+    base = folds[0][0]
     failures = 0
     totals = {"events": 0, "incidents": 0, "timeline": 0, "outbox": 0}
-    for seed in range(streams):
+    for seed in range(first_seed, first_seed + streams):
         rng = random.Random(10_000 + seed)
         stream = Stream(seed, n_alerts=rng.choice([5, 20, 60]))
         sequence = [stream.next() for _ in range(events)]
@@ -231,8 +238,8 @@ async def check(server_url: str, streams: int, events: int, rev: str) -> int:
             settings["incidents_reopen_window_s"] = rng.choice([60, 3600])
         rules = IncidentsSettings(**settings).grouping()
         dumps = []
-        for name, module, batched in (("reference", reference, False), ("one", service, False), ("batched", service, True)):
-            conn = await fresh_database(server_url, f"equiv_{name}")
+        for n, (_label, module, batched) in enumerate(folds):
+            conn = await fresh_database(server_url, f"equiv_{n}")
             try:
                 await fold(conn, batches, rules, module=module, batched=batched)
                 dumps.append(await dump(conn))
@@ -240,10 +247,10 @@ async def check(server_url: str, streams: int, events: int, rev: str) -> int:
                 await conn.close()
         a = dumps[0]
         diff = None
-        for label, other in (("current one by one", dumps[1]), ("current batched", dumps[2])):
+        for (label, _module, _batched), other in zip(folds[1:], dumps[1:], strict=True):
             found = first_difference(a, other)
             if found:
-                diff = f"{label} vs reference: {found}"
+                diff = f"{label} vs {base}: {found}"
                 break
         kinds = {}
         for row in a["timeline_entry"]:
@@ -256,23 +263,27 @@ async def check(server_url: str, streams: int, events: int, rev: str) -> int:
         print(f"stream {seed:3d} ({len(sequence)} events, {len(batches)} batches, rules {settings or 'default'}): "
               f"{len(a['incident'])} incidents, timeline {kinds}, {len(a['outbox'])} outbox events: {status}", flush=True)
         failures += diff is not None
-    print(f"\n{streams - failures}/{streams} streams identical to the reference ({rev}) ({totals['events']:,} events, {totals['incidents']:,} "
+    print(f"\n{streams - failures}/{streams} streams identical to the {base} ({rev or 'this tree'}) ({totals['events']:,} events, {totals['incidents']:,} "
           f"incidents, {totals['timeline']:,} timeline entries, {totals['outbox']:,} outbox events)")
     return 1 if failures else 0
 
 
 async def amain(args: argparse.Namespace) -> int:
     if args.database_server_url:
-        return await check(args.database_server_url, args.streams, args.events, args.reference_rev)
+        return await check(args.database_server_url, args.streams, args.events, reference_of(args), first_seed=args.first_seed)
     workdir = Path(tempfile.mkdtemp(prefix="vigil-equiv-"))
     workdir.chmod(0o755)
     server = LocalPostgres(workdir / "pg", port=free_port())
     try:
         await asyncio.to_thread(server.start)
-        return await check(server.url, args.streams, args.events, args.reference_rev)
+        return await check(server.url, args.streams, args.events, reference_of(args), first_seed=args.first_seed)
     finally:
         await asyncio.to_thread(server.stop)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def reference_of(args: argparse.Namespace) -> str | None:
+    return None if args.no_reference else args.reference_rev
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -282,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-rev", default=REFERENCE_REV,
                         help="git revision whose services/incidents/{service,repository}.py are the reference "
                         "(default: the last one that folded alerts one by one)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="compare the batched path with the current one-by-one path only (no git history needed)")
+    parser.add_argument("--first-seed", type=int, default=0, help="seed of the first stream")
     parser.add_argument("--database-server-url", default=None,
                         help="use this PostgreSQL server (creates databases equiv_*) instead of a temporary one")
     return asyncio.run(amain(parser.parse_args(argv)))
