@@ -7,16 +7,17 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from services.escalator.app import create_app
 from shared.events import PageRequested, TicketRequested, Topic, decode
-from shared.local.kafka_broker import free_port
-from tests.escalator_support import ADMIN, CONFIG, RESPONDER, START, VIEWER, escalation, settings_for, incident_event, new_incident_id, page_records, pages_of, publish, warm_up
-from tests.support import ManualClock, ServerThread, TopicCursor, wait_for
+from tests.escalator_support import START, escalation, incident_event, new_incident_id, page_records, pages_cursor, pages_of, publish, run_escalator, warm_up
+from tests.services import TOKENS
+from tests.support import ManualClock, TopicCursor, wait_for
 
 pytestmark = pytest.mark.integration
+
+RESPONDER, VIEWER = ({"Authorization": f"Bearer {TOKENS[role]}"} for role in ("responder", "viewer"))
+
 
 @pytest.fixture(scope="module")
 def clock():
@@ -24,24 +25,20 @@ def clock():
 
 
 @pytest.fixture(scope="module")
-def escalator(kafka_broker, database_url, clock, tmp_path_factory):
-    config_file = tmp_path_factory.mktemp("escalator") / "escalator.yaml"
-    config_file.write_text(CONFIG)
-    app = create_app(settings_for(kafka_broker, database_url, config_file), clock=clock)
-    with ServerThread(app, free_port()) as server:
-        with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-            wait_for(lambda: api.get("/readyz").status_code == 200, what="escalator ready")
-            asyncio.run(warm_up(kafka_broker, api, clock))
-            yield api
+def escalator(running_escalator, kafka_broker, topic_prefix, clock, tmp_path_factory):
+    with run_escalator(running_escalator, tmp_path_factory.mktemp("escalator"), clock=clock) as svc:
+        api = svc.client("admin")
+        asyncio.run(warm_up(kafka_broker, api, clock, prefix=topic_prefix))
+        yield api
 
 
-async def test_critical_incident_pages_the_primary_within_a_second_then_the_backup_at_five_minutes(kafka_broker, escalator, clock):
+async def test_critical_incident_pages_the_primary_within_a_second_then_the_backup_at_five_minutes(kafka_broker, topic_prefix, escalator, clock):
     iid = new_incident_id()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
+    cursor = await pages_cursor(kafka_broker, prefix=topic_prefix)
     opened_at = clock()
     published_ms = time.time() * 1000
-    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=opened_at))
-    [record] = await page_records(cursor, iid, expected=1, settle_s=0)
+    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=opened_at), prefix=topic_prefix)
+    [record] = await page_records(cursor, iid, prefix=topic_prefix, expected=1, settle_s=0)
     # The broker's record time (the relay's produce) against the wall time the event was published.
     delay_ms = record.timestamp - published_ms
     assert delay_ms < 1000, f"the primary page took {delay_ms:.0f} ms"
@@ -51,26 +48,26 @@ async def test_critical_incident_pages_the_primary_within_a_second_then_the_back
     assert page.links == {"incident": f"https://vigil.example/api/v1/incidents/{iid}"}
 
     clock.advance(minutes=4, seconds=59)
-    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1)) == 1, "the backup was paged early"
+    assert len(await pages_of(cursor, iid, prefix=topic_prefix, expected=2, timeout_s=1)) == 1, "the backup was paged early"
     clock.advance(seconds=1)
-    pages = await pages_of(cursor, iid, expected=2)
+    pages = await pages_of(cursor, iid, prefix=topic_prefix, expected=2)
     assert [(p.target, p.role, p.reason) for p in pages] == [("bob", "primary", "initial"), ("dave", "backup", "escalation")]
     assert pages[1].due_at == opened_at + timedelta(minutes=5)
     assert len({p.page_id for p in pages}) == 2
 
     # The chain repeats (critical: 3 more passes, one every 10 min): the primary again at +10 min.
     clock.advance(minutes=5)
-    pages = await pages_of(cursor, iid, expected=3)
+    pages = await pages_of(cursor, iid, prefix=topic_prefix, expected=3)
     assert (pages[2].target, pages[2].reason, pages[2].repetition) == ("bob", "repeat", 1)
 
 
-async def test_an_acknowledgement_at_three_minutes_means_no_backup_page(kafka_broker, escalator, clock):
+async def test_an_acknowledgement_at_three_minutes_means_no_backup_page(kafka_broker, topic_prefix, escalator, clock):
     iid = new_incident_id()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
-    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=clock()))
-    assert len(await pages_of(cursor, iid, expected=1, settle_s=0)) == 1
+    cursor = await pages_cursor(kafka_broker, prefix=topic_prefix)
+    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=clock()), prefix=topic_prefix)
+    assert len(await pages_of(cursor, iid, prefix=topic_prefix, expected=1, settle_s=0)) == 1
     clock.advance(minutes=3)
-    await publish(kafka_broker, incident_event(iid, kind="acknowledged", version=2, at=clock(), acknowledged_by="bob"))
+    await publish(kafka_broker, incident_event(iid, kind="acknowledged", version=2, at=clock(), acknowledged_by="bob"), prefix=topic_prefix)
 
     def only_ack_check_pending():
         timers = escalation(escalator, iid)["timers"]
@@ -80,29 +77,29 @@ async def test_an_acknowledgement_at_three_minutes_means_no_backup_page(kafka_br
     timers = wait_for(only_ack_check_pending, timeout_s=10, what="the acknowledgement to cancel the escalation")
     assert all(t["outcome"].startswith("cancelled") for t in timers if t["state"] == "cancelled")
     clock.advance(minutes=3)
-    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1.5)) == 1, "paged the backup after an acknowledgement"
+    assert len(await pages_of(cursor, iid, prefix=topic_prefix, expected=2, timeout_s=1.5)) == 1, "paged the backup after an acknowledgement"
 
 
-async def test_a_replayed_event_and_a_stale_one_change_nothing(kafka_broker, escalator, clock):
+async def test_a_replayed_event_and_a_stale_one_change_nothing(kafka_broker, topic_prefix, escalator, clock):
     iid = new_incident_id()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.PAGES)
+    cursor = await pages_cursor(kafka_broker, prefix=topic_prefix)
     opened = incident_event(iid, kind="opened", version=1, at=clock())
-    await publish(kafka_broker, opened)
-    await pages_of(cursor, iid, expected=1, settle_s=0)
+    await publish(kafka_broker, opened, prefix=topic_prefix)
+    await pages_of(cursor, iid, prefix=topic_prefix, expected=1, settle_s=0)
     resolved = incident_event(iid, kind="resolved", version=3, at=clock(), status="resolved")
-    await publish(kafka_broker, resolved, opened, incident_event(iid, kind="severity_changed", version=2, at=clock()))
+    await publish(kafka_broker, resolved, opened, incident_event(iid, kind="severity_changed", version=2, at=clock()), prefix=topic_prefix)
     wait_for(lambda: escalation(escalator, iid)["status"] == "resolved", what="resolve applied")
     clock.advance(minutes=30)
-    assert len(await pages_of(cursor, iid, expected=2, timeout_s=1.5)) == 1
+    assert len(await pages_of(cursor, iid, prefix=topic_prefix, expected=2, timeout_s=1.5)) == 1
     assert not [t for t in escalation(escalator, iid)["timers"] if t["state"] == "pending"]
 
 
-async def test_medium_and_low_incidents_open_tickets_with_their_due_times(kafka_broker, escalator, clock):
+async def test_medium_and_low_incidents_open_tickets_with_their_due_times(kafka_broker, topic_prefix, escalator, clock):
     medium, low = new_incident_id(), new_incident_id()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.TICKETS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.TICKETS)
     now = clock()
     await publish(kafka_broker, incident_event(medium, kind="opened", version=1, severity=3, at=now),
-                  incident_event(low, kind="opened", version=1, severity=4, at=now))
+                  incident_event(low, kind="opened", version=1, severity=4, at=now), prefix=topic_prefix)
     records = await cursor.read(expected=2, timeout_s=10)
     tickets = {t.incident_id: t for t in (decode(TicketRequested, r.value) for r in records) if t.incident_id in (medium, low)}
     assert tickets[medium].due_at == now + timedelta(hours=1)
@@ -131,30 +128,29 @@ def test_who_is_on_call_shifts_and_the_handoff_overlap(escalator):
 
 
 def test_overrides_change_who_is_paged_and_a_hole_is_a_coverage_gap(escalator, clock):
-    responder = {"Authorization": f"Bearer {RESPONDER}"}
     start, end = clock() + timedelta(days=1), clock() + timedelta(days=1, hours=2)
     body = {"tier": "primary", "person": "erin", "start_at": start.isoformat(), "end_at": end.isoformat()}
-    created = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=responder)
+    created = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=RESPONDER)
     assert created.status_code == 201, created.text
     at = (start + timedelta(minutes=1)).isoformat()
     assert escalator.get("/api/v1/oncall", params={"at": at}).json()[0]["primary"] == ["erin"]
-    hole = escalator.post("/api/v1/schedules/ops/overrides", headers=responder, json={
+    hole = escalator.post("/api/v1/schedules/ops/overrides", headers=RESPONDER, json={
         "tier": "backup", "person": "", "start_at": start.isoformat(), "end_at": end.isoformat()})
     gaps = escalator.get("/api/v1/schedules/ops/gaps", params={"weeks": 2}).json()
     assert [(g["tier"], g["start_at"], g["minutes"]) for g in gaps] == [("backup", start.isoformat().replace("+00:00", "Z"), 120.0)]
     for override in (created.json(), hole.json()):
-        assert escalator.delete(f"/api/v1/schedules/ops/overrides/{override['id']}", headers=responder).status_code == 204
+        assert escalator.delete(f"/api/v1/schedules/ops/overrides/{override['id']}", headers=RESPONDER).status_code == 204
     assert escalator.get("/api/v1/coverage/gaps").json() == []
-    assert escalator.delete("/api/v1/schedules/ops/overrides/999999", headers=responder).status_code == 404
-    bad = escalator.post("/api/v1/schedules/ops/overrides", headers=responder,
+    assert escalator.delete("/api/v1/schedules/ops/overrides/999999", headers=RESPONDER).status_code == 404
+    bad = escalator.post("/api/v1/schedules/ops/overrides", headers=RESPONDER,
                          json={**body, "end_at": body["start_at"]})
     assert bad.status_code == 422 and "end_at must be after start_at" in bad.text
-    viewer = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers={"Authorization": f"Bearer {VIEWER}"})
+    viewer = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=VIEWER)
     assert viewer.status_code == 403
 
 
 def test_icalendar_feeds_per_schedule_and_per_person(escalator):
-    feed = escalator.get("/api/v1/schedules/ops/calendar.ics", headers={"Authorization": ""}, params={"token": VIEWER})
+    feed = escalator.get("/api/v1/schedules/ops/calendar.ics", headers={"Authorization": ""}, params={"token": TOKENS["viewer"]})
     assert feed.status_code == 200 and feed.headers["content-type"].startswith("text/calendar")
     from icalendar import Calendar
 
@@ -179,7 +175,7 @@ def test_the_configuration_can_be_read_and_replaced_and_is_validated(escalator):
     assert escalator.put("/api/v1/config", content=b"{nope", headers={"Content-Type": "application/json"}).status_code == 400
     too_big = escalator.put("/api/v1/config", content=b" " * (1024 * 1024 + 1), headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.json()["error"] == "too_large"
-    forbidden = escalator.put("/api/v1/config", json=document, headers={"Authorization": f"Bearer {RESPONDER}"})
+    forbidden = escalator.put("/api/v1/config", json=document, headers=RESPONDER)
     assert forbidden.status_code == 403
     assert escalator.get("/api/v1/config", headers={"Authorization": ""}).status_code == 401
     assert escalator.get("/api/v1/config").json()["version"] == current["version"] + 1
