@@ -13,30 +13,21 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.slo.app import create_app
-from services.slo.config import SloSettings
 from shared.events import AlertEvent, MetricsEvent, Topic, decode, encode, header
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, TopicCursor, wait_for
+from tests.services import TOKENS
+from tests.support import TopicCursor, wait_for
 
 pytestmark = pytest.mark.integration
 
-ADMIN, RESPONDER, VIEWER = "slo-api-admin-token-000001", "slo-api-responder-token-01", "slo-api-viewer-token-00001"
+ADMIN, RESPONDER, VIEWER = TOKENS["admin"], TOKENS["responder"], TOKENS["viewer"]
 INF = "+Inf"
 
 
 @pytest.fixture(scope="module")
-def slo_api(kafka_broker, database_url):
-    settings = SloSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-        api_tokens=[f"{ADMIN}:admin", f"{RESPONDER}:responder", f"{VIEWER}:viewer"],
-        slo_consumer_group=f"slo-{uuid.uuid4().hex[:6]}", slo_evaluate_interval_s=0.2, slo_capacity_interval_s=0.2,
-        slo_late_event_window_s=30 * 86400, slo_max_body_bytes=64 * 1024,
-    )
-    server = ServerThread(create_app(settings), free_port())
-    with server, httpx.Client(base_url=server.url, timeout=30) as http:
-        wait_for(lambda: http.get("/readyz").status_code == 200, what="slo ready")
-        yield http
+def slo_api(running_slo):
+    with running_slo(slo_evaluate_interval_s=0.2, slo_capacity_interval_s=0.2, slo_late_event_window_s=30 * 86400,
+                     slo_max_body_bytes=64 * 1024) as svc:
+        yield svc.client(None)
 
 
 def auth(token: str) -> dict:
@@ -112,10 +103,10 @@ def test_bad_minutes_spend_the_availability_budget_in_minutes(slo_api):
     assert chart.text.startswith("<svg") and "<polyline" in chart.text
 
 
-async def test_capacity_trend_and_scaling_date_with_an_alert_for_a_close_one(slo_api, kafka_broker):
+async def test_capacity_trend_and_scaling_date_with_an_alert_for_a_close_one(slo_api, kafka_broker, topic_prefix):
     service = f"db-{uuid.uuid4().hex[:6]}"
     noon = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
     events = [
         event(service, noon - timedelta(days=27 - i), requests=0, cpu=0.45, memory=round(0.62 - 0.02 / 7 * (27 - i), 9),
               **({"storage": round(0.70 + 0.01 * (i - 14), 9)} if i >= 14 else {}))
@@ -177,18 +168,18 @@ def test_bad_pushes_are_refused_with_a_clear_error(slo_api, body, status, error)
     assert response.status_code == status and response.json()["error"] == error
 
 
-async def test_malformed_and_future_metrics_go_to_the_dead_letter_topic(slo_api, kafka_broker):
+async def test_malformed_and_future_metrics_go_to_the_dead_letter_topic(slo_api, kafka_broker, topic_prefix):
     run = uuid.uuid4().hex[:6]
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.dlq(Topic.METRICS))
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.dlq(Topic.METRICS))
     future = MetricsEvent.model_validate(event(f"future-{run}", minutes_ago(-120)))
     good = MetricsEvent.model_validate(event(f"fine-{run}", minutes_ago(1)))
     producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
     await producer.start()
     try:
-        await producer.send_and_wait(Topic.METRICS, f'{{"garbage": "{run}"}}'.encode(), key=run.encode())
+        await producer.send_and_wait(topic_prefix + Topic.METRICS, f'{{"garbage": "{run}"}}'.encode(), key=run.encode())
         for e in (future, good):
             key, value, headers = encode(e, ce_source="/test")
-            await producer.send_and_wait(Topic.METRICS, value, key=key, headers=headers)
+            await producer.send_and_wait(topic_prefix + Topic.METRICS, value, key=key, headers=headers)
     finally:
         await producer.stop()
     records = await cursor.read(expected=2, timeout_s=20, settle_s=1)

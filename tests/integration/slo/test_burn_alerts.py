@@ -4,23 +4,20 @@ when the burn stops; a low-traffic service below the guard raises none."""
 
 from __future__ import annotations
 
-import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.slo.app import create_app
-from services.slo.config import SloSettings
 from shared.events import AlertEvent, MetricsEvent, Topic, decode, encode
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, TopicCursor, wait_for
+from tests.support import TopicCursor, wait_for
 
 pytestmark = pytest.mark.integration
 
-ADMIN = "slo-burn-admin-token-0123456"
 ERROR_RATE_ONLY = """
 slos:
   - {name: error-rate, title: Error rate, indicator: success_ratio, target: 0.999, display: percent_bad}
@@ -36,19 +33,13 @@ class MovableClock:
 
 
 @pytest.fixture(scope="module")
-def slo_service(kafka_broker, database_url, tmp_path_factory):
+def slo_service(running_slo, tmp_path_factory):
     config = tmp_path_factory.mktemp("slo") / "slos.yaml"
     config.write_text(ERROR_RATE_ONLY)
     clock = MovableClock(datetime.now(UTC).replace(second=30, microsecond=0))
-    settings = SloSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url, api_tokens=[f"{ADMIN}:admin"],
-        slo_consumer_group=f"slo-{uuid.uuid4().hex[:6]}", slo_config_file=str(config), slo_evaluate_interval_s=0.2,
-        slo_min_events=100, slo_late_event_window_s=4 * 86400,
-    )
-    server = ServerThread(create_app(settings, clock=clock), free_port())
-    with server, httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-        wait_for(lambda: api.get("/readyz").status_code == 200, what="slo ready")
-        yield api, clock
+    with running_slo(clock=clock, slo_config_file=str(config), slo_evaluate_interval_s=0.2, slo_min_events=100,
+                     slo_late_event_window_s=4 * 86400) as svc:
+        yield svc.client("admin"), clock
 
 
 def metrics(service: str, at: datetime, requests: int, errors: int, interval_s: int = 60) -> MetricsEvent:
@@ -58,16 +49,35 @@ def metrics(service: str, at: datetime, requests: int, errors: int, interval_s: 
     )
 
 
-async def produce(bootstrap: str, events: list[MetricsEvent]) -> None:
+async def produce(bootstrap: str, events: list[MetricsEvent], *, prefix: str) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     try:
         for e in events:
             key, value, headers = encode(e, ce_source="/test")
-            await producer.send(Topic.METRICS, value, key=key, headers=headers)
+            await producer.send(prefix + Topic.METRICS, value, key=key, headers=headers)
         await producer.flush()
     finally:
         await producer.stop()
+
+
+async def consumed(database_url: str, dead_letters: TopicCursor, service: str, *, after: datetime, count: int,
+                   timeout_s: float = 15) -> None:
+    """Wait until the consumer has handled `count` events of `service`'s minutes after `after`: each
+    folded into its minute, or dead-lettered (a minute more than 5 min after the service's now)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            folded = await conn.fetchval("SELECT count(*) FROM slo.minute_bucket WHERE service = $1 AND minute > $2", service, after)
+            rejected = [r for r in await dead_letters.read(expected=10**9, timeout_s=0.2, settle_s=0)
+                        if decode(MetricsEvent, r.value).service == service]
+            if folded + len(rejected) >= count:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{folded} folded and {len(rejected)} dead-lettered of {count} events after {timeout_s}s")
+    finally:
+        await conn.close()
 
 
 def slo_alerts(records, service: str) -> list[AlertEvent]:
@@ -80,7 +90,7 @@ def detail(api: httpx.Client, service: str) -> dict | None:
     return response.json() if response.status_code == 200 else None
 
 
-async def test_an_error_burst_pages_once_and_resolves_once_and_low_traffic_stays_quiet(slo_service, kafka_broker):
+async def test_an_error_burst_pages_once_and_resolves_once_and_low_traffic_stays_quiet(slo_service, kafka_broker, topic_prefix, database_url):
     api, clock = slo_service
     run = uuid.uuid4().hex[:6]
     busy, quiet = f"checkout-{run}", f"cron-{run}"
@@ -91,8 +101,8 @@ async def test_an_error_burst_pages_once_and_resolves_once_and_low_traffic_stays
     events += [metrics(busy, t - timedelta(minutes=m), 1000, 30 if m < 30 else 0) for m in range(60)]
     # A low-traffic service burning as hard: 60 requests in the hour, under the guard of 100.
     events += [metrics(quiet, t - timedelta(minutes=m), 2, 1) for m in range(30)]
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
-    await produce(kafka_broker.bootstrap_servers, events + events[:10])  # and a few duplicates
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
+    await produce(kafka_broker.bootstrap_servers, events + events[:10], prefix=topic_prefix)  # and a few duplicates
 
     # The page may fire on a tick that has seen only part of the events (the fold is concurrent per
     # partition); the status asserted is the one once every event is folded, which a kept sum must reach too.
@@ -114,9 +124,11 @@ async def test_an_error_burst_pages_once_and_resolves_once_and_low_traffic_stays
     assert slo_alerts(records, quiet) == []
 
     # The burn stops: six clean minutes later the 5-minute window is clean and the page resolves.
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
-    await produce(kafka_broker.bootstrap_servers, [metrics(busy, t + timedelta(minutes=m), 1000, 0) for m in range(1, 7)])
-    await asyncio.sleep(1)  # let the consumer fold them before time moves on
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
+    dead_letters = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.dlq(Topic.METRICS))
+    await produce(kafka_broker.bootstrap_servers, [metrics(busy, t + timedelta(minutes=m), 1000, 0) for m in range(1, 7)],
+                  prefix=topic_prefix)
+    await consumed(database_url, dead_letters, busy, after=t, count=6)  # before time moves on
     clock.now = clock.now + timedelta(minutes=6)
     wait_for(lambda: (d := detail(api, busy)) and d["firing"] == [], what="page resolved", timeout_s=30)
     records = await cursor.read(expected=1, timeout_s=15, settle_s=2)
