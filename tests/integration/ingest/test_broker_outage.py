@@ -10,18 +10,15 @@ import time
 import httpx
 import pytest
 
-from services.ingest.app import create_app
-from services.ingest.config import IngestSettings
 from shared.events import AlertEvent, Topic, decode
-from shared.local.kafka_broker import free_port
 from tests.conftest import new_broker
-from tests.support import ServerThread, TopicCursor, fixture_bytes
+from tests.services import INGEST_TOKEN, service_settings, start_service
+from tests.support import TopicCursor, fixture_bytes
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "outage-token-0123456789abc"
 URL = "/api/v1/webhooks/alertmanager"
-HEADERS = {"Authorization": f"Bearer {TOKEN}"}
+HEADERS = {"Authorization": f"Bearer {INGEST_TOKEN}"}
 
 
 @pytest.fixture
@@ -41,16 +38,17 @@ def post_until(client: httpx.Client, body: bytes, *, status: int, timeout_s: flo
         time.sleep(0.25)
 
 
-async def test_503_while_kafka_is_down_and_recovery_without_restart(broker):
-    settings = IngestSettings.load(
-        kafka_bootstrap_servers=broker.bootstrap_servers,
-        ingest_tokens=[TOKEN],
-        ingest_produce_timeout_s=2.0,
-        ingest_retry_after_s=7,
+async def test_503_while_kafka_is_down_and_recovery_without_restart(broker, topic_prefix):
+    # This test's own broker (it stops and starts it), not the session's: the settings come before
+    # the start, and the start does not wait for /readyz (not ready until the broker is up).
+    settings = service_settings(
+        "ingest", bootstrap=broker.bootstrap_servers, database_url=None, topic_prefix=topic_prefix,
+        ingest_produce_timeout_s=2.0, ingest_retry_after_s=7,
     )
     single = fixture_bytes("01-single-firing.json")
     group = fixture_bytes("02-group5-firing.json")
-    with ServerThread(create_app(settings), free_port()) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+    with start_service("ingest", settings, ready=False) as svc:
+        client = svc.client(None)
         # 1. Ingest starts before the broker exists: not ready, and the webhook says "retry later".
         response = client.post(URL, content=single, headers=HEADERS)
         assert response.status_code == 503
@@ -79,7 +77,7 @@ async def test_503_while_kafka_is_down_and_recovery_without_restart(broker):
         assert client.get("/readyz").status_code == 200
 
     # Everything answered 200 is on the topic: 1 + 5 before the restart, at least 1 after.
-    cursor = TopicCursor(broker.bootstrap_servers, Topic.ALERTS, offsets={})
+    cursor = TopicCursor(broker.bootstrap_servers, topic_prefix + Topic.ALERTS, offsets={})
     records = await cursor.read(expected=7, timeout_s=20)
     fingerprints = [decode(AlertEvent, r.value).fingerprint for r in records]
     assert fingerprints.count("f9d13f00f05cff3d") >= 2  # the single alert, before and after the restart

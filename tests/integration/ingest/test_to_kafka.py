@@ -8,50 +8,44 @@ import json
 import httpx
 import pytest
 
-from services.ingest.app import create_app
-from services.ingest.config import IngestSettings
 from services.ingest.normalize import to_events
 from services.ingest.schemas import WebhookPayload
 from shared.events import AlertEvent, Topic, decode, header
-from shared.local.kafka_broker import free_port
-from tests.support import FIXTURE_PAYLOADS, ServerThread, TopicCursor, fixture_bytes, fixture_json
+from tests.services import INGEST_TOKEN
+from tests.support import FIXTURE_PAYLOADS, TopicCursor, fixture_bytes, fixture_json
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "integration-token-0123456789"
+TOKEN = INGEST_TOKEN
 OLD_TOKEN = "rotated-out-token-0123456789"
 URL = "/api/v1/webhooks/alertmanager"
 
 
 @pytest.fixture(scope="module")
-def ingest(kafka_broker):
-    settings = IngestSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-        ingest_tokens=[TOKEN, OLD_TOKEN],
-        ingest_max_body_bytes=64 * 1024,
-    )
-    with ServerThread(create_app(settings), free_port()) as server:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            for _ in range(300):
-                if client.get("/readyz").status_code == 200:
-                    break
-                import time
+def ingest(running_ingest) -> httpx.Client:
+    """One ingest for the module (a client without a token: each test sends its own)."""
+    with running_ingest(ingest_tokens=[TOKEN, OLD_TOKEN], ingest_max_body_bytes=64 * 1024) as svc:
+        yield svc.client(None)
 
-                time.sleep(0.1)
-            yield client
+
+@pytest.fixture(scope="module")
+def alerts(kafka_broker, topic_prefix):
+    """`await alerts()`: a cursor at the end of the module's alert topic, taken now."""
+    return lambda: TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
 
 
 def auth(token: str = TOKEN) -> dict:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
-async def nothing_new(bootstrap: str, cursor: TopicCursor) -> None:
+async def nothing_new(cursor: TopicCursor) -> None:
+    # Nothing may arrive: the 1.5 s read is the check itself.
     assert await cursor.read(expected=1, timeout_s=1.5) == []
 
 
 @pytest.mark.parametrize("name", FIXTURE_PAYLOADS)
-async def test_each_fixture_puts_exactly_one_event_per_alert_on_kafka(ingest, kafka_broker, name):
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+async def test_each_fixture_puts_exactly_one_event_per_alert_on_kafka(ingest, alerts, name):
+    cursor = await alerts()
     response = ingest.post(URL, content=fixture_bytes(name), headers=auth())
     assert response.status_code == 200, response.text
     raw = fixture_json(name)
@@ -73,8 +67,8 @@ async def test_each_fixture_puts_exactly_one_event_per_alert_on_kafka(ingest, ka
     assert expected == {}
 
 
-async def test_events_continue_the_callers_trace_and_each_request_starts_its_own_otherwise(ingest, kafka_broker):
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+async def test_events_continue_the_callers_trace_and_each_request_starts_its_own_otherwise(ingest, alerts):
+    cursor = await alerts()
     body = fixture_bytes("02-group5-firing.json")
     caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     assert ingest.post(URL, content=body, headers={**auth(), "traceparent": caller}).status_code == 200
@@ -88,8 +82,8 @@ async def test_events_continue_the_callers_trace_and_each_request_starts_its_own
     assert len(others) == 1, "one new trace for the request without a traceparent"
 
 
-async def test_the_same_notification_twice_gives_the_same_event_ids(ingest, kafka_broker):
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+async def test_the_same_notification_twice_gives_the_same_event_ids(ingest, alerts):
+    cursor = await alerts()
     body = fixture_bytes("02-group5-firing.json")
     assert ingest.post(URL, content=body, headers=auth()).status_code == 200
     assert ingest.post(URL, content=body, headers=auth()).status_code == 200
@@ -113,14 +107,14 @@ def basic(user: str, password: str) -> str:
         ({"Authorization": basic("alertmanager", TOKEN)}, 200),
     ],
 )
-async def test_auth(ingest, kafka_broker, headers, status):
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+async def test_auth(ingest, alerts, headers, status):
+    cursor = await alerts()
     response = ingest.post(URL, content=fixture_bytes("01-single-firing.json"), headers=headers)
     assert response.status_code == status
     if status == 401:
         assert "Bearer" in response.headers["WWW-Authenticate"]
         assert "Basic" in response.headers["WWW-Authenticate"]
-        await nothing_new(kafka_broker.bootstrap_servers, cursor)
+        await nothing_new(cursor)
     else:
         assert len(await cursor.read(expected=1)) == 1
 
@@ -140,22 +134,22 @@ def chunks(data: bytes, size: int = 4096):
         (b"[]", 422, "invalid_payload"),
     ],
 )
-async def test_bad_bodies_get_a_clear_4xx_and_write_nothing(ingest, kafka_broker, body, status, error):
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+async def test_bad_bodies_get_a_clear_4xx_and_write_nothing(ingest, alerts, body, status, error):
+    cursor = await alerts()
     response = ingest.post(URL, content=body, headers=auth())
     assert response.status_code == status
     assert response.json()["error"] == error
-    await nothing_new(kafka_broker.bootstrap_servers, cursor)
+    await nothing_new(cursor)
 
 
-async def test_422_names_the_offending_fields_and_nothing_of_a_partly_valid_payload_is_written(ingest, kafka_broker):
+async def test_422_names_the_offending_fields_and_nothing_of_a_partly_valid_payload_is_written(ingest, alerts):
     raw = fixture_json("02-group5-firing.json")
     raw["alerts"][3]["startsAt"] = "not a time"
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await alerts()
     response = ingest.post(URL, content=json.dumps(raw), headers=auth())
     assert response.status_code == 422
     assert [f["field"] for f in response.json()["fields"]] == ["alerts[3].startsAt"]
-    await nothing_new(kafka_broker.bootstrap_servers, cursor)
+    await nothing_new(cursor)
 
 
 def big_payload(alerts: int) -> bytes:
@@ -165,27 +159,27 @@ def big_payload(alerts: int) -> bytes:
     return json.dumps(raw).encode()
 
 
-async def test_a_body_over_the_limit_is_413_by_content_length(ingest, kafka_broker):
+async def test_a_body_over_the_limit_is_413_by_content_length(ingest, alerts):
     body = big_payload(80)
     assert len(body) > 64 * 1024
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await alerts()
     response = ingest.post(URL, content=body, headers=auth())
     assert response.status_code == 413
     assert response.json()["error"] == "too_large"
-    await nothing_new(kafka_broker.bootstrap_servers, cursor)
+    await nothing_new(cursor)
 
 
-async def test_a_chunked_body_over_the_limit_is_413_while_reading(ingest, kafka_broker):
+async def test_a_chunked_body_over_the_limit_is_413_while_reading(ingest, alerts):
     body = big_payload(80)
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await alerts()
     response = ingest.post(URL, content=chunks(body), headers=auth())  # no Content-Length: chunked
     assert response.status_code == 413
-    await nothing_new(kafka_broker.bootstrap_servers, cursor)
+    await nothing_new(cursor)
 
 
-async def test_a_chunked_body_under_the_limit_is_accepted(ingest, kafka_broker):
+async def test_a_chunked_body_under_the_limit_is_accepted(ingest, alerts):
     body = big_payload(20)
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await alerts()
     response = ingest.post(URL, content=chunks(body, 1000), headers=auth())
     assert response.status_code == 200
     assert len(await cursor.read(expected=20)) == 20
