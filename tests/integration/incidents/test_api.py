@@ -16,23 +16,16 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from services.incidents.app import create_app
-from services.incidents.config import IncidentsSettings
 from shared.api_auth import RANK
 from shared.events import IncidentEvent, Topic, decode
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, TopicCursor, wait_for
+from tests.services import TOKENS
+from tests.support import TopicCursor, wait_for
 
 pytestmark = pytest.mark.integration
 
 API = "/api/v1"
-TOKENS = {
-    "viewer": "api-test-viewer-token-0001",
-    "responder": "api-test-responder-token-02",
-    "admin": "api-test-admin-token-000003",
-}
-# The name a token acts under when a body does not say `by` (`shared.api_auth.authenticate`:
-# "<role>-token-<position in api_tokens>").
+# The name a token (tests.services.TOKENS) acts under when a body does not say `by`
+# (`shared.api_auth.authenticate`: "<role>-token-<position in api_tokens>").
 ACTOR = {"viewer": "viewer-token-1", "responder": "responder-token-2", "admin": "admin-token-3"}
 ROLES = sorted(RANK, key=RANK.__getitem__)  # viewer < responder < admin
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -50,6 +43,7 @@ class Api:
     app: FastAPI
     url: str
     bootstrap: str
+    topic_prefix: str  # the module's: the service publishes on <prefix>vigil.incidents.v1
     clients: dict[str, httpx.Client]  # role -> client with that role's token; "anonymous" has none
 
     def __getitem__(self, role: str) -> httpx.Client:
@@ -57,26 +51,11 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(kafka_broker, database_url) -> Iterator[Api]:
-    settings = IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers,
-        database_url=database_url,
-        api_tokens=[f"{TOKENS[role]}:{role}" for role in ("viewer", "responder", "admin")],
-        incidents_consumer_group=f"incidents-api-{uuid.uuid4().hex[:8]}",
-    )
-    app = create_app(settings)
-    with ServerThread(app, free_port()) as server:
-        clients = {
-            role: httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {token}"})
-            for role, token in TOKENS.items()
-        }
-        clients["anonymous"] = httpx.Client(base_url=server.url, timeout=30)
-        try:
-            wait_for(lambda: clients["anonymous"].get("/readyz").status_code == 200, timeout_s=30, what="/readyz 200")
-            yield Api(app, server.url, kafka_broker.bootstrap_servers, clients)
-        finally:
-            for client in clients.values():
-                client.close()
+def api(running_incidents, kafka_broker, topic_prefix) -> Iterator[Api]:
+    with running_incidents() as svc:
+        clients = {role: svc.client(role) for role in TOKENS}
+        clients["anonymous"] = svc.client(None)
+        yield Api(svc.app, svc.url, kafka_broker.bootstrap_servers, topic_prefix, clients)
 
 
 def run_id() -> str:
@@ -449,7 +428,7 @@ def test_a_body_that_is_not_json_is_422(api):
 
 
 async def test_full_lifecycle_through_the_api_with_timeline_and_events(api):
-    cursor = await TopicCursor.at_end(api.bootstrap, Topic.INCIDENTS)
+    cursor = await TopicCursor.at_end(api.bootstrap, api.topic_prefix + Topic.INCIDENTS)
     responder, admin = api["responder"], api["admin"]
     run = run_id()
     started = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)

@@ -6,29 +6,24 @@ hook runs in the resolve's transaction. Real PostgreSQL, the real alert path (th
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import pytest
 import structlog
 
 from services.incidents import repository, service
-from services.incidents.app import MIGRATIONS, create_app
+from services.incidents.app import MIGRATIONS
 from services.incidents.config import IncidentsSettings
 from shared.db import migrate
 from shared.events import AlertEvent
-from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
-from tests.support import ServerThread, wait_for
 
 pytestmark = pytest.mark.integration
 
 STARTS = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
-ADMIN = "logs-admin-token-0123456789"
 
 
 class Lines(logging.Handler):
@@ -102,14 +97,9 @@ async def test_an_incident_logs_its_opening_and_resolve_with_its_alert_and_nothi
         await conn.close()
 
 
-def test_the_logs_of_an_incident_changed_through_the_api_tell_its_story(kafka_broker, database_url):
-    settings = IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url, api_tokens=[f"{ADMIN}:admin"],
-        incidents_consumer_group=f"incidents-logs-{uuid.uuid4().hex[:8]}",
-    )
-    with ServerThread(create_app(settings), free_port()) as server, \
-            httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-        wait_for(lambda: api.get("/readyz").status_code == 200, timeout_s=30, what="/readyz 200")
+def test_the_logs_of_an_incident_changed_through_the_api_tell_its_story(running_incidents):
+    with running_incidents() as svc:
+        api = svc.client("admin")
         with info_lines() as lines:
             number = api.post("/api/v1/incidents", json={"title": "logs", "severity": 3, "by": "carol"}).json()["number"]
             for path, body in [

@@ -11,26 +11,19 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app as vigil
-from services.incidents.app import create_app
-from services.incidents.config import IncidentsSettings
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, wait_for
+from tests.services import TOKENS
 
 pytestmark = pytest.mark.integration
 
-RESPONDER = "cli-test-responder-token-01"
-VIEWER = "cli-test-viewer-token-00001"
+RESPONDER = TOKENS["responder"]
+VIEWER = TOKENS["viewer"]
 
 
 @pytest.fixture(scope="module")
-def server(kafka_broker, database_url):
-    settings = IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-        api_tokens=[f"{RESPONDER}:responder", f"{VIEWER}:viewer"], incidents_consumer_group=f"ops-cli-{uuid.uuid4().hex[:6]}",
-    )
-    with ServerThread(create_app(settings), free_port()) as running:
-        wait_for(lambda: httpx.get(running.url + "/readyz").status_code == 200, timeout_s=30, what="ready")
-        yield running.url
+def server(running_incidents) -> str:
+    """The incident service's URL, for the command line."""
+    with running_incidents() as svc:
+        yield svc.url
 
 
 def run(url: str, *args: str, token: str = RESPONDER) -> tuple[int, str]:

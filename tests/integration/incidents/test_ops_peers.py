@@ -10,41 +10,24 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.escalator.app import create_app as create_escalator
-from services.escalator.config import EscalatorSettings
-from services.incidents.app import create_app as create_incidents
-from services.incidents.config import IncidentsSettings
-from services.slo.app import create_app as create_slo
-from services.slo.config import SloSettings
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, wait_for
+from tests.services import TOKENS
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
-VIEWER = "peer-test-viewer-token-0001"
-RESPONDER = "peer-test-responder-token-1"
+RESPONDER = TOKENS["responder"]
 
 
 @pytest.fixture(scope="module")
-def services(kafka_broker, database_url):
-    common = {"kafka_bootstrap_servers": kafka_broker.bootstrap_servers, "database_url": database_url,
-              "api_tokens": [f"{VIEWER}:viewer", f"{RESPONDER}:responder"]}
-    group = uuid.uuid4().hex[:6]
-    slo = ServerThread(create_slo(SloSettings.load(**common, slo_evaluate_interval_s=1, slo_capacity_interval_s=1)), free_port())
-    escalator = ServerThread(create_escalator(EscalatorSettings.load(**common, escalator_consumer_group=f"peer-esc-{group}")), free_port())
-    incidents = ServerThread(create_incidents(IncidentsSettings.load(
-        **common, incidents_consumer_group=f"peer-inc-{group}", incidents_slo_url=slo.url, incidents_escalator_url=escalator.url,
-        incidents_peer_token=VIEWER,
-    )), free_port())
-    with slo, escalator, incidents:
-        clients = {name: httpx.Client(base_url=s.url, timeout=30, headers={"Authorization": f"Bearer {VIEWER}"})
-                   for name, s in (("slo", slo), ("escalator", escalator), ("incidents", incidents))}
-        for name, client in clients.items():
-            wait_for(lambda c=client: c.get("/readyz").status_code == 200, timeout_s=60, what=f"{name} ready")
+def services(running_slo, running_escalator, running_incidents):
+    """The three services on the module's database and topics; the incident service reads its
+    peers with the viewer token. Clients: the viewer's, per service."""
+    with running_slo(slo_evaluate_interval_s=1, slo_capacity_interval_s=1) as slo, running_escalator() as escalator, \
+            running_incidents(incidents_slo_url=slo.url, incidents_escalator_url=escalator.url,
+                              incidents_peer_token=TOKENS["viewer"]) as incidents:
+        clients = {"slo": slo.client("viewer"), "escalator": escalator.client("viewer"), "incidents": incidents.client("viewer")}
         push_metrics(clients["slo"])
         yield clients
-        for client in clients.values():
-            client.close()
 
 
 def push_metrics(slo: httpx.Client) -> None:

@@ -9,36 +9,25 @@ import asyncio
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.incidents.app import create_app
-from services.incidents.config import IncidentsSettings
 from shared.events import AlertEvent, Topic, encode
-from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, wait_for
+from tests.services import TOKENS
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
 API = "/api/v1"
-TOKENS = {"viewer": "ops-test-viewer-token-001", "responder": "ops-test-responder-token-1", "admin": "ops-test-admin-token-00001"}
 
 
 @pytest.fixture(scope="module")
-def clients(kafka_broker, database_url):
-    settings = IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-        api_tokens=[f"{t}:{r}" for r, t in TOKENS.items()], incidents_consumer_group=f"ops-pm-{uuid.uuid4().hex[:6]}",
-        incidents_auto_resolve_sevs="1,2,3,4",  # so an alert's resolve resolves a SEV1 through the consumer
-    )
-    with ServerThread(create_app(settings), free_port()) as server:
-        made = {r: httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {t}"}) for r, t in TOKENS.items()}
-        made["anonymous"] = httpx.Client(base_url=server.url, timeout=30)
-        wait_for(lambda: made["anonymous"].get("/readyz").status_code == 200, timeout_s=30, what="ready")
+def clients(running_incidents):
+    # Auto-resolve for every severity, so an alert's resolve resolves a SEV1 through the consumer.
+    with running_incidents(incidents_auto_resolve_sevs="1,2,3,4") as svc:
+        made = {role: svc.client(role) for role in TOKENS}
+        made["anonymous"] = svc.client(None)
         yield made
-        for c in made.values():
-            c.close()
 
 
 def declare_and_resolve(c, severity: int, **resolution) -> dict:
@@ -139,7 +128,7 @@ def test_action_items_link_to_the_postmortem_tick_the_checklist_and_show_up_over
     assert clients["responder"].post(f"{API}/action-items", json={"title": "x", "owner": "y", "priority": "P1", "incident": "INC-999999"}).status_code == 404
 
 
-async def test_a_sev1_resolved_by_its_alerts_gets_its_postmortem_in_the_consumer_transaction(clients, kafka_broker):
+async def test_a_sev1_resolved_by_its_alerts_gets_its_postmortem_in_the_consumer_transaction(clients, kafka_broker, topic_prefix):
     run = uuid.uuid4().hex[:8]
     starts = datetime.now(UTC) - timedelta(minutes=10)
     labels = {"alertname": "CheckoutDown", "severity": "critical", "run": run}
@@ -152,22 +141,22 @@ async def test_a_sev1_resolved_by_its_alerts_gets_its_postmortem_in_the_consumer
             starts_at=starts, ends_at=ends, group_key=f"ops:{run}",
         )
 
+    def incident_of_run(status: str) -> dict | None:
+        items = clients["viewer"].get(f"{API}/incidents", params={"q": "CheckoutDown", "limit": 500}).json()["items"]
+        mine = [i for i in items if i["labels"].get("run") == run and i["status"] == status]
+        return mine[0] if mine else None
+
     producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
     await producer.start()
     try:
-        for status in ("firing", "resolved"):
+        for status, then in (("firing", "investigating"), ("resolved", "resolved")):
             key, value, headers = encode(event(status), ce_source="/test")
-            await producer.send_and_wait(Topic.ALERTS, value, key=key, headers=headers)
-            await asyncio.sleep(0.3)
+            await producer.send_and_wait(topic_prefix + Topic.ALERTS, value, key=key, headers=headers)
+            # The resolve follows an incident the firing alert opened, as in production.
+            incident = await asyncio.to_thread(wait_for, lambda s=then: incident_of_run(s), timeout_s=30,
+                                               what=f"the SEV1 {then} by its alert")
     finally:
         await producer.stop()
-
-    def resolved() -> dict | None:
-        items = clients["viewer"].get(f"{API}/incidents", params={"q": "CheckoutDown", "limit": 500}).json()["items"]
-        mine = [i for i in items if i["labels"].get("run") == run and i["status"] == "resolved"]
-        return mine[0] if mine else None
-
-    incident = await asyncio.to_thread(wait_for, resolved, timeout_s=30, what="the SEV1 resolved by its alert")
     assert incident["severity"] == 1
     [pm] = postmortems_of(clients, incident["number"])
     assert any("opened from alert CheckoutDown" in t["text"] for t in pm["timeline"])

@@ -14,16 +14,14 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.incidents.app import create_app
-from services.incidents.config import IncidentsSettings
 from shared.events import AlertEvent, Topic, encode
 from shared.local.kafka_broker import free_port
-from tests.support import ServerThread, wait_for
+from tests.services import TOKENS
+from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
 
 API = "/api/v1"
-TOKENS = {"viewer": "rep-test-viewer-token-0001", "responder": "rep-test-responder-token-1", "admin": "rep-test-admin-token-00001"}
 ZONE = "America/New_York"
 
 
@@ -40,23 +38,17 @@ def utc(*args) -> datetime:
 
 
 @pytest.fixture(scope="module")
-def env(kafka_broker, database_url):
+def env(running_incidents, kafka_broker, topic_prefix):
     clock = MovableClock(utc(2020, 11, 30, 3, 0))
     closed_port = free_port()  # nothing listens there: the escalator is configured but unreachable
-    settings = IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-        api_tokens=[f"{t}:{r}" for r, t in TOKENS.items()], incidents_consumer_group=f"ops-rep-{uuid.uuid4().hex[:6]}",
-        incidents_report_zone=ZONE, incidents_escalator_url=f"http://127.0.0.1:{closed_port}", incidents_peer_timeout_s=1,
-        incidents_runbook_max_age_days=90,
-    )
-    with ServerThread(create_app(settings, clock=clock), free_port()) as server:
-        c = {r: httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {t}"}) for r, t in TOKENS.items()}
-        c["anonymous"] = httpx.Client(base_url=server.url, timeout=30)
-        wait_for(lambda: c["anonymous"].get("/readyz").status_code == 200, timeout_s=30, what="ready")
-        seeded = seed(c, clock, kafka_broker.bootstrap_servers)
+    with running_incidents(
+        clock=clock, incidents_report_zone=ZONE, incidents_escalator_url=f"http://127.0.0.1:{closed_port}",
+        incidents_peer_timeout_s=1, incidents_runbook_max_age_days=90,
+    ) as svc:
+        c = {role: svc.client(role) for role in TOKENS}
+        c["anonymous"] = svc.client(None)
+        seeded = seed(c, clock, kafka_broker.bootstrap_servers, alerts_topic=topic_prefix + Topic.ALERTS)
         yield c, clock, seeded
-        for client in c.values():
-            client.close()
 
 
 def ok(response: httpx.Response, status: int = 200) -> dict:
@@ -75,7 +67,7 @@ def incident_at(c, clock, at: datetime, sev: int, *, ack_min: int, resolve_min: 
     return number
 
 
-def seed(c, clock, bootstrap) -> dict:
+def seed(c, clock, bootstrap: str, *, alerts_topic: str) -> dict:
     # UTC times; New York is UTC-5. The week of Monday 30 November there is 30 Nov 05:00 UTC – 7 Dec 05:00 UTC.
     s = {
         "d": incident_at(c, clock, utc(2020, 11, 30, 3, 0), 2, ack_min=10, resolve_min=30),  # Sun 22:00 NY: last week, November
@@ -88,7 +80,7 @@ def seed(c, clock, bootstrap) -> dict:
     # Three alerts in two groups (SEV4, never acknowledged: pending), folded at Thu 3 Dec 12:00 UTC.
     clock.now = utc(2020, 12, 3, 12, 0)
     run = uuid.uuid4().hex[:8]
-    asyncio.run(produce_alerts(bootstrap, run, clock.now))
+    asyncio.run(produce_alerts(bootstrap, alerts_topic, run, clock.now))
     found = wait_for(lambda: alert_incidents(c, run) if len(alert_incidents(c, run)) == 2 else None, timeout_s=30, what="2 alert incidents")
     s["noisy"], s["real"] = found["noisy"], found["real"]
     wait_for(lambda: len(ok(c["viewer"].get(f"{API}/incidents/{s['noisy']}/alerts"))) == 2, what="both alerts of the noisy group")
@@ -102,7 +94,7 @@ def seed(c, clock, bootstrap) -> dict:
     return s
 
 
-async def produce_alerts(bootstrap: str, run: str, now: datetime) -> None:
+async def produce_alerts(bootstrap: str, topic: str, run: str, now: datetime) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
@@ -114,7 +106,7 @@ async def produce_alerts(bootstrap: str, run: str, now: datetime) -> None:
                 labels={"alertname": f"Probe{group}", "severity": "low", "run": run}, group_key=f"{run}:{group}",
             )
             key, value, headers = encode(event, ce_source="/test")
-            await producer.send_and_wait(Topic.ALERTS, value, key=key, headers=headers)
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -205,9 +197,10 @@ def test_the_daily_check_records_an_unreachable_peer_and_outdated_runbooks_and_t
     report = ok(c["responder"].post(f"{API}/reports/daily-check"), 201)
     assert report["period"] == "2020-12-04"
     checks = {x["key"]: x["status"] for x in report["data"]["checks"]}
-    # The broker's alert topic is shared by the test modules: other modules' SEV1 alerts open incidents here too.
+    # The module's own alert topic and database: the seeded SEV1 is resolved, so no SEV1 is open.
     open_sev1 = ok(c["viewer"].get(f"{API}/incidents", params={"severity": 1, "status": ["investigating", "mitigating"]}))["items"]
-    assert checks == {"services_healthy": "fail", "no_critical_incidents": "fail" if open_sev1 else "pass", "error_rates_nominal": "not_configured",
+    assert open_sev1 == []
+    assert checks == {"services_healthy": "fail", "no_critical_incidents": "pass", "error_rates_nominal": "not_configured",
                       "latency_within_slo": "not_configured", "oncall_coverage": "unknown", "runbooks_current": "fail"}
     assert report["data"]["health"]["escalator"]["state"] == "unreachable"
     assert report["data"]["health"]["slo"]["state"] == "not_configured" and report["data"]["health"]["incidents"]["state"] == "ok"

@@ -9,24 +9,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 
 from services.incidents import paging, repository, service
-from services.incidents.app import MIGRATIONS, create_app
-from services.incidents.config import IncidentsSettings
+from services.incidents.app import MIGRATIONS
 from shared.db import migrate
 from shared.events import PageRequested, TicketRequested, Topic, encode
-from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
-from tests.support import ServerThread, wait_for
 
 pytestmark = pytest.mark.integration
 
-ADMIN = "pages-admin-token-0123456789"
 NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
 
 
@@ -110,51 +105,44 @@ async def committed(bootstrap: str, group: str, topic: str) -> int:
         await admin.close()
 
 
-async def test_pages_replayed_from_the_start_of_the_topic_stay_one_timeline_entry_each(kafka_broker, postgres_server):
-    database_url = create_database(postgres_server)
+async def test_pages_replayed_from_the_start_of_the_topic_stay_one_timeline_entry_each(running_incidents, kafka_broker,
+                                                                                       database_url, topic_prefix):
+    bootstrap, pages_topic, tickets_topic = kafka_broker.bootstrap_servers, topic_prefix + Topic.PAGES, topic_prefix + Topic.TICKETS
     run = uuid.uuid4().hex[:6]
 
-    def settings(group: str) -> IncidentsSettings:
-        return IncidentsSettings.load(
-            kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-            api_tokens=[f"{ADMIN}:admin"], incidents_consumer_group=group,
-        )
-
     first_group = f"incidents-pages-{run}-a"
-    with ServerThread(create_app(settings(first_group)), free_port()) as server:
-        with httpx.Client(base_url=server.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-            wait_for(lambda: api.get("/readyz").status_code == 200, what="ready")
-            ids = [api.post("/api/v1/incidents", json={"title": f"pages {n}", "severity": 2}).json()["id"] for n in range(4)]
-            pages = [page(i, n, run) for i in ids for n in range(1, 6)]
-            producer = AIOKafkaProducer(bootstrap_servers=kafka_broker.bootstrap_servers)
-            await producer.start()
-            try:
-                for message in [*pages, *pages, ticket(ids[0], 1, run), ticket(ids[0], 1, run)]:  # each twice
-                    key, value, headers = encode(message, ce_source="/test")
-                    await producer.send(message.topic, value, key=key, headers=headers)
-                await producer.flush()
-            finally:
-                await producer.stop()
-            conn = await asyncpg.connect(database_url)
-            try:
-                for _ in range(200):
-                    if len(await entries(conn, run)) == len(pages) + 1:
-                        break
-                    await asyncio.sleep(0.1)
-                before = [tuple(r) for r in await entries(conn, run)]
-            finally:
-                await conn.close()
+    with running_incidents(incidents_consumer_group=first_group) as svc:
+        api = svc.client("admin")
+        ids = [api.post("/api/v1/incidents", json={"title": f"pages {n}", "severity": 2}).json()["id"] for n in range(4)]
+        pages = [page(i, n, run) for i in ids for n in range(1, 6)]
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+        await producer.start()
+        try:
+            for message in [*pages, *pages, ticket(ids[0], 1, run), ticket(ids[0], 1, run)]:  # each twice
+                key, value, headers = encode(message, ce_source="/test")
+                await producer.send(topic_prefix + message.topic, value, key=key, headers=headers)
+            await producer.flush()
+        finally:
+            await producer.stop()
+        conn = await asyncpg.connect(database_url)
+        try:
+            for _ in range(200):
+                if len(await entries(conn, run)) == len(pages) + 1:
+                    break
+                await asyncio.sleep(0.1)
+            before = [tuple(r) for r in await entries(conn, run)]
+        finally:
+            await conn.close()
     assert len(before) == len(pages) + 1
     assert len({r[3] for r in before}) == len(before)  # one row per page (ticket) id
 
     # A second service with a new consumer group reads both topics again from the start.
     replay_group = f"incidents-pages-{run}-b"
-    end_pages, end_tickets = await end_offset(kafka_broker.bootstrap_servers, Topic.PAGES), \
-        await end_offset(kafka_broker.bootstrap_servers, Topic.TICKETS)
-    with ServerThread(create_app(settings(replay_group)), free_port()):
+    end_pages, end_tickets = await end_offset(bootstrap, pages_topic), await end_offset(bootstrap, tickets_topic)
+    with running_incidents(incidents_consumer_group=replay_group):
         for _ in range(300):
-            if (await committed(kafka_broker.bootstrap_servers, f"{replay_group}-pages", Topic.PAGES) >= end_pages
-                    and await committed(kafka_broker.bootstrap_servers, f"{replay_group}-tickets", Topic.TICKETS) >= end_tickets):
+            if (await committed(bootstrap, f"{replay_group}-pages", pages_topic) >= end_pages
+                    and await committed(bootstrap, f"{replay_group}-tickets", tickets_topic) >= end_tickets):
                 break
             await asyncio.sleep(0.1)
         else:

@@ -11,41 +11,30 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from services.incidents.app import create_app as create_incidents
-from services.incidents.config import IncidentsSettings
-from services.ingest.app import create_app as create_ingest
-from services.ingest.config import IngestSettings
 from shared.events import IncidentEvent, PageRequested, Topic, TicketRequested, decode, encode
-from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
-from tests.support import ServerThread, TopicCursor, unique_payload, wait_for
+from tests.services import INGEST_TOKEN, service_settings, start_service
+from tests.support import TopicCursor, unique_payload, wait_for
 
 pytestmark = pytest.mark.integration
 
-INGEST_TOKEN = "pipeline-ingest-token-0123"
-ADMIN = "pipeline-admin-token-0123456"
 WEBHOOK = "/api/v1/webhooks/alertmanager"
 
 
-def incidents_settings(kafka_broker, database_url, **extra) -> IncidentsSettings:
-    return IncidentsSettings.load(
-        kafka_bootstrap_servers=kafka_broker.bootstrap_servers, database_url=database_url,
-        api_tokens=[f"{ADMIN}:admin"], incidents_consumer_group=f"incidents-{uuid.uuid4().hex[:6]}", **extra,
-    )
-
-
 @pytest.fixture(scope="module")
-def pipeline(kafka_broker, database_url):
-    ingest = ServerThread(
-        create_ingest(IngestSettings.load(kafka_bootstrap_servers=kafka_broker.bootstrap_servers, ingest_tokens=[INGEST_TOKEN])),
-        free_port(),
-    )
-    incidents = ServerThread(create_incidents(incidents_settings(kafka_broker, database_url)), free_port())
-    with ingest, incidents:
-        with httpx.Client(base_url=ingest.url, timeout=30, headers={"Authorization": f"Bearer {INGEST_TOKEN}"}) as am, \
-                httpx.Client(base_url=incidents.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-            wait_for(lambda: am.get("/readyz").status_code == 200 and api.get("/readyz").status_code == 200, what="ready")
-            yield am, api
+def pipeline(running_ingest, running_incidents):
+    """Ingest and the incident service on the module's topics and database: what ingest puts on
+    the module's alert topic, the incident service reads. Clients: Alertmanager's (the ingest
+    token) and the admin's."""
+    with running_ingest() as ingest, running_incidents() as incidents:
+        yield ingest.client(token=INGEST_TOKEN), incidents.client("admin")
+
+
+def own_database_settings(kafka_broker, postgres_server, *, topic_prefix: str, **overrides):
+    """Settings of an incident service with a database of its own (the module's is the module's
+    service's), on the topics of `topic_prefix`."""
+    return service_settings("incidents", bootstrap=kafka_broker.bootstrap_servers, database_url=create_database(postgres_server),
+                            topic_prefix=topic_prefix, **overrides)
 
 
 def resolved_copy(firing: dict) -> dict:
@@ -78,10 +67,10 @@ def opened_events(records, incident_id: int) -> list[IncidentEvent]:
     return [e for e in events if e.incident_id == incident_id and e.kind == "opened"]
 
 
-async def test_a_webhook_delivered_three_times_opens_one_incident_and_one_opened_event(pipeline, kafka_broker):
+async def test_a_webhook_delivered_three_times_opens_one_incident_and_one_opened_event(pipeline, kafka_broker, topic_prefix):
     am, api = pipeline
     run = run_id()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.INCIDENTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.INCIDENTS)
     body = json.dumps(unique_payload("02-group5-firing.json", run))
     for _ in range(3):
         assert am.post(WEBHOOK, content=body).status_code == 200
@@ -162,16 +151,13 @@ async def test_an_alert_firing_again_after_its_incident_resolved_opens_a_new_inc
     assert {i["status"] for i in both} == {"resolved", "investigating"}
 
 
-async def test_within_the_reopen_window_the_old_incident_is_reopened(kafka_broker, postgres_server):
-    settings = incidents_settings(kafka_broker, create_database(postgres_server), incidents_reopen_window_s=3600)
-    ingest = ServerThread(
-        create_ingest(IngestSettings.load(kafka_bootstrap_servers=kafka_broker.bootstrap_servers, ingest_tokens=[INGEST_TOKEN])),
-        free_port(),
-    )
-    with ingest, ServerThread(create_incidents(settings), free_port()) as incidents:
-        am = httpx.Client(base_url=ingest.url, timeout=30, headers={"Authorization": f"Bearer {INGEST_TOKEN}"})
-        api = httpx.Client(base_url=incidents.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"})
-        wait_for(lambda: am.get("/readyz").status_code == 200 and api.get("/readyz").status_code == 200, what="ready")
+async def test_within_the_reopen_window_the_old_incident_is_reopened(pipeline, kafka_broker, postgres_server, topic_prefix):
+    # The module's ingest, and an incident service with a reopen window on a database of its own
+    # (the module's incident service reads these alerts too, into the module's database).
+    am, _ = pipeline
+    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=topic_prefix, incidents_reopen_window_s=3600)
+    with start_service("incidents", settings) as incidents:
+        api = incidents.client("admin")
         run = run_id()
         firing = unique_payload("09-prometheus-firing.json", run)
         assert am.post(WEBHOOK, content=json.dumps(firing)).status_code == 200
@@ -185,12 +171,10 @@ async def test_within_the_reopen_window_the_old_incident_is_reopened(kafka_broke
         assert len(incidents_of_run(api, run)) == 1
         assert any(t["kind"] == "reopened" for t in reopened["timeline"])
         assert len(reopened["alerts"]) == 2
-        am.close()
-        api.close()
 
 
-async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker):
-    am, api = pipeline
+async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker, topic_prefix):
+    _, api = pipeline
     declared = api.post("/api/v1/incidents", json={"title": "Checkout errors reported", "severity": 2}).json()
     now = datetime.now(UTC)
     page = PageRequested(
@@ -208,7 +192,7 @@ async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, ka
     try:
         for message in (page, page, ticket):  # the page twice: a replay
             key, value, headers = encode(message, ce_source="/test")
-            await producer.send_and_wait(message.topic, value, key=key, headers=headers)
+            await producer.send_and_wait(topic_prefix + message.topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
 
@@ -220,19 +204,21 @@ async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, ka
     assert [t["text"] for t in found] == ["paged ana (not acknowledged in 15 min)", f"ticket T-9 due {now.isoformat()}"]
 
 
-async def test_an_event_committed_while_the_relay_is_down_is_published_after_restart_once(kafka_broker, postgres_server):
-    # A database of its own: the module's running service would relay the event otherwise.
-    settings = incidents_settings(kafka_broker, create_database(postgres_server))
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.INCIDENTS)
+async def test_an_event_committed_while_the_relay_is_down_is_published_after_restart_once(kafka_broker, postgres_server,
+                                                                                           topic_prefix):
+    # A database of its own (the module's running service would relay the event otherwise) and
+    # topics of its own (its incident ids start at 1 as the module's do: their events stay apart).
+    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=f"{topic_prefix}relay.")
     # 1. The relay is dead (as if the process died right after the commit): the change is committed.
-    with ServerThread(create_incidents(settings, run_relay=False), free_port()) as down:
-        with httpx.Client(base_url=down.url, timeout=30, headers={"Authorization": f"Bearer {ADMIN}"}) as api:
-            wait_for(lambda: api.get("/readyz").status_code == 200, what="ready")
-            declared = api.post("/api/v1/incidents", json={"title": "relay crash test", "severity": 3}).json()
-            assert api.post(f"/api/v1/incidents/{declared['number']}/acknowledge").status_code == 200
+    with start_service("incidents", settings, run_relay=False) as down:
+        cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, settings.topic_prefix + Topic.INCIDENTS)
+        api = down.client("admin")
+        declared = api.post("/api/v1/incidents", json={"title": "relay crash test", "severity": 3}).json()
+        assert api.post(f"/api/v1/incidents/{declared['number']}/acknowledge").status_code == 200
+    # Nothing may arrive while the relay is down: the 2 s read is the check itself.
     assert await cursor.read(expected=1, timeout_s=2) == []
     # 2. After a restart the relay sends what was committed, each event id once.
-    with ServerThread(create_incidents(settings), free_port()):
+    with start_service("incidents", settings):
         records = await cursor.read(expected=2, timeout_s=20, settle_s=2)
     events = [decode(IncidentEvent, r.value) for r in records]
     mine = [e for e in events if e.incident_id == declared["id"]]
