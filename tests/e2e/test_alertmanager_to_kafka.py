@@ -2,7 +2,7 @@
 
 Alerts are posted to Alertmanager's v2 API; Alertmanager groups them (group_wait/group_interval
 1 s) and delivers webhook notifications with a bearer token; the test reads `vigil.alerts.v1`
-from a cursor taken before posting. Alertmanager may deliver an alert more than once (a group can
+(under the module's topic prefix, which ingest writes to) from a cursor taken before posting. Alertmanager may deliver an alert more than once (a group can
 be flushed in pieces, each notification being a snapshot of the whole group): the events' ids make
 such duplicates collapse, and that is what is asserted.
 
@@ -121,14 +121,14 @@ async def rejected_unauthorized(http: httpx.AsyncClient, ingest_url: str) -> flo
     return 0.0
 
 
-async def test_single_alert_arrives_firing(kafka_broker, ingest, alertmanager) -> None:
+async def test_single_alert_arrives_firing(kafka_broker, topic_prefix, ingest, alertmanager) -> None:
     run = new_run()
     starts_at = now_ms() - timedelta(seconds=30)
     labels = {"alertname": "VigilE2ESingle", "run": run, "severity": "critical", "instance": "db-1:9187"}
     annotations = {"summary": "db-1 is down", "description": "Ünïcødé ✓ \"quoted\""}
     generator_url = "http://prometheus.example.com:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
 
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
     async with httpx.AsyncClient(timeout=10) as http:
         await alertmanager.post_alerts(
             http, [postable_alert(labels, starts_at=starts_at, annotations=annotations, generator_url=generator_url)]
@@ -152,7 +152,7 @@ async def test_single_alert_arrives_firing(kafka_broker, ingest, alertmanager) -
     assert event.ends_at is None  # Alertmanager sends Go's zero time while an alert fires
 
 
-async def test_group_of_200_fires_then_resolves(kafka_broker, ingest, alertmanager) -> None:
+async def test_group_of_200_fires_then_resolves(kafka_broker, topic_prefix, ingest, alertmanager) -> None:
     run = new_run()
     alertname = "VigilE2EGroup"
     starts_at = now_ms() - timedelta(minutes=1)
@@ -170,7 +170,7 @@ async def test_group_of_200_fires_then_resolves(kafka_broker, ingest, alertmanag
     ]
 
     # --- firing -------------------------------------------------------------------------------
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
     async with httpx.AsyncClient(timeout=10) as http:
         await alertmanager.post_alerts(http, posted)
         known = await fingerprints_in_alertmanager(alertmanager, http, run)
@@ -209,7 +209,7 @@ async def test_group_of_200_fires_then_resolves(kafka_broker, ingest, alertmanag
 
     # --- resolve ------------------------------------------------------------------------------
     ends_at = now_ms()
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
     async with httpx.AsyncClient(timeout=10) as http:
         await alertmanager.post_alerts(http, [{**a, "endsAt": rfc3339(ends_at)} for a in posted])
     delivered = await collect(
@@ -236,7 +236,7 @@ async def test_group_of_200_fires_then_resolves(kafka_broker, ingest, alertmanag
     assert refired <= firing_ids
 
 
-async def test_wrong_token_reaches_nothing(kafka_broker, ingest, alertmanager) -> None:
+async def test_wrong_token_reaches_nothing(kafka_broker, topic_prefix, ingest, alertmanager) -> None:
     """A receiver configured with a wrong token is refused (401, counted) and nothing it sent
     reaches Kafka; a canary posted at the same time through the right receiver does arrive."""
     run = new_run()
@@ -245,7 +245,7 @@ async def test_wrong_token_reaches_nothing(kafka_broker, ingest, alertmanager) -
     wrong = {"alertname": "VigilE2EWrongToken", "run": run, name: value, "instance": "x-1"}
     canary = {"alertname": "VigilE2ECanary", "run": run, "instance": "x-1"}
 
-    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.ALERTS)
+    cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
     async with httpx.AsyncClient(timeout=10) as http:
         before = await rejected_unauthorized(http, ingest.url)
         await alertmanager.post_alerts(
