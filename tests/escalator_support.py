@@ -10,7 +10,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 
@@ -30,16 +29,6 @@ people:
 """
 # What these tests start the escalator with: a ticker that looks every 50 ms, links in pages on a known base.
 TEST_SETTINGS = {"escalator_max_idle_s": 0.05, "escalator_public_url": "https://vigil.example"}
-
-
-async def move_incident_ids(database_url: str) -> None:
-    """Start the incident service's ids far above other test modules' (their incident services read
-    the same pages topic and would take these pages for their own incidents)."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute(f"ALTER SEQUENCE incidents.incident_id_seq RESTART WITH {random.randrange(10**11, 10**12)}")
-    finally:
-        await conn.close()
 
 
 def run_escalator(running_escalator, config_dir: Path, *, clock, config: str = CONFIG, app: dict | None = None, **overrides):
