@@ -85,7 +85,9 @@ def _runner(name: str, bootstrap: str, database_url: str | None, prefix: str):
 
     def run(*, clock=utc_now, ready: bool = True, app: dict | None = None, **overrides):
         """Start the service: `with running_<name>(clock=…, app={"run_relay": False}, <setting>=…) as svc:`."""
-        settings = service_settings(name, bootstrap=bootstrap, database_url=database_url, topic_prefix=prefix, **overrides)
+        # The module's database and topic prefix, unless the test gives its own.
+        values = {"database_url": database_url, "topic_prefix": prefix, **overrides}
+        settings = service_settings(name, bootstrap=bootstrap, **values)
         return start_service(name, settings, clock=clock, ready=ready, **(app or {}))
 
     return run
