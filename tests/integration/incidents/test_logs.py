@@ -5,7 +5,6 @@ hook runs in the resolve's transaction. Real PostgreSQL, the real alert path (th
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 import structlog
+from structlog.testing import capture_logs
 
 from services.incidents import repository, service
 from services.incidents.app import MIGRATIONS
@@ -26,26 +26,21 @@ pytestmark = pytest.mark.integration
 STARTS = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
-class Lines(logging.Handler):
-    """The structlog event dicts logged on `vigil.incidents` (context variables merged in)."""
+class Lines:
+    """The info (and higher) event dicts logged while it is open, context variables merged in."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.events: list[dict] = []
+    def __init__(self, entries: list[dict]) -> None:
+        self._entries = entries
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if isinstance(record.msg, dict) and record.levelno >= logging.INFO:
-            self.events.append(dict(record.msg))
+    @property
+    def events(self) -> list[dict]:
+        return [e for e in self._entries if e["log_level"] != "debug"]
 
 
 @contextmanager
 def info_lines() -> Iterator[Lines]:
-    lines, logger = Lines(), logging.getLogger("vigil.incidents")
-    logger.addHandler(lines)
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(lines)
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as entries:
+        yield Lines(entries)
 
 
 def alert(n: int, status: str, *, event_id: str) -> AlertEvent:
