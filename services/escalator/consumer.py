@@ -24,7 +24,7 @@ log = structlog.get_logger("vigil.escalator")
 def incident_events_loop(ctx, settings: EscalatorSettings, producer: EventProducer) -> ConsumerLoop:
     async def apply(conn, event: IncidentEvent) -> None:
         now = ctx.clock()
-        with bound_contextvars(incident=event.number, event_id=event.event_id):
+        with bound_contextvars(incident_id=event.number, event_id=event.event_id):
             applied = await service.apply_incident_event(conn, event, store=ctx.store, now=now)
             if applied.due_now:
                 await firing.fire_due_now(conn, applied.due_now, store=ctx.store, config=applied.config, now=now,

@@ -100,7 +100,7 @@ def pages_of(step: PlannedStep, *, timer_id: str, incident, who: Who, config: On
 
 def page_sent(page: PageRequested) -> None:
     """The one line per page sent, so that grepping an incident's INC-<n> finds its pages."""
-    log.info("page sent", incident=page.number, person=page.target, step=page.step, repetition=page.repetition,
+    log.info("page sent", incident_id=page.number, person=page.target, step=page.step, repetition=page.repetition,
              channel=page.channel, reason=page.reason, page_id=page.page_id)
 
 
@@ -110,7 +110,7 @@ def record_fired(step: PlannedStep, *, number: str, outcome: str, sent: int, now
     LATENESS.observe(lateness)
     if sent:
         ACTIONS.labels(step.action).inc(sent)
-    log.info("timer fired", incident=number, incident_id=step.incident_id, action=step.action, step=step.step,
+    log.info("timer fired", incident_id=number, action=step.action, step=step.step,
              outcome=outcome, lateness_ms=round(lateness * 1000, 1))
 
 
@@ -142,8 +142,8 @@ async def fire_timer(
                 title=incident["title"],
             )
             await enqueue(conn, schema=repo.SCHEMA, event=ticket, ce_source=CE_SOURCE)
-            log.info("ticket opened", incident=number, person=assignee, step=step.step, ticket_id=ticket_id,
-                     due_at=step.ticket_due_at)
+            log.info("ticket opened", incident_id=number, person=assignee, step=step.step, ticket_id=ticket_id,
+                     due_at=step.ticket_due_at.isoformat())
         return Fired(f"ticket for {assignee or 'nobody (unassigned)'}", sent=1, action="ticket", number=number)
     pages, outcome = pages_of(step, timer_id=timer["id"], incident=incident, who=who, config=config,
                               link_base=link_base, now=now)
@@ -229,7 +229,7 @@ async def fire_claimed(conn: asyncpg.Connection, timers: list[asyncpg.Record], *
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the timer, retry it later
             FAILED.inc()
-            log.error("timer failed, will retry", timer=timer["id"], incident_id=timer["incident_id"],
+            log.error("timer failed, will retry", timer=timer["id"], incident_id=f"INC-{timer['incident_id']}",
                       error=repr(exc), attempt=timer["attempts"] + 1, exc_info=timer["attempts"] == 0)
             await repo.retry_timer(conn, timer["id"], at=now + RETRY_AFTER, outcome=f"failed, retrying: {exc!r}")
 
@@ -242,7 +242,7 @@ async def _fire_claimed(conn: asyncpg.Connection, timer: asyncpg.Record, *, stor
             outcome = await incidents.unacknowledge(timer["incident_id"], reason=fired.unacknowledge, key=timer["id"])
         except (httpx.HTTPError, RuntimeError) as exc:
             await repo.retry_timer(conn, timer["id"], at=now + RETRY_AFTER, outcome=f"unacknowledge failed, retrying: {exc}")
-            log.warning("ack timeout: unacknowledge failed, will retry", incident=fired.number, error=str(exc))
+            log.warning("ack timeout: unacknowledge failed, will retry", incident_id=fired.number, error=str(exc))
             return
         await repo.set_ack_timed_out(conn, timer["incident_id"], True)
         fired = Fired(f"{fired.unacknowledge}: {outcome}", action="ack_check", number=fired.number)

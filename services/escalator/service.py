@@ -204,7 +204,7 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     if decision.cancel_all and stored is not None:
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
     await repo.insert_timers(conn, steps, now=now)
-    log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+    log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
              version=event.version, decision=decision.reason, timers=len(steps))
     return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config, who=who)
 
@@ -268,7 +268,7 @@ async def apply_incident_events(
     for event in fresh:
         stored = stored_rows.get(event.incident_id)
         if stored is not None and event.version <= stored["version"]:
-            log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+            log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
                      version=event.version, decision=f"stale: version {event.version} ≤ {stored['version']}", timers=0)
             continue
         work.append((event, stored, *_routing(event, stored, config, store)))
@@ -300,7 +300,7 @@ async def apply_incident_events(
         # The order the one-by-one path fires them in (LOCK_PENDING): by due time, then step.
         due += [(s, incident, whos[schedule]) for s in sorted(steps, key=lambda s: (s.due_at, s.step))
                 if s.due_at <= now and s.action != "ack_check"]
-        log.info("incident event applied", incident=event.number, event_id=event.event_id, kind=event.kind,
+        log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
                  version=event.version, decision=decision.reason, timers=len(steps))
     if cancels:
         await repo.cancel_pending_many(conn, cancels, now=now)

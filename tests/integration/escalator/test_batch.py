@@ -154,7 +154,7 @@ async def test_a_batch_applied_set_based_writes_what_one_by_one_writes(postgres_
     pages = {e["page_id"]: e for e in logged[0] if e["event"] == "page sent"}
     assert len(pages) == len(one["page"]) and len(sent[0]) == len(one["page"]) + len(one["ticket"])
     for page_id, _timer_id, incident_id, target, *_ in one["page"]:  # grep INC-<n> finds the incident's pages
-        assert (pages[page_id]["incident"], pages[page_id]["person"]) == (f"INC-{incident_id}", target)
+        assert (pages[page_id]["incident_id"], pages[page_id]["person"]) == (f"INC-{incident_id}", target)
 
 
 def test_the_ticker_wakes_for_a_stored_timer_only_when_it_is_due_before_its_planned_wake_up():

@@ -68,6 +68,6 @@ async def test_a_stuck_tick_is_cut_off_at_its_deadline_and_the_loop_goes_on(post
     overran = [e for e in logs if e["event"].startswith("tick overran its deadline")]
     assert [(e["log_level"], e["timeout_s"]) for e in overran] == [("error", 0.3)]
     pages = [e for e in logs if e["event"] == "page sent"]
-    assert [(e["incident"], e["person"], e["step"]) for e in pages] == [("INC-42", "bob", 0)]
+    assert [(e["incident_id"], e["person"], e["step"]) for e in pages] == [("INC-42", "bob", 0)]
     fired = [e for e in logs if e["event"] == "timer fired"]
-    assert [(e["incident"], e["outcome"]) for e in fired] == [("INC-42", "paged bob (initial)")]
+    assert [(e["incident_id"], e["outcome"]) for e in fired] == [("INC-42", "paged bob (initial)")]
