@@ -31,45 +31,32 @@ def _add_trace_ids(_logger, _method, event_dict):
     return event_dict
 
 
-class _Stderr:
-    """Where structlog's rendered lines go: the current `sys.stderr` (looked up per line, so a
-    replaced stderr — a test's capture — gets them), one flushed write per line, one at a time."""
+class _Lines:
+    """Where structlog's rendered lines go: one flushed write per line, one writer at a time."""
 
-    _lock = threading.Lock()
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
 
     def msg(self, message: str) -> None:
-        stream = sys.stderr
         with self._lock:
-            stream.write(message + "\n")
-            stream.flush()
+            self._stream.write(message + "\n")
+            self._stream.flush()
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
-_STDERR = _Stderr()
-
-
-class _StderrHandler(logging.StreamHandler):
-    """The stdlib loggers' handler, on the current `sys.stderr` like `_Stderr`."""
-
-    @property
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, _value) -> None:
-        pass
-
-
-def configure_logging(*, level: str = "info", fmt: str = "auto") -> None:
+def configure_logging(*, level: str = "info", fmt: str = "auto", stream=None) -> None:
     """structlog for the whole process: JSON lines, or coloured console output on a TTY.
 
     Vigil's own lines go from structlog straight to stderr (no stdlib `logging` record in between:
     that path cost ~3x as much per line, and the services log a line per incident opened, page sent
     and notification received). Lines below `level` cost one method call. Standard-library loggers
-    (uvicorn, aiokafka) are routed through the same processors and renderer."""
+    (uvicorn, aiokafka) are routed through the same processors and renderer. `stream`: where the
+    lines go, stderr by default."""
     global _configured
-    json_output = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    stream = stream or sys.stderr
+    json_output = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -81,20 +68,22 @@ def configure_logging(*, level: str = "info", fmt: str = "auto") -> None:
     structlog.configure(
         processors=[*shared, exceptions, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=lambda *_args: _STDERR,
+        logger_factory=lambda *_args, lines=_Lines(stream): lines,
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exceptions, renderer],
     )
-    handler = _StderrHandler()
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
-    # aiokafka is chatty about every reconnect attempt; its errors still come through.
-    logging.getLogger("aiokafka").setLevel(max(_LEVELS[level], logging.WARNING))
+    # aiokafka is chatty about every reconnect attempt, httpx about every request (peers, the CLI);
+    # their warnings and errors still come through.
+    for chatty in ("aiokafka", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(_LEVELS[level], logging.WARNING))
     logging.getLogger("uvicorn.access").setLevel(max(_LEVELS[level], logging.WARNING))
     _configured = True
 

@@ -3,6 +3,7 @@ dropped, the log context merged in, stdlib loggers (uvicorn, aiokafka) rendered 
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -13,10 +14,11 @@ from shared.observability import configure_logging
 
 
 @pytest.fixture
-def json_logs(capsys):
-    configure_logging(level="info", fmt="json")  # binds the stderr capsys installed
+def json_logs():
+    stream = io.StringIO()
+    configure_logging(level="info", fmt="json", stream=stream)
     structlog.contextvars.clear_contextvars()
-    yield lambda: [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     structlog.contextvars.clear_contextvars()
     configure_logging(level="info", fmt="console")  # as tests/conftest.py has it
 
