@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import asyncpg
+import structlog
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from shared.kafka import ProducerUnavailable
+
+log = structlog.get_logger("vigil.http")
+RETRY_AFTER_S = 5
+# A dependency that is down or restarting, not a bug of the request: PostgreSQL refusing or
+# dropping connections (a restart, a failover, too many clients), a pool connection that died
+# under the route, Kafka not acknowledging, a call that ran out of time.
+UNAVAILABLE = (
+    OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.TooManyConnectionsError, ProducerUnavailable,
+)
 
 
 def field_path(loc: tuple) -> str:
@@ -34,3 +48,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             {"error": "invalid_request", "message": message, "fields": validation_fields(errors)}, status_code=422
         )
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("a dependency is unavailable; answering 503", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+        return JSONResponse(
+            {"error": "unavailable", "message": "a dependency (PostgreSQL or Kafka) is unavailable; retry later"},
+            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for exc_class in UNAVAILABLE:
+        app.add_exception_handler(exc_class, unavailable)

@@ -67,6 +67,10 @@ async def enqueue_many(conn: asyncpg.Connection, *, schema: str, rows: list[tupl
     )
 
 
+# What a dependency's outage raises here; anything else is also retried, with its traceback logged.
+EXPECTED_FAULTS = (ProducerUnavailable, asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -131,9 +135,15 @@ class OutboxRelay:
             try:
                 await self._lead_and_relay()
                 failures = 0
-            except (ProducerUnavailable, asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - pages depend on the relay: it must outlive any fault
+                # Kafka or PostgreSQL gone (a restart drops the leader's connection under it: asyncpg
+                # then raises InterfaceError "released back to the pool"), or anything unforeseen:
+                # back off, lead again on a fresh connection, relay what is still pending.
                 failures += 1
-                log.warning("outbox relay failed, will retry", schema=self._schema, error=str(exc), attempt=failures)
+                log.warning("outbox relay failed, will retry", schema=self._schema, error=f"{type(exc).__name__}: {exc}",
+                            attempt=failures, exc_info=failures == 1 and not isinstance(exc, EXPECTED_FAULTS))
                 await self._sleep(min(0.2 * 2**failures, 10.0))
 
     async def _lead_and_relay(self) -> None:
