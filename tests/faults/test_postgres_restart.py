@@ -1,7 +1,8 @@
-"""PostgreSQL goes away and comes back while the incident service runs (issue 17): the API answers
-503 with Retry-After meanwhile (never 500), readiness names PostgreSQL, and once it is back every
-loop goes on by itself — an alert sent after the restart opens its incident and the incident's
-event reaches Kafka (the outbox relay survived), without restarting the service."""
+"""PostgreSQL goes away and comes back while the incident service and the escalator run (issue 17):
+the API answers 503 with Retry-After meanwhile (never 500), readiness names PostgreSQL, and once it
+is back every loop goes on by itself — an alert sent after the restart opens its incident, the
+incident's event reaches Kafka (the outbox relays survived) and the escalator pages the on-call
+person once, without restarting either service."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.events import AlertEvent, IncidentEvent, Topic, decode
+from shared.events import AlertEvent, IncidentEvent, PageRequested, Topic, decode
 from shared.kafka import EventProducer
 from shared.local.kafka_broker import free_port
 from shared.local.postgres_server import LocalPostgres
@@ -44,18 +45,23 @@ def firing(name: str) -> AlertEvent:
     )
 
 
-async def opened_within(cursor: TopicCursor, title_part: str, timeout_s: float) -> float:
-    """Seconds until an `opened` incident event whose title names `title_part` is on Kafka."""
-    started = time.monotonic()
+async def opened(cursor: TopicCursor, title_part: str, timeout_s: float) -> IncidentEvent:
+    """The `opened` incident event whose title names `title_part`, once it is on Kafka."""
     records = await cursor.read(expected=1, timeout_s=timeout_s, settle_s=0)
     events = [decode(IncidentEvent, r.value) for r in records]
-    assert any(e.kind == "opened" and title_part in e.title for e in events), [(e.kind, e.title) for e in events]
-    return time.monotonic() - started
+    found = [e for e in events if e.kind == "opened" and title_part in e.title]
+    assert found, [(e.kind, e.title) for e in events]
+    return found[0]
+
+
+async def pages_for(cursor: TopicCursor, incident_id: int, timeout_s: float) -> list[PageRequested]:
+    records = await cursor.read(expected=1, timeout_s=timeout_s, settle_s=1.0)
+    return [p for p in (decode(PageRequested, r.value) for r in records) if p.incident_id == incident_id]
 
 
 @pytest.mark.parametrize("how", ["fast stop", "SIGKILL of the postmaster"])
 async def test_after_postgres_comes_back_alerts_open_incidents_and_their_events_leave(
-    kafka_broker, topic_prefix, running_incidents, own_postgres, how
+    kafka_broker, topic_prefix, running_incidents, running_escalator, own_postgres, how
 ):
     bootstrap = kafka_broker.bootstrap_servers
     settings = BaseServiceSettings(kafka_bootstrap_servers=bootstrap, topic_prefix=topic_prefix)
@@ -63,11 +69,15 @@ async def test_after_postgres_comes_back_alerts_open_incidents_and_their_events_
     producer.start()
     await producer.wait_connected(30)
     try:
-        with running_incidents(database_url=own_postgres.url, incidents_consumer_group=f"fault-{how[:4]}") as svc:
+        with running_incidents(database_url=own_postgres.url, incidents_consumer_group=f"fault-{how[:4]}") as svc, \
+                running_escalator(database_url=own_postgres.url, escalator_consumer_group=f"fault-esc-{how[:4]}",
+                                  escalator_max_idle_s=0.5) as esc:
             api = svc.client("viewer")
             incidents = await TopicCursor.at_end(bootstrap, topic_prefix + Topic.INCIDENTS)
+            pages = await TopicCursor.at_end(bootstrap, topic_prefix + Topic.PAGES)
             await producer.publish([firing(f"before-{how[:4]}")], timeout_s=10)
-            await opened_within(incidents, f"before-{how[:4]}", 30)
+            first = await opened(incidents, f"before-{how[:4]}", 30)
+            assert len(await pages_for(pages, first.incident_id, 30)) >= 1  # the critical alert pages at once
 
             if how == "fast stop":
                 await asyncio.to_thread(own_postgres.stop)
@@ -79,17 +89,25 @@ async def test_after_postgres_comes_back_alerts_open_incidents_and_their_events_
             assert down.headers["retry-after"].isdigit() and down.json()["error"] == "unavailable"
             ready = (await asyncio.to_thread(api.get, "/readyz")).json()
             assert ready["checks"]["postgres"] == "unavailable"
+            assert (await asyncio.to_thread(esc.client("viewer").get, "/api/v1/oncall")).status_code == 503
 
             await asyncio.to_thread(own_postgres.start)
             back = time.monotonic()
             incidents = await TopicCursor.at_end(bootstrap, topic_prefix + Topic.INCIDENTS)
+            pages = await TopicCursor.at_end(bootstrap, topic_prefix + Topic.PAGES)
             await producer.publish([firing(f"after-{how[:4]}")], timeout_s=10)
-            await opened_within(incidents, f"after-{how[:4]}", 30)
-            print(f"\n{how}: the first incident after PostgreSQL's return was on Kafka {time.monotonic() - back:.1f} s later")
-            await asyncio.to_thread(
-                wait_for, lambda: api.get("/readyz").status_code == 200, what="ready again", timeout_s=20
-            )
-            assert api.get("/readyz").json()["checks"] == {"kafka": "ok", "postgres": "ok", "background": "ok"}
+            second = await opened(incidents, f"after-{how[:4]}", 30)
+            opened_s = time.monotonic() - back
+            paged = await pages_for(pages, second.incident_id, 30)
+            paged_s = time.monotonic() - back
+            assert paged and len({p.page_id for p in paged}) == len(paged), "a page missing or sent twice"
+            print(f"\n{how}: after PostgreSQL's return, the first incident was on Kafka {opened_s:.1f} s later and "
+                  f"its page(s) within {paged_s:.1f} s (a 1 s settle included): {[p.target for p in paged]}")
+            for client in (api, esc.client("viewer")):
+                await asyncio.to_thread(
+                    wait_for, lambda c=client: c.get("/readyz").status_code == 200, what="ready again", timeout_s=20
+                )
+                assert client.get("/readyz").json()["checks"] == {"kafka": "ok", "postgres": "ok", "background": "ok"}
             assert api.get("/api/v1/incidents").status_code == 200
     finally:
         await producer.stop()
