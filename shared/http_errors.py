@@ -19,6 +19,10 @@ UNAVAILABLE = (
     OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError, asyncpg.exceptions.TooManyConnectionsError, ProducerUnavailable,
 )
+LOCAL_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+# A value of the request the database refuses: PostgreSQL's data exceptions (a NUL character in
+# text, a number out of range) and asyncpg's own check of a query argument (an id beyond 64 bits).
+REFUSED_VALUES = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
 
 
 def field_path(loc: tuple) -> str:
@@ -50,11 +54,23 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, LOCAL_FILE_ERRORS):  # our own files, not a dependency: a bug, said as one
+            log.error("internal error", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
+            return JSONResponse({"error": "internal", "message": "internal error"}, status_code=500)
         log.warning("a dependency is unavailable; answering 503", path=request.url.path, error=f"{type(exc).__name__}: {exc}")
         return JSONResponse(
             {"error": "unavailable", "message": "a dependency (PostgreSQL or Kafka) is unavailable; retry later"},
             status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
+    async def refused_by_database(request: Request, exc: Exception) -> JSONResponse:
+        log.info("a value the database does not accept; answering 422", path=request.url.path, error=str(exc))
+        return JSONResponse(
+            {"error": "invalid_request", "message": f"a value is not accepted: {str(exc).splitlines()[0][:200]}"},
+            status_code=422,
+        )
+
     for exc_class in UNAVAILABLE:
         app.add_exception_handler(exc_class, unavailable)
+    for exc_class in REFUSED_VALUES:  # before InterfaceError in the MRO: checked first
+        app.add_exception_handler(exc_class, refused_by_database)

@@ -45,7 +45,7 @@ def incident_filter(ref: str | None) -> int | None:
 
 
 def item_id(value: str) -> int:
-    if not value.isdigit() or len(value) > 18:
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:  # "²" is a digit to isdigit
         raise service.NotFound(f"no record {value!r}")
     return int(value)
 

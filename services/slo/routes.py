@@ -138,7 +138,7 @@ async def push_metrics(request: Request, _p: Responder) -> JSONResponse:
     body = await _read_body(request, ctx.settings.slo_max_body_bytes)
     try:
         raw = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         PUSHED.labels("invalid_json").inc()
         raise HTTPException(400, detail={"error": "invalid_json", "message": "the body is not JSON"}) from None
     try:

@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shared.events import AlertEvent, IncidentEvent, PageRequested, Topic, decode
