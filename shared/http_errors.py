@@ -8,7 +8,7 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from shared.kafka import ProducerUnavailable
+from shared.kafka import MessageTooLarge, ProducerUnavailable
 
 log = structlog.get_logger("vigil.http")
 RETRY_AFTER_S = 5
@@ -70,6 +70,10 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
+    async def too_large(_request: Request, exc: MessageTooLarge) -> JSONResponse:
+        return JSONResponse({"error": "too_large", "message": str(exc)}, status_code=413)
+
+    app.add_exception_handler(MessageTooLarge, too_large)
     for exc_class in UNAVAILABLE:
         app.add_exception_handler(exc_class, unavailable)
     for exc_class in REFUSED_VALUES:  # before InterfaceError in the MRO: checked first

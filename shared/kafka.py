@@ -45,6 +45,16 @@ class ProducerUnavailable(RuntimeError):
     """Kafka did not acknowledge the events in time (or the producer is not connected)."""
 
 
+class MessageTooLarge(ValueError):
+    """An event that can never be produced: encoded, it is larger than the broker takes
+    (`VIGIL_KAFKA_MAX_MESSAGE_BYTES`). Permanent, unlike `ProducerUnavailable`: nothing was sent."""
+
+    def __init__(self, event: Event, size: int, limit: int) -> None:
+        super().__init__(f"event {event.event_id} ({type(event).__name__}) is {size:,} bytes encoded; "
+                         f"Kafka takes at most {limit:,}")
+        self.event, self.size, self.limit = event, size, limit
+
+
 class PermanentHandlerError(Exception):
     """Raised by a handler for a message that can never be processed: it goes to the DLQ."""
 
@@ -160,6 +170,7 @@ class EventProducer:
                 # 16 kB (the default) holds ~12 alert events: every further send() then waits for the
                 # in-flight request. 512 kB cut ingest's p99 at c=64 from 2.7 s to 0.6 s.
                 max_batch_size=512 * 1024,
+                max_request_size=self._settings.kafka_max_message_bytes + 64 * 1024,  # a message's own overhead
                 request_timeout_ms=30_000,
             )
             try:
@@ -180,11 +191,13 @@ class EventProducer:
     async def publish(self, events: Sequence[Event], *, timeout_s: float, traceparent: str | None = None) -> None:
         """Produce every event and return once Kafka acknowledged all of them (acks=all).
 
-        Raises ProducerUnavailable when not connected, on a producer error, or after `timeout_s`.
+        Raises ProducerUnavailable when not connected, on a producer error, or after `timeout_s`;
+        MessageTooLarge, before sending any, when an event can never fit the broker.
         Events keep their order per key; an event produced twice (after a timeout) keeps its id.
         The events carry `traceparent`, by default the current span's.
         """
         traceparent = traceparent or current_traceparent()
+        limit = self._settings.kafka_max_message_bytes - 1024  # headroom for the record's own fields
         messages = []
         last_time: datetime | None = None  # the events of one notification share one occurred_at object
         ce_time = b""
@@ -192,6 +205,10 @@ class EventProducer:
             if event.occurred_at is not last_time:
                 last_time, ce_time = event.occurred_at, event.occurred_at.isoformat().encode()
             key, value, headers = encode(event, ce_source=self._ce_source, traceparent=traceparent, ce_time=ce_time)
+            if len(value) > limit:  # the value is nearly all of it; the exact check only then
+                size = len(value) + len(key or b"") + sum(len(k) + len(v) for k, v in headers)
+                if size > limit:
+                    raise MessageTooLarge(event, size, limit)  # before anything of `events` is sent
             messages.append(Message(event.topic, key, value, headers))
         await self.publish_raw(messages, timeout_s=timeout_s)
 

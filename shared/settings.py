@@ -34,6 +34,9 @@ class BaseServiceSettings(BaseSettings):
     kafka_client_id: str = "vigil"
     topic_partitions: int = Field(default=6, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    # The largest event Kafka takes (the broker's `message.max.bytes`, 1 MiB by default): a larger
+    # one is refused at once as a permanent error (ingest answers 413), never retried.
+    kafka_max_message_bytes: int = Field(default=1_000_000, ge=64 * 1024, le=100 * 1024 * 1024)
     # Put before every topic name on the broker (`staging.` + `vigil.alerts.v1`): environments, or
     # test runs, that share one Kafka cluster keep apart. Every service of one system needs the same.
     topic_prefix: str = Field(default="", max_length=100, pattern=r"^[A-Za-z0-9._-]*$")

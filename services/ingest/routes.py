@@ -25,7 +25,7 @@ from services.ingest.normalize import to_events
 from services.ingest.schemas import WebhookPayload
 from shared.clock import Clock
 from shared.http_errors import validation_fields
-from shared.kafka import EventProducer, ProducerUnavailable
+from shared.kafka import EventProducer, MessageTooLarge, ProducerUnavailable
 from shared.observability import child_traceparent, spans_exported
 
 log = structlog.get_logger("vigil.ingest")
@@ -153,6 +153,18 @@ async def alertmanager_webhook(scope: dict, receive, send) -> None:
             # Nothing is exported: the same ids go on with the events, without a span that goes nowhere.
             traceparent = child_traceparent(parent)
             await ctx.producer.publish(events, timeout_s=settings.ingest_produce_timeout_s, traceparent=traceparent)
+    except MessageTooLarge as exc:
+        # Permanent: a retry can never succeed, so not a 503 (Alertmanager would retry it for
+        # hours). Nothing of the notification was written: every event is checked before any is sent.
+        fingerprint = getattr(exc.event, "fingerprint", "?")
+        log.warning("alert too large for kafka, answering 413", fingerprint=fingerprint, size=exc.size, limit=exc.limit)
+        await problem(
+            send, 413, "alert_too_large",
+            f"alert {fingerprint} is {exc.size:,} bytes as an event; Kafka takes at most {exc.limit:,} "
+            "(shorten its labels or annotations); nothing of this notification was accepted",
+            fingerprint=fingerprint,
+        )
+        return
     except ProducerUnavailable as exc:
         log.warning("kafka unavailable, answering 503", alerts=len(events), error=str(exc))
         await problem(
@@ -187,7 +199,8 @@ unavailable or slower than the configured deadline it answers **503 with Retry-A
 Alertmanager retries; nothing it was told was accepted is ever lost.
 
 Auth: `Authorization: Bearer <token>`, or HTTP Basic with a token as the password.
-Errors: 400 body is not JSON; 401 missing or wrong credentials; 413 body over the size limit;
+Errors: 400 body is not JSON; 401 missing or wrong credentials; 413 body over the size limit, or an
+alert too large for Kafka as an event (`alert_too_large`, naming it; nothing of the notification written);
 422 not a version-4 payload (the response names each offending field)."""
 
 
@@ -223,7 +236,7 @@ def webhook_openapi() -> tuple[dict, dict]:
             "200": {"description": "Every alert is on Kafka", "content": {"application/json": {"schema": accepted}}},
             "400": _error_response("Body is not JSON"),
             "401": _error_response("Missing or wrong credentials"),
-            "413": _error_response("Body too large"),
+            "413": _error_response("Body too large, or an alert too large for Kafka"),
             "422": _error_response("Not an Alertmanager v4 payload (`fields` names each offending field)"),
             "503": _error_response("Kafka unavailable: retry later"),
         },
