@@ -139,13 +139,16 @@ def build_app(
     return app
 
 
+ACQUIRE_TIMEOUT_S = 5.0  # a route waits this long for a connection, then answers 503 (shared/http_errors.py)
+
+
 async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with request.state.pool.acquire() as conn:
+    async with request.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         yield conn
 
 
 async def _transaction(request: Request) -> AsyncIterator[asyncpg.Connection]:
-    async with request.state.pool.acquire() as conn, conn.transaction():
+    async with request.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
         yield conn
 
 
