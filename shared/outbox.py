@@ -166,9 +166,11 @@ class OutboxRelay:
                 self.leading = False
                 with contextlib.suppress(Exception):
                     await self.mark_produced(conn)
-                with contextlib.suppress(Exception):
+                try:
                     await conn.remove_listener(channel(self._schema), self._on_notify)
                     await conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+                except Exception:  # noqa: BLE001 - a broken connection (PostgreSQL went away):
+                    conn.terminate()  # the pool replaces it instead of taking it back with its listener
 
     def _on_notify(self, *_args) -> None:
         self._wake.set()
