@@ -61,9 +61,6 @@ def _slo() -> ServiceSpec:
 # Every service that exists; `vigil dev` starts all of them.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo}
 
-# `vigil dev` runs every service in one process, so one set of thresholds holds for all of them:
-# young collections every 20,000 allocations (ingest's), not each service's own extreme.
-DEV_GC_THRESHOLDS = (20_000, 10, 10)
 
 
 def _fail(message: str) -> None:
@@ -167,7 +164,9 @@ def dev(
                 _fail(f"{name}: {exc}")
             configure_process(settings, service_name="vigil")
             listeners.append(Listener(name, spec.create_app(settings), settings.host, spec.port(settings)))
-        tune_gc(DEV_GC_THRESHOLDS)
+        # One process for every service, so one set of thresholds for all of them: ingest's (young
+        # collections every 20,000 allocations), not the SLO consumer's extreme.
+        tune_gc(SERVICES["ingest"]().gc_thresholds)
         _print_banner(listeners)
         run(serve(listeners))
     finally:

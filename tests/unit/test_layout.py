@@ -6,13 +6,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def imports_of(path: Path) -> set[str]:
+def imports_of(path: Path, *, with_names: bool = False) -> set[str]:
+    """Every module `path` imports, by its full dotted name; `with_names`: also each name taken
+    from one (`from services.incidents import ops` gives `services.incidents.ops` too)."""
     names = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            if with_names:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 

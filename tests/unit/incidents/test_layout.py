@@ -2,8 +2,9 @@
 wing's routers and its resolve hook in), and no router imports another router (shared route
 helpers live in `services/incidents/api.py`)."""
 
-import ast
 from pathlib import Path
+
+from tests.unit.test_layout import imports_of
 
 ROOT = Path(__file__).resolve().parents[3]
 INCIDENTS = ROOT / "services" / "incidents"
@@ -14,15 +15,7 @@ def module_of(path: Path) -> str:
 
 
 def imported(path: Path) -> set[str]:
-    """Every module (or module attribute) `path` imports, by its full dotted name."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
+    return imports_of(path, with_names=True)
 
 
 def test_the_incidents_core_never_imports_its_operations_wing():
