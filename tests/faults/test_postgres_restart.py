@@ -110,3 +110,41 @@ async def test_after_postgres_comes_back_alerts_open_incidents_and_their_events_
             assert api.get("/api/v1/incidents").status_code == 200
     finally:
         await producer.stop()
+
+
+async def test_the_slo_service_folds_and_answers_again_after_postgres_comes_back(running_slo, own_postgres):
+    """The SLO service on a PostgreSQL that is killed and started again: 503 meanwhile, then its
+    consumer folds pushed metrics again and its evaluator, relay and consumer are all still alive."""
+    import asyncpg
+
+    from shared.events import MetricsEvent
+
+    def metrics(service: str) -> list[dict]:
+        at = datetime.now(UTC).replace(second=0, microsecond=0)
+        return [{"event_id": MetricsEvent.id_for(source="test", service=service, interval_start=at), "source": "test",
+                 "occurred_at": at.isoformat(), "service": service, "interval_start": at.isoformat(),
+                 "requests": 100, "errors": 1, "utilisation": {}}]
+
+    async def folded(service: str) -> int:
+        conn = await asyncpg.connect(own_postgres.url)
+        try:
+            return await conn.fetchval("SELECT coalesce(sum(requests), 0) FROM slo.minute_bucket WHERE service = $1", service)
+        finally:
+            await conn.close()
+
+    with running_slo(database_url=own_postgres.url, slo_evaluate_interval_s=0.5) as slo:
+        api = slo.client("responder")
+        assert api.post("/api/v1/metrics", json=metrics("before")).status_code == 202
+        await asyncio.to_thread(wait_for, lambda: asyncio.run(folded("before")) == 100, what="folded before")
+
+        os.kill(own_postgres.pid, signal.SIGKILL)
+        await asyncio.to_thread(wait_for, lambda: own_postgres.pid is None, what="postmaster gone")
+        down = await asyncio.to_thread(api.get, "/api/v1/slos")
+        assert down.status_code == 503 and down.headers["retry-after"].isdigit(), down.text
+        await asyncio.to_thread(own_postgres.start)
+
+        assert api.post("/api/v1/metrics", json=metrics("after")).status_code == 202
+        await asyncio.to_thread(wait_for, lambda: asyncio.run(folded("after")) == 100, what="folded after the return")
+        await asyncio.to_thread(wait_for, lambda: api.get("/readyz").status_code == 200, what="ready again")
+        assert api.get("/readyz").json()["checks"] == {"kafka": "ok", "postgres": "ok", "background": "ok"}
+        assert api.get("/api/v1/slos").status_code == 200
