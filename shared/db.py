@@ -22,6 +22,11 @@ MIGRATION_LOCK_KEY = 0x56_49_47_49_4C  # "VIGIL": one advisory lock for every se
 FILENAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
+# Deadlines on every PostgreSQL call, so a hung or unreachable server cannot hang a request or a loop:
+STATEMENT_TIMEOUT_S = 30.0  # each statement (asyncpg cancels it)
+CONNECT_TIMEOUT_S = 10.0  # opening a connection
+ACQUIRE_TIMEOUT_S = 5.0  # waiting for a pooled connection (routes then answer 503, loops retry)
+
 
 class MigrationError(RuntimeError):
     """A migration file is misnamed, changed after being applied, or failed."""
@@ -55,7 +60,10 @@ def load_migrations(directory: Path) -> list[Migration]:
 
 async def create_pool(database_url: str, *, min_size: int = 1, max_size: int = 10, init=None) -> asyncpg.Pool:
     """A pool; `init(conn)` runs on every new connection (type codecs)."""
-    return await asyncpg.create_pool(database_url, min_size=min_size, max_size=max_size, command_timeout=30, init=init)
+    return await asyncpg.create_pool(
+        database_url, min_size=min_size, max_size=max_size, init=init,
+        command_timeout=STATEMENT_TIMEOUT_S, timeout=CONNECT_TIMEOUT_S,
+    )
 
 
 async def migrate(conn: asyncpg.Connection, *, schema: str, directory: Path) -> list[int]:

@@ -300,6 +300,9 @@ class ConsumerLoop(Generic[E]):
 
     `consumer_options` are passed to the `AIOKafkaConsumer` as they are (e.g. `fetch_max_wait_ms`,
     `fetch_min_bytes`: fewer, fuller fetches for a bounded wait); none by default (aiokafka's).
+
+    Each handler call runs under a deadline (`handler_timeout_s`): a handler that hangs on a
+    dependency is cancelled and retried like any failure, so one hung call cannot stop the loop.
     """
 
     def __init__(
@@ -320,8 +323,10 @@ class ConsumerLoop(Generic[E]):
         consumer_options: Mapping[str, object] | None = None,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 30.0,
+        handler_timeout_s: float = 120.0,
     ) -> None:
         self._settings = settings
+        self._handler_timeout_s = handler_timeout_s
         self.topic = topic
         self.group_id = group_id
         self._model = model
@@ -502,7 +507,8 @@ class ConsumerLoop(Generic[E]):
             except ValueError:
                 return False  # the one-by-one path dead-letters the bad one
         try:
-            await self._handle_batch(items)
+            async with asyncio.timeout(self._handler_timeout_s):
+                await self._handle_batch(items)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - retried one by one, which isolates the cause
@@ -523,7 +529,8 @@ class ConsumerLoop(Generic[E]):
         while True:
             attempt += 1
             try:
-                await self._handle(event, record)
+                async with asyncio.timeout(self._handler_timeout_s):
+                    await self._handle(event, record)
                 CONSUMED.labels(self.topic, self.group_id, "ok").inc()
                 return True
             except PermanentHandlerError as exc:

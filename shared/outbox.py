@@ -24,6 +24,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
+from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import Event, encode
 from shared.kafka import EventProducer, Message, ProducerUnavailable, current_traceparent
 
@@ -81,6 +82,7 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval_s: float = 1.0,
         produce_timeout_s: float = 10.0,
+        round_timeout_s: float = 60.0,
         keep_published_s: float = 24 * 3600,
         mark_without_flush: bool = False,
     ) -> None:
@@ -94,6 +96,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_interval_s = poll_interval_s
         self._produce_timeout_s = produce_timeout_s
+        self._round_timeout_s = round_timeout_s
         self._keep_published_s = keep_published_s
         self._lock_key = zlib.crc32(f"vigil-outbox:{schema}".encode())
         self._wake = asyncio.Event()
@@ -147,7 +150,7 @@ class OutboxRelay:
                 await self._sleep(min(0.2 * 2**failures, 10.0))
 
     async def _lead_and_relay(self) -> None:
-        async with self._pool.acquire() as conn:
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
                 await self._sleep(self._poll_interval_s * 5)  # another replica relays
                 return
@@ -156,9 +159,10 @@ class OutboxRelay:
             try:
                 while not self._stopping.is_set():
                     self._wake.clear()
-                    relayed = await self.relay_once(conn)
-                    if relayed < self._batch_size:
-                        await self._housekeeping(conn)
+                    async with asyncio.timeout(self._round_timeout_s):  # a hung statement or send: lead again
+                        relayed = await self.relay_once(conn)
+                        if relayed < self._batch_size:
+                            await self._housekeeping(conn)
                     if relayed == 0:  # nothing pending and nothing left to mark
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)

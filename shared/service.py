@@ -19,7 +19,7 @@ import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
 
 from shared.clock import Clock, utc_now
-from shared.db import create_pool, migrate
+from shared.db import ACQUIRE_TIMEOUT_S, create_pool, migrate
 from shared.events import Topic
 from shared.http_errors import install_error_handlers
 from shared.kafka import EventProducer
@@ -139,9 +139,7 @@ def build_app(
     return app
 
 
-ACQUIRE_TIMEOUT_S = 5.0  # a route waits this long for a connection, then answers 503 (shared/http_errors.py)
-
-
+# A route waits at most ACQUIRE_TIMEOUT_S for a connection, then answers 503 (shared/http_errors.py).
 async def _connection(request: Request) -> AsyncIterator[asyncpg.Connection]:
     async with request.state.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         yield conn

@@ -143,6 +143,25 @@ async def test_a_failing_handler_is_retried_and_the_offset_waits_for_success(kaf
         assert await h.committed_total() == 1
 
 
+async def test_a_handler_that_hangs_is_cut_off_at_its_deadline_and_retried(kafka_broker):
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        await h.send_event(alert(1))
+        await h.send_event(alert(2))
+        attempts: dict[str, int] = {}
+        stored: list[str] = []
+
+        async def hangs_once(event: AlertEvent, record) -> None:
+            attempts[event.fingerprint] = attempts.get(event.fingerprint, 0) + 1
+            if event.fingerprint == "fp1" and attempts["fp1"] == 1:
+                await asyncio.Event().wait()  # a dependency that never answers
+            stored.append(event.fingerprint)
+
+        await run_until(h.loop(hangs_once, handler_timeout_s=0.5), lambda: len(stored) == 2)
+        assert attempts["fp1"] == 2
+        assert sorted(stored) == ["fp1", "fp2"]
+        assert await h.committed_total() == 2
+
+
 async def test_a_message_whose_handler_never_succeeds_is_not_committed_when_the_loop_stops(kafka_broker):
     async with Harness(kafka_broker.bootstrap_servers) as h:
         await h.send_event(alert(1))

@@ -4,6 +4,7 @@ after a later row's is still relayed, and a stopping relay marks what it produce
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -97,3 +98,36 @@ async def test_a_stopping_relay_marks_what_it_produced(database_url, kafka_broke
     finally:
         await conn.close()
         await producer.stop()
+
+
+async def test_a_round_that_hangs_is_cut_off_at_its_deadline_and_the_relay_leads_again(database_url, kafka_broker):
+    schema, conn, producer, settings = await setup(database_url, kafka_broker.bootstrap_servers)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
+    blocker = await asyncpg.connect(database_url)
+    relay = OutboxRelay(pool, schema=schema, producer=producer, round_timeout_s=0.5, poll_interval_s=0.1)
+    task = asyncio.create_task(relay.run())
+    try:
+        topic = await topic_of(settings)
+        cursor = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic)
+        await wait_until(lambda: relay.leading)
+        hold = blocker.transaction()
+        await hold.start()
+        await blocker.execute(f"LOCK TABLE {schema}.outbox IN ACCESS EXCLUSIVE MODE")  # the relay's read hangs
+        await wait_until(lambda: not relay.leading, timeout_s=5)  # cut off, not stuck behind the lock
+        await hold.rollback()
+        await enqueue_to(conn, schema, topic, 9)
+        records = await cursor.read(expected=1)
+        assert [AlertEvent.model_validate_json(r.value).fingerprint for r in records] == ["fp9"]
+    finally:
+        relay.stop()
+        await asyncio.wait_for(task, 15)
+        await blocker.close()
+        await pool.close()
+        await conn.close()
+        await producer.stop()
+
+
+async def wait_until(condition, timeout_s: float = 10) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not condition():
+            await asyncio.sleep(0.02)
