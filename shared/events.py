@@ -24,6 +24,8 @@ class Topic:
     PAGES = "vigil.pages.v1"
     TICKETS = "vigil.tickets.v1"
     METRICS = "vigil.metrics.v1"
+    PEOPLE = "vigil.people.v1"  # compacted: the latest PersonUpdated per person
+    DELIVERIES = "vigil.deliveries.v1"
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -236,6 +238,73 @@ class TicketRequested(Event):
     title: str
     due_at: AwareDatetime
     assignee: str | None = None
+
+    def kafka_key(self) -> bytes:
+        return str(self.incident_id).encode()
+
+
+ContactKind = Literal["email", "webhook", "slack", "apprise"]
+
+
+class ContactMethod(BaseModel):
+    """One way to reach a person. `address`: an e-mail address (email), an https URL (webhook; Slack
+    incoming webhook), an Apprise URL (apprise). `${NAME}` in an address is filled in by the notifier
+    from its own environment, so secrets in URLs need not be in the configuration or on Kafka."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Unique per person, e.g. 'email', 'phone'.")
+    kind: ContactKind
+    address: str = Field(min_length=1, max_length=2000)
+    label: str | None = Field(default=None, max_length=200)
+
+
+class NotificationStep(BaseModel):
+    """One step of a personal notification rule: `after_s` seconds after the page, use `method`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    after_s: int = Field(ge=0, le=7 * 86400)
+    method: str = Field(min_length=1, max_length=64)
+
+
+class PersonUpdated(Event):
+    """A person's contact methods and personal notification rules as the escalator's configuration
+    has them now (the whole set, not a change). `removed`: the person left the configuration.
+    `vigil.people.v1` is compacted by person, so a new consumer reads every person's latest state."""
+
+    event_type: ClassVar[str] = "dev.vigil.person.v1"
+    topic: ClassVar[str] = Topic.PEOPLE
+
+    person: str = Field(min_length=1, max_length=200)
+    revision: int = Field(ge=0, description="The configuration revision this state comes from; a lower one never overwrites a higher.")
+    contact_methods: tuple[ContactMethod, ...] = ()
+    page_rules: tuple[NotificationStep, ...] = Field(default=(), description="For pages; empty = every method at once.")
+    notify_rules: tuple[NotificationStep, ...] = Field(default=(), description="For non-paging notifications (channel notify), tickets and shift notices; empty = the first method at once.")
+    removed: bool = False
+
+    def kafka_key(self) -> bytes:
+        return self.person.encode()
+
+
+class DeliveryUpdated(Event):
+    """The notifier reached (or failed to reach) a person through one contact method, for the
+    incident timeline. `answer`: what the peer said (SMTP reply, HTTP status)."""
+
+    event_type: ClassVar[str] = "dev.vigil.delivery.v1"
+    topic: ClassVar[str] = Topic.DELIVERIES
+
+    delivery_id: str
+    incident_id: int = Field(ge=1)
+    page_id: str | None = None
+    person: str
+    method: str
+    kind: ContactKind
+    state: Literal["sent", "failed", "cancelled"]
+    attempts: int = Field(ge=0)
+    answer: str | None = Field(default=None, max_length=2000)
+    error: str | None = Field(default=None, max_length=2000)
+    bundled_with: int = Field(default=0, ge=0, description="How many other incidents the same message carried (throttling).")
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()
