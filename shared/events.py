@@ -298,8 +298,8 @@ class DeliveryUpdated(Event):
     incident_id: int = Field(ge=1)
     page_id: str | None = None
     person: str
-    method: str
-    kind: ContactKind
+    method: str = Field(description="The contact method's id; 'none' when the person has no way to be reached.")
+    kind: ContactKind | Literal["none"]
     state: Literal["sent", "failed", "cancelled"]
     attempts: int = Field(ge=0)
     answer: str | None = Field(default=None, max_length=2000)
