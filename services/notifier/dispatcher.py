@@ -1,0 +1,193 @@
+"""The dispatcher: takes due deliveries (FOR UPDATE SKIP LOCKED, with a lease, so replicas share the
+work and a crashed sender's rows are taken again when the lease ends), sends each recipient's due
+deliveries as one message (bundling), and records the outcome: sent, retrying with backoff, or
+failed, which brings the page's next step (the person's next method) forward.
+
+The one window no protocol closes: a crash after the peer accepted a message and before the outcome
+is stored sends it again when the lease ends, with the same Message-ID / webhook-id, so the receiver
+can drop it (docs/notifications.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+
+import asyncpg
+import structlog
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.notifier import policy, repository as repo, service
+from services.notifier.outcome import SendResult
+from shared.clock import Clock
+from shared.db import ACQUIRE_TIMEOUT_S
+
+log = structlog.get_logger("vigil.notifier")
+
+DELIVERIES = Counter("vigil_notifier_deliveries_total", "Delivery attempts by contact kind and outcome", ["kind", "outcome"])
+LATENCY = Histogram(
+    "vigil_notifier_delivery_latency_seconds", "From the page's event time to the peer's acceptance", ["kind"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+)
+THROTTLED = Counter("vigil_notifier_throttled_total", "Deliveries held back by a per-recipient limit", ["kind"])
+BUNDLED = Counter("vigil_notifier_bundled_total", "Deliveries carried by another delivery's message", ["kind"])
+OLDEST_PENDING = Gauge("vigil_notifier_oldest_pending_seconds", "Age of the oldest delivery that is due and not yet sent")
+
+Send = Callable[[Sequence[asyncpg.Record]], Awaitable[SendResult]]  # the headline first, then the bundled ones
+LimitsFor = Callable[[asyncpg.Record], Sequence[policy.Limit]]
+
+
+class Dispatcher:
+    def __init__(
+        self, pool: asyncpg.Pool, *, clock: Clock, send: Send, limits_for: LimitsFor, send_timeout_s: float,
+        retry_for_s: float, batch: int = 200, concurrency: int = 64, max_idle_s: float = 1.0,
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._send = send
+        self._limits_for = limits_for
+        self._send_timeout_s = send_timeout_s
+        self._retry_for = timedelta(seconds=retry_for_s)
+        self._batch = batch
+        self._concurrency = concurrency
+        self._max_idle_s = max_idle_s
+        self._lease = timedelta(seconds=send_timeout_s * 2 + 10)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: set[asyncio.Task] = set()
+        self._inflight_rows = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Dispatch until stopped; a failing round is logged and retried (the rows' leases end)."""
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    claimed = await self.round()
+                    failures = 0
+                except Exception as exc:  # noqa: BLE001 - pages depend on this loop: it outlives any fault
+                    failures += 1
+                    log.warning("dispatch round failed, will retry", error=f"{type(exc).__name__}: {exc}", attempt=failures)
+                    await self._sleep(min(0.2 * 2**failures, 10.0))
+                    continue
+                if claimed == 0 or self._inflight_rows >= self._concurrency:
+                    await self._sleep(await self._idle_for())
+        finally:
+            if self._inflight:
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def round(self) -> int:
+        """Claim what is due (as many rows as there is room for) and start sending; returns how many."""
+        room = min(self._batch, self._concurrency - self._inflight_rows)
+        if room <= 0:
+            return 0
+        now = self._clock()
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+            rows = await repo.claim_due(conn, now=now, limit=room, lease_until=now + self._lease)
+        for group in _by_recipient(rows):
+            self._inflight_rows += len(group)
+            task = asyncio.create_task(self._deliver(group))
+            self._inflight.add(task)
+            task.add_done_callback(lambda t, n=len(group): self._done(t, n))
+        return len(rows)
+
+    def _done(self, task: asyncio.Task, rows: int) -> None:
+        self._inflight.discard(task)
+        self._inflight_rows -= rows
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery failed unexpectedly; retried when its lease ends", error=repr(task.exception()))
+        self._wake.set()
+
+    async def _deliver(self, rows: list[asyncpg.Record]) -> None:
+        """One recipient's due deliveries: held back by a limit, or sent as one message and recorded."""
+        first = rows[0]
+        now = self._clock()
+        limits = self._limits_for(first)
+        if limits:
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                sent = await repo.sent_since(conn, first["person"], first["method"], now - max(limit.per for limit in limits))
+            allowed = policy.next_allowed(sent, limits, now)
+            if allowed is not None:
+                THROTTLED.labels(first["kind"]).inc(len(rows))
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                    await conn.execute(repo.HOLD, [r["id"] for r in rows], allowed, now)
+                log.info("delivery held by a limit", person=first["person"], method=first["method"],
+                         until=allowed.isoformat(), deliveries=len(rows))
+                return
+        ordered = policy.bundle_order(rows)
+        try:
+            result = await asyncio.wait_for(self._send(ordered), self._send_timeout_s + 5)
+        except TimeoutError:
+            result = SendResult.transient(f"no answer within {self._send_timeout_s + 5:.0f} s")
+        await self._record(ordered, result)
+
+    async def _record(self, rows: Sequence[asyncpg.Record], result: SendResult) -> None:
+        now = self._clock()
+        headline, ids, kind = rows[0], [r["id"] for r in rows], rows[0]["kind"]
+        DELIVERIES.labels(kind, result.outcome).inc()
+        async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+            if result.outcome == "accepted":
+                done = await conn.fetch(repo.MARK_SENT, ids, now, result.answer, headline["id"], len(rows) - 1)
+                for row in done:
+                    LATENCY.labels(kind).observe(max(0.0, (now - row["requested_at"]).total_seconds()))
+                if len(rows) > 1:
+                    BUNDLED.labels(kind).inc(len(rows) - 1)
+                await service.publish_outcomes(conn, done, now=now)
+                log.info("delivery sent", person=headline["person"], method=headline["method"], kind=kind,
+                         incident_id=headline["number"], answer=result.answer, bundled=len(rows) - 1)
+                return
+            retry_at = policy.next_attempt(
+                result, attempts=headline["attempts"], first_attempt_at=headline["first_attempt_at"] or now, now=now,
+                retry_for=self._retry_for, rand=random.random,
+            )
+            if retry_at is not None:
+                await conn.execute(repo.MARK_RETRYING, ids, retry_at, result.answer, result.error, now)
+                log.warning("delivery will be retried", person=headline["person"], method=headline["method"], kind=kind,
+                            incident_id=headline["number"], error=result.error, attempt=headline["attempts"],
+                            retry_at=retry_at.isoformat())
+                return
+            failed = await conn.fetch(repo.MARK_FAILED, ids, result.answer, result.error, now)
+            await service.publish_outcomes(conn, failed, now=now)
+            for row in failed:
+                if row["source"] == "page":
+                    await conn.fetch(repo.BRING_FORWARD_NEXT_STEP, row["source_id"], row["step"], now)
+            log.error("delivery failed", person=headline["person"], method=headline["method"], kind=kind,
+                      incident_id=headline["number"], error=result.error, attempts=headline["attempts"])
+
+    async def _idle_for(self) -> float:
+        """Seconds until the next due delivery (at most max_idle_s)."""
+        with contextlib.suppress(Exception):
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                due = await repo.next_due(conn)
+            if due is not None:
+                return max(0.0, min(self._max_idle_s, (due - self._clock()).total_seconds()))
+        return self._max_idle_s
+
+    async def _sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+def _by_recipient(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
+    """The claimed rows grouped by (person, method): each group goes as one message."""
+    groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
+    for row in rows:
+        groups.setdefault((row["person"], row["method"]), []).append(row)
+    return list(groups.values())
+
+
+async def measure_oldest_pending(pool: asyncpg.Pool, now: datetime) -> None:
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        oldest = await conn.fetchval(repo.OLDEST_PENDING, now)
+    OLDEST_PENDING.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)

@@ -1,0 +1,111 @@
+"""What the notifier does with each event it consumes, in the caller's transaction: keep people and
+incident states, plan a page's or ticket's deliveries (policy.plan), cancel what an acknowledgement
+or resolution makes pointless, and put every outcome for the timeline into the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import asyncpg
+import structlog
+
+from services.notifier import policy, repository as repo
+from shared.events import DeliveryUpdated, IncidentEvent, PageRequested, PersonUpdated, TicketRequested, deterministic_id
+from shared.outbox import enqueue_many, outbox_row
+
+log = structlog.get_logger("vigil.notifier")
+
+CE_SOURCE = "/vigil/notifier"
+
+
+def delivery_event(row: asyncpg.Record | dict, *, now: datetime) -> DeliveryUpdated:
+    """The timeline's view of a delivery row in its final state (sent, failed, cancelled)."""
+    return DeliveryUpdated(
+        event_id=deterministic_id("delivery-outcome", row["id"], row["state"], str(row["attempts"])),
+        occurred_at=now, source="notifier", delivery_id=row["id"], incident_id=row["incident_id"],
+        page_id=row["source_id"] if row["source"] == "page" else None, person=row["person"], method=row["method"],
+        kind=row["kind"], state=row["state"], attempts=row["attempts"], answer=(row["answer"] or None) and row["answer"][:2000],
+        error=(row["last_error"] or None) and row["last_error"][:2000], bundled_with=row["bundled_with"],
+    )
+
+
+async def publish_outcomes(conn: asyncpg.Connection, rows: Iterable[asyncpg.Record | dict], *, now: datetime) -> None:
+    events = [delivery_event(row, now=now) for row in rows if row["source"] != "test"]
+    if events:
+        await enqueue_many(conn, schema=repo.SCHEMA, rows=[outbox_row(e, ce_source=CE_SOURCE) for e in events])
+
+
+async def apply_person(conn: asyncpg.Connection, event: PersonUpdated) -> None:
+    await repo.upsert_person(conn, event)
+
+
+async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, now: datetime) -> int:
+    """Keep the incident's state; an acknowledgement or resolution cancels the steps not yet sent.
+    Returns how many were cancelled."""
+    if not await repo.record_incident(conn, event) or event.kind not in ("acknowledged", "resolved"):
+        return 0
+    cancelled = await repo.cancel_open(conn, event.incident_id, why=f"{event.kind} by {event.actor or 'someone'}", now=now)
+    await publish_outcomes(conn, cancelled, now=now)
+    return len(cancelled)
+
+
+async def apply_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime) -> list[str]:
+    """Plan the page's deliveries by the person's rules; returns the ids stored now (none on a replay)."""
+    person = await repo.person(conn, page.target)
+    planned = policy.plan(
+        page.page_id, page.channel, person.methods if person else (), person.page_rules if person else (),
+        person.notify_rules if person else (), page.occurred_at,
+    )
+    if not planned:
+        await _unreachable(conn, page.page_id, page.incident_id, page.target, source="page", now=now)
+        return []
+    quieted = await repo.quieted_since(conn, page.incident_id, page.occurred_at)
+    payload = page.model_dump(mode="json")
+    rows = [
+        _row(p, source="page", source_id=page.page_id, incident_id=page.incident_id, number=page.number,
+             severity=page.severity, title=page.title, channel=page.channel, person=page.target,
+             address=person.method(p.method_id).address, payload=payload, requested_at=page.occurred_at,
+             cancelled=quieted)
+        for p in planned
+    ]
+    return await repo.insert_deliveries(conn, rows)
+
+
+async def apply_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime) -> list[str]:
+    """A ticket reaches its assignee (if any) through their non-paging rules."""
+    if not ticket.assignee:
+        return []
+    person = await repo.person(conn, ticket.assignee)
+    planned = policy.plan(ticket.ticket_id, "notify", person.methods if person else (), (),
+                          person.notify_rules if person else (), ticket.occurred_at)
+    if not planned:
+        await _unreachable(conn, ticket.ticket_id, ticket.incident_id, ticket.assignee, source="ticket", now=now)
+        return []
+    payload = ticket.model_dump(mode="json")
+    rows = [
+        _row(p, source="ticket", source_id=ticket.ticket_id, incident_id=ticket.incident_id, number=ticket.number,
+             severity=ticket.severity, title=ticket.title, channel="notify", person=ticket.assignee,
+             address=person.method(p.method_id).address, payload=payload, requested_at=ticket.occurred_at, cancelled=None)
+        for p in planned
+    ]
+    return await repo.insert_deliveries(conn, rows)
+
+
+def _row(p: policy.PlannedDelivery, *, source: str, source_id: str, incident_id: int, number: str, severity: int,
+         title: str, channel: str, person: str, address: str, payload: dict, requested_at: datetime,
+         cancelled: str | None) -> tuple:
+    state, why = ("cancelled", f"{cancelled} before it was due") if cancelled else ("pending", None)
+    return (p.delivery_id, source, source_id, incident_id, number, severity, title, channel, person, p.method_id,
+            p.kind, address, p.step, payload, requested_at, p.due_at, state, p.due_at, why)
+
+
+async def _unreachable(conn: asyncpg.Connection, source_id: str, incident_id: int, person: str, *, source: str,
+                       now: datetime) -> None:
+    """Nobody can be told: say so on the incident's timeline (once per page or ticket)."""
+    log.warning("no contact method", person=person, incident_id=f"INC-{incident_id}", source=source)
+    row = {"id": deterministic_id("delivery", source_id, "none"), "source": source, "source_id": source_id,
+           "incident_id": incident_id, "person": person, "method": "none", "kind": "none", "state": "failed",
+           "attempts": 0, "answer": None, "last_error": f"{person} has no contact method the notifier knows",
+           "bundled_with": 0}
+    await publish_outcomes(conn, [row], now=now)
