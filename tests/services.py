@@ -56,6 +56,7 @@ SERVICES: dict[str, tuple[str, str, str | None]] = {
     "incidents": ("services.incidents.app", "services.incidents.config:IncidentsSettings", "incidents_consumer_group"),
     "escalator": ("services.escalator.app", "services.escalator.config:EscalatorSettings", "escalator_consumer_group"),
     "slo": ("services.slo.app", "services.slo.config:SloSettings", "slo_consumer_group"),
+    "notifier": ("services.notifier.app", "services.notifier.config:NotifierSettings", "notifier_consumer_group"),
 }
 
 
