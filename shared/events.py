@@ -26,6 +26,7 @@ class Topic:
     METRICS = "vigil.metrics.v1"
     PEOPLE = "vigil.people.v1"  # compacted: the latest PersonUpdated per person
     DELIVERIES = "vigil.deliveries.v1"
+    COMPACTED = frozenset({PEOPLE})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
     def dlq(topic: str) -> str:

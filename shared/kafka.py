@@ -65,12 +65,13 @@ def client_options(settings: BaseServiceSettings) -> dict:
 
 async def ensure_topics(settings: BaseServiceSettings, topics: Iterable[str], *, partitions: int | None = None) -> None:
     """Create `topics` (with the settings' topic prefix) if they do not exist (idempotent; an
-    existing topic is left as it is)."""
+    existing topic is left as it is). Those of `Topic.COMPACTED` are compacted."""
     admin = AIOKafkaAdminClient(**client_options(settings), request_timeout_ms=10_000)
     await admin.start()
     try:
         new = [
-            NewTopic(settings.topic_prefix + name, partitions or settings.topic_partitions, settings.topic_replication_factor)
+            NewTopic(settings.topic_prefix + name, partitions or settings.topic_partitions, settings.topic_replication_factor,
+                     topic_configs={"cleanup.policy": "compact"} if name in Topic.COMPACTED else {})
             for name in topics
         ]
         response = await admin.create_topics(new)

@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SPEC = ServiceSpec(
     name="escalator", title="Vigil escalator", ce_source=service.CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS),
+    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE),
     description="Escalation policies, on-call schedules and durable timers: incidents become pages and tickets.",
     routers=(routes.router,), schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
     # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL crash

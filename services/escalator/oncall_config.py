@@ -7,8 +7,12 @@ schedules:
   - name: platform
     primary: {participants: [alice, bob], zone: Europe/Berlin, anchor_date: 2026-01-05, handoff_time: "09:00"}
     backup:  {participants: [carol, dave], zone: Europe/Berlin, anchor_date: 2026-01-05, handoff_time: "09:00"}
-people:
-  alice: {contact: "alice@example.com"}
+people:            # contact methods and personal notification rules, published to the notifier
+  alice:
+    contact: alice@example.com          # shorthand: the e-mail method "email"
+    contact_methods:
+      - {id: slack, kind: slack, address: "https://hooks.slack.com/services/${SLACK_ALICE}"}
+    page_rules: [{after: 0s, method: slack}, {after: 1m, method: email}]
 default_schedule: platform
 routes:            # first match wins: every label given must equal the incident's label
   - {match: {team: db}, schedule: db}
@@ -18,15 +22,18 @@ routes:            # first match wins: every label given must equal the incident
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from datetime import date, time
+import re
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from services.escalator.policy import PolicyConfig
+from services.escalator.policy import Duration, PolicyConfig
 from services.escalator.rotation import Override, Rotation, Schedule
+from shared.events import ContactMethod, NotificationStep, PersonUpdated, deterministic_id
 
 _MODEL = ConfigDict(frozen=True, extra="forbid")
 
@@ -65,10 +72,106 @@ class ScheduleSpec(BaseModel):
         return self
 
 
-class Person(BaseModel):
+# Deliberately loose: one @, no spaces, a plausible domain. The SMTP server is the judge of the rest.
+_EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+SHORTHAND_METHOD = "email"  # the id of the e-mail method that `contact: <address>` stands for
+MAX_RULE_DELAY = timedelta(days=7)
+
+
+def is_email(address: str) -> bool:
+    return _EMAIL.fullmatch(address) is not None
+
+
+def address_problem(method: ContactMethod) -> str | None:
+    """Why `method.address` cannot be an address of its kind, or None. `${NAME}` placeholders are
+    filled in by the notifier later; they may stand for parts of a URL, not for its scheme."""
+    address = method.address
+    if method.kind == "email":
+        return None if is_email(address) else f"{address!r} is not an e-mail address (name@domain)"
+    if method.kind in ("webhook", "slack"):
+        parts = urlsplit(address)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            return f"{address!r} is not an http(s) URL"
+        return None
+    return None if _URL.fullmatch(address) else f"{address!r} is not an Apprise URL (scheme://…)"
+
+
+class RuleStep(BaseModel):
+    """One step of a personal notification rule as people write it: `after` the page, use `method`."""
+
     model_config = _MODEL
 
-    contact: str | None = Field(default=None, description="Where pages go: e-mail, phone, chat handle.")
+    after: Duration = Field(default=timedelta(0), description="A duration such as '0s', '1m', '1h30m'.")
+    method: str = Field(min_length=1, max_length=64, description="The id of one of the person's contact methods.")
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleStep:
+        if not timedelta(0) <= self.after <= MAX_RULE_DELAY:
+            raise ValueError(f"`after` must be between 0s and {MAX_RULE_DELAY.days}d, got {self.after}")
+        return self
+
+    def step(self) -> NotificationStep:
+        return NotificationStep(after_s=int(self.after.total_seconds()), method=self.method)
+
+
+class Person(BaseModel):
+    """How to reach one person: contact methods and, per channel, the order to use them in. Empty
+    rules mean the notifier's defaults: a page goes to every method at once, a notification to the
+    first method at once."""
+
+    model_config = _MODEL
+
+    contact: str | None = Field(
+        default=None, description="Carried on pages. An e-mail address here is also the contact method 'email'."
+    )
+    contact_methods: tuple[ContactMethod, ...] = ()
+    page_rules: tuple[RuleStep, ...] = Field(default=(), description="For pages; empty = every method at once.")
+    notify_rules: tuple[RuleStep, ...] = Field(
+        default=(), description="For non-paging notifications; empty = the first method at once."
+    )
+
+    @property
+    def methods(self) -> tuple[ContactMethod, ...]:
+        """Every contact method: the `contact` shorthand (when it is an e-mail address) first."""
+        if self.contact is not None and is_email(self.contact):
+            return (ContactMethod(id=SHORTHAND_METHOD, kind="email", address=self.contact), *self.contact_methods)
+        return self.contact_methods
+
+    def email(self) -> str | None:
+        """What pages carry as `contact`: the `contact` text, else the first e-mail address."""
+        return self.contact or next((m.address for m in self.methods if m.kind == "email"), None)
+
+    @model_validator(mode="after")
+    def _check(self) -> Person:
+        problems = []
+        explicit = [m.id for m in self.contact_methods]
+        if SHORTHAND_METHOD in explicit and self.contact is not None and is_email(self.contact):
+            problems.append(f"`contact` is already the e-mail method {SHORTHAND_METHOD!r}: "
+                            f"drop `contact` or the contact method with id {SHORTHAND_METHOD!r}")
+        repeated = sorted({i for i in explicit if explicit.count(i) > 1})
+        if repeated:
+            problems.append(f"contact method ids must be unique, repeated: {', '.join(repeated)}")
+        problems += [f"contact method {m.id!r} ({m.kind}): {why}"
+                     for m in self.contact_methods if (why := address_problem(m)) is not None]
+        ids = list(dict.fromkeys(m.id for m in self.methods))
+        for name, rules in (("page_rules", self.page_rules), ("notify_rules", self.notify_rules)):
+            for number, rule in enumerate(rules, start=1):
+                if rule.method not in ids:
+                    known = f"the contact methods are {', '.join(ids)}" if ids else "there are no contact methods"
+                    problems.append(f"{name} step {number} (after {_text(rule.after)}) uses method {rule.method!r}; {known}")
+            for number, (earlier, later) in enumerate(zip(rules, rules[1:]), start=1):
+                if later.after < earlier.after:
+                    problems.append(f"{name} must be in the order they happen: step {number + 1} "
+                                    f"(after {_text(later.after)}) comes before step {number} (after {_text(earlier.after)})")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _text(delay: timedelta) -> str:
+    seconds = int(delay.total_seconds())
+    return f"{seconds // 60}m" if seconds % 60 == 0 and seconds else f"{seconds}s"
 
 
 class Route(BaseModel):
@@ -110,8 +213,9 @@ class OnCallConfig(BaseModel):
         return self.default_schedule or self.schedules[0].name
 
     def contact(self, person: str) -> str | None:
+        """What pages to `person` carry as `contact`: `Person.email`."""
         found = self.people.get(person)
-        return found.contact if found else None
+        return found.email() if found else None
 
     def fingerprint(self) -> str:
         """Identifies the content (not the formatting) of the document."""
@@ -126,6 +230,27 @@ def schedule_of(spec: ScheduleSpec, overrides: list[tuple[str, Override]] = ()) 
         primary_overrides=tuple(o for tier, o in overrides if tier == "primary"),
         backup_overrides=tuple(o for tier, o in overrides if tier == "backup"),
     )
+
+
+def person_updated(name: str, person: Person | None, *, revision: int, now: datetime) -> PersonUpdated:
+    """The event saying what `person` is at configuration `revision` (None: `name` left it)."""
+    event_id = deterministic_id("person", name, str(revision))
+    if person is None:
+        return PersonUpdated(event_id=event_id, occurred_at=now, source="escalator", person=name, revision=revision,
+                             removed=True)
+    return PersonUpdated(
+        event_id=event_id, occurred_at=now, source="escalator", person=name, revision=revision,
+        contact_methods=person.methods, page_rules=tuple(r.step() for r in person.page_rules),
+        notify_rules=tuple(r.step() for r in person.notify_rules),
+    )
+
+
+def people_updates(config: OnCallConfig, *, previous: Iterable[str], revision: int, now: datetime) -> list[PersonUpdated]:
+    """One PersonUpdated per person of `config`, then a removal for each of the `previous`
+    configuration's people that `config` no longer has."""
+    gone = [name for name in dict.fromkeys(previous) if name not in config.people]
+    return [*(person_updated(name, person, revision=revision, now=now) for name, person in config.people.items()),
+            *(person_updated(name, None, revision=revision, now=now) for name in gone)]
 
 
 def parse(data: Any, *, where: str = "configuration") -> OnCallConfig:

@@ -20,6 +20,15 @@ LAST_FILE_HASH = "SELECT file_hash FROM escalator.config_version WHERE source = 
 INSERT_CONFIG = """
 INSERT INTO escalator.config_version (document, fingerprint, source, file_hash, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, $6) RETURNING version"""
+# Configuration writers take it in turn (file import at start, PUT), so each knows the version
+# before its own: the people it removed are those of that version.
+LOCK_CONFIG = "SELECT pg_advisory_xact_lock(hashtextextended('vigil-escalator-config', 0))"
+# The latest version when its people were never published (it was stored before the escalator
+# published people): published once at start.
+UNPUBLISHED_PEOPLE = """
+SELECT version, document FROM escalator.config_version
+WHERE version = (SELECT max(version) FROM escalator.config_version) AND NOT people_published"""
+MARK_PEOPLE_PUBLISHED = "UPDATE escalator.config_version SET people_published = true WHERE version = $1"
 
 OVERRIDES = """
 SELECT id, schedule, tier, person, start_at, end_at, created_by, created_at FROM escalator.override
@@ -143,6 +152,18 @@ async def latest_config_version(conn: asyncpg.Connection) -> int | None:
 
 async def last_file_hash(conn: asyncpg.Connection) -> str | None:
     return await conn.fetchval(LAST_FILE_HASH)
+
+
+async def lock_config(conn: asyncpg.Connection) -> None:
+    await conn.execute(LOCK_CONFIG)
+
+
+async def unpublished_people(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    return await conn.fetchrow(UNPUBLISHED_PEOPLE)
+
+
+async def mark_people_published(conn: asyncpg.Connection, version: int) -> None:
+    await conn.execute(MARK_PEOPLE_PUBLISHED, version)
 
 
 async def insert_config(

@@ -15,10 +15,11 @@ import asyncpg
 import structlog
 
 from services.escalator import repository as repo
-from services.escalator.oncall_config import OnCallConfig, ScheduleSpec, load_yaml, parse, schedule_of
+from services.escalator.oncall_config import OnCallConfig, ScheduleSpec, load_yaml, parse, people_updates, schedule_of
 from services.escalator.policy import IncidentState, PlannedStep, PolicyConfig, decide
 from services.escalator.rotation import OnCallWindow, Override, on_call_window
 from shared.events import IncidentEvent
+from shared.outbox import enqueue_many, outbox_row
 
 log = structlog.get_logger("vigil.escalator")
 CE_SOURCE = "/vigil/escalator"
@@ -81,10 +82,15 @@ class ConfigStore:
 
     async def store(self, conn: asyncpg.Connection, config: OnCallConfig, *, source: str, by: str, now: datetime,
                     file_hash: str | None = None) -> int:
+        """Store `config` as the new version and publish its people (`publish_people`), both in the
+        caller's transaction."""
+        await repo.lock_config(conn)
+        previous = await repo.latest_config(conn)
         version = await repo.insert_config(
             conn, document=config.model_dump(mode="json"), fingerprint=config.fingerprint(), source=source,
             file_hash=file_hash, by=by, now=now,
         )
+        await publish_people(conn, config, previous=previous["document"] if previous else None, revision=version, now=now)
         self._keep(version, config)
         return version
 
@@ -118,14 +124,33 @@ class ConfigStore:
         return who
 
 
+async def publish_people(conn: asyncpg.Connection, config: OnCallConfig, *, previous: dict | None, revision: int,
+                         now: datetime) -> None:
+    """Enqueue a PersonUpdated for every person of `config` at `revision` and a removal for each
+    person of the `previous` document that it no longer has (through the outbox: published once
+    the caller's transaction commits, never lost). vigil.people.v1 is compacted by person, so the
+    topic keeps each person's latest state for a notifier that starts later."""
+    gone_from = (previous or {}).get("people") or {}
+    events = people_updates(config, previous=gone_from, revision=revision, now=now)
+    if events:
+        await enqueue_many(conn, schema=repo.SCHEMA, rows=[outbox_row(e, ce_source=CE_SOURCE) for e in events])
+    log.info("people published", revision=revision, people=len(config.people), removed=len(events) - len(config.people))
+
+
 async def import_file(conn: asyncpg.Connection, store: ConfigStore, path: Path, *, now: datetime) -> int | None:
     """Validate the YAML file (raising ConfigError) and store it as a new version when its content
-    changed since it was last imported; returns the new version or None."""
+    changed since it was last imported; returns the new version or None. A latest version whose
+    people were never published (stored by an escalator before it published people) is published."""
     text = path.read_text()
     config = load_yaml(text, where=str(path))
     file_hash = hashlib.sha256(text.encode()).hexdigest()
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vigil-escalator-config', 0))")
+    await repo.lock_config(conn)
     if await repo.last_file_hash(conn) == file_hash:
+        unpublished = await repo.unpublished_people(conn)
+        if unpublished is not None:
+            stored = parse(unpublished["document"], where=f"stored configuration v{unpublished['version']}")
+            await publish_people(conn, stored, previous=None, revision=unpublished["version"], now=now)
+            await repo.mark_people_published(conn, unpublished["version"])
         return None
     version = await store.store(conn, config, source="file", by=f"file {path.name}", now=now, file_hash=file_hash)
     log.info("configuration imported", file=str(path), version=version)
