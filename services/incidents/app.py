@@ -24,7 +24,7 @@ CE_SOURCE = "/vigil/incidents"
 
 SPEC = ServiceSpec(
     name="incidents", title="Vigil incidents", ce_source=CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS),
+    topics=(Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS, Topic.DELIVERIES),
     description="Incidents opened from alerts, their lifecycle and timeline; the API for incident tools.",
     routers=(routes.router, ops_routes.router, report_routes.router, record_routes.router),
     schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,

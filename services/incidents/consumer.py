@@ -1,5 +1,5 @@
-"""The incident service's consumer loops: alerts become incidents; pages and tickets go into the
-timeline. The pages (tickets) of one poll are one transaction; the alerts of one poll (every partition)
+"""The incident service's consumer loops: alerts become incidents; pages, tickets and deliveries go
+into the timeline. The pages (tickets) of one poll are one transaction; the alerts of one poll (every partition)
 are folded in a few concurrent transactions that share no incident group, fingerprint or event id.
 The loop commits the offsets after them."""
 
@@ -13,7 +13,7 @@ from aiokafka import ConsumerRecord
 from services.incidents import paging, service
 from services.incidents.alerts import independent_parts
 from services.incidents.config import IncidentsSettings
-from shared.events import AlertEvent, PageRequested, TicketRequested, Topic
+from shared.events import AlertEvent, DeliveryUpdated, PageRequested, TicketRequested, Topic
 from shared.kafka import ConsumerLoop, EventProducer
 
 log = structlog.get_logger("vigil.incidents")
@@ -77,6 +77,15 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         async with ctx.pool.acquire() as conn, conn.transaction():
             await paging.record_tickets(conn, [event for event, _record in items], clock=ctx.clock)
 
+    async def on_delivery(event: DeliveryUpdated, record: ConsumerRecord) -> None:
+        with bound(incident_id=f"INC-{event.incident_id}", delivery_id=event.delivery_id):
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                await paging.record_delivery(conn, event, now=ctx.clock())
+
+    async def on_deliveries(items: list[tuple[DeliveryUpdated, ConsumerRecord]]) -> None:
+        async with ctx.pool.acquire() as conn, conn.transaction():
+            await paging.record_deliveries(conn, [event for event, _record in items], clock=ctx.clock)
+
     def loop(topic, model, handle, suffix, handle_batch=None, **options):
         return ConsumerLoop(
             settings, topic=topic, group_id=f"{group}{suffix}", model=model, handle=handle,
@@ -93,5 +102,8 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         loop(Topic.PAGES, PageRequested, on_page, "-pages", on_pages, batch_partitions=True,
              commit_interval_s=COMMIT_INTERVAL_S),
         loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets", on_tickets, batch_partitions=True,
+             commit_interval_s=COMMIT_INTERVAL_S),
+        # The notifier's deliveries (sent, failed, cancelled): the same, once per event id.
+        loop(Topic.DELIVERIES, DeliveryUpdated, on_delivery, "-deliveries", on_deliveries, batch_partitions=True,
              commit_interval_s=COMMIT_INTERVAL_S),
     ]

@@ -1,6 +1,7 @@
-"""The units of work of the page and ticket consumer: the pages and tickets the escalator
-requested, written into their incident's timeline once per page (ticket) id, inside the caller's
-transaction."""
+"""The units of work of the page, ticket and delivery consumers: the pages and tickets the escalator
+requested and what the notifier's deliveries came to, written into their incident's timeline once
+per page (ticket) id and delivery event id, inside the caller's transaction. `delivery_text` is the
+pure wording of a delivery."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import asyncpg
 from services.incidents import repository as repo
 from services.incidents.lifecycle import Entry
 from shared.clock import Clock
-from shared.events import PageRequested, TicketRequested
+from shared.events import DeliveryUpdated, PageRequested, TicketRequested
 
 
 async def record_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime) -> bool:
@@ -43,3 +44,47 @@ async def record_tickets(conn: asyncpg.Connection, tickets: Sequence[TicketReque
     """`record_ticket` for each ticket, in order, in the caller's transaction (a consumer poll)."""
     for ticket in tickets:
         await record_ticket(conn, ticket, now=clock())
+
+
+# Who accepted a message of each kind, as the timeline names it.
+PEERS = {"email": "SMTP", "webhook": "the webhook receiver", "slack": "Slack", "apprise": "Apprise"}
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def delivery_text(delivery: DeliveryUpdated) -> str:
+    """PURE: the timeline line of a delivery, e.g. "email to alice accepted by SMTP: 250 2.0.0 Ok
+    (attempt 1)", "slack to bob failed after 5 attempts: HTTP 410 channel_is_archived", "webhook to
+    carol cancelled (acknowledged)". A method whose id is not its kind is named: "email (home) to …"."""
+    how = delivery.kind if delivery.method == delivery.kind else f"{delivery.kind} ({delivery.method})"
+    said = delivery.error or delivery.answer
+    if delivery.state == "sent":
+        text = f"{how} to {delivery.person} accepted by {PEERS[delivery.kind]}"
+        text += f": {delivery.answer}" if delivery.answer else ""
+        text += f" (attempt {delivery.attempts})"
+    elif delivery.state == "failed":
+        text = f"{how} to {delivery.person} failed after {_count(delivery.attempts, 'attempt')}"
+        text += f": {said}" if said else ""
+    else:
+        text = f"{how} to {delivery.person} cancelled" + (f" ({said})" if said else "")
+    if delivery.bundled_with:
+        text += f" (with {_count(delivery.bundled_with, 'other incident')})"
+    return text
+
+
+async def record_delivery(conn: asyncpg.Connection, delivery: DeliveryUpdated, *, now: datetime) -> bool:
+    """Write `delivery_text` into the incident's timeline, once per delivery event id."""
+    if await repo.get_incident_row(conn, delivery.incident_id) is None:
+        return False
+    entry = Entry("delivery", delivery_text(delivery), "notifier")
+    await repo.add_timeline(conn, delivery.incident_id, [entry], at=delivery.occurred_at,
+                            dedup_key=f"delivery:{delivery.event_id}")
+    return True
+
+
+async def record_deliveries(conn: asyncpg.Connection, deliveries: Sequence[DeliveryUpdated], *, clock: Clock) -> None:
+    """`record_delivery` for each delivery, in order, in the caller's transaction (a consumer poll)."""
+    for delivery in deliveries:
+        await record_delivery(conn, delivery, now=clock())
