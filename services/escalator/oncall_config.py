@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from itertools import pairwise
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -160,7 +161,7 @@ class Person(BaseModel):
                 if rule.method not in ids:
                     known = f"the contact methods are {', '.join(ids)}" if ids else "there are no contact methods"
                     problems.append(f"{name} step {number} (after {_text(rule.after)}) uses method {rule.method!r}; {known}")
-            for number, (earlier, later) in enumerate(zip(rules, rules[1:]), start=1):
+            for number, (earlier, later) in enumerate(pairwise(rules), start=1):
                 if later.after < earlier.after:
                     problems.append(f"{name} must be in the order they happen: step {number + 1} "
                                     f"(after {_text(later.after)}) comes before step {number} (after {_text(earlier.after)})")

@@ -57,53 +57,37 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
             if isinstance(result, BaseException):
                 raise result
 
-    async def on_page(event: PageRequested, record: ConsumerRecord) -> None:
-        with bound(incident_id=f"INC-{event.incident_id}", page_id=event.page_id):
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                await paging.record_page(conn, event, now=ctx.clock())
-
-    async def on_pages(items: list[tuple[PageRequested, ConsumerRecord]]) -> None:
-        # A poll's pages in one transaction, in order; each is written once per page id (dedup key),
-        # so a poll folded again after a failure or a replay adds nothing twice.
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            await paging.record_pages(conn, [event for event, _record in items], clock=ctx.clock)
-
-    async def on_ticket(event: TicketRequested, record: ConsumerRecord) -> None:
-        with bound(incident_id=f"INC-{event.incident_id}", ticket_id=event.ticket_id):
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                await paging.record_ticket(conn, event, now=ctx.clock())
-
-    async def on_tickets(items: list[tuple[TicketRequested, ConsumerRecord]]) -> None:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            await paging.record_tickets(conn, [event for event, _record in items], clock=ctx.clock)
-
-    async def on_delivery(event: DeliveryUpdated, record: ConsumerRecord) -> None:
-        with bound(incident_id=f"INC-{event.incident_id}", delivery_id=event.delivery_id):
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                await paging.record_delivery(conn, event, now=ctx.clock())
-
-    async def on_deliveries(items: list[tuple[DeliveryUpdated, ConsumerRecord]]) -> None:
-        async with ctx.pool.acquire() as conn, conn.transaction():
-            await paging.record_deliveries(conn, [event for event, _record in items], clock=ctx.clock)
-
     def loop(topic, model, handle, suffix, handle_batch=None, **options):
         return ConsumerLoop(
             settings, topic=topic, group_id=f"{group}{suffix}", model=model, handle=handle,
             handle_batch=handle_batch, producer=producer, **options,
         )
 
+    def timeline_loop(topic, model, suffix, record_one, record_many, id_field: str):
+        """A loop writing each event into its incident's timeline (`paging`): a poll (every
+        partition) in one transaction, in order, each event once per its dedup key, so a poll
+        folded again after a failure or a replay adds nothing twice; offsets committed at most every
+        COMMIT_INTERVAL_S (a replay after a crash re-reads a little more, and adds nothing)."""
+
+        async def handle(event, record: ConsumerRecord) -> None:
+            with bound(incident_id=f"INC-{event.incident_id}", **{id_field: getattr(event, id_field)}):
+                async with ctx.pool.acquire() as conn, conn.transaction():
+                    await record_one(conn, event, now=ctx.clock())
+
+        async def handle_batch(items: list[tuple]) -> None:
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                await record_many(conn, [event for event, _record in items], clock=ctx.clock)
+
+        return loop(topic, model, handle, suffix, handle_batch, batch_partitions=True, commit_interval_s=COMMIT_INTERVAL_S)
+
     return [
         # One transaction for every partition of a poll: the alerts of one group are spread over
         # the partitions (the key is the fingerprint) and meet at the group's incident row anyway.
         loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts, batch_partitions=True, max_batch=ALERT_BATCH,
              commit_interval_s=COMMIT_INTERVAL_S),
-        # Pages and tickets: a poll (every partition) in one transaction, offsets committed at most
-        # every COMMIT_INTERVAL_S (a replay after a crash re-reads a little more, and adds nothing).
-        loop(Topic.PAGES, PageRequested, on_page, "-pages", on_pages, batch_partitions=True,
-             commit_interval_s=COMMIT_INTERVAL_S),
-        loop(Topic.TICKETS, TicketRequested, on_ticket, "-tickets", on_tickets, batch_partitions=True,
-             commit_interval_s=COMMIT_INTERVAL_S),
-        # The notifier's deliveries (sent, failed, cancelled): the same, once per event id.
-        loop(Topic.DELIVERIES, DeliveryUpdated, on_delivery, "-deliveries", on_deliveries, batch_partitions=True,
-             commit_interval_s=COMMIT_INTERVAL_S),
+        timeline_loop(Topic.PAGES, PageRequested, "-pages", paging.record_page, paging.record_pages, "page_id"),
+        timeline_loop(Topic.TICKETS, TicketRequested, "-tickets", paging.record_ticket, paging.record_tickets, "ticket_id"),
+        # The notifier's deliveries (sent, failed, cancelled).
+        timeline_loop(Topic.DELIVERIES, DeliveryUpdated, "-deliveries", paging.record_delivery, paging.record_deliveries,
+                      "delivery_id"),
     ]

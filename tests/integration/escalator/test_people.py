@@ -49,7 +49,7 @@ async def cleanup_policy(bootstrap: str, topic: str) -> str:
     try:
         [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, {"cleanup.policy": None})])
         [(_error, _message, _type, _name, entries)] = response.resources
-        return dict((entry[0], entry[1]) for entry in entries)["cleanup.policy"]
+        return {entry[0]: entry[1] for entry in entries}["cleanup.policy"]
     finally:
         await admin.close()
 
