@@ -33,7 +33,7 @@ ENV PATH=/opt/vigil/bin:$PATH \
     VIGIL_LOG_FORMAT=json
 USER 10001:10001
 WORKDIR /tmp
-EXPOSE 8080 8081 8082 8083
+EXPOSE 8080 8081 8082 8083 8084
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD ["python", "/opt/vigil/libexec/healthcheck.py"]
 ENTRYPOINT ["vigil"]

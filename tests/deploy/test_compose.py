@@ -135,6 +135,17 @@ def test_the_demo_grafana_shows_the_vigil_dashboard_from_the_demo_prometheus():
     assert "9090:9090" in compose()["services"]["prometheus"]["ports"]
 
 
-@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "INGEST_TOKEN", "API_TOKEN", "GRAFANA_ADMIN_PASSWORD"])
+@pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "INGEST_TOKEN", "API_TOKEN", "GRAFANA_ADMIN_PASSWORD",
+                                 "NOTIFIER_LINK_KEY", "NOTIFIER_WEBHOOK_KEY"])
 def test_compose_requires_each_secret_from_the_environment(key):
     assert f"${{{key}:?" in COMPOSE.read_text()
+
+
+def test_the_notifier_mails_to_the_compose_mail_catcher_and_links_to_its_published_port():
+    doc = compose()
+    env = vigil_services(doc)["notifier"]["environment"]
+    catcher = doc["services"][env["VIGIL_NOTIFIER_SMTP_HOST"]]
+    assert catcher["image"].startswith("axllent/mailpit:") and "8025:8025" in catcher["ports"]
+    assert (env["VIGIL_NOTIFIER_SMTP_PORT"], env["VIGIL_NOTIFIER_SMTP_SECURITY"]) == ("1025", "none")  # Mailpit's SMTP
+    port = services()["notifier"].port
+    assert env["VIGIL_NOTIFIER_PUBLIC_URL"] == f"http://localhost:{port}" and f"{port}:{port}" in vigil_services(doc)["notifier"]["ports"]

@@ -300,3 +300,24 @@ def test_every_pod_runs_the_one_vigil_image_pinned_in_prod():
     assert len(images) == 1
     (image,) = images
     assert ":" in image and not image.endswith((":latest", ":dev")), image
+
+
+def test_only_the_notifier_public_paths_are_on_the_public_ingress(objects):
+    from services.notifier import one_click
+
+    (ingress,) = of_kind(objects, "Ingress").values()
+    (rule,) = ingress["spec"]["rules"]
+    paths = {(p["path"], p["pathType"]): p["backend"]["service"] for p in rule["http"]["paths"]}
+    assert all(backend == {"name": "vigil-notifier", "port": {"name": "http"}} for backend in paths.values())
+    assert set(paths) == {("/ack/", "Prefix"), ("/slack/actions", "Exact")}
+    # Every one-click route is reachable through it, and nothing else of the notifier (the API).
+    public = {route.path for route in one_click.router.routes}
+    reachable = {path for path in public for (prefix, kind) in paths
+                 if (path == prefix if kind == "Exact" else path.startswith(prefix))}
+    assert reachable == public
+    assert not any("/api/".startswith(prefix.rstrip("/") + "/") for prefix, _ in paths)
+    # People's links carry the public URL: it must be this host, over TLS.
+    container = deployments(objects)["notifier"]["spec"]["template"]["spec"]["containers"][0]
+    public_url = container_env(objects, container)["VIGIL_NOTIFIER_PUBLIC_URL"]
+    assert public_url == f"https://{rule['host']}"
+    assert [rule["host"]] in [t["hosts"] for t in ingress["spec"]["tls"]]

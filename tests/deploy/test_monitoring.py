@@ -18,7 +18,7 @@ DASHBOARD = K8S / "base" / "dashboards" / "vigil.json"
 COMPOSE_RULES = ROOT / "deploy" / "compose" / "prometheus" / "rules" / "vigil.yml"
 REQUIRED_ALERTS = {
     "VigilIngestErrorRatioHigh", "VigilConsumerLagHigh", "VigilEscalationTimersLate", "VigilOutboxBacklog",
-    "VigilDeadLetters", "VigilNoHeartbeat",
+    "VigilDeadLetters", "VigilNoHeartbeat", "VigilNotifierDeliveriesFailing", "VigilNotifierOldestPendingDelivery",
 }
 # What the dashboard must show, as the metric each panel group rests on.
 REQUIRED_PANEL_METRICS = {

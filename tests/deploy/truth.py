@@ -7,6 +7,7 @@ and ports from their settings classes, topics from `shared.events.Topic`, metric
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -17,14 +18,15 @@ from pathlib import Path
 import yaml
 
 from services.cli import SERVICES
+from shared import events
 from shared.events import Topic
 from shared.settings import BaseServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = ("dev", "prod")
-# The paging path: an alert must get from Alertmanager to a page with no scale-from-zero delay.
-PAGING_PATH = ("ingest", "incidents", "escalator")
+# The paging path: an alert must get from Alertmanager to a person with no scale-from-zero delay.
+PAGING_PATH = ("ingest", "incidents", "escalator", "notifier")
 # Metrics that the code does not export but standard exporters do (docs/deploy.md says which).
 EXTERNAL_METRICS = {
     "up": "Prometheus, for every scrape target",
@@ -53,6 +55,15 @@ def topics() -> frozenset[str]:
     return frozenset(v for k, v in vars(Topic).items() if k.isupper() and isinstance(v, str))
 
 
+def consumed_topics(consumer_source: str) -> set[str]:
+    """The topics a consumer.py reads: the `Topic.*` it names, and the topics of the event models it
+    imports from shared.events (a loop built from `model.topic` names no Topic)."""
+    named = {getattr(Topic, m) for m in re.findall(r"\bTopic\.([A-Z_]+)\b", consumer_source)}
+    imported = [getattr(events, alias.name) for node in ast.walk(ast.parse(consumer_source))
+                if isinstance(node, ast.ImportFrom) and node.module == "shared.events" for alias in node.names]
+    return named | {m.topic for m in imported if isinstance(m, type) and issubclass(m, events.Event) and m is not events.Event}
+
+
 @cache
 def services() -> dict[str, ServiceTruth]:
     out = {}
@@ -68,7 +79,7 @@ def services() -> dict[str, ServiceTruth]:
         consumer = package / "consumer.py"
         consumed = set()
         if consumer.exists():
-            consumed = {getattr(Topic, m) for m in re.findall(r"\bTopic\.([A-Z_]+)\b", consumer.read_text())}
+            consumed = consumed_topics(consumer.read_text())
         out[name] = ServiceTruth(
             name=name,
             settings=settings,
