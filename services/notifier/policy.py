@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from services.notifier.outcome import SendResult
 from shared.events import ContactKind, ContactMethod, NotificationStep, deterministic_id
@@ -286,21 +286,26 @@ def parse_throttle(text: str) -> dict[ThrottleClass, tuple[Limit, ...]]:
 
 
 class Waiting(Protocol):
-    """A due delivery as bundling sees it: a delivery row, or any mapping with these keys."""
+    """A due delivery as bundling sees it (the dispatcher wraps its rows in a small dataclass)."""
 
-    def __getitem__(self, key: Literal["incident_id", "severity", "requested_at"], /) -> Any: ...
+    @property
+    def incident_id(self) -> int: ...
+    @property
+    def severity(self) -> int: ...
+    @property
+    def due_at(self) -> datetime: ...
 
 
 W = TypeVar("W", bound=Waiting)
 
 
 def _rank(w: Waiting) -> tuple[int, datetime, int]:
-    return w["severity"], w["requested_at"], w["incident_id"]
+    return w.severity, w.due_at, w.incident_id
 
 
 def bundle_order(waiting: Sequence[W]) -> list[W]:
     """The order one message lists its deliveries in: most severe first (SEV1 before SEV2), then the
-    oldest page, then the lowest incident id. The first is the message's headline."""
+    oldest, then the lowest incident id. The first is the message's headline."""
     return sorted(waiting, key=_rank)
 
 
@@ -308,7 +313,7 @@ def bundle_order(waiting: Sequence[W]) -> list[W]:
 class Bundle(Generic[W]):
     """One message for everything waiting for a (person, method): `headline` is what it is about,
     `others` one delivery per other incident in the order the message lists them, `deliveries`
-    every delivery the message carries (several of one incident are one mention)."""
+    every delivery the message carries, in `bundle_order` (several of one incident are one mention)."""
 
     headline: W
     others: tuple[W, ...]
@@ -327,7 +332,7 @@ def bundle(waiting: Sequence[W]) -> Bundle[W]:
     mentioned: set[int] = set()
     mentions = []
     for w in ordered:
-        if w["incident_id"] not in mentioned:
-            mentioned.add(w["incident_id"])
+        if w.incident_id not in mentioned:
+            mentioned.add(w.incident_id)
             mentions.append(w)
     return Bundle(headline=mentions[0], others=tuple(mentions[1:]), deliveries=tuple(ordered))

@@ -4,6 +4,7 @@ bundled into one message."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -176,31 +177,38 @@ def test_a_throttle_setting_that_cannot_be_read_says_why(text, message):
 # -- bundling ---------------------------------------------------------------------------------------
 
 
-def waiting(incident_id: int, severity: int, minute: int, delivery: str | None = None) -> dict:
-    return {"id": delivery or f"d{incident_id}", "incident_id": incident_id, "severity": severity,
-            "requested_at": T0 + timedelta(minutes=minute)}
+@dataclass(frozen=True)
+class Due:
+    id: str
+    incident_id: int
+    severity: int
+    due_at: datetime
+
+
+def waiting(incident_id: int, severity: int, minute: int, delivery: str | None = None) -> Due:
+    return Due(delivery or f"d{incident_id}", incident_id, severity, T0 + timedelta(minutes=minute))
 
 
 def test_the_most_severe_then_oldest_incident_is_the_headline_and_the_rest_follow_in_that_order():
     rows = [waiting(20, 2, 0), waiting(21, 1, 5), waiting(22, 1, 3), waiting(23, 3, 1), waiting(24, 2, 0, "d24")]
     result = bundle(rows)
-    assert result.headline["incident_id"] == 22
-    assert [r["incident_id"] for r in result.others] == [21, 20, 24, 23]
+    assert result.headline.incident_id == 22
+    assert [r.incident_id for r in result.others] == [21, 20, 24, 23]
     assert result.more_incidents == 4
-    assert [r["incident_id"] for r in bundle_order(rows)] == [22, 21, 20, 24, 23]
+    assert [r.incident_id for r in bundle_order(rows)] == [22, 21, 20, 24, 23]
 
 
 def test_several_deliveries_of_one_incident_are_one_mention_but_all_go_with_the_message():
     rows = [waiting(7, 1, 0, "first-pass"), waiting(8, 2, 1), waiting(7, 1, 10, "second-pass")]
     result = bundle(rows)
-    assert result.headline["id"] == "first-pass"
-    assert [r["incident_id"] for r in result.others] == [8]
-    assert {r["id"] for r in result.deliveries} == {"first-pass", "second-pass", "d8"}
+    assert result.headline.id == "first-pass"
+    assert [r.incident_id for r in result.others] == [8]
+    assert {r.id for r in result.deliveries} == {"first-pass", "second-pass", "d8"}
 
 
 def test_one_waiting_delivery_is_a_message_of_its_own():
     result = bundle([waiting(7, 3, 0)])
-    assert (result.headline["incident_id"], result.others, result.more_incidents) == (7, (), 0)
+    assert (result.headline.incident_id, result.others, result.more_incidents) == (7, (), 0)
 
 
 def test_nothing_waiting_is_not_a_bundle():
