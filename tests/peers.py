@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl
 
 from standardwebhooks import Webhook, WebhookVerificationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from shared.local.kafka_broker import free_port
@@ -96,7 +96,10 @@ class HttpReceiver:
             await send({"type": message["type"] + ".complete"})
             return
         request = Request(scope, receive)
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:  # the sender gave up before it finished sending
+            return
         headers = {k.lower(): v for k, v in request.headers.items()}
         answer = self.check(headers, body) or self._next_answer()
         if answer.delay_s:
