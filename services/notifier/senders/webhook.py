@@ -44,8 +44,10 @@ def signed_headers(*, secret: str, webhook_id: str, body: bytes, timestamp: date
 
 
 async def send_webhook(client: httpx.AsyncClient, *, url: str, secret: str, webhook_id: str, body: bytes,
-                       timestamp: datetime, timeout_s: float = DEFAULT_TIMEOUT_S) -> SendResult:
-    """POST `body` (JSON) to `url`, signed with `secret` as of `timestamp` (the attempt's time:
-    receivers refuse signatures older than 5 minutes)."""
+                       timestamp: datetime | None = None, timeout_s: float = DEFAULT_TIMEOUT_S) -> SendResult:
+    """POST `body` (JSON) to `url`, signed with `secret` as of `timestamp`, by default the wall
+    clock's now: receivers compare it with their own clock and refuse anything more than 5 minutes
+    off, so a simulated clock's time does not belong here."""
+    timestamp = timestamp or datetime.now(UTC)
     headers = signed_headers(secret=secret, webhook_id=webhook_id, body=body, timestamp=timestamp)
     return await post(client, url, content=body, headers=headers, timeout_s=timeout_s)

@@ -215,9 +215,8 @@ async def test_a_signed_webhook_is_verified_and_accepted_by_the_receiver(client)
         assert got.json() == {"type": "page", "incident": "INC-12"} and got.headers["content-type"] == "application/json"
         assert receiver.accepted_ids() == {"d-1"} and not receiver.rejected
 
-        again = await send_webhook(client, url=f"{receiver.url}/hooks", secret=SECRET, webhook_id="d-1", body=body,
-                                   timestamp=datetime.now(UTC))
-        assert again.outcome == "accepted" and receiver.counts()["d-1"] == 2  # a resend keeps its id
+        again = await send_webhook(client, url=f"{receiver.url}/hooks", secret=SECRET, webhook_id="d-1", body=body)
+        assert again.outcome == "accepted" and receiver.counts()["d-1"] == 2  # a resend keeps its id, signed as of now
 
 
 async def test_a_webhook_signed_with_another_secret_is_refused(client):
