@@ -58,9 +58,17 @@ def _slo() -> ServiceSpec:
     return ServiceSpec(SloSettings.load, create_app, lambda s: s.slo_port, GC_THRESHOLDS)
 
 
-# Every service that exists; `vigil dev` starts all of them.
-SERVICES: dict[str, Callable[[], ServiceSpec]] = {"ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo}
+def _notifier() -> ServiceSpec:
+    from services.notifier.app import create_app
+    from services.notifier.config import NotifierSettings
 
+    return ServiceSpec(NotifierSettings.load, create_app, lambda s: s.notifier_port)
+
+
+# Every service that exists; `vigil dev` starts all of them.
+SERVICES: dict[str, Callable[[], ServiceSpec]] = {
+    "ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo, "notifier": _notifier,
+}
 
 
 def _fail(message: str) -> None:

@@ -22,10 +22,10 @@ def loops(ctx, settings: NotifierSettings, producer: EventProducer) -> list[tupl
     """(name, loop) for each topic the notifier reads."""
 
     async def on_page(conn, page: PageRequested) -> bool:
-        return bool(await service.apply_page(conn, page, now=ctx.clock()))
+        return bool(await service.apply_page(conn, page, now=ctx.clock(), started_at=ctx.started_at))
 
     async def on_ticket(conn, ticket: TicketRequested) -> bool:
-        return bool(await service.apply_ticket(conn, ticket, now=ctx.clock()))
+        return bool(await service.apply_ticket(conn, ticket, now=ctx.clock(), started_at=ctx.started_at))
 
     async def on_incident(conn, event: IncidentEvent) -> bool:
         await service.apply_incident_event(conn, event, now=ctx.clock())

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -115,7 +116,7 @@ class Dispatcher:
         limits = self._limits_for(first)
         if limits:
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
-                sent = await repo.sent_since(conn, first["person"], first["method"], now - max(limit.per for limit in limits))
+                sent = await repo.sent_since(conn, first["person"], first["method"], now - policy.longest_window(limits))
             allowed = policy.next_allowed(sent, limits, now)
             if allowed is not None:
                 THROTTLED.labels(first["kind"]).inc(len(rows))
@@ -124,27 +125,27 @@ class Dispatcher:
                 log.info("delivery held by a limit", person=first["person"], method=first["method"],
                          until=allowed.isoformat(), deliveries=len(rows))
                 return
-        ordered = policy.bundle_order(rows)
+        ordered, more_incidents = bundled(rows)
         try:
             result = await asyncio.wait_for(self._send(ordered), self._send_timeout_s + 5)
         except TimeoutError:
             result = SendResult.transient(f"no answer within {self._send_timeout_s + 5:.0f} s")
-        await self._record(ordered, result)
+        await self._record(ordered, result, more_incidents)
 
-    async def _record(self, rows: Sequence[asyncpg.Record], result: SendResult) -> None:
+    async def _record(self, rows: Sequence[asyncpg.Record], result: SendResult, more_incidents: int) -> None:
         now = self._clock()
         headline, ids, kind = rows[0], [r["id"] for r in rows], rows[0]["kind"]
         DELIVERIES.labels(kind, result.outcome).inc()
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
             if result.outcome == "accepted":
-                done = await conn.fetch(repo.MARK_SENT, ids, now, result.answer, headline["id"], len(rows) - 1)
+                done = await conn.fetch(repo.MARK_SENT, ids, now, result.answer, headline["id"], more_incidents)
                 for row in done:
                     LATENCY.labels(kind).observe(max(0.0, (now - row["requested_at"]).total_seconds()))
                 if len(rows) > 1:
                     BUNDLED.labels(kind).inc(len(rows) - 1)
                 await service.publish_outcomes(conn, done, now=now)
                 log.info("delivery sent", person=headline["person"], method=headline["method"], kind=kind,
-                         incident_id=headline["number"], answer=result.answer, bundled=len(rows) - 1)
+                         incident_id=headline["number"], answer=result.answer, more_incidents=more_incidents)
                 return
             retry_at = policy.next_attempt(
                 result, attempts=headline["attempts"], first_attempt_at=headline["first_attempt_at"] or now, now=now,
@@ -177,6 +178,21 @@ class Dispatcher:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Due:
+    incident_id: int
+    severity: int
+    due_at: datetime
+    row: asyncpg.Record
+
+
+def bundled(rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], int]:
+    """The rows of one message, the headline first (policy.bundle: most severe, then oldest), and
+    how many other incidents it carries."""
+    bundle = policy.bundle([_Due(r["incident_id"], r["severity"], r["due_at"], r) for r in rows])
+    return [due.row for due in bundle.deliveries], bundle.more_incidents
 
 
 def _by_recipient(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:

@@ -58,7 +58,7 @@ def _claim(request: Request, token: str) -> links.LinkClaim | HTMLResponse:
                      "instead.</p>", 400)
 
 
-@router.get("/act/{token}", response_class=HTMLResponse, summary="Confirmation page of a one-click link (does not act)")
+@router.get("/ack/{token}", response_class=HTMLResponse, summary="Confirmation page of a one-click link (does not act)")
 async def confirm(request: Request, token: str) -> HTMLResponse:
     claim = _claim(request, token)
     if isinstance(claim, HTMLResponse):
@@ -70,7 +70,7 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
                  f"<form method=post><button type=submit>{verb} {html.escape(number)}</button></form>")
 
 
-@router.post("/act/{token}", response_class=HTMLResponse, summary="Act on a one-click link (acknowledge or resolve)")
+@router.post("/ack/{token}", response_class=HTMLResponse, summary="Act on a one-click link (acknowledge or resolve)")
 async def act(request: Request, token: str) -> HTMLResponse:
     claim = _claim(request, token)
     if isinstance(claim, HTMLResponse):

@@ -105,8 +105,8 @@ DELIVERY_COLUMNS = """id, source, source_id, incident_id, number, severity, titl
     requested_at, due_at, state, next_attempt_at, attempts, first_attempt_at, answer, last_error, sent_at,
     message_id, bundled_with"""
 BY_SOURCE = f"SELECT {DELIVERY_COLUMNS} FROM notifier.delivery WHERE source_id = $1 ORDER BY step, method"
-BY_PERSON = f"""SELECT {DELIVERY_COLUMNS} FROM notifier.delivery WHERE person = $1 AND created_at >= $2
-ORDER BY created_at DESC, id LIMIT $3"""
+BY_PERSON = f"""SELECT {DELIVERY_COLUMNS} FROM notifier.delivery WHERE person = $1 AND requested_at >= $2
+ORDER BY requested_at DESC, step DESC, id LIMIT $3"""
 BY_STATE = f"""SELECT {DELIVERY_COLUMNS} FROM notifier.delivery WHERE state = $1
 ORDER BY updated_at DESC, id LIMIT $2"""
 OLDEST_PENDING = """

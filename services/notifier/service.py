@@ -5,7 +5,7 @@ or resolution makes pointless, and put every outcome for the timeline into the o
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 import structlog
@@ -17,6 +17,13 @@ from shared.outbox import enqueue_many, outbox_row
 log = structlog.get_logger("vigil.notifier")
 
 CE_SOURCE = "/vigil/notifier"
+# A page for someone the notifier does not know yet waits this long for their PersonUpdated (it comes
+# on another topic, and at start the people are still being read) before it says nobody is reachable.
+PERSON_GRACE = timedelta(seconds=60)
+
+
+class PersonNotYetKnown(RuntimeError):
+    """Retried by the consumer loop (the offset waits) until the person is known or the grace ends."""
 
 
 def delivery_event(row: asyncpg.Record | dict, *, now: datetime) -> DeliveryUpdated:
@@ -50,9 +57,17 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     return len(cancelled)
 
 
-async def apply_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime) -> list[str]:
-    """Plan the page's deliveries by the person's rules; returns the ids stored now (none on a replay)."""
+def _await_person(name: str, requested_at: datetime, *, now: datetime, known_since: datetime) -> None:
+    if now - max(requested_at, known_since) < PERSON_GRACE:
+        raise PersonNotYetKnown(f"{name} is not (yet) in the notifier's copy of people")
+
+
+async def apply_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime, started_at: datetime) -> list[str]:
+    """Plan the page's deliveries by the person's rules; returns the ids stored now (none on a replay).
+    `started_at`: when this process started (its copy of people may still be catching up)."""
     person = await repo.person(conn, page.target)
+    if person is None:
+        _await_person(page.target, page.occurred_at, now=now, known_since=started_at)
     planned = policy.plan(
         page.page_id, page.channel, person.methods if person else (), person.page_rules if person else (),
         person.notify_rules if person else (), page.occurred_at,
@@ -72,11 +87,13 @@ async def apply_page(conn: asyncpg.Connection, page: PageRequested, *, now: date
     return await repo.insert_deliveries(conn, rows)
 
 
-async def apply_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime) -> list[str]:
+async def apply_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime, started_at: datetime) -> list[str]:
     """A ticket reaches its assignee (if any) through their non-paging rules."""
     if not ticket.assignee:
         return []
     person = await repo.person(conn, ticket.assignee)
+    if person is None:
+        _await_person(ticket.assignee, ticket.occurred_at, now=now, known_since=started_at)
     planned = policy.plan(ticket.ticket_id, "notify", person.methods if person else (), (),
                           person.notify_rules if person else (), ticket.occurred_at)
     if not planned:

@@ -54,7 +54,7 @@ CREATE TABLE delivery (
 CREATE INDEX delivery_due ON delivery (next_attempt_at) WHERE state IN ('pending', 'retrying', 'sending');
 CREATE INDEX delivery_open_by_incident ON delivery (incident_id) WHERE state IN ('pending', 'retrying');
 CREATE INDEX delivery_by_source ON delivery (source_id);
-CREATE INDEX delivery_by_person ON delivery (person, created_at);
+CREATE INDEX delivery_by_person ON delivery (person, requested_at);
 CREATE INDEX delivery_failed ON delivery (updated_at) WHERE state = 'failed';
 CREATE INDEX delivery_sent_by_recipient ON delivery (person, method, sent_at) WHERE state = 'sent' AND message_id = id;
 
