@@ -260,7 +260,8 @@ class MailSink:
 
         self._smtp_thread = threading.Thread(target=run, name="mail-sink-smtp", daemon=True)
         self._smtp_thread.start()
-        started.wait(10)
+        if not started.wait(10):
+            raise RuntimeError("the mail sink's SMTP server did not start within 10 s")
         if failure:
             raise failure[0]
 
@@ -285,8 +286,12 @@ class MailSink:
     def start(self) -> Self:
         logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every connection at INFO
         self.start_smtp()
-        if self.http_port is not None:
-            self.start_http()
+        try:
+            if self.http_port is not None:
+                self.start_http()
+        except BaseException:
+            self.stop_smtp()
+            raise
         return self
 
     def stop(self) -> None:
