@@ -27,7 +27,6 @@ from itertools import pairwise
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -76,6 +75,7 @@ class ScheduleSpec(BaseModel):
 # Deliberately loose: one @, no spaces, a plausible domain. The SMTP server is the judge of the rest.
 _EMAIL = re.compile(r"[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+_HTTP_URL = re.compile(r"https?://[^/?#\s]+(?:[/?#]\S*)?", re.IGNORECASE)  # a scheme, a host, maybe a path
 SHORTHAND_METHOD = "email"  # the id of the e-mail method that `contact: <address>` stands for
 MAX_RULE_DELAY = timedelta(days=7)
 
@@ -91,10 +91,7 @@ def address_problem(method: ContactMethod) -> str | None:
     if method.kind == "email":
         return None if is_email(address) else f"{address!r} is not an e-mail address (name@domain)"
     if method.kind in ("webhook", "slack"):
-        parts = urlsplit(address)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            return f"{address!r} is not an http(s) URL"
-        return None
+        return None if _HTTP_URL.fullmatch(address) else f"{address!r} is not an http(s) URL"
     return None if _URL.fullmatch(address) else f"{address!r} is not an Apprise URL (scheme://…)"
 
 

@@ -84,6 +84,7 @@ def test_the_shipped_example_gives_every_person_an_email_method():
          "contact method 'hook' (webhook): 'ftp://example.org/x' is not an http(s) URL"),
         ({"contact_methods": [{"id": "chat", "kind": "slack", "address": "hooks.slack.com/services/x"}]},
          "contact method 'chat' (slack): 'hooks.slack.com/services/x' is not an http(s) URL"),
+        ({"contact_methods": [{"id": "hook", "kind": "webhook", "address": "https:///no-host"}]}, "is not an http(s) URL"),
         ({"contact_methods": [{"id": "sms", "kind": "apprise", "address": "+15550001"}]},
          "is not an Apprise URL"),
         ({"contact": "a@x.org", "page_rules": [{"after": "0s", "method": "email"}, {"after": "2m", "method": "phone"}]},
