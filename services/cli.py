@@ -128,18 +128,22 @@ def dev(
     state_dir: Path = typer.Option(Path(".local"), help="Where the local broker and database keep their data."),
     kafka_port: int = typer.Option(9092, help="Port of the local Kafka broker."),
     postgres_port: int = typer.Option(55432, help="Port of the local PostgreSQL server."),
+    mail_port: int = typer.Option(1025, help="SMTP port of the local mail sink (every page's e-mail goes there)."),
+    mail_viewer_port: int = typer.Option(8025, help="Port of the mail sink's web page."),
 ) -> None:
     """Run the whole system locally in the foreground: a real Kafka broker (KRaft) and PostgreSQL
     unless VIGIL_KAFKA_BOOTSTRAP_SERVERS / VIGIL_DATABASE_URL point elsewhere, then every service.
-    Ctrl-C stops everything cleanly; data stays in --state-dir."""
+    Without VIGIL_NOTIFIER_SMTP_HOST, a local mail sink receives every e-mail the notifier sends,
+    shown at http://127.0.0.1:8025. Ctrl-C stops everything cleanly; data stays in --state-dir."""
     from shared.local.kafka_broker import LocalKafka
+    from shared.local.mail_sink import MailSink
     from shared.local.postgres_server import LocalPostgres
     from shared.observability import configure_logging
     from shared.runtime import Listener, configure_process, run, serve, tune_gc
 
     configure_logging(level=os.environ.get("VIGIL_LOG_LEVEL", "info"), fmt=os.environ.get("VIGIL_LOG_FORMAT", "auto"))
     state_dir.mkdir(parents=True, exist_ok=True)
-    kafka = postgres = None
+    kafka = postgres = mail = None
     try:
         if not os.environ.get("VIGIL_KAFKA_BOOTSTRAP_SERVERS"):
             kafka = LocalKafka(state_dir / "kafka", port=kafka_port)
@@ -162,6 +166,7 @@ def dev(
                                     ("VIGIL_INCIDENTS_INGEST_URL", "VIGIL_INGEST_PORT", "8080")):
             os.environ.setdefault(var, f"http://127.0.0.1:{os.environ.get(port_var, port)}")
         os.environ.setdefault("VIGIL_INCIDENTS_PEER_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
+        mail = _notifier_environment(state_dir, mail_port, mail_viewer_port, MailSink)
 
         listeners = []
         for name, make_spec in SERVICES.items():
@@ -178,10 +183,29 @@ def dev(
         _print_banner(listeners)
         run(serve(listeners))
     finally:
+        if mail is not None:
+            mail.stop()
         if kafka is not None:
             kafka.stop()
         if postgres is not None:
             postgres.stop()
+
+
+def _notifier_environment(state_dir: Path, mail_port: int, mail_viewer_port: int, mail_sink_class):
+    """The notifier's local settings: the local mail sink (started here, returned) unless an SMTP
+    server is configured, links to itself signed with a kept key, acting through the incident service."""
+    mail = None
+    if not os.environ.get("VIGIL_NOTIFIER_SMTP_HOST"):
+        mail = mail_sink_class(smtp_port=mail_port, http_port=mail_viewer_port).start()
+        os.environ.update(VIGIL_NOTIFIER_SMTP_HOST="127.0.0.1", VIGIL_NOTIFIER_SMTP_PORT=str(mail.smtp_port),
+                          VIGIL_NOTIFIER_SMTP_SECURITY="none", VIGIL_DEV_MAIL_URL=mail.http_url)
+    port = os.environ.get("VIGIL_NOTIFIER_PORT", "8084")
+    os.environ.setdefault("VIGIL_NOTIFIER_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    os.environ.setdefault("VIGIL_NOTIFIER_LINK_KEYS", _dev_token(state_dir, "notifier-link-key"))
+    os.environ.setdefault("VIGIL_NOTIFIER_WEBHOOK_KEY", _dev_token(state_dir, "notifier-webhook-key"))
+    os.environ.setdefault("VIGIL_NOTIFIER_INCIDENTS_URL", f"http://127.0.0.1:{os.environ.get('VIGIL_INCIDENTS_PORT', '8081')}")
+    os.environ.setdefault("VIGIL_NOTIFIER_INCIDENTS_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
+    return mail
 
 
 def _print_banner(listeners: list) -> None:
@@ -199,6 +223,8 @@ def _print_banner(listeners: list) -> None:
     if api_token:
         out.write(f"\n  API token (admin): {api_token}\n  e.g. curl -H 'Authorization: Bearer {api_token}' "
                   "http://127.0.0.1:8081/api/v1/incidents\n")
+    if os.environ.get("VIGIL_DEV_MAIL_URL"):
+        out.write(f"\n  Mail:     {os.environ['VIGIL_DEV_MAIL_URL']}   (every e-mail the notifier sends; pages of the example people)\n")
     out.write(f"\n  Kafka:    {os.environ.get('VIGIL_KAFKA_BOOTSTRAP_SERVERS')}\n")
     out.write(f"  Postgres: {os.environ.get('VIGIL_DATABASE_URL')}\n\n")
     out.flush()
