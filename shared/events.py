@@ -26,6 +26,7 @@ class Topic:
     METRICS = "vigil.metrics.v1"
     PEOPLE = "vigil.people.v1"  # compacted: the latest PersonUpdated per person
     DELIVERIES = "vigil.deliveries.v1"
+    SHIFTS = "vigil.shifts.v1"  # on-call shift start and end notices, keyed by person
     COMPACTED = frozenset({PEOPLE})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
@@ -309,6 +310,32 @@ class DeliveryUpdated(Event):
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()
+
+
+class ShiftNotice(Event):
+    """A person starts (`kind` starting) or stops (ending) being on call for one tier of a schedule
+    at `at`; the escalator sends it ahead of the boundary and the notifier tells the person through
+    their non-paging rules. `notice_id` (also the event id) is deterministic per (schedule, tier,
+    person, kind, at): a boundary is announced once, whatever the replicas and restarts."""
+
+    event_type: ClassVar[str] = "dev.vigil.shift.v1"
+    topic: ClassVar[str] = Topic.SHIFTS
+
+    notice_id: str
+    person: str = Field(min_length=1, max_length=200)
+    schedule: str
+    tier: Literal["primary", "backup"]
+    kind: Literal["starting", "ending"]
+    at: AwareDatetime = Field(description="The boundary: when the person starts or stops being on call.")
+    until: AwareDatetime | None = Field(
+        default=None, description="For `starting`: when the shift ends (None: not in sight, e.g. a one-person rotation).")
+
+    def kafka_key(self) -> bytes:
+        return self.person.encode()
+
+    @staticmethod
+    def id_for(*, schedule: str, tier: str, person: str, kind: str, at: datetime) -> str:
+        return deterministic_id("shift-notice", schedule, tier, person, kind, utc_isoformat(at))
 
 
 # A (pydantic) dataclass with slots, not a BaseModel: an event carries ten or so of these, and
