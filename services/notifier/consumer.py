@@ -1,7 +1,7 @@
-"""The notifier's consumers: pages and tickets become delivery rows, incident events cancel what is
-no longer needed, people events keep the notifier's copy of contact methods and rules. A poll's
-events of one partition are one transaction; the offset is committed after it (ConsumerLoop), and
-the dispatcher is woken once it committed."""
+"""The notifier's consumers: pages, tickets and shift notices become delivery rows, incident events
+cancel what is no longer needed, people events keep the notifier's copy of contact methods and
+rules. A poll's events of one partition are one transaction; the offset is committed after it
+(ConsumerLoop), and the dispatcher is woken once it committed."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 
 from services.notifier import service
 from services.notifier.config import NotifierSettings
-from shared.events import Event, IncidentEvent, PageRequested, PersonUpdated, TicketRequested
+from shared.events import Event, IncidentEvent, PageRequested, PersonUpdated, ShiftNotice, TicketRequested
 from shared.kafka import ConsumerLoop, EventProducer
 
 E = TypeVar("E", bound=Event)
@@ -27,6 +27,9 @@ def loops(ctx, settings: NotifierSettings, producer: EventProducer) -> list[tupl
     async def on_ticket(conn, ticket: TicketRequested) -> bool:
         return bool(await service.apply_ticket(conn, ticket, now=ctx.clock(), started_at=ctx.started_at))
 
+    async def on_shift(conn, notice: ShiftNotice) -> bool:
+        return bool(await service.apply_shift(conn, notice, now=ctx.clock(), started_at=ctx.started_at))
+
     async def on_incident(conn, event: IncidentEvent) -> bool:
         await service.apply_incident_event(conn, event, now=ctx.clock())
         return False
@@ -40,6 +43,7 @@ def loops(ctx, settings: NotifierSettings, producer: EventProducer) -> list[tupl
         ("consume-incidents", _loop(ctx, settings, producer, IncidentEvent, "-incidents", on_incident)),
         ("consume-pages", _loop(ctx, settings, producer, PageRequested, "-pages", on_page)),
         ("consume-tickets", _loop(ctx, settings, producer, TicketRequested, "-tickets", on_ticket)),
+        ("consume-shifts", _loop(ctx, settings, producer, ShiftNotice, "-shifts", on_shift)),
     ]
 
 

@@ -196,10 +196,12 @@ def bundled(rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], int]:
 
 
 def _by_recipient(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
-    """The claimed rows grouped by (person, method): each group goes as one message."""
-    groups: dict[tuple[str, str], list[asyncpg.Record]] = {}
+    """The claimed rows grouped by (person, method): each group goes as one message. A row about no
+    incident (a shift notice, a test message) goes alone: a bundle lists incidents."""
+    groups: dict[tuple[str, str, str], list[asyncpg.Record]] = {}
     for row in rows:
-        groups.setdefault((row["person"], row["method"]), []).append(row)
+        alone = row["id"] if row["incident_id"] == 0 else ""
+        groups.setdefault((row["person"], row["method"], alone), []).append(row)
     return list(groups.values())
 
 

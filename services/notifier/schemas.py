@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 class DeliveryOut(BaseModel):
     id: str = Field(description="Deterministic per (page, contact method, rule step): also the webhook-id and the Message-ID's left part.")
-    source: Literal["page", "ticket", "test"]
-    source_id: str = Field(description="The page_id, ticket_id or test id")
+    source: Literal["page", "ticket", "test", "shift"]
+    source_id: str = Field(description="The page_id, ticket_id, test id or shift notice id")
     incident_id: int
     number: str
     severity: int

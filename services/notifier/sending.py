@@ -4,6 +4,7 @@ signed links it carries (links.py), and which sender takes it (senders/). The di
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,7 @@ from services.notifier.senders.slack import slack_bot_client, slack_channel, sen
 from services.notifier.senders.smtp import SmtpTarget, send_email
 from services.notifier.senders.webhook import derive_secret, send_webhook
 from shared.clock import Clock
-from shared.events import PageRequested, TicketRequested
+from shared.events import PageRequested, ShiftNotice, TicketRequested, utc_isoformat
 
 
 @dataclass
@@ -57,12 +58,17 @@ class Channels:
             address = expand(headline["address"], self.env)
         except UnsetVariable as exc:
             return SendResult.permanent(f"{headline['method']}: {exc}")
-        page = _page_of(headline)
-        actions = self._links(headline["incident_id"], headline["person"], now) if headline["source"] != "test" else None
+        source = headline["source"]
+        shift = ShiftNotice.model_validate(headline["payload"]) if source == "shift" else None
+        page = _page_of(headline) if shift is None else None
+        actions = self._links(headline["incident_id"], headline["person"], now) if source in ("page", "ticket") else None
         bundled = tuple(self._bundled_ref(row, now) for row in _other_incidents(rows))
-        if headline["source"] == "test":
+        if shift is not None:
+            notice = messages.shift_notice(person=shift.person, schedule=shift.schedule, role=shift.tier,
+                                           starting=shift.kind == "starting", at=shift.at, until=shift.until)
+        elif source == "test":
             notice = messages.check_notice(person=headline["person"], method_label=headline["method"], at=now)
-        elif headline["source"] == "ticket":
+        elif source == "ticket":
             ticket = TicketRequested.model_validate(headline["payload"])
             notice = messages.ticket_notice(ticket, person=headline["person"], actions=actions)
         else:
@@ -79,7 +85,10 @@ class Channels:
             key = self.settings.notifier_webhook_key
             if key is None:
                 return SendResult.permanent("no webhook key is configured (VIGIL_NOTIFIER_WEBHOOK_KEY)")
-            body = messages.webhook(page, delivery_id=headline["id"], bundled=bundled, actions=actions).model_dump_json()
+            if shift is not None:
+                body = _shift_body(shift, notice, delivery_id=headline["id"])
+            else:
+                body = messages.webhook(page, delivery_id=headline["id"], bundled=bundled, actions=actions).model_dump_json()
             secret = derive_secret(key.get_secret_value().encode(), headline["person"], headline["method"])
             # The receiver checks the signature's timestamp against its own clock: the wall clock's,
             # not the injected one (which tests move).
@@ -126,6 +135,15 @@ def _page_of(row: asyncpg.Record) -> messages.Page:
                              channel="notify", reason=reason, paged_at=ticket.occurred_at)
     return messages.Page(page_id=row["source_id"], incident=incident, person=row["person"], role="primary",
                          channel="notify", reason=reason, paged_at=row["requested_at"])
+
+
+def _shift_body(shift: ShiftNotice, notice: messages.Notice, *, delivery_id: str) -> str:
+    """The webhook body of a shift notice (`shift.v1`): the event's fields and the words people read."""
+    return json.dumps({
+        "type": "shift.v1", "delivery_id": delivery_id, "notice_id": shift.notice_id, "person": shift.person,
+        "schedule": shift.schedule, "tier": shift.tier, "kind": shift.kind, "at": utc_isoformat(shift.at),
+        "until": utc_isoformat(shift.until) if shift.until else None, "subject": notice.subject, "summary": notice.summary,
+    })
 
 
 def _other_incidents(rows: Sequence[asyncpg.Record]) -> list[asyncpg.Record]:

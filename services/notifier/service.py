@@ -1,6 +1,7 @@
 """What the notifier does with each event it consumes, in the caller's transaction: keep people and
-incident states, plan a page's or ticket's deliveries (policy.plan), cancel what an acknowledgement
-or resolution makes pointless, and put every outcome for the timeline into the outbox."""
+incident states, plan a page's, ticket's or shift notice's deliveries (policy.plan), cancel what an
+acknowledgement or resolution makes pointless, and put every outcome for the timeline into the
+outbox (a shift notice or a test message concerns no incident: it has no timeline)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import asyncpg
 import structlog
 
 from services.notifier import policy, repository as repo
-from shared.events import DeliveryUpdated, IncidentEvent, PageRequested, PersonUpdated, TicketRequested, deterministic_id
+from shared.events import (
+    DeliveryUpdated, IncidentEvent, PageRequested, PersonUpdated, ShiftNotice, TicketRequested, deterministic_id,
+)
 from shared.outbox import enqueue_many, outbox_row
 
 log = structlog.get_logger("vigil.notifier")
@@ -20,6 +23,9 @@ CE_SOURCE = "/vigil/notifier"
 # A page for someone the notifier does not know yet waits this long for their PersonUpdated (it comes
 # on another topic, and at start the people are still being read) before it says nobody is reachable.
 PERSON_GRACE = timedelta(seconds=60)
+# A shift notice read this long after its boundary (the notifier was down) would only confuse.
+SHIFT_NOTICE_STALE = timedelta(hours=1)
+WITHOUT_TIMELINE = frozenset({"test", "shift"})  # delivery sources that concern no incident
 
 
 class PersonNotYetKnown(RuntimeError):
@@ -38,7 +44,7 @@ def delivery_event(row: asyncpg.Record | dict, *, now: datetime) -> DeliveryUpda
 
 
 async def publish_outcomes(conn: asyncpg.Connection, rows: Iterable[asyncpg.Record | dict], *, now: datetime) -> None:
-    events = [delivery_event(row, now=now) for row in rows if row["source"] != "test"]
+    events = [delivery_event(row, now=now) for row in rows if row["source"] not in WITHOUT_TIMELINE]
     if events:
         await enqueue_many(conn, schema=repo.SCHEMA, rows=[outbox_row(e, ce_source=CE_SOURCE) for e in events])
 
@@ -104,6 +110,31 @@ async def apply_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now
         _row(p, source="ticket", source_id=ticket.ticket_id, incident_id=ticket.incident_id, number=ticket.number,
              severity=ticket.severity, title=ticket.title, channel="notify", person=ticket.assignee,
              address=person.method(p.method_id).address, payload=payload, requested_at=ticket.occurred_at, cancelled=None)
+        for p in planned
+    ]
+    return await repo.insert_deliveries(conn, rows)
+
+
+async def apply_shift(conn: asyncpg.Connection, notice: ShiftNotice, *, now: datetime, started_at: datetime) -> list[str]:
+    """A shift notice reaches the person through their non-paging rules; returns the ids stored now."""
+    if now - notice.at > SHIFT_NOTICE_STALE:
+        log.warning("shift notice too late to send", person=notice.person, schedule=notice.schedule, kind=notice.kind,
+                    at=notice.at.isoformat())
+        return []
+    person = await repo.person(conn, notice.person)
+    if person is None:
+        _await_person(notice.person, notice.occurred_at, now=now, known_since=started_at)
+    planned = policy.plan(notice.notice_id, "notify", person.methods if person else (), (),
+                          person.notify_rules if person else (), notice.occurred_at)
+    if not planned:
+        log.warning("no contact method for a shift notice", person=notice.person, schedule=notice.schedule)
+        return []
+    payload = notice.model_dump(mode="json")
+    title = f"On call for {notice.schedule} ({notice.tier})"
+    rows = [
+        _row(p, source="shift", source_id=notice.notice_id, incident_id=0, number="", severity=4, title=title,
+             channel="notify", person=notice.person, address=person.method(p.method_id).address, payload=payload,
+             requested_at=notice.occurred_at, cancelled=None)
         for p in planned
     ]
     return await repo.insert_deliveries(conn, rows)
