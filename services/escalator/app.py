@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
 import structlog
 from fastapi import FastAPI
 
-from services.escalator import repository, routes, service
+from services.escalator import repository, routes, service, shift_notices
 from services.escalator.config import EscalatorSettings
 from services.escalator.consumer import incident_events_loop
 from services.escalator.incidents_client import IncidentsClient
@@ -24,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SPEC = ServiceSpec(
     name="escalator", title="Vigil escalator", ce_source=service.CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE),
+    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE, Topic.SHIFTS),
     description="Escalation policies, on-call schedules and durable timers: incidents become pages and tickets.",
     routers=(routes.router,), schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
     # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL crash
@@ -66,6 +67,10 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         loop = incident_events_loop(ctx, settings, rt.producer)
         rt.work.start("consume-incidents", loop.run, loop.stop)
         rt.work.start("ticker", ticker.run, ticker.stop)
+        if settings.escalator_shift_notices:
+            lead = timedelta(seconds=settings.escalator_shift_notice_lead_s)
+            rt.work.every("shift-notices", lambda: shift_notices.announce_due(rt.pool, store, now=clock(), lead=lead),
+                          interval_s=settings.escalator_shift_notice_interval_s, timeout_s=settings.escalator_tick_timeout_s)
         return {"escalator": ctx}
 
     return build_app(SPEC, settings, start=start, clock=clock, run_relay=run_relay)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from shared.api_auth import ApiTokenSettings
 
@@ -32,6 +32,15 @@ class EscalatorSettings(ApiTokenSettings):
         default=5.0, gt=0, le=60,
         description="Longest the ticker sleeps without looking at the clock (it wakes earlier on the next due time and on new timers).",
     )
+    escalator_shift_notices: bool = Field(
+        default=True, description="Tell people (through the notifier) before they start and stop being on call.")
+    escalator_shift_notice_lead_s: float = Field(
+        default=900.0, gt=0, le=86400,
+        description="How long before a person starts or stops being on call they are told (a shift notice); a "
+        "boundary passed by more than this is never announced (a fresh install does not send the past).",
+    )
+    escalator_shift_notice_interval_s: float = Field(
+        default=60.0, gt=0, le=600, description="How often the shift-notice job looks for boundaries due (at most the lead).")
     escalator_consumer_commit_interval_s: float = Field(
         default=0.0, ge=0, le=10,
         description="Offsets of vigil.incidents.v1 committed at most this often (0: after every poll). "
@@ -53,6 +62,13 @@ class EscalatorSettings(ApiTokenSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @model_validator(mode="after")
+    def _notices_in_time(self) -> EscalatorSettings:
+        if self.escalator_shift_notice_interval_s > self.escalator_shift_notice_lead_s:
+            raise ValueError("escalator_shift_notice_interval_s must not exceed escalator_shift_notice_lead_s: "
+                             "a boundary is announced from a lead before it to a lead after it")
+        return self
 
     @field_validator("escalator_config_file")
     @classmethod

@@ -56,6 +56,11 @@ def horizon(rotation: Rotation) -> timedelta:
     return 2 * rotation.shift + rotation.overlap + MARGIN
 
 
+def reach(schedule: Schedule) -> timedelta:
+    """How far either side of a window `due_boundaries` looks (the overrides it needs lie within)."""
+    return max(horizon(schedule.primary), horizon(schedule.backup))
+
+
 def tier_boundaries(tier: Tier, rotation: Rotation, overrides, *, start: datetime, end: datetime) -> list[Boundary]:
     """Every boundary of `tier` with `start <= at <= end`."""
     around = horizon(rotation)

@@ -10,6 +10,7 @@ from datetime import datetime
 import asyncpg
 
 from services.escalator.policy import PlannedStep
+from shared.events import ShiftNotice
 
 SCHEMA = "escalator"
 TIMER_CHANNEL = "escalator_timer"  # NOTIFY when timers are stored: the ticker recomputes its next wake-up
@@ -38,6 +39,26 @@ INSERT INTO escalator.override (schedule, tier, person, start_at, end_at, create
 VALUES ($1, $2, $3, $4, $5, $6, $7)
 RETURNING id, schedule, tier, person, start_at, end_at, created_by, created_at"""
 DELETE_OVERRIDE = "DELETE FROM escalator.override WHERE schedule = $1 AND id = $2 RETURNING id"
+OVERRIDES_BETWEEN = """
+SELECT id, schedule, tier, person, start_at, end_at, created_by, created_at FROM escalator.override
+WHERE end_at > $1 AND start_at < $2 ORDER BY created_at, id"""
+# Shift notices in one statement: the notice rows (the primary key drops one announced before, by
+# this or another replica), the outbox rows of the new ones only, and the relay's wake-up.
+ANNOUNCE_SHIFTS = """
+WITH n AS (
+    INSERT INTO escalator.shift_notice (notice_id, schedule, tier, person, kind, boundary_at, until_at, announced_at)
+    SELECT i, s, t, p, k, b, u, $8
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
+        AS x(i, s, t, p, k, b, u)
+    ON CONFLICT (notice_id) DO NOTHING RETURNING notice_id),
+o AS (
+    INSERT INTO escalator.outbox (event_id, topic, key, value, headers)
+    SELECT e, tp, k, v, h
+    FROM unnest($9::text[], $10::text[], $11::bytea[], $12::bytea[], $13::text[]) WITH ORDINALITY AS y(e, tp, k, v, h, n)
+    WHERE e IN (SELECT notice_id FROM n) ORDER BY n
+    ON CONFLICT (event_id) DO NOTHING RETURNING 1)
+SELECT array(SELECT notice_id FROM n) AS announced,
+       (SELECT pg_notify($14, '') WHERE EXISTS (SELECT 1 FROM o)) AS notified"""
 
 MARK_PROCESSED = "INSERT INTO escalator.processed_event (event_id) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1"
 
@@ -185,6 +206,24 @@ async def insert_override(
 
 async def delete_override(conn: asyncpg.Connection, schedule: str, override_id: int) -> bool:
     return await conn.fetchval(DELETE_OVERRIDE, schedule, override_id) is not None
+
+
+async def overrides_between(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> list[asyncpg.Record]:
+    """The overrides of every schedule that intersect [start, end)."""
+    return await conn.fetch(OVERRIDES_BETWEEN, start, end)
+
+
+async def announce_shifts(conn: asyncpg.Connection, notices: Sequence[ShiftNotice], outbox: list[tuple], *,
+                          now: datetime, outbox_channel: str) -> set[str]:
+    """Record `notices` and enqueue the outbox rows (event_id, topic, key, value, headers) of those
+    never announced before; returns their ids. NOTIFY `outbox_channel` at commit when any was new."""
+    row = await conn.fetchrow(
+        ANNOUNCE_SHIFTS, [n.notice_id for n in notices], [n.schedule for n in notices], [n.tier for n in notices],
+        [n.person for n in notices], [n.kind for n in notices], [n.at for n in notices], [n.until for n in notices], now,
+        [o[0] for o in outbox], [o[1] for o in outbox], [o[2] for o in outbox], [o[3] for o in outbox], [o[4] for o in outbox],
+        outbox_channel,
+    )
+    return set(row["announced"])
 
 
 async def mark_processed(conn: asyncpg.Connection, event_id: str) -> bool:
