@@ -93,15 +93,24 @@ async def apply_page(conn: asyncpg.Connection, page: PageRequested, *, now: date
     return await repo.insert_deliveries(conn, rows)
 
 
+async def _plan_notify(conn: asyncpg.Connection, name: str, source_id: str, requested_at: datetime, *, now: datetime,
+                       started_at: datetime) -> tuple[repo.Person | None, list[policy.PlannedDelivery]]:
+    """The person and the deliveries of a non-paging message to them (their notify rules); a
+    person not known yet is waited for (PersonNotYetKnown) within the grace."""
+    person = await repo.person(conn, name)
+    if person is None:
+        _await_person(name, requested_at, now=now, known_since=started_at)
+    planned = policy.plan(source_id, "notify", person.methods if person else (), (), person.notify_rules if person else (),
+                          requested_at)
+    return person, planned
+
+
 async def apply_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime, started_at: datetime) -> list[str]:
     """A ticket reaches its assignee (if any) through their non-paging rules."""
     if not ticket.assignee:
         return []
-    person = await repo.person(conn, ticket.assignee)
-    if person is None:
-        _await_person(ticket.assignee, ticket.occurred_at, now=now, known_since=started_at)
-    planned = policy.plan(ticket.ticket_id, "notify", person.methods if person else (), (),
-                          person.notify_rules if person else (), ticket.occurred_at)
+    person, planned = await _plan_notify(conn, ticket.assignee, ticket.ticket_id, ticket.occurred_at, now=now,
+                                         started_at=started_at)
     if not planned:
         await _unreachable(conn, ticket.ticket_id, ticket.incident_id, ticket.assignee, source="ticket", now=now)
         return []
@@ -121,11 +130,8 @@ async def apply_shift(conn: asyncpg.Connection, notice: ShiftNotice, *, now: dat
         log.warning("shift notice too late to send", person=notice.person, schedule=notice.schedule, kind=notice.kind,
                     at=notice.at.isoformat())
         return []
-    person = await repo.person(conn, notice.person)
-    if person is None:
-        _await_person(notice.person, notice.occurred_at, now=now, known_since=started_at)
-    planned = policy.plan(notice.notice_id, "notify", person.methods if person else (), (),
-                          person.notify_rules if person else (), notice.occurred_at)
+    person, planned = await _plan_notify(conn, notice.person, notice.notice_id, notice.occurred_at, now=now,
+                                         started_at=started_at)
     if not planned:
         log.warning("no contact method for a shift notice", person=notice.person, schedule=notice.schedule)
         return []
