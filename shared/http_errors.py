@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncpg
 import structlog
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+from starlette.exceptions import HTTPException  # FastAPI's own 400 (a body it cannot read), 404, 405 too
 
 from shared.kafka import MessageTooLarge, ProducerUnavailable
 
@@ -23,6 +25,55 @@ LOCAL_FILE_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotA
 # A value of the request the database refuses: PostgreSQL's data exceptions (a NUL character in
 # text, a number out of range) and asyncpg's own check of a query argument (an id beyond 64 bits).
 REFUSED_VALUES = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """The body of every error answer (some add fields of their own)."""
+
+    model_config = ConfigDict(extra="allow")
+    error: str
+    message: str
+    fields: list[FieldError] | None = None
+
+
+ERRORS = {
+    400: "The body cannot be read (not UTF-8, not JSON or YAML)",
+    401: "A valid API token is required (`Authorization: Bearer <token>`)",
+    403: "The token's role is below what this needs",
+    404: "No such resource",
+    409: "Refused: the change does not fit the resource's state",
+    413: "The body is too large",
+    422: "Not a valid request (`fields` names each offending field), or a value the database does not accept",
+    503: "A dependency (PostgreSQL or Kafka) is unavailable: retry after `Retry-After` seconds",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """The OpenAPI `responses` of these error answers, for a router's or a route's `responses=`."""
+    return {code: {"model": Problem, "description": ERRORS[code]} for code in codes}
+
+
+def request_body(body_type: object) -> dict:
+    """The `openapi_extra` of a route that reads its JSON body itself (to limit its size while
+    reading, or to take YAML too): the body is a `body_type`. The schema is inlined: an operation's
+    schema cannot carry `$defs` of its own (pydantic's nested models; not for recursive ones)."""
+    schema = TypeAdapter(body_type).json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: object) -> object:
+        if isinstance(node, dict):
+            if str(node.get("$ref", "")).startswith("#/$defs/"):
+                target = defs[node["$ref"].removeprefix("#/$defs/")]
+                return inline({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        return [inline(v) for v in node] if isinstance(node, list) else node
+
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline(schema)}}}}
 
 
 def field_path(loc: tuple) -> str:

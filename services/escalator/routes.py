@@ -10,7 +10,6 @@ from typing import Annotated
 
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import AwareDatetime
 
 from services.escalator import repository as repo, service
 from services.escalator.calendar_feed import FeedShift, feed
@@ -20,9 +19,12 @@ from services.escalator.schemas import (
     ConfigOut, EscalationOut, GapOut, NewOverride, OnCallOut, OverrideOut, PageOut, ShiftOut, TicketOut, TimerOut,
 )
 from shared.api_auth import RANK, Admin, Principal, Responder, Viewer, authenticate
+from shared.api_types import Instant
+from shared.http_errors import error_responses, request_body
 from shared.service import Connection, Transaction
 
-router = APIRouter(prefix="/api/v1", tags=["on-call"])
+router = APIRouter(prefix="/api/v1", tags=["on-call"], responses=error_responses(401, 403, 422, 503))
+NAMED = error_responses(404)  # a route naming a schedule (or an override, an incident)
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_RANGE = timedelta(days=366)
 FEED_PAST, FEED_AHEAD = timedelta(days=14), timedelta(weeks=16)
@@ -58,8 +60,8 @@ def _range(start: datetime | None, end: datetime | None, now: datetime, default:
     return start, end
 
 
-@router.get("/oncall", response_model=list[OnCallOut], summary="Who is on call now, or at a given time")
-async def oncall(request: Request, _: Viewer, conn: Connection, schedule: str | None = None, at: AwareDatetime | None = None) -> list[OnCallOut]:
+@router.get("/oncall", response_model=list[OnCallOut], summary="Who is on call now, or at a given time", responses=NAMED)
+async def oncall(request: Request, _: Viewer, conn: Connection, schedule: str | None = None, at: Instant | None = None) -> list[OnCallOut]:
     """Primary and backup of every schedule (or of `schedule`) at `at` (default now). During a
     handoff overlap both the outgoing and the incoming engineer are listed: both receive pages."""
     ctx = request.state.escalator
@@ -79,9 +81,9 @@ async def schedules(request: Request, _: Viewer, conn: Connection) -> list[dict]
     return [s.model_dump(mode="json") for s in config.schedules]
 
 
-@router.get("/schedules/{name}/shifts", response_model=list[ShiftOut], summary="A schedule's shifts in a time range")
+@router.get("/schedules/{name}/shifts", response_model=list[ShiftOut], summary="A schedule's shifts in a time range", responses=NAMED)
 async def shifts(
-    request: Request, name: str, _: Viewer, conn: Connection, start: AwareDatetime | None = None, end: AwareDatetime | None = None,
+    request: Request, name: str, _: Viewer, conn: Connection, start: Instant | None = None, end: Instant | None = None,
 ) -> list[ShiftOut]:
     """Absolute UTC intervals, overrides applied (an override is a shift with `number` null). Default: the next 4 weeks."""
     ctx = request.state.escalator
@@ -95,7 +97,7 @@ async def shifts(
     ]
 
 
-@router.get("/schedules/{name}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over")
+@router.get("/schedules/{name}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over", responses=NAMED)
 async def list_overrides(request: Request, name: str, _: Viewer, conn: Connection) -> list[OverrideOut]:
     ctx = request.state.escalator
     _spec(await _config(request, conn), name)
@@ -104,7 +106,8 @@ async def list_overrides(request: Request, name: str, _: Viewer, conn: Connectio
     return [OverrideOut(**dict(r)) for r in rows]
 
 
-@router.post("/schedules/{name}/overrides", status_code=201, response_model=OverrideOut, summary="Add an override")
+@router.post("/schedules/{name}/overrides", status_code=201, response_model=OverrideOut, summary="Add an override",
+             responses=error_responses(400, 404))
 async def add_override(request: Request, name: str, body: NewOverride, principal: Responder, conn: Transaction) -> OverrideOut:
     """`person` covers `tier` for [start_at, end_at) instead of whoever is scheduled (the last
     override created wins where several overlap). Timers already planned page whoever is on call
@@ -116,7 +119,7 @@ async def add_override(request: Request, name: str, body: NewOverride, principal
     return OverrideOut(**dict(row))
 
 
-@router.delete("/schedules/{name}/overrides/{override_id}", status_code=204, summary="Remove an override")
+@router.delete("/schedules/{name}/overrides/{override_id}", status_code=204, summary="Remove an override", responses=NAMED)
 async def remove_override(request: Request, name: str, override_id: int, _: Responder, conn: Transaction) -> Response:
     if not await repo.delete_override(conn, name, override_id):
         raise HTTPException(404, detail={"error": "not_found", "message": f"no override {override_id} on {name!r}"})
@@ -135,7 +138,7 @@ async def _gaps(request: Request, conn, names: list[str] | None, weeks: int) -> 
     return out
 
 
-@router.get("/schedules/{name}/gaps", response_model=list[GapOut], summary="Coverage gaps of one schedule")
+@router.get("/schedules/{name}/gaps", response_model=list[GapOut], summary="Coverage gaps of one schedule", responses=NAMED)
 async def schedule_gaps(request: Request, name: str, _: Viewer, conn: Connection, weeks: int = Query(8, ge=1, le=52)) -> list[GapOut]:
     """Every stretch of the next `weeks` weeks without a primary or without a backup. Empty = 24/7 covered."""
     return await _gaps(request, conn, [name], weeks)
@@ -159,9 +162,11 @@ def _feed_reader(request: Request, token: str | None = Query(None, description="
 
 FeedReader = Annotated[Principal, Depends(_feed_reader)]
 ICS = "text/calendar; charset=utf-8"
+FEED = {200: {"description": "An iCalendar (RFC 5545) feed", "content": {"text/calendar": {"schema": {"type": "string"}}}}}
 
 
-@router.get("/schedules/{name}/calendar.ics", summary="iCalendar feed of a schedule", response_class=Response)
+@router.get("/schedules/{name}/calendar.ics", summary="iCalendar feed of a schedule", response_class=Response,
+            responses={**FEED, **NAMED})
 async def schedule_feed(request: Request, name: str, _: FeedReader, conn: Connection) -> Response:
     ctx = request.state.escalator
     now = ctx.clock()
@@ -172,7 +177,8 @@ async def schedule_feed(request: Request, name: str, _: FeedReader, conn: Connec
     return Response(feed(f"On call: {name}", items, now=now), media_type=ICS)
 
 
-@router.get("/people/{person}/calendar.ics", summary="iCalendar feed of one person's on-call shifts", response_class=Response)
+@router.get("/people/{person}/calendar.ics", summary="iCalendar feed of one person's on-call shifts", response_class=Response,
+            responses=FEED)
 async def person_feed(request: Request, person: str, _: FeedReader, conn: Connection) -> Response:
     ctx = request.state.escalator
     now = ctx.clock()
@@ -192,7 +198,8 @@ async def get_config(request: Request, _: Viewer, conn: Connection) -> ConfigOut
                      created_at=row["created_at"], document=row["document"])
 
 
-@router.put("/config", response_model=ConfigOut, summary="Replace the configuration (JSON or YAML body)")
+@router.put("/config", response_model=ConfigOut, summary="Replace the configuration (JSON or YAML body)",
+            responses=error_responses(400, 413), openapi_extra=request_body(OnCallConfig))
 async def put_config(request: Request, principal: Admin) -> ConfigOut:
     """Validated as a whole; stored as a new version. Incidents already open keep the policy they
     opened with; schedules, people and routes apply at once. Send `Content-Type: application/yaml`
@@ -222,7 +229,8 @@ async def put_config(request: Request, principal: Admin) -> ConfigOut:
                      created_at=row["created_at"], document=row["document"])
 
 
-@router.get("/incidents/{incident_id}/escalation", response_model=EscalationOut, summary="An incident's escalation")
+@router.get("/incidents/{incident_id}/escalation", response_model=EscalationOut, summary="An incident's escalation",
+            responses=NAMED)
 async def escalation(request: Request, incident_id: int, _: Viewer, conn: Connection) -> EscalationOut:
     """Its policy snapshot, every timer (pending, fired, cancelled, with what it did) and the pages and tickets sent."""
     incident = await repo.get_incident(conn, incident_id)

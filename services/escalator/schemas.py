@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from shared.api_types import Instant
 
 
 class Body(BaseModel):
@@ -39,8 +41,8 @@ class GapOut(BaseModel):
 class NewOverride(Body):
     tier: Literal["primary", "backup"] = "primary"
     person: str = Field(max_length=200, description="Who covers; '' for nobody (a deliberate hole, reported as a gap).")
-    start_at: AwareDatetime
-    end_at: AwareDatetime
+    start_at: Instant
+    end_at: Instant
 
     @model_validator(mode="after")
     def _ordered(self) -> NewOverride:

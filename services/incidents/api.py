@@ -19,10 +19,19 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from services.incidents import lifecycle, repository as repo, service
 from services.incidents.schemas import Actor
 from shared.api_auth import Admin, Principal, Responder, Viewer  # noqa: F401 - the routers' role parameters
+from shared.http_errors import error_responses
 
 REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
 Format = Annotated[Literal["json", "markdown"], Query(description="json, or markdown (text/markdown)")]
 MARKDOWN = "text/markdown; charset=utf-8"
+# What the OpenAPI document says each route may answer: every route (the routers'), a route that
+# names one incident or record, a change (the unit of work: a body it cannot read, an unknown id,
+# a refusal), and the Markdown of `format=markdown`.
+ROUTER_ERRORS = error_responses(401, 403, 422, 503)
+NAMED = error_responses(404)
+CHANGE = error_responses(400, 404, 409)
+OR_MARKDOWN = {200: {"description": "JSON, or Markdown with `format=markdown`",
+                     "content": {"text/markdown": {"schema": {"type": "string"}}}}}
 
 
 def incident_id(ref: str) -> int:

@@ -12,7 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 
 from services.incidents import lifecycle, repository as repo, service
-from services.incidents.api import Admin, Responder, Viewer, actor, incident_id, not_found, unit_of_work
+from services.incidents.api import (
+    CHANGE, NAMED, ROUTER_ERRORS, Admin, Responder, Viewer, actor, incident_id, not_found, unit_of_work,
+)
 from services.incidents.lifecycle import Status
 from services.incidents.schemas import (
     Actor, AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
@@ -21,7 +23,7 @@ from services.incidents.schemas import (
 from shared.api_auth import Principal
 from shared.service import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["incidents"])
+router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=ROUTER_ERRORS)
 
 
 def lifecycle_route(decide: Callable[[lifecycle.Incident, Principal, object, datetime], lifecycle.Change]):
@@ -64,7 +66,7 @@ async def list_incidents(
     return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
-@router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline")
+@router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline", responses=NAMED)
 async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) -> IncidentDetail:
     ctx = request.state.incidents
     iid = incident_id(ref)
@@ -81,7 +83,7 @@ async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) 
     )
 
 
-@router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order")
+@router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order", responses=NAMED)
 async def get_timeline(request: Request, ref: str, _: Viewer, conn: Connection) -> list[TimelineItem]:
     iid = incident_id(ref)
     if await repo.get_incident_row(conn, iid) is None:
@@ -89,7 +91,7 @@ async def get_timeline(request: Request, ref: str, _: Viewer, conn: Connection) 
     return [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
 
 
-@router.get("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="The alerts of the incident")
+@router.get("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="The alerts of the incident", responses=NAMED)
 async def get_alerts(request: Request, ref: str, _: Viewer, conn: Connection) -> list[AlertItem]:
     iid = incident_id(ref)
     if await repo.get_incident_row(conn, iid) is None:
@@ -97,7 +99,7 @@ async def get_alerts(request: Request, ref: str, _: Viewer, conn: Connection) ->
     return [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
 
 
-@router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)")
+@router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)", responses=CHANGE)
 async def declare(request: Request, body: Declare, principal: Responder) -> JSONResponse:
     async def work(conn, now):
         who = actor(principal, body)
@@ -114,28 +116,28 @@ async def declare(request: Request, body: Declare, principal: Responder) -> JSON
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, summary="Acknowledge (idempotent)")
+@router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, summary="Acknowledge (idempotent)", responses=CHANGE)
 async def acknowledge(request: Request, ref: str, principal: Responder, body: Actor | None = None) -> JSONResponse:
     return await lifecycle_route(lambda inc, p, b, now: lifecycle.acknowledge(inc, by=actor(p, b), now=now))(
         request, ref, principal, body or Actor()
     )
 
 
-@router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement")
+@router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement", responses=CHANGE)
 async def unacknowledge(request: Request, ref: str, principal: Responder, body: Unacknowledge | None = None) -> JSONResponse:
     return await lifecycle_route(
         lambda inc, p, b, now: lifecycle.unacknowledge(inc, by=actor(p, b), reason=b.reason, now=now)
     )(request, ref, principal, body or Unacknowledge())
 
 
-@router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)")
+@router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)", responses=CHANGE)
 async def set_status(request: Request, ref: str, body: SetStatus, principal: Responder) -> JSONResponse:
     return await lifecycle_route(lambda inc, p, b, now: lifecycle.set_status(inc, status=b.status, by=actor(p, b), now=now))(
         request, ref, principal, body
     )
 
 
-@router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields")
+@router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields", responses=CHANGE)
 async def resolve(request: Request, ref: str, principal: Responder, body: Resolve | None = None) -> JSONResponse:
     def decide(inc, p, b, now):
         fields = lifecycle.Resolution(b.root_cause, b.contributing_factors, b.fix_applied)
@@ -144,28 +146,28 @@ async def resolve(request: Request, ref: str, principal: Responder, body: Resolv
     return await lifecycle_route(decide)(request, ref, principal, body or Resolve())
 
 
-@router.post("/incidents/{ref}/reopen", response_model=IncidentOut, summary="Reopen a resolved incident")
+@router.post("/incidents/{ref}/reopen", response_model=IncidentOut, summary="Reopen a resolved incident", responses=CHANGE)
 async def reopen(request: Request, ref: str, principal: Admin, body: Reopen | None = None) -> JSONResponse:
     return await lifecycle_route(lambda inc, p, b, now: lifecycle.reopen(inc, by=actor(p, b), reason=b.reason, now=now))(
         request, ref, principal, body or Reopen()
     )
 
 
-@router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)")
+@router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)", responses=CHANGE)
 async def set_severity(request: Request, ref: str, body: SetSeverity, principal: Admin) -> JSONResponse:
     return await lifecycle_route(
         lambda inc, p, b, now: lifecycle.set_severity(inc, severity=b.severity, by=actor(p, b), now=now)
     )(request, ref, principal, body)
 
 
-@router.post("/incidents/{ref}/commander", response_model=IncidentOut, summary="Assign the incident commander")
+@router.post("/incidents/{ref}/commander", response_model=IncidentOut, summary="Assign the incident commander", responses=CHANGE)
 async def set_commander(request: Request, ref: str, body: SetCommander, principal: Admin) -> JSONResponse:
     return await lifecycle_route(
         lambda inc, p, b, now: lifecycle.assign_commander(inc, commander=b.commander, by=actor(p, b), now=now)
     )(request, ref, principal, body)
 
 
-@router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline")
+@router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline", responses=CHANGE)
 async def add_note(request: Request, ref: str, body: Note, principal: Responder) -> JSONResponse:
     iid = incident_id(ref)
 
@@ -178,7 +180,7 @@ async def add_note(request: Request, ref: str, body: Note, principal: Responder)
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time")
+@router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time", responses=CHANGE)
 async def update_impact(request: Request, ref: str, body: Impact, principal: Admin) -> JSONResponse:
     iid = incident_id(ref)
 
@@ -203,7 +205,7 @@ async def update_impact(request: Request, ref: str, body: Impact, principal: Adm
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident")
+@router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident", responses=CHANGE)
 async def attach_alert(request: Request, ref: str, body: AttachAlert, principal: Admin) -> JSONResponse:
     iid = incident_id(ref)
 

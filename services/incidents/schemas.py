@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.incidents.lifecycle import durations
 from services.incidents.repository import incident_from_row
+from shared.api_types import Instant
 
 
 class Body(BaseModel):
@@ -26,7 +27,7 @@ class Declare(Actor):
     description: str | None = Field(default=None, max_length=10_000)
     commander: str | None = Field(default=None, max_length=200)
     labels: dict[str, str] = Field(default_factory=dict, description="Routing labels (service, team, …)")
-    started_at: AwareDatetime | None = None
+    started_at: Instant | None = None
 
 
 class SetStatus(Actor):
@@ -65,12 +66,12 @@ class Impact(Actor):
     revenue_impact: str | None = Field(default=None, max_length=500)
     text: str | None = Field(default=None, max_length=10_000)
     status_text: str | None = Field(default=None, max_length=2_000, description="current status for stakeholders")
-    next_update_at: AwareDatetime | None = None
+    next_update_at: Instant | None = None
 
 
 class AttachAlert(Actor):
     fingerprint: str = Field(min_length=1, max_length=128)
-    starts_at: AwareDatetime
+    starts_at: Instant
 
 
 class TimelineItem(BaseModel):

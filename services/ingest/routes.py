@@ -21,8 +21,9 @@ from pydantic import ValidationError
 
 from services.ingest.auth import CHALLENGE, presented_secret, token_accepted
 from services.ingest.config import IngestSettings
-from services.ingest.normalize import to_events
+from services.ingest.normalize import is_zero_time, to_events
 from services.ingest.schemas import WebhookPayload
+from shared.api_types import YEARS
 from shared.clock import Clock
 from shared.http_errors import validation_fields
 from shared.kafka import EventProducer, MessageTooLarge, ProducerUnavailable
@@ -104,6 +105,28 @@ async def problem(send, status: int, error: str, message: str, *, headers: Heade
     await respond(send, status, body, headers)
 
 
+def holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    return isinstance(value, list) and any(holds_nul(v) for v in value)
+
+
+def unprocessable(payload: WebhookPayload, body: bytes) -> str | None:
+    """Why the services could not carry a valid payload through, or None (issue 17's fuzzing). No
+    Alertmanager sends either: a NUL character, which PostgreSQL text cannot hold (the incident
+    service's consumer would retry that alert for ever, holding up its partition), or a time
+    outside the years the services compute in (one in year 1 with a UTC offset is not even a UTC
+    time Python can hold)."""
+    if b"\\u0000" in body and holds_nul(payload.model_dump()):  # JSON can only spell NUL as \u0000
+        return "a string holds a NUL character (\\u0000)"
+    for alert in payload.alerts:
+        if alert.startsAt.year not in YEARS or not (is_zero_time(alert.endsAt) or alert.endsAt.year in YEARS):
+            return f"startsAt and endsAt must be in the years {YEARS.start} to {YEARS.stop - 1} (endsAt may be Go's zero time)"
+    return None
+
+
 async def alertmanager_webhook(scope: dict, receive, send) -> None:
     """The webhook, as an ASGI app. WEBHOOK_DOC says what it answers."""
     ctx: IngestContext = scope["state"]["ingest"]
@@ -137,6 +160,9 @@ async def alertmanager_webhook(scope: dict, receive, send) -> None:
                 send, 422, "invalid_payload", "not an Alertmanager webhook payload version 4",
                 fields=validation_fields(errors),
             )
+        return
+    if (why := unprocessable(payload, body)) is not None:
+        await problem(send, 422, "invalid_payload", why)
         return
 
     events = to_events(payload, received_at=ctx.clock())
@@ -201,7 +227,8 @@ Alertmanager retries; nothing it was told was accepted is ever lost.
 Auth: `Authorization: Bearer <token>`, or HTTP Basic with a token as the password.
 Errors: 400 body is not JSON; 401 missing or wrong credentials; 413 body over the size limit, or an
 alert too large for Kafka as an event (`alert_too_large`, naming it; nothing of the notification written);
-422 not a version-4 payload (the response names each offending field)."""
+422 not a version-4 payload (the response names each offending field), or one Vigil cannot carry
+through (a NUL character in a string, a time outside the years 1900-8999)."""
 
 
 class AlertmanagerWebhook:

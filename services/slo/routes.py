@@ -22,11 +22,12 @@ from services.slo.service import FromTheFuture, check_not_future
 from services.slo.windows import calendar_month
 from shared.api_auth import Responder, Viewer
 from shared.events import MetricsEvent, Topic
-from shared.http_errors import validation_fields
+from shared.http_errors import error_responses, request_body, validation_fields
 from shared.kafka import ProducerUnavailable
 from shared.service import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["slo"])
+router = APIRouter(prefix="/api/v1", tags=["slo"], responses=error_responses(401, 403, 422, 503))
+NAMED = error_responses(404)  # a route naming one SLO
 SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
 PUSHED = Counter("vigil_slo_push_total", "Metrics push requests, by outcome", ["outcome"])
 PUSH_BATCH = TypeAdapter(list[MetricsEvent])
@@ -53,7 +54,7 @@ async def _status(conn, service: str, slo: str) -> dict:
     return row["status"]
 
 
-@router.get("/slos/{service}/{slo}", response_model=SloDetail, summary="One SLO: budgets and burn rates")
+@router.get("/slos/{service}/{slo}", response_model=SloDetail, summary="One SLO: budgets and burn rates", responses=NAMED)
 async def get_slo(service: str, slo: str, _p: Viewer, conn: Connection) -> dict:
     """The SLO's status with every burn-rate rule: both windows' burn, the threshold, whether it
     fires and whether the low-traffic guard held it back."""
@@ -79,7 +80,7 @@ async def _history(request: Request, conn, service: str, slo: str, days: int) ->
     return definition, daily_history(definition=definition, hours=hours, bad_minutes_by_hour=slices, start=start, now=now, zone=zone)
 
 
-@router.get("/slos/{service}/{slo}/history", response_model=SloHistory, summary="One SLO's daily history")
+@router.get("/slos/{service}/{slo}/history", response_model=SloHistory, summary="One SLO's daily history", responses=NAMED)
 async def slo_history(request: Request, service: str, slo: str, _p: Viewer, conn: Connection,
                       days: int = Query(default=30, ge=1, le=40)) -> dict:
     """Per local day (in `VIGIL_SLO_CALENDAR_TIMEZONE`): good and total events, bad minutes for
@@ -89,7 +90,7 @@ async def slo_history(request: Request, service: str, slo: str, _p: Viewer, conn
 
 
 @router.get("/slos/{service}/{slo}/burn-down.svg", summary="Error-budget burn-down chart (SVG)",
-            response_class=Response, responses={200: {"content": {"image/svg+xml": {}}}})
+            response_class=Response, responses={200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}, **NAMED})
 async def burn_down(request: Request, service: str, slo: str, _p: Viewer, conn: Connection) -> Response:
     """The calendar month's remaining budget per day against the even-burn line."""
     ctx = request.state.slo
@@ -128,7 +129,8 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-@router.post("/metrics", status_code=202, response_model=PushAccepted, summary="Push metrics events")
+@router.post("/metrics", status_code=202, response_model=PushAccepted, summary="Push metrics events",
+             responses=error_responses(400, 413), openapi_extra=request_body(MetricsEvent | list[MetricsEvent]))
 async def push_metrics(request: Request, _p: Responder) -> JSONResponse:
     """For tools that cannot produce to Kafka: one `MetricsEvent` or a JSON array of them (at most
     5,000), put on `vigil.metrics.v1` exactly as a producer would. Answers 202 once Kafka has

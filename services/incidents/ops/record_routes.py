@@ -15,7 +15,9 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from services.incidents.api import Admin, Format, Responder, Viewer, actor, item_id, markdown_of, unit_of_work
+from services.incidents.api import (
+    CHANGE, OR_MARKDOWN, ROUTER_ERRORS, Admin, Format, Responder, Viewer, actor, item_id, markdown_of, unit_of_work,
+)
 from services.incidents.lifecycle import Refused
 from services.incidents.ops import repository, service
 from services.incidents.ops.rendering import render
@@ -27,7 +29,7 @@ from services.incidents.ops.schemas import (
 from services.incidents.service import NotFound
 from shared.service import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["records"])
+router = APIRouter(prefix="/api/v1", tags=["records"], responses=ROUTER_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class RecordApi:
     noun: str
     create: type[BaseModel]
     edit: type[BaseModel]
+    markdown: bool = False  # `format=markdown` renders the process template (`_markdown`)
 
 
 def _defaults(kind: str, values: dict, *, octx: service.OpsContext, now) -> dict:
@@ -123,19 +126,20 @@ def _register(api: RecordApi) -> None:
         return await unit_of_work(request, principal, {"delete": record}, work)
 
     router.add_api_route(f"/{api.path}", list_records, methods=["GET"], response_model=list[dict[str, Any]],
-                         summary=f"List {noun}s (JSON, or Markdown where the process has a template)")
+                         summary=f"List {noun}s (JSON, or Markdown where the process has a template)",
+                         responses=OR_MARKDOWN if api.markdown else None)
     router.add_api_route(f"/{api.path}", create_record, methods=["POST"], status_code=201, response_model=dict[str, Any],
-                         summary=f"Record a {noun}")
+                         summary=f"Record a {noun}", responses=CHANGE)
     router.add_api_route(f"/{api.path}/{{record}}", update_record, methods=["PATCH"], response_model=dict[str, Any],
-                         summary=f"Update a {noun} (only the fields sent)")
+                         summary=f"Update a {noun} (only the fields sent)", responses=CHANGE)
     router.add_api_route(f"/{api.path}/{{record}}", delete_record, methods=["DELETE"], response_model=dict[str, Any],
-                         summary=f"Delete a {noun} (admin)")
+                         summary=f"Delete a {noun} (admin)", responses=CHANGE)
 
 
 for _api in (
-    RecordApi("runbook", "runbooks", "runbook", NewRunbook, RunbookEdit),
-    RecordApi("toil", "toil", "toil entry", NewToil, ToilEdit),
-    RecordApi("reliability_gap", "reliability-gaps", "reliability gap", NewReliabilityGap, ReliabilityGapEdit),
+    RecordApi("runbook", "runbooks", "runbook", NewRunbook, RunbookEdit, markdown=True),
+    RecordApi("toil", "toil", "toil entry", NewToil, ToilEdit, markdown=True),
+    RecordApi("reliability_gap", "reliability-gaps", "reliability gap", NewReliabilityGap, ReliabilityGapEdit, markdown=True),
     RecordApi("deployment", "deployments", "deployment", NewDeployment, DeploymentEdit),
     RecordApi("maintenance_window", "maintenance-windows", "maintenance window", NewMaintenance, MaintenanceEdit),
 ):

@@ -10,15 +10,19 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from services.incidents.api import Format, Responder, Viewer, actor, incident_id, item_id, markdown_of, not_found, unit_of_work
+from services.incidents.api import (
+    CHANGE, NAMED, OR_MARKDOWN, ROUTER_ERRORS, Format, Responder, Viewer, actor, incident_id, item_id, markdown_of, not_found,
+    unit_of_work,
+)
 from services.incidents.lifecycle import Refused
 from services.incidents.ops import repository, service
 from services.incidents.ops.reports import day_period, local_day, month_period, parse_month, week_period
 from services.incidents.ops.schemas import GenerateReport, HandoffAck, HandoffOut, NewHandoff, ReportManual, ReportOut
 from services.incidents.service import NotFound
+from shared.api_types import YEARS
 from shared.service import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["reports"])
+router = APIRouter(prefix="/api/v1", tags=["reports"], responses=ROUTER_ERRORS)
 Kind = Literal["daily_check", "weekly_review", "monthly_review"]
 PATH_KIND = {"daily-check": "daily_check", "weekly-review": "weekly_review", "monthly-review": "monthly_review"}
 
@@ -33,6 +37,8 @@ def period_of(kind: str, body: GenerateReport, *, octx: service.OpsContext, now:
         year, month = parse_month(body.month) if body.month else (today.year, today.month)
     except ValueError as exc:
         raise Refused(str(exc)) from None
+    if year not in YEARS:
+        raise Refused(f"{body.month!r} is not in the years {YEARS.start} to {YEARS.stop - 1}")
     return month_period(year, month, octx.zone)
 
 
@@ -57,25 +63,26 @@ async def generate(request: Request, kind: str, body: GenerateReport, principal)
 
 
 @router.post("/reports/daily-check", status_code=201, response_model=ReportOut,
-             summary="Run today's (or `day`'s) daily operations check and store it")
+             summary="Run today's (or `day`'s) daily operations check and store it", responses=CHANGE)
 async def generate_daily_check(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
     return await generate(request, "daily_check", body or GenerateReport(), principal)
 
 
 @router.post("/reports/weekly-review", status_code=201, response_model=ReportOut,
-             summary="Generate and store the weekly operations review of this week (or the week of `week_of`)")
+             summary="Generate and store the weekly operations review of this week (or the week of `week_of`)", responses=CHANGE)
 async def generate_weekly(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
     return await generate(request, "weekly_review", body or GenerateReport(), principal)
 
 
 @router.post("/reports/monthly-review", status_code=201, response_model=ReportOut,
-             summary="Generate and store the monthly operations review of this month (or `month`, YYYY-MM)")
+             summary="Generate and store the monthly operations review of this month (or `month`, YYYY-MM)", responses=CHANGE)
 async def generate_monthly(request: Request, principal: Responder, body: GenerateReport | None = None) -> Response:
     return await generate(request, "monthly_review", body or GenerateReport(), principal)
 
 
 @router.patch("/reports/{kind}/{period}", response_model=ReportOut,
-              summary="Add what a person writes: operator, manual checks, anomalies, attendees, recommendations, …")
+              summary="Add what a person writes: operator, manual checks, anomalies, attendees, recommendations, …",
+              responses=CHANGE)
 async def edit_report(request: Request, kind: str, period: str, body: ReportManual, principal: Responder) -> Response:
     octx = request.state.ops
     stored_kind = PATH_KIND.get(kind, kind)
@@ -95,7 +102,8 @@ async def edit_report(request: Request, kind: str, period: str, body: ReportManu
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.get("/reports", response_model=list[ReportOut], summary="Stored reports, newest period first (JSON or Markdown)")
+@router.get("/reports", response_model=list[ReportOut], summary="Stored reports, newest period first (JSON or Markdown)",
+            responses=OR_MARKDOWN)
 async def list_reports(
     request: Request,
     _: Viewer,
@@ -111,7 +119,8 @@ async def list_reports(
 
 
 @router.get("/incidents/{ref}/report", response_model=dict[str, Any],
-            summary="The incident's declaration (2.1) and resolution (2.3) records, JSON with `markdown`, or Markdown")
+            summary="The incident's declaration (2.1) and resolution (2.3) records, JSON with `markdown`, or Markdown",
+            responses={**OR_MARKDOWN, **NAMED})
 async def get_incident_report(request: Request, ref: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | dict:
     ctx, octx = request.state.incidents, request.state.ops
     iid = incident_id(ref)
@@ -126,7 +135,8 @@ def handoff_out(row, *, zone: str) -> HandoffOut:
 
 
 @router.post("/handoffs", status_code=201, response_model=HandoffOut,
-             summary="Write the on-call handoff (outgoing engineer): open items, recent incidents, maintenance, note")
+             summary="Write the on-call handoff (outgoing engineer): open items, recent incidents, maintenance, note",
+             responses=CHANGE)
 async def create_handoff(request: Request, body: NewHandoff, principal: Responder) -> Response:
     octx = request.state.ops
 
@@ -143,7 +153,7 @@ async def create_handoff(request: Request, body: NewHandoff, principal: Responde
 
 
 @router.post("/handoffs/{handoff}/acknowledge", response_model=HandoffOut,
-             summary="The incoming engineer acknowledges the handoff (idempotent)")
+             summary="The incoming engineer acknowledges the handoff (idempotent)", responses=CHANGE)
 async def acknowledge_handoff(request: Request, handoff: str, principal: Responder, body: HandoffAck | None = None) -> Response:
     octx, body = request.state.ops, body or HandoffAck()
 
@@ -162,7 +172,8 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.get("/handoffs", response_model=list[HandoffOut], summary="On-call handoffs, newest first (JSON or Markdown)")
+@router.get("/handoffs", response_model=list[HandoffOut], summary="On-call handoffs, newest first (JSON or Markdown)",
+            responses=OR_MARKDOWN)
 async def list_handoffs(
     request: Request, _: Viewer, conn: Connection, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
 ) -> Response | list[HandoffOut]:

@@ -13,7 +13,8 @@ from fastapi.responses import Response
 
 from services.incidents import repository as incident_repo
 from services.incidents.api import (
-    Admin, Format, Responder, Viewer, actor, incident_filter, incident_id, item_id, markdown_of, unit_of_work,
+    CHANGE, OR_MARKDOWN, ROUTER_ERRORS, Admin, Format, Responder, Viewer, actor, incident_filter, incident_id, item_id,
+    markdown_of, unit_of_work,
 )
 from services.incidents.lifecycle import Entry, Refused
 from services.incidents.ops import repository, service
@@ -25,7 +26,7 @@ from services.incidents.ops.schemas import (
 from services.incidents.service import NotFound
 from shared.service import Connection
 
-router = APIRouter(prefix="/api/v1", tags=["postmortems"])
+router = APIRouter(prefix="/api/v1", tags=["postmortems"], responses=ROUTER_ERRORS)
 
 
 def action_item_out(row: asyncpg.Record, *, today: date) -> ActionItemOut:
@@ -57,7 +58,8 @@ async def postmortem_out(conn: asyncpg.Connection, pm: asyncpg.Record, *, ctx: s
     return PostmortemOut(**data)
 
 
-@router.get("/postmortems", response_model=list[PostmortemOut], summary="Postmortems, newest first (JSON or Markdown)")
+@router.get("/postmortems", response_model=list[PostmortemOut], summary="Postmortems, newest first (JSON or Markdown)",
+            responses=OR_MARKDOWN)
 async def list_postmortems(
     request: Request,
     _: Viewer,
@@ -76,7 +78,7 @@ async def list_postmortems(
 
 
 @router.post("/incidents/{ref}/postmortem", status_code=201, response_model=PostmortemOut,
-             summary="Open the postmortem of a resolved incident (SEV1/SEV2 get one when they resolve)")
+             summary="Open the postmortem of a resolved incident (SEV1/SEV2 get one when they resolve)", responses=CHANGE)
 async def open_postmortem(request: Request, ref: str, principal: Responder) -> Response:
     iid, octx = incident_id(ref), request.state.ops
 
@@ -95,7 +97,8 @@ async def open_postmortem(request: Request, ref: str, principal: Responder) -> R
 
 
 @router.patch("/incidents/{ref}/postmortem", response_model=PostmortemOut,
-              summary="Edit the postmortem (sections, reviewers, checklist) or move it draft → in_review → published")
+              summary="Edit the postmortem (sections, reviewers, checklist) or move it draft → in_review → published",
+              responses=CHANGE)
 async def edit_postmortem(request: Request, ref: str, body: PostmortemEdit, principal: Responder) -> Response:
     iid, octx = incident_id(ref), request.state.ops
     sent = body.model_dump(exclude_unset=True, exclude={"by"})
@@ -120,7 +123,8 @@ async def get_policy(request: Request, _: Viewer, conn: Connection) -> Postmorte
     return PostmortemPolicyOut(sevs=await repository.postmortem_sevs(conn))
 
 
-@router.put("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Set the SEVs that get a postmortem (admin)")
+@router.put("/postmortem-policy", response_model=PostmortemPolicyOut, summary="Set the SEVs that get a postmortem (admin)",
+            responses=CHANGE)
 async def set_policy(request: Request, body: PostmortemPolicy, principal: Admin) -> Response:
     async def work(conn, now):
         await repository.set_postmortem_sevs(conn, body.sevs, by=actor(principal, body), now=now)
@@ -150,7 +154,7 @@ async def list_action_items(
     return [action_item_out(r, today=today) for r in rows]
 
 
-@router.post("/action-items", status_code=201, response_model=ActionItemOut, summary="Create an action item")
+@router.post("/action-items", status_code=201, response_model=ActionItemOut, summary="Create an action item", responses=CHANGE)
 async def create_action_item(request: Request, body: NewActionItem, principal: Responder) -> Response:
     octx = request.state.ops
     iid = incident_id(body.incident) if body.incident else None
@@ -168,7 +172,8 @@ async def create_action_item(request: Request, body: NewActionItem, principal: R
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.patch("/action-items/{item}", response_model=ActionItemOut, summary="Update an action item (status, owner, due date, …)")
+@router.patch("/action-items/{item}", response_model=ActionItemOut, summary="Update an action item (status, owner, due date, …)",
+              responses=CHANGE)
 async def update_action_item(request: Request, item: str, body: ActionItemEdit, principal: Responder) -> Response:
     octx = request.state.ops
     sent = {k: v for k, v in body.model_dump(exclude_unset=True, exclude={"by"}).items() if v is not None}
@@ -182,7 +187,8 @@ async def update_action_item(request: Request, item: str, body: ActionItemEdit, 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.post("/incidents/{ref}/noise", response_model=dict, summary="Mark an incident as noise (its alerts were false positives), or take it back")
+@router.post("/incidents/{ref}/noise", response_model=dict, responses=CHANGE,
+             summary="Mark an incident as noise (its alerts were false positives), or take it back")
 async def mark_noise(request: Request, ref: str, principal: Responder, body: NoiseMark | None = None) -> Response:
     iid, body = incident_id(ref), body or NoiseMark()
 

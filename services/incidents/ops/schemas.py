@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.incidents.schemas import Actor, Body
+from shared.api_types import Day, Instant
 
 Priority = Literal["P1", "P2", "P3"]
 Short = Field(default=None, max_length=500)
@@ -16,7 +17,7 @@ ListOfLines = Field(default=None, max_length=100)
 
 
 class TimelineLine(Body):
-    at: AwareDatetime
+    at: Instant
     text: str = Field(min_length=1, max_length=2_000)
     actor: str | None = Field(default=None, max_length=200)
 
@@ -39,7 +40,7 @@ class PostmortemEdit(Actor):
         default=None, description="2.3 checklist ticks: service_restored, metrics_normalized, user_confirmation, "
         "postmortem_scheduled, communication_sent (action_items_created follows the action items)"
     )
-    review_at: AwareDatetime | None = Field(default=None, description="when the postmortem meeting is; ticks 'postmortem scheduled'")
+    review_at: Instant | None = Field(default=None, description="when the postmortem meeting is; ticks 'postmortem scheduled'")
 
 
 class ChecklistItem(BaseModel):
@@ -109,7 +110,7 @@ class NewActionItem(Actor):
     title: str = Field(min_length=1, max_length=500)
     owner: str = Field(min_length=1, max_length=200)
     priority: Priority
-    due_on: date | None = Field(default=None, description="defaults by priority: P1 7 days, P2 30, P3 90")
+    due_on: Day | None = Field(default=None, description="defaults by priority: P1 7 days, P2 30, P3 90")
     incident: str | None = Field(default=None, max_length=30, description="INC-<n> it follows up on")
 
 
@@ -117,7 +118,7 @@ class ActionItemEdit(Actor):
     title: str | None = Field(default=None, min_length=1, max_length=500)
     owner: str | None = Field(default=None, min_length=1, max_length=200)
     priority: Priority | None = None
-    due_on: date | None = None
+    due_on: Day | None = None
     status: Literal["open", "in_progress", "done", "wont_do"] | None = None
 
 
@@ -130,8 +131,8 @@ class NoiseMark(Actor):
 
 
 class GenerateReport(Actor):
-    day: date | None = Field(default=None, description="daily check: the day (default today in the report zone)")
-    week_of: date | None = Field(default=None, description="weekly review: any day of the week (default this week)")
+    day: Day | None = Field(default=None, description="daily check: the day (default today in the report zone)")
+    week_of: Day | None = Field(default=None, description="weekly review: any day of the week (default this week)")
     month: str | None = Field(default=None, max_length=7, description="monthly review: YYYY-MM (default this month)")
 
 
@@ -200,10 +201,10 @@ class NewRunbook(Actor):
     name: str = Field(min_length=1, max_length=200)
     link: str | None = Short
     owner: str | None = Field(default=None, max_length=200)
-    last_updated_on: date | None = None
-    last_tested_on: date | None = None
+    last_updated_on: Day | None = None
+    last_tested_on: Day | None = None
     last_test_result: Literal["pass", "fail"] | None = None
-    next_review_on: date | None = None
+    next_review_on: Day | None = None
 
 
 class RunbookEdit(NewRunbook):
@@ -214,7 +215,7 @@ class NewToil(Actor):
     task: str = Field(min_length=1, max_length=300)
     frequency: Literal["daily", "weekly", "monthly"]
     minutes_per_occurrence: int = Field(ge=1, le=24 * 60)
-    month: date | None = Field(default=None, description="the month measured (any day of it; default this month)")
+    month: Day | None = Field(default=None, description="the month measured (any day of it; default this month)")
     automation_effort: str | None = Field(default=None, max_length=200, description="e.g. 2 days")
     monthly_savings_minutes: int | None = Field(default=None, ge=0, description="default: the monthly total")
 
@@ -236,7 +237,7 @@ class NewReliabilityGap(Actor):
     impact: str | None = Short
     improvement: str | None = Short
     owner: str | None = Field(default=None, max_length=200)
-    target_on: date | None = None
+    target_on: Day | None = None
     status: Literal["planned", "in_progress", "done"] = "planned"
 
 
@@ -249,7 +250,7 @@ class ReliabilityGapEdit(NewReliabilityGap):
 class NewDeployment(Actor):
     change: str = Field(min_length=1, max_length=300, description="what was deployed, e.g. v2.1.5")
     service: str | None = Field(default=None, max_length=200)
-    deployed_at: AwareDatetime | None = Field(default=None, description="default: now")
+    deployed_at: Instant | None = Field(default=None, description="default: now")
     status: Literal["success", "failed", "rolled_back"] = "success"
     issues: str | None = Short
 
@@ -260,8 +261,8 @@ class DeploymentEdit(NewDeployment):
 
 
 class NewMaintenance(Actor):
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = Field(default=None, description="default: one hour after the start")
+    starts_at: Instant
+    ends_at: Instant | None = Field(default=None, description="default: one hour after the start")
     activity: str = Field(min_length=1, max_length=500)
     impact: str | None = Short
 
@@ -275,7 +276,7 @@ class NewMaintenance(Actor):
 
 
 class MaintenanceEdit(Actor):
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     activity: str | None = Field(default=None, min_length=1, max_length=500)
     impact: str | None = Short
