@@ -272,6 +272,17 @@ class NotifierFaults:
             futures += await self._send([page])
         await asyncio.gather(*futures)
 
+    @contextlib.asynccontextmanager
+    async def publishing(self, load: Load, rate: float):
+        """`publish` in a task, which the block awaits (cancelled should the block fail)."""
+        task = asyncio.create_task(self.publish(load, rate))
+        try:
+            yield task
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def arrivals(self) -> tuple[Counter[str], dict[str, float]]:
         """How often each id reached a peer, and when it first did (seconds since the epoch)."""
         counts: Counter[str] = Counter()
@@ -336,14 +347,14 @@ class NotifierFaults:
         load = await self.prepare("outage", round(rate * (outage_s + 2 * edge_s)), ("email",))
         before, _ = self.arrivals()
         self.progress(f"outage: {len(load.page_ids)} pages at {rate:g}/s, SMTP down for {outage_s:g} s")
-        sending = asyncio.create_task(self.publish(load, rate))
-        await asyncio.sleep(edge_s)
-        await asyncio.to_thread(self.mail.stop_smtp)
-        arrived_before = sum((self.arrivals()[0] - before).values())
-        await asyncio.sleep(outage_s)
-        await asyncio.to_thread(self.mail.start_smtp)
-        back, back_wall = time.monotonic(), time.time()
-        await sending
+        async with self.publishing(load, rate) as sending:
+            await asyncio.sleep(edge_s)
+            await asyncio.to_thread(self.mail.stop_smtp)
+            arrived_before = sum((self.arrivals()[0] - before).values())
+            await asyncio.sleep(outage_s)
+            await asyncio.to_thread(self.mail.start_smtp)
+            back, back_wall = time.monotonic(), time.time()
+            await sending
         settled = await self.settle(load, timeout_s=policy.RETRY_CAP_S + 60)
         figures = await self.tally(load, before, since=back_wall)
         _, at = self.arrivals()
@@ -361,13 +372,13 @@ class NotifierFaults:
         load = await self.prepare(f"{'kill' if alone else 'replicas'}{number}", round(rate * burst_s), ("email", "webhook"))
         before, _ = self.arrivals()
         kill_at = self.random.uniform(0.25, 0.75) * burst_s
-        sending = asyncio.create_task(self.publish(load, rate))
-        await asyncio.sleep(kill_at)
-        await self.kill_replica(victim)
-        killed, killed_wall = time.monotonic(), time.time()
-        orphaned = {r["id"] for r in await self.pool.fetch(SENDING, load.page_ids)}
-        ready_after = await self.start_replica(victim) if alone else None
-        await sending
+        async with self.publishing(load, rate) as sending:
+            await asyncio.sleep(kill_at)
+            await self.kill_replica(victim)
+            killed, killed_wall = time.monotonic(), time.time()
+            orphaned = {r["id"] for r in await self.pool.fetch(SENDING, load.page_ids)}
+            ready_after = await self.start_replica(victim) if alone else None
+            await sending
         settled = await self.settle(load, timeout_s=120)
         figures = await self.tally(load, before, since=killed_wall, orphaned=orphaned)
         if not alone:
@@ -448,7 +459,7 @@ class NotifierFaultBench:
                 await self.faults.add_replica(1)
             trials = []
             for n in range(count):
-                trials.append(await self.faults.kill_trial(n, rate=options.rate, burst_s=options.burst_s, victim=n % 2))
+                trials.append(await self.faults.kill_trial(n, rate=options.rate, burst_s=options.burst_s, victim=n % len(self.faults.replicas)))
                 progress(describe(f"{scenario} {n + 1}/{count}", trials[-1]))
             results["scenarios"][scenario] = {"summary": summary(trials), "trials": trials}
         results["passed"] = all(s.get("passed", s.get("summary", {}).get("passed")) for s in results["scenarios"].values())
