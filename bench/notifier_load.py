@@ -71,7 +71,7 @@ TARGET_ALERT_TO_MAIL_P99_MS = 150.0
 class NotifierBench:
     def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
         self.args = args
-        self.stack = Stack(workdir)
+        self.stack = Stack(workdir, tree=Path(args.server_tree).resolve() if args.server_tree else REPO)
         self.stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.run_id = os.urandom(3).hex()
         self.results_dir = Path(args.results_dir)
@@ -98,7 +98,7 @@ class NotifierBench:
 
     def config(self) -> dict:
         a = self.args
-        common = {"warmup_s": a.warmup_s, "service_env": a.service_env, "log_level": self.stack.log_level,
+        common = {"warmup_s": a.warmup_s, "service_env": a.service_env, "server_tree": a.server_tree, "log_level": self.stack.log_level,
                   "broker": "Apache Kafka (KRaft, 1 node, heap 768m), 6 partitions per topic",
                   "services": "python -m services.<name> (uvloop; what a container runs)"}
         if a.scenario == "webhook-throughput":
@@ -236,6 +236,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="alert-to-mail: schedules, each with its own primary (the escalator caches 64 on-call windows)")
     parser.add_argument("--service-env", action="append", default=[], metavar="VIGIL_NAME=VALUE",
                         help="an environment variable for every service process (repeatable)")
+    parser.add_argument("--server-tree", help="run the services from this source tree (e.g. a `git archive` of another "
+                        "commit extracted to /tmp, for a before/after on the same machine minutes apart)")
     parser.add_argument("--profile", action="store_true", help="py-spy on the service processes during the measured load")
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     parser.add_argument("--check-targets", action="store_true", help="exit 3 when a target is missed")

@@ -72,6 +72,7 @@ class Stack:
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     children: list[Child] = field(default_factory=list)
     log_level: str = field(default_factory=lambda: os.environ.get("BENCH_LOG_LEVEL", "warning"))
+    tree: Path = REPO  # where the services' code comes from (another commit's, for a before/after)
 
     def __post_init__(self) -> None:
         kafka_port, controller_port, pg_port = distinct_free_ports(3)
@@ -114,7 +115,7 @@ class Stack:
     # ---- processes ---------------------------------------------------------------------------
 
     def service_env(self, database_url: str | None) -> dict[str, str]:
-        return {"PYTHONPATH": str(REPO), "VIGIL_LOG_LEVEL": self.log_level, "VIGIL_LOG_FORMAT": "json",
+        return {"PYTHONPATH": str(self.tree), "VIGIL_LOG_LEVEL": self.log_level, "VIGIL_LOG_FORMAT": "json",
                 "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers, "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS),
                 "VIGIL_API_TOKENS": f"{self.token}:admin", "VIGIL_INGEST_TOKENS": self.token,
                 **({"VIGIL_DATABASE_URL": database_url} if database_url else {})}
@@ -123,7 +124,7 @@ class Stack:
         """Start `python -m services.<name>` on a free port and wait until /readyz says 200; its port."""
         port = distinct_free_ports(1)[0]
         child = await start_child(
-            self.children, name, sys.executable, "-m", f"services.{name}", log=self.workdir / f"{name}.log", cwd=REPO,
+            self.children, name, sys.executable, "-m", f"services.{name}", log=self.workdir / f"{name}.log", cwd=self.tree,
             env={**self.service_env(database_url), f"VIGIL_{name.upper()}_PORT": str(port), **env})
         async with httpx.AsyncClient(timeout=2) as http:
             deadline = time.monotonic() + 90

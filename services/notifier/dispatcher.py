@@ -59,6 +59,12 @@ class Dispatcher:
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task] = set()
         self._inflight_rows = 0
+        # While every slot is busy the loop waits until this many are free again, then claims them
+        # in one query (not one claim query per finished delivery).
+        self._refill = max(1, concurrency // 4)
+        self._full = False
+        self._sent: list[_Sent] = []  # accepted, waiting to be stored (_record_sent)
+        self._recorder: asyncio.Task | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -81,7 +87,10 @@ class Dispatcher:
                     log.warning("dispatch round failed, will retry", error=f"{type(exc).__name__}: {exc}", attempt=failures)
                     await self._sleep(min(0.2 * 2**failures, 10.0))
                     continue
-                if claimed == 0 or self._inflight_rows >= self._concurrency:
+                if self._inflight_rows >= self._concurrency:
+                    self._full = True  # finishing deliveries wake the loop (_done)
+                    await self._sleep(self._max_idle_s)
+                elif claimed == 0:
                     await self._sleep(await self._idle_for())
         finally:
             if self._inflight:
@@ -107,7 +116,11 @@ class Dispatcher:
         self._inflight_rows -= rows
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery failed unexpectedly; retried when its lease ends", error=repr(task.exception()))
-        self._wake.set()
+        # A sent message makes nothing due: wake only a loop that waits for free slots. (A hold, a
+        # retry or a failure changes what is due: those wake it themselves.)
+        if self._full and self._inflight_rows <= self._concurrency - self._refill:
+            self._full = False
+            self._wake.set()
 
     async def _deliver(self, rows: list[asyncpg.Record]) -> None:
         """One recipient's due deliveries: held back by a limit, or sent as one message and recorded."""
@@ -124,6 +137,7 @@ class Dispatcher:
                     await conn.execute(repo.HOLD, [r["id"] for r in rows], allowed, now)
                 log.info("delivery held by a limit", person=first["person"], method=first["method"],
                          until=allowed.isoformat(), deliveries=len(rows))
+                self.wake()
                 return
         ordered, more_incidents = bundled(rows)
         try:
@@ -131,22 +145,17 @@ class Dispatcher:
         except TimeoutError:
             result = SendResult.transient(f"no answer within {self._send_timeout_s + 5:.0f} s")
         await self._record(ordered, result, more_incidents)
+        if result.outcome != "accepted":
+            self.wake()  # a retry's time, or the page's next step brought forward: the loop looks again
 
     async def _record(self, rows: Sequence[asyncpg.Record], result: SendResult, more_incidents: int) -> None:
         now = self._clock()
         headline, ids, kind = rows[0], [r["id"] for r in rows], rows[0]["kind"]
         DELIVERIES.labels(kind, result.outcome).inc()
+        if result.outcome == "accepted":
+            await self._record_sent(_Sent(rows, result.answer, more_incidents, asyncio.get_running_loop().create_future()))
+            return
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-            if result.outcome == "accepted":
-                done = await conn.fetch(repo.MARK_SENT, ids, now, result.answer, headline["id"], more_incidents)
-                for row in done:
-                    LATENCY.labels(kind).observe(max(0.0, (now - row["requested_at"]).total_seconds()))
-                if len(rows) > 1:
-                    BUNDLED.labels(kind).inc(len(rows) - 1)
-                await service.publish_outcomes(conn, done, now=now)
-                log.info("delivery sent", person=headline["person"], method=headline["method"], kind=kind,
-                         incident_id=headline["number"], answer=result.answer, more_incidents=more_incidents)
-                return
             retry_at = policy.next_attempt(
                 result, attempts=headline["attempts"], first_attempt_at=headline["first_attempt_at"] or now, now=now,
                 retry_for=self._retry_for, rand=random.random,
@@ -165,6 +174,40 @@ class Dispatcher:
             log.error("delivery failed", person=headline["person"], method=headline["method"], kind=kind,
                       incident_id=headline["number"], error=result.error, attempts=headline["attempts"])
 
+    async def _record_sent(self, sent: _Sent) -> None:
+        """Messages accepted while the previous ones are being stored are stored together: one
+        transaction (one commit) for all of them instead of one each. Returns once this one is."""
+        self._sent.append(sent)
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._store_sent())
+        await sent.recorded
+
+    async def _store_sent(self) -> None:
+        while self._sent:
+            batch, self._sent = self._sent, []
+            try:
+                now = self._clock()
+                # (delivery id, the message's id (its headline's), answer, other incidents) in id order
+                marks = sorted((r["id"], s.rows[0]["id"], s.answer, s.more_incidents) for s in batch for r in s.rows)
+                async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
+                    done = await conn.fetch(repo.MARK_SENT, *(list(column) for column in zip(*marks, strict=True)), now)
+                    await service.publish_outcomes(conn, done, now=now)
+            except Exception as exc:  # noqa: BLE001 - each waiting delivery fails with it (_done logs it)
+                for s in batch:
+                    if not s.recorded.done():
+                        s.recorded.set_exception(exc)
+                continue
+            for row in done:
+                LATENCY.labels(row["kind"]).observe(max(0.0, (now - row["requested_at"]).total_seconds()))
+            for s in batch:
+                headline = s.rows[0]
+                if len(s.rows) > 1:
+                    BUNDLED.labels(headline["kind"]).inc(len(s.rows) - 1)
+                log.info("delivery sent", person=headline["person"], method=headline["method"], kind=headline["kind"],
+                         incident_id=headline["number"], answer=s.answer, more_incidents=s.more_incidents)
+                if not s.recorded.done():
+                    s.recorded.set_result(None)
+
     async def _idle_for(self) -> float:
         """Seconds until the next due delivery (at most max_idle_s)."""
         with contextlib.suppress(Exception):
@@ -178,6 +221,16 @@ class Dispatcher:
         if seconds > 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class _Sent:
+    """A message the peer accepted: its deliveries (the headline first), waiting to be stored."""
+
+    rows: Sequence[asyncpg.Record]
+    answer: str | None
+    more_incidents: int
+    recorded: asyncio.Future
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,11 +80,17 @@ HOLD = """
 UPDATE notifier.delivery SET state = 'pending', next_attempt_at = $2, lease_until = NULL,
     attempts = attempts - 1, updated_at = $3
 WHERE id = ANY($1::text[]) AND state = 'sending'"""
-MARK_SENT = """
-UPDATE notifier.delivery SET state = 'sent', sent_at = $2, answer = $3, last_error = NULL, lease_until = NULL,
-    message_id = $4, bundled_with = $5, updated_at = $2
-WHERE id = ANY($1::text[]) AND state = 'sending'
-RETURNING *"""
+# What a delivery's outcome event (service.delivery_event) and the latency metric need.
+OUTCOME_COLUMNS = """id, source, source_id, incident_id, person, method, kind, step, state, attempts, answer, last_error,
+    bundled_with, requested_at"""
+# Several messages at once: per delivery its message's id (the headline delivery's), answer and the
+# number of other incidents that message carried.
+MARK_SENT = f"""
+UPDATE notifier.delivery d SET state = 'sent', sent_at = $5, answer = m.answer, last_error = NULL, lease_until = NULL,
+    message_id = m.message_id, bundled_with = m.bundled_with, updated_at = $5
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS m(id, message_id, answer, bundled_with)
+WHERE d.id = m.id AND d.state = 'sending'
+RETURNING {', '.join('d.' + c.strip() for c in OUTCOME_COLUMNS.split(','))}"""
 MARK_RETRYING = """
 UPDATE notifier.delivery SET state = 'retrying', next_attempt_at = $2, answer = $3, last_error = $4,
     lease_until = NULL, updated_at = $5
