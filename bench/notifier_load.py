@@ -213,6 +213,8 @@ def print_table(r: dict) -> None:
     print(f"  CPU ms per {unit} ({r['window_s']} s window, cores busy: ours {r['cpu_cores_busy']['ours']}, "
           f"machine {r['cpu_cores_busy']['machine']}, load average {r['load_average_1m']:.1f}):")
     print("    " + ", ".join(f"{k} {v}" for k, v in r["cpu_ms_per_" + unit].items()))
+    if "peer_connections" in r:
+        print(f"  connections the notifier opened to the receiver (warm-up included): {r['peer_connections']:,}")
     for key, value in r.get("notes", {}).items():
         print(f"  {key}: {value}")
     for name, prof in (r.get("profiles") or {}).items():

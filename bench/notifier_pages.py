@@ -7,7 +7,7 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -67,9 +67,11 @@ async def at_rate(producer: AIOKafkaProducer, pages: Pages, n: int, rate: float)
 
 
 async def backlog(producer: AIOKafkaProducer, pages: Pages, n: int) -> dict:
-    """Produce `n` pages as fast as the producer takes them (encoded first, then pipelined)."""
+    """Produce `n` pages as fast as the producer takes them (encoded first, then pipelined). Their
+    event times are 1 µs apart: the dispatcher claims the oldest first, so a claim never holds two
+    pages of one person (`--people` apart) and nothing is bundled."""
     now = datetime.now(UTC)
-    encoded = [pages.make(i, now) for i in range(n)]
+    encoded = [pages.make(i, now + timedelta(microseconds=i)) for i in range(n)]
     started = time.perf_counter()
     pending = [await producer.send(Topic.PAGES, value, key=key, headers=headers) for key, value, headers in encoded]
     await asyncio.gather(*pending)
@@ -143,6 +145,7 @@ async def pages(bench: NotifierBench) -> dict:
     out = {**m, "expected": n, "delivered": len(firsts), "missing": n - len(firsts),
            "duplicates": sum(len(times[i]) - 1 for i in measure.expected if i in times),
            "unexpected_ids": sum(1 for i in times if i not in known), "rejected": dump["rejected"],
+           "peer_connections": dump["connections"],
            "latency_ms": stats_ms(latencies), "cpu_ms_per_delivery": per_unit(m["cpu_s"], len(firsts)),
            "delivery_rows": await delivery_states(database_url, bench.run_id)}
     if throughput:

@@ -13,7 +13,7 @@ the sink's `received_at`, stamped when DATA is accepted, keyed by its Message-ID
 
 Both print "ready" once listening and then take commands on stdin, one a line:
 `count` prints how many distinct ids arrived; `dump PATH` writes {"arrivals": {id: [times]},
-"rejected": n} to PATH (large: a file, not a pipe line) and prints "ok". EOF ends the process.
+"rejected": n, "connections": n} to PATH (large: a file, not a pipe line) and prints "ok". EOF ends the process.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Arrivals:
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = {}
         self.rejected = 0
+        self.connections = 0  # opened by the sender (webhook receiver): keep-alive at work, or not
         self.lock = threading.Lock()
 
     def add(self, key: str, at: float) -> None:
@@ -53,7 +54,8 @@ class Arrivals:
 
     def snapshot(self) -> dict:
         with self.lock:
-            return {"arrivals": {k: list(v) for k, v in self.times.items()}, "rejected": self.rejected}
+            return {"arrivals": {k: list(v) for k, v in self.times.items()}, "rejected": self.rejected,
+                    "connections": self.connections}
 
 
 class _HookConnection(asyncio.Protocol):
@@ -70,6 +72,7 @@ class _HookConnection(asyncio.Protocol):
 
     def connection_made(self, transport) -> None:  # type: ignore[override]
         self.transport = transport
+        self.arrivals.connections += 1
 
     def data_received(self, data: bytes) -> None:
         try:
