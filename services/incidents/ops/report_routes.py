@@ -86,7 +86,9 @@ async def generate_monthly(request: Request, principal: Responder, body: Generat
 async def edit_report(request: Request, kind: str, period: str, body: ReportManual, principal: Responder) -> Response:
     octx = request.state.ops
     stored_kind = PATH_KIND.get(kind, kind)
-    sent = body.model_dump(mode="json", exclude_unset=True, exclude={"by"})
+    # The fields sent, with their rows' defaults (an anomaly without `action`), and null leaving a
+    # field as it is: the templates need each of them (either was a 500).
+    sent = {k: v for k, v in body.model_dump(mode="json", exclude={"by"}).items() if k in body.model_fields_set and v is not None}
 
     async def work(conn, now):
         row = await repository.get_report(conn, stored_kind, period)
