@@ -27,7 +27,8 @@ class Topic:
     PEOPLE = "vigil.people.v1"  # compacted: the latest PersonUpdated per person
     DELIVERIES = "vigil.deliveries.v1"
     SHIFTS = "vigil.shifts.v1"  # on-call shift start and end notices, keyed by person
-    COMPACTED = frozenset({PEOPLE})  # created with cleanup.policy=compact: the latest message per key stays
+    IDENTITY = "vigil.identity.v1"  # compacted: personal API tokens' state (revocations), keyed by token id
+    COMPACTED = frozenset({PEOPLE, IDENTITY})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -407,3 +408,19 @@ class MetricsEvent(Event):
     def id_for(*, source: str, service: str, interval_start: datetime) -> str:
         """The event id of one service's interval from one source: a resend gets the same id."""
         return deterministic_id("metrics", source, service, interval_start.astimezone(UTC).isoformat())
+
+
+class TokenChanged(Event):
+    """A personal API token was created or revoked. Every service reads `vigil.identity.v1` (compacted,
+    keyed by token id) from its beginning into the set of revoked ids its requests are checked
+    against (shared/identity.py): a revoked token stops working everywhere within a second."""
+
+    event_type: ClassVar[str] = "dev.vigil.token.v1"
+    topic: ClassVar[str] = Topic.IDENTITY
+
+    token_id: str = Field(min_length=1, max_length=64)
+    person: str = Field(min_length=1, max_length=200)
+    revoked: bool
+
+    def kafka_key(self) -> bytes:
+        return self.token_id.encode()

@@ -21,7 +21,9 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from shared.clock import Clock, utc_now
 from shared.db import ACQUIRE_TIMEOUT_S, create_pool, migrate
 from shared.events import Topic
+from shared.api_auth import Authenticator
 from shared.http_errors import install_error_handlers
+from shared.identity_feed import IdentityFeed
 from shared.kafka import EventProducer
 from shared.observability import Check, configure_tracing, health_router
 from shared.outbox import OutboxRelay
@@ -80,7 +82,10 @@ def build_app(
     if spec.schema is not None and not settings.database_url:
         raise ValueError(f"the {spec.name} service needs VIGIL_DATABASE_URL")
     configure_tracing(service_name=f"vigil-{spec.name}", otlp_endpoint=settings.otlp_endpoint)
-    producer = EventProducer(settings, ce_source=spec.ce_source, ensure=[*spec.topics, *(Topic.dlq(t) for t in spec.topics)])
+    authenticator = Authenticator.of(settings)
+    topics = [*spec.topics, *([Topic.IDENTITY] if authenticator.verifies_personal_credentials else [])]
+    producer = EventProducer(settings, ce_source=spec.ce_source, ensure=[*dict.fromkeys(topics), *(Topic.dlq(t) for t in spec.topics)])
+    identity_feed = IdentityFeed(settings, authenticator.revoked) if authenticator.verifies_personal_credentials else None
     live: dict[str, Any] = {}  # what the running lifespan holds, for the health checks
 
     async def postgres_ok() -> bool:
@@ -88,6 +93,11 @@ def build_app(
             return await conn.fetchval("SELECT 1") == 1
 
     dependency_checks: dict[str, Check] = {"kafka": producer.check}
+    if identity_feed is not None:
+        async def identity_ok() -> bool:
+            return identity_feed.caught_up.is_set()
+
+        dependency_checks["identity"] = identity_ok
     if spec.schema is not None:
         dependency_checks["postgres"] = postgres_ok
 
@@ -111,14 +121,15 @@ def build_app(
                     rt.relay = OutboxRelay(pool, schema=spec.schema, producer=producer,
                                            mark_without_flush=spec.relay_marks_without_flush)
             producer.start()  # connects in the background; until then readiness says "kafka"
+            if identity_feed is not None:
+                work.start("identity-feed", identity_feed.run, identity_feed.stop)
             state = await start(rt)
             if rt.relay is not None:
                 work.start("outbox-relay", rt.relay.run, rt.relay.stop)
             # What exists now lives as long as the process: keep it out of the garbage collector's
             # full collections (the thresholds are the process entry point's: shared/runtime.py).
             freeze_startup_heap()
-            tokens = settings.token_roles() if hasattr(settings, "token_roles") else []
-            yield {**state, "pool": pool, "api_tokens": tokens}
+            yield {**state, "pool": pool, "authenticator": authenticator}
         finally:
             await work.stop()
             for close in reversed(rt._closers):

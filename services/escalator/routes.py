@@ -18,7 +18,7 @@ from services.escalator.rotation import coverage_gaps, effective_shifts, who_is_
 from services.escalator.schemas import (
     ConfigOut, EscalationOut, GapOut, NewOverride, OnCallOut, OverrideOut, PageOut, ShiftOut, TicketOut, TimerOut,
 )
-from shared.api_auth import RANK, Admin, Principal, Responder, Viewer, authenticate
+from shared.api_auth import RANK, Admin, Principal, Responder, Viewer
 from shared.api_types import Instant
 from shared.http_errors import error_responses, request_body
 from shared.service import Connection, Transaction
@@ -153,7 +153,7 @@ async def all_gaps(request: Request, _: Viewer, conn: Connection, weeks: int = Q
 def _feed_reader(request: Request, token: str | None = Query(None, description="For calendar apps that cannot send headers.")) -> Principal:
     """Calendar apps subscribe to a URL: a viewer token may come as `?token=` instead of a header."""
     header = request.headers.get("authorization") or (f"Bearer {token}" if token else None)
-    principal = authenticate(header, request.state.api_tokens)
+    principal = request.state.authenticator.authenticate(header)
     if principal is None or RANK[principal.role] < RANK["viewer"]:
         raise HTTPException(401, detail={"error": "unauthorized", "message": "a valid API token is required"},
                             headers={"WWW-Authenticate": 'Bearer realm="vigil"'})
