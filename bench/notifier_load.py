@@ -10,8 +10,9 @@ sink and webhook receiver, each in its own process.
 `--duration` s (open loop: each at its instant, whatever the notifier does), after a `--warmup-s`
 load of the same kind. Each page is its own incident for the next person of a pool of `--people`
 who each have one contact method of the scenario's kind (round robin: a person's next page comes
-`--people` pages later, so no two pages of one person are due together and nothing is bundled), and
-VIGIL_NOTIFIER_THROTTLE is `email=none;webhook=none`, so no per-recipient limit holds anything back.
+`--people` pages later, 50 s at the defaults, so no two pages of one person are due together and
+nothing is bundled unless the notifier falls that far behind; a delivery carried by another's
+message then counts with that message, and the bundles are reported), and VIGIL_NOTIFIER_THROTTLE is `email=none;webhook=none`, so no per-recipient limit holds anything back.
 Latency = the page's event time (occurred_at, set when it is produced) → the peer accepted the
 message (the mail sink's 250 to DATA, stamped on arrival, by Message-ID; the receiver's verified
 arrival, by webhook-id), both on this machine's wall clock. The expected ids are the notifier's
@@ -233,7 +234,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=60, help="measured seconds of load")
     parser.add_argument("--warmup-s", type=float, default=10.0, help="seconds of the same load before the measured one")
     parser.add_argument("--pages", type=int, default=30_000, help="webhook-throughput: the backlog's size")
-    parser.add_argument("--people", type=int, default=2000, help="pages-to-*, webhook-throughput: the pool of people")
+    parser.add_argument("--people", type=int, default=10_000, help="pages-to-*, webhook-throughput: the pool of people")
     parser.add_argument("--schedules", type=int, default=60,
                         help="alert-to-mail: schedules, each with its own primary (the escalator caches 64 on-call windows)")
     parser.add_argument("--service-env", action="append", default=[], metavar="VIGIL_NAME=VALUE",
