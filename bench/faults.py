@@ -84,12 +84,13 @@ class FaultBench:
         progress(f"starting Kafka and PostgreSQL (data in {self.workdir}) ...")
         await asyncio.gather(asyncio.to_thread(self.kafka.start, timeout_s=180), asyncio.to_thread(self.postgres.start))
         stack = Stack(workdir=self.workdir, bootstrap=self.kafka.bootstrap_servers, admin_url=self.postgres.url,
-                      kafka=self.kafka, postgres=self.postgres, log_level=self.args.log_level)
+                      kafka=self.kafka, postgres=self.postgres, log_level=self.args.log_level,
+                      tree=Path(self.args.server_tree).resolve() if self.args.server_tree else REPO)
         self.faults = Faults(stack, self.args.options, progress)
         progress("starting ingest, incidents, escalator, slo; warm-up load ...")
         await self.faults.start()
         results: dict = {"benchmark": "faults", "started_at": stamp, "config": options_dict(self.args.options),
-                         "scenarios": {}}
+                         "server_tree": self.args.server_tree, "command": " ".join(sys.argv), "scenarios": {}}
         for name in self.args.scenarios:
             began = time.monotonic()
             progress(f"== {name} ==")
@@ -195,6 +196,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--storm-rate", type=float, default=defaults.storm_rate, help="alerts/s in the storm")
     parser.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"),
                         help="the services' log level (their logs are kept when a run fails)")
+    parser.add_argument("--server-tree", default=None,
+                        help="run the services from this directory instead of this checkout, e.g. a `git archive HEAD` "
+                        "extracted to /tmp: a long run then does not pick up files edited meanwhile (every restart "
+                        "imports the code again)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs of a run that passed too")
     parser.add_argument("--results-dir", default=str(RESULTS_DIR))
     args = parser.parse_args(argv)
@@ -202,10 +207,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {unknown}; choose from {', '.join(SCENARIOS)}")
+    if args.server_tree and not (Path(args.server_tree) / "services" / "ingest").is_dir():
+        parser.error(f"--server-tree {args.server_tree} has no services/ingest")
     if args.trials < 1 or args.minutes <= 0 or args.rate <= 0 or args.per_request < 1:
         parser.error("--trials, --minutes, --rate and --per-request must be positive")
     args.options = Options(trials=args.trials, minutes=args.minutes, rate=args.rate, per_notification=args.per_request,
-                           trial_s=args.trial_s, fault_at_s=min(Options.fault_at_s, args.trial_s / 3),
+                           trial_s=args.trial_s, fault_at_s=round(min(Options.fault_at_s, args.trial_s / 3), 1),
                            storm_rate=args.storm_rate)
     return args
 

@@ -26,7 +26,14 @@ from aiokafka.structs import TopicPartition
 
 from bench.loadgen import WEBHOOK_PATH, OpenLoopResult, build_request, open_loop
 from bench.payloads import batch_payload
-from shared.events import LatencyBucket, MetricsEvent, Topic, Utilisation, deterministic_id, encode
+from shared.events import (
+    LatencyBucket,
+    MetricsEvent,
+    Topic,
+    Utilisation,
+    deterministic_id,
+    encode,
+)
 
 PLACEHOLDER = "__REQ__"
 
@@ -133,6 +140,7 @@ class MetricsSent:
     tag: str
     events: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     acked: set[str] = field(default_factory=set)
+    refused: dict[str, int] = field(default_factory=dict)  # sends that timed out or failed at once, by error
 
     def services(self) -> list[str]:
         return sorted({service for service, _r, _e in self.events.values()})
@@ -165,8 +173,8 @@ async def send_metrics(*, bootstrap: str, prefix: str, tag: str, rate: float, du
             try:  # send() waits for metadata and buffer room: while the broker is gone this times out
                 pending[event.event_id] = await asyncio.wait_for(
                     producer.send(prefix + Topic.METRICS, value, key=key, headers=headers), 1.0)
-            except (TimeoutError, Exception):  # noqa: BLE001 - not acknowledged, which is what is counted
-                continue
+            except Exception as exc:  # noqa: BLE001 - not acknowledged, which is what is counted
+                sent.refused[type(exc).__name__] = sent.refused.get(type(exc).__name__, 0) + 1
         if pending:
             await asyncio.wait(list(pending.values()), timeout=ack_timeout_s)
         sent.acked = {i for i, f in pending.items() if f.done() and not f.cancelled() and f.exception() is None}

@@ -19,9 +19,23 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
-from bench.faults_load import AlertsSent, MetricsSent, Tail, incident_record, page_record, send_alerts, send_metrics
+from bench.faults_load import (
+    AlertsSent,
+    Tail,
+    incident_record,
+    page_record,
+    send_alerts,
+    send_metrics,
+)
 from bench.faults_stack import (
-    CONSUMER_SERVICES, SERVICES, Replica, Stack, cpu_cores, first_after, lag_summary, resumed_at,
+    CONSUMER_SERVICES,
+    SERVICES,
+    Replica,
+    Stack,
+    cpu_cores,
+    first_after,
+    lag_summary,
+    resumed_at,
 )
 from bench.faults_verify import settle
 from shared.events import Topic
@@ -191,13 +205,13 @@ class Faults:
 
     async def replicas(self) -> dict:
         """Two replicas of each consumer service; one of each killed per trial (alternately)."""
-        added = [await self.stack.add(s) for s in CONSUMER_SERVICES if len(self.stack.of(s)) < 2]
+        added = await asyncio.gather(*(self.stack.add(s) for s in CONSUMER_SERVICES if len(self.stack.of(s)) < 2))
         try:
             return await self._repeat(
                 "replicas", lambda i: [self.stack.of(s)[i % 2] for s in CONSUMER_SERVICES], list(CONSUMER_SERVICES))
         finally:
-            for replica in added:  # the later scenarios run with one replica each
-                await replica.child.stop()
+            await asyncio.gather(*(r.child.stop() for r in added))  # the later scenarios run with one replica each
+            for replica in added:
                 self.stack.replicas.remove(replica)
 
     async def _repeat(self, scenario: str, victims_of: Callable[[int], list[Replica]], services: list[str]) -> dict:
@@ -212,26 +226,25 @@ class Faults:
         return summarise(scenario, trials)
 
     async def broker_kill(self) -> dict:
-        o, stack = self.options, self.stack
+        o = self.options
         trials = []
         for i in range(1, o.trials + 1):
             self.progress(f"broker-kill trial {i}/{o.trials}: SIGKILL the broker {o.fault_at_s:g} s into "
                           f"{o.broker_trial_s:g} s of load, start it again ...")
-            info: dict = {}
-
-            async def fault() -> dict:
-                info["_offsets"] = await self.offsets_now()
-                info["killed_at"] = time.time()
-                await stack.kill_broker()
-                await stack.start_broker()
-                info["back_at"] = time.time()
-                return {**info, "broker_back_after_s": round(info["back_at"] - info["killed_at"], 2)}
-
-            result = await self.trial("broker-kill", i, fault, duration_s=o.broker_trial_s,
+            result = await self.trial("broker-kill", i, self.kill_and_restart_broker, duration_s=o.broker_trial_s,
                                       recover=["ingest", "incidents", "escalator"])
             trials.append(result)
             self.progress("  " + trial_line(result))
         return summarise("broker-kill", trials)
+
+    async def kill_and_restart_broker(self) -> dict:
+        offsets = await self.offsets_now()  # before: nothing answers while it is down
+        killed_at = time.time()
+        await self.stack.kill_broker()
+        await self.stack.start_broker()
+        back_at = time.time()
+        return {"killed_at": killed_at, "back_at": back_at, "broker_back_after_s": round(back_at - killed_at, 2),
+                "_offsets": offsets}
 
     async def storm(self) -> dict:
         o, stack = self.options, self.stack
@@ -285,8 +298,10 @@ def broker_figures(alerts: AlertsSent, fault: dict, incidents: Tail, pages: Tail
         "answers_while_down": meanwhile, "503s": meanwhile.get("503", 0),
         "first_2xx_after_back_s": since_back(first_2xx), "first_incident_after_back_s": since_back(first_incident),
         "first_page_after_back_s": since_back(first_page),
-        "problems": ([f"ingest answered {wrong} while the broker was away (only 503 is right)"] if wrong else [])
-                    + ([] if first_2xx else ["ingest gave no 2xx after the broker came back"]),
+        "problems": (
+            ([f"ingest answered {wrong} while the broker was away (only 503 is right)"] if wrong else [])
+            + ([] if first_2xx else ["ingest gave no 2xx after the broker came back"])
+        ),
     }
 
 
@@ -322,10 +337,10 @@ def storm_figures(stack: Stack, started: float, load_end: float, o: Options) -> 
 
 def trial_line(r: dict) -> str:
     ing, al, pg, mt = r["ingest"], r["alerts"], r["pages"], r["metrics"]
-    parts = [f"{r['tag']}: {ing['alerts_attempted']:,} alerts sent, {al.get('accepted', 0):,} accepted, "
-             f"{al.get('lost', 0):,} lost; pages {pg.get('on_kafka', 0):,}/{pg.get('due', 0):,} "
-             f"(dup ids {pg.get('duplicates_same_id', 0)}); metrics {mt.get('folded', 0):,}/{mt.get('acked', 0):,} folded; "
-             f"statuses {ing['statuses']}; drain {r['drain_s']} s"]
+    parts = [(f"{r['tag']}: {ing['alerts_attempted']:,} alerts sent, {al.get('accepted', 0):,} accepted, "
+              f"{al.get('lost', 0):,} lost; pages {pg.get('on_kafka', 0):,}/{pg.get('due', 0):,} "
+              f"(dup ids {pg.get('duplicates_same_id', 0)}); metrics {mt.get('folded', 0):,}/{mt.get('acked', 0):,} folded; "
+              f"statuses {ing['statuses']}; drain {r['drain_s']} s")]
     for service, rec in (r.get("recovery") or {}).items():
         parts.append(f"{service} first effect {rec.get('first_effect_s')} s"
                      + (f", consumer resumed {rec['consumer_resumed_s']} s" if rec.get("consumer_resumed_s") is not None else ""))

@@ -25,7 +25,14 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 
-from bench.harness import REPO, Child, cpu_seconds, distinct_free_ports, start_child, tree_cpu_seconds
+from bench.harness import (
+    REPO,
+    Child,
+    cpu_seconds,
+    distinct_free_ports,
+    start_child,
+    tree_cpu_seconds,
+)
 from shared.events import Topic
 from shared.local.kafka_broker import STOP_MARKER, LocalKafka
 from shared.local.postgres_server import LocalPostgres
@@ -111,6 +118,7 @@ class Stack:
     log_level: str = "warning"
     backup_after_s: float = 5.0
     slo_evaluate_interval_s: float = 2.0
+    tree: Path = REPO  # where the services' code comes from (another tree: a snapshot, another commit)
     run: str = field(default_factory=lambda: secrets.token_hex(3))
     token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     replicas: list[Replica] = field(default_factory=list)
@@ -169,7 +177,7 @@ class Stack:
 
     def _env(self, service: str, port: int) -> dict[str, str]:
         env = {
-            "PYTHONPATH": str(REPO), "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "VIGIL_TOPIC_PREFIX": self.prefix,
+            "PYTHONPATH": str(self.tree), "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "VIGIL_TOPIC_PREFIX": self.prefix,
             "VIGIL_TOPIC_PARTITIONS": str(self.partitions), "VIGIL_LOG_LEVEL": self.log_level, "VIGIL_LOG_FORMAT": "json",
             "VIGIL_HOST": "127.0.0.1", f"VIGIL_{service.upper()}_PORT": str(port),
         }
@@ -186,7 +194,7 @@ class Stack:
     async def add(self, service: str) -> Replica:
         """Start one more replica of `service` (same database, same consumer group) and wait until ready."""
         index = sum(1 for r in self.replicas if r.service == service)
-        port = distinct_free_ports(1)[0]
+        port = next(p for p in distinct_free_ports(len(self.replicas) + 1) if p not in {r.port for r in self.replicas})
         replica = Replica(service, index, port, self._env(service, port))
         self.replicas.append(replica)
         await self.spawn(replica)
@@ -204,7 +212,7 @@ class Stack:
     async def spawn(self, replica: Replica) -> None:
         replica.child = await start_child(
             self.children, replica.name, sys.executable, "-m", f"services.{replica.service}",
-            log=self.workdir / f"{replica.name}.log", env=replica.env, cwd=REPO,
+            log=self.workdir / f"{replica.name}.log", env=replica.env, cwd=self.tree,
         )
         replica.starts += 1
 
@@ -232,15 +240,13 @@ class Stack:
         await asyncio.wait_for(child.proc.wait(), 10)
 
     async def kill_broker(self) -> None:
-        """SIGKILL the broker and wait until it is gone. The stop marker makes the next start wait for
-        its own "started" line in the broker's log, as after a clean stop."""
+        """SIGKILL the broker and wait until it is gone."""
         if self.kafka is None or self.kafka.pid is None:
             raise RuntimeError("the stack was not given a broker it may kill")
         os.kill(self.kafka.pid, signal.SIGKILL)
-        proc = self.kafka._proc  # noqa: SLF001 - reaped here; LocalKafka.start makes a new one
+        proc = self.kafka._proc  # reaped here; LocalKafka.start makes a new one
         await asyncio.to_thread(proc.wait, 10)
-        with open(self.kafka.log_file, "ab") as log:
-            log.write(b"\n" + STOP_MARKER + b" (SIGKILL by bench.faults)\n")
+        await asyncio.to_thread(mark_stopped, self.kafka)
 
     async def start_broker(self) -> None:
         await asyncio.to_thread(self.kafka.start, timeout_s=180)
@@ -351,6 +357,13 @@ class Stack:
         return [s for s in self.samples if s.at >= since and (until is None or s.at <= until)]
 
 
+def mark_stopped(kafka: LocalKafka) -> None:
+    """What LocalKafka.stop writes to the broker's log: the next start then waits for its own
+    "started" line, as after a clean stop."""
+    with open(kafka.log_file, "ab") as log:
+        log.write(b"\n" + STOP_MARKER + b" (SIGKILL by bench.faults)\n")
+
+
 def cpu_cores(samples: list[Sample]) -> dict[str, float]:
     """Per process: CPU cores used on average between the first and the last of `samples`."""
     if len(samples) < 2 or samples[-1].at <= samples[0].at:
@@ -383,7 +396,8 @@ def resumed_at(samples: list[Sample], name: str, baseline: Offsets, after: float
         parts = s.offsets.get(name)
         if s.at <= after or not parts:
             continue
-        if all(done > baseline.get(p, (0, 0))[0] or end <= baseline.get(p, (0, 0))[0] for p, (done, end) in parts.items()):
-            if any(done > baseline.get(p, (0, 0))[0] for p, (done, _end) in parts.items()):
-                return s.at
+        before = {p: baseline.get(p, (0, 0))[0] for p in parts}
+        if all(done > before[p] or end <= before[p] for p, (done, end) in parts.items()) \
+                and any(done > before[p] for p, (done, _end) in parts.items()):
+            return s.at
     return None
