@@ -5,6 +5,7 @@ reads or writes through the repository and asks the pure rotation model."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -28,6 +29,7 @@ NAMED = error_responses(404)  # a route naming a schedule (or an override, an in
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_RANGE = timedelta(days=366)
 FEED_PAST, FEED_AHEAD = timedelta(days=14), timedelta(weeks=16)
+INCIDENT_REF = re.compile(r"^(?:INC-)?(\d{1,18})$", re.IGNORECASE)
 
 
 def bad_request(message: str, status: int = 422, error: str = "invalid_request") -> HTTPException:
@@ -229,13 +231,23 @@ async def put_config(request: Request, principal: Admin) -> ConfigOut:
                      created_at=row["created_at"], document=row["document"])
 
 
-@router.get("/incidents/{incident_id}/escalation", response_model=EscalationOut, summary="An incident's escalation",
+def _incident_number(ref: str) -> int:
+    """The number of `INC-42` or `42`, as the incident service names incidents (404 otherwise)."""
+    match = INCIDENT_REF.match(ref)
+    if match is None:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"{ref!r} is not an incident id or INC-<n>"})
+    return int(match.group(1))
+
+
+@router.get("/incidents/{ref}/escalation", response_model=EscalationOut, summary="An incident's escalation",
             responses=NAMED)
-async def escalation(request: Request, incident_id: int, _: Viewer, conn: Connection) -> EscalationOut:
-    """Its policy snapshot, every timer (pending, fired, cancelled, with what it did) and the pages and tickets sent."""
+async def escalation(request: Request, ref: str, _: Viewer, conn: Connection) -> EscalationOut:
+    """Its policy snapshot, every timer (pending, fired, cancelled, with what it did) and the pages and
+    tickets sent. `ref`: `INC-42` or `42`."""
+    incident_id = _incident_number(ref)
     incident = await repo.get_incident(conn, incident_id)
     if incident is None:
-        raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen incident {incident_id}"})
+        raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen INC-{incident_id}"})
     timers, pages, tickets = await repo.escalation_of(conn, incident_id)
     return EscalationOut(
         incident_id=incident_id, number=incident["number"], severity=incident["severity"], status=incident["status"],

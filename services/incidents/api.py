@@ -64,7 +64,19 @@ def not_found(ref: str | int) -> HTTPException:
 
 
 def actor(principal: Principal, body: Actor | None) -> str:
-    return (body.by if body and body.by else None) or principal.name
+    """Who a change is recorded under: the authenticated identity. Only a service account may say on
+    whose behalf it acts (`by`, recorded as given: the notifier for the person of a one-click link,
+    the escalator's ack-timeout); a person's token or session acts as that person, and naming anyone
+    else is 403."""
+    named = body.by if body is not None else None
+    if not named or named == principal.name:
+        return principal.name
+    if principal.is_service:
+        return named
+    raise HTTPException(403, detail={
+        "error": "forbidden",
+        "message": f"you act as yourself ({principal.name}): only a service account may say on whose behalf it acts (by)",
+    })
 
 
 def markdown_of(documents: list[str]) -> PlainTextResponse:

@@ -26,19 +26,20 @@ from shared.service import Connection
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=ROUTER_ERRORS)
 
 
-def lifecycle_route(decide: Callable[[lifecycle.Incident, Principal, object, datetime], lifecycle.Change]):
-    """A POST that applies one lifecycle decision and returns the incident."""
+def lifecycle_route(decide: Callable[[lifecycle.Incident, str, Actor, datetime], lifecycle.Change]):
+    """A POST that applies one lifecycle decision, made by the request's actor, and returns the incident."""
 
-    async def run(request: Request, ref: str, principal: Principal, body: object) -> JSONResponse:
+    async def run(request: Request, ref: str, principal: Principal, body: Actor) -> JSONResponse:
         iid, on_resolved = incident_id(ref), request.state.incidents.on_resolved
+        by = actor(principal, body)
 
         async def work(conn, now):
             row, _ = await service.change_incident(
-                conn, iid, lambda inc: decide(inc, principal, body, now), now=now, on_resolved=on_resolved
+                conn, iid, lambda inc: decide(inc, by, body, now), now=now, on_resolved=on_resolved
             )
             return 200, IncidentOut.from_row(row, now=now)
 
-        return await unit_of_work(request, principal, body.model_dump() if body else None, work)
+        return await unit_of_work(request, principal, body.model_dump(), work)
 
     return run
 
@@ -101,8 +102,9 @@ async def get_alerts(request: Request, ref: str, _: Viewer, conn: Connection) ->
 
 @router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)", responses=CHANGE)
 async def declare(request: Request, body: Declare, principal: Responder) -> JSONResponse:
+    who = actor(principal, body)
+
     async def work(conn, now):
-        who = actor(principal, body)
         row = await service.open_incident(
             conn, group_key=f"declared:{now.isoformat()}:{who}:{body.title}", title=body.title, severity=body.severity,
             detected_by=body.detected_by, labels=body.labels, started_at=body.started_at or now, now=now,
@@ -118,7 +120,7 @@ async def declare(request: Request, body: Declare, principal: Responder) -> JSON
 
 @router.post("/incidents/{ref}/acknowledge", response_model=IncidentOut, summary="Acknowledge (idempotent)", responses=CHANGE)
 async def acknowledge(request: Request, ref: str, principal: Responder, body: Actor | None = None) -> JSONResponse:
-    return await lifecycle_route(lambda inc, p, b, now: lifecycle.acknowledge(inc, by=actor(p, b), now=now))(
+    return await lifecycle_route(lambda inc, by, b, now: lifecycle.acknowledge(inc, by=by, now=now))(
         request, ref, principal, body or Actor()
     )
 
@@ -126,29 +128,29 @@ async def acknowledge(request: Request, ref: str, principal: Responder, body: Ac
 @router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement", responses=CHANGE)
 async def unacknowledge(request: Request, ref: str, principal: Responder, body: Unacknowledge | None = None) -> JSONResponse:
     return await lifecycle_route(
-        lambda inc, p, b, now: lifecycle.unacknowledge(inc, by=actor(p, b), reason=b.reason, now=now)
+        lambda inc, by, b, now: lifecycle.unacknowledge(inc, by=by, reason=b.reason, now=now)
     )(request, ref, principal, body or Unacknowledge())
 
 
 @router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)", responses=CHANGE)
 async def set_status(request: Request, ref: str, body: SetStatus, principal: Responder) -> JSONResponse:
-    return await lifecycle_route(lambda inc, p, b, now: lifecycle.set_status(inc, status=b.status, by=actor(p, b), now=now))(
+    return await lifecycle_route(lambda inc, by, b, now: lifecycle.set_status(inc, status=b.status, by=by, now=now))(
         request, ref, principal, body
     )
 
 
 @router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields", responses=CHANGE)
 async def resolve(request: Request, ref: str, principal: Responder, body: Resolve | None = None) -> JSONResponse:
-    def decide(inc, p, b, now):
+    def decide(inc, by, b, now):
         fields = lifecycle.Resolution(b.root_cause, b.contributing_factors, b.fix_applied)
-        return lifecycle.resolve(inc, by=actor(p, b), now=now, resolution=fields)
+        return lifecycle.resolve(inc, by=by, now=now, resolution=fields)
 
     return await lifecycle_route(decide)(request, ref, principal, body or Resolve())
 
 
 @router.post("/incidents/{ref}/reopen", response_model=IncidentOut, summary="Reopen a resolved incident", responses=CHANGE)
 async def reopen(request: Request, ref: str, principal: Admin, body: Reopen | None = None) -> JSONResponse:
-    return await lifecycle_route(lambda inc, p, b, now: lifecycle.reopen(inc, by=actor(p, b), reason=b.reason, now=now))(
+    return await lifecycle_route(lambda inc, by, b, now: lifecycle.reopen(inc, by=by, reason=b.reason, now=now))(
         request, ref, principal, body or Reopen()
     )
 
@@ -156,25 +158,25 @@ async def reopen(request: Request, ref: str, principal: Admin, body: Reopen | No
 @router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)", responses=CHANGE)
 async def set_severity(request: Request, ref: str, body: SetSeverity, principal: Admin) -> JSONResponse:
     return await lifecycle_route(
-        lambda inc, p, b, now: lifecycle.set_severity(inc, severity=b.severity, by=actor(p, b), now=now)
+        lambda inc, by, b, now: lifecycle.set_severity(inc, severity=b.severity, by=by, now=now)
     )(request, ref, principal, body)
 
 
 @router.post("/incidents/{ref}/commander", response_model=IncidentOut, summary="Assign the incident commander", responses=CHANGE)
 async def set_commander(request: Request, ref: str, body: SetCommander, principal: Admin) -> JSONResponse:
     return await lifecycle_route(
-        lambda inc, p, b, now: lifecycle.assign_commander(inc, commander=b.commander, by=actor(p, b), now=now)
+        lambda inc, by, b, now: lifecycle.assign_commander(inc, commander=b.commander, by=by, now=now)
     )(request, ref, principal, body)
 
 
 @router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline", responses=CHANGE)
 async def add_note(request: Request, ref: str, body: Note, principal: Responder) -> JSONResponse:
-    iid = incident_id(ref)
+    iid, by = incident_id(ref), actor(principal, body)
 
     async def work(conn, now):
         if await repo.get_incident_row(conn, iid) is None:
             raise service.NotFound(f"no incident {ref}")
-        await repo.add_timeline(conn, iid, [lifecycle.Entry("note", body.text, actor(principal, body))], at=now)
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("note", body.text, by)], at=now)
         return 201, [TimelineItem(**dict(t)) for t in await repo.timeline(conn, iid)]
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -182,7 +184,7 @@ async def add_note(request: Request, ref: str, body: Note, principal: Responder)
 
 @router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time", responses=CHANGE)
 async def update_impact(request: Request, ref: str, body: Impact, principal: Admin) -> JSONResponse:
-    iid = incident_id(ref)
+    iid, by = incident_id(ref), actor(principal, body)
 
     async def work(conn, now):
         row = await repo.get_incident_row(conn, iid, for_update=True)
@@ -199,7 +201,7 @@ async def update_impact(request: Request, ref: str, body: Impact, principal: Adm
         }
         await repo.update_details(conn, iid, details=details, now=now)
         changed = ", ".join(k for k in sent if k != "by") or "nothing"
-        await repo.add_timeline(conn, iid, [lifecycle.Entry("impact_updated", f"updated {changed}", actor(principal, body))], at=now)
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("impact_updated", f"updated {changed}", by)], at=now)
         return 200, IncidentOut.from_row(await repo.get_incident_row(conn, iid), now=now)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
@@ -207,7 +209,7 @@ async def update_impact(request: Request, ref: str, body: Impact, principal: Adm
 
 @router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident", responses=CHANGE)
 async def attach_alert(request: Request, ref: str, body: AttachAlert, principal: Admin) -> JSONResponse:
-    iid = incident_id(ref)
+    iid, by = incident_id(ref), actor(principal, body)
 
     async def work(conn, now):
         if await repo.get_incident_row(conn, iid, for_update=True) is None:
@@ -215,7 +217,7 @@ async def attach_alert(request: Request, ref: str, body: AttachAlert, principal:
         if await repo.attach_occurrence(conn, body.fingerprint, body.starts_at, iid) is None:
             raise service.NotFound(f"no alert {body.fingerprint} starting {body.starts_at.isoformat()}")
         text = f"alert {body.fingerprint} attached"
-        await repo.add_timeline(conn, iid, [lifecycle.Entry("alert_attached", text, actor(principal, body))], at=now)
+        await repo.add_timeline(conn, iid, [lifecycle.Entry("alert_attached", text, by)], at=now)
         return 200, [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
 
     return await unit_of_work(request, principal, body.model_dump(), work)

@@ -17,7 +17,10 @@ class Body(BaseModel):
 
 
 class Actor(Body):
-    by: str | None = Field(default=None, max_length=200, description="Who does it; defaults to the token's name.")
+    by: str | None = Field(default=None, max_length=200, description=(
+        "For service accounts only: the person on whose behalf it acts, recorded as given (the notifier for a "
+        "one-click link, the escalator's ack-timeout). Otherwise the change is recorded under the caller's own "
+        "name; a personal token or console session naming anyone else is refused with 403."))
 
 
 class Declare(Actor):

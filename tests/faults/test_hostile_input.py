@@ -27,7 +27,7 @@ def services(running_incidents, running_escalator, running_slo):
     ("incidents", "POST", "/api/v1/reports/daily-check", {"by": NUL}, "invalid_request"),
     ("incidents", "PATCH", "/api/v1/action-items/²", {"status": "done"}, "not_found"),
     ("incidents", "GET", f"/api/v1/incidents/{HUGE}", None, "not_found"),
-    ("escalator", "GET", f"/api/v1/incidents/{HUGE}/escalation", None, "invalid_request"),
+    ("escalator", "GET", f"/api/v1/incidents/{HUGE}/escalation", None, "not_found"),
     ("escalator", "DELETE", f"/api/v1/schedules/primary/overrides/{HUGE}", None, "invalid_request"),
     ("slo", "GET", "/api/v1/capacity?service=%00x", None, "invalid_request"),
     ("slo", "GET", "/api/v1/slos?service=%00x", None, "invalid_request"),

@@ -43,7 +43,7 @@ def period_of(kind: str, body: GenerateReport, *, octx: service.OpsContext, now:
 
 
 async def generate(request: Request, kind: str, body: GenerateReport, principal) -> Response:
-    octx = request.state.ops
+    octx, by = request.state.ops, actor(principal, body)
     inputs = await service.peer_inputs(octx.peers, kind=kind)  # before the transaction: peers may be slow
     self_ok = await octx.self_check() if kind == "daily_check" else True
 
@@ -56,7 +56,7 @@ async def generate(request: Request, kind: str, body: GenerateReport, principal)
             data = await service.daily_check_data(conn, self_ok=self_ok, **common)
         else:
             data = await service.review_data(conn, kind=kind, **common)
-        row = await service.store_report(conn, kind=kind, period=period, data=data, by=actor(principal, body), zone=octx.zone, now=now)
+        row = await service.store_report(conn, kind=kind, period=period, data=data, by=by, zone=octx.zone, now=now)
         return 201, ReportOut(**dict(row))
 
     return await unit_of_work(request, principal, {"kind": kind, **body.model_dump()}, work)
@@ -158,6 +158,7 @@ async def create_handoff(request: Request, body: NewHandoff, principal: Responde
              summary="The incoming engineer acknowledges the handoff (idempotent)", responses=CHANGE)
 async def acknowledge_handoff(request: Request, handoff: str, principal: Responder, body: HandoffAck | None = None) -> Response:
     octx, body = request.state.ops, body or HandoffAck()
+    who = actor(principal, body)
 
     async def work(conn, now):
         row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
@@ -165,9 +166,8 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
             raise NotFound(f"no handoff {handoff}")
         if row["acknowledged_at"] is not None:
             return 200, handoff_out(row, zone=octx.zone)
-        who = body.by or principal.name
-        if body.by and body.by != row["to_person"]:
-            raise Refused(f"the handoff is to {row['to_person']}; {body.by} cannot acknowledge it")
+        if who != row["to_person"] and (body.by or not principal.is_service):
+            raise Refused(f"the handoff is to {row['to_person']}; {who} cannot acknowledge it")
         markdown = service.render_handoff({**dict(row), "acknowledged_by": who, "acknowledged_at": now}, zone=octx.zone)
         return 200, handoff_out(await repository.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
 

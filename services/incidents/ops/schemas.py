@@ -163,7 +163,8 @@ class NewHandoff(Actor):
 
 
 class HandoffAck(Actor):
-    """`by`: the incoming engineer (must be the handoff's `to_person` when given)."""
+    """The incoming engineer acknowledges: a person's token or session must be the handoff's
+    `to_person`; a service account acting for a person says so with `by` (then `to_person`)."""
 
 
 class ReportOut(BaseModel):

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.events import PageRequested, TicketRequested, Topic, decode
+from shared.identity import mint
 from tests.escalator_support import START, escalation, incident_event, new_incident_id, page_records, pages_cursor, pages_of, publish, run_escalator, warm_up
 from tests.services import TOKENS
 from tests.support import ManualClock, TopicCursor, wait_for
@@ -17,6 +18,9 @@ from tests.support import ManualClock, TopicCursor, wait_for
 pytestmark = pytest.mark.integration
 
 RESPONDER, VIEWER = ({"Authorization": f"Bearer {TOKENS[role]}"} for role in ("responder", "viewer"))
+IDENTITY_KEY = "identity-key-for-tests-0123456789abcdef"
+ERIN = {"Authorization": "Bearer " + mint(IDENTITY_KEY.encode(), kind="token", person="erin", role="admin",
+                                          expires_at=None, token_id="tok-erin")}  # a personal API token
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +30,7 @@ def clock():
 
 @pytest.fixture(scope="module")
 def escalator(running_escalator, kafka_broker, topic_prefix, clock, tmp_path_factory):
-    with run_escalator(running_escalator, tmp_path_factory.mktemp("escalator"), clock=clock) as svc:
+    with run_escalator(running_escalator, tmp_path_factory.mktemp("escalator"), clock=clock, identity_keys=IDENTITY_KEY) as svc:
         api = svc.client("admin")
         asyncio.run(warm_up(kafka_broker, api, clock, prefix=topic_prefix))
         yield api
@@ -108,6 +112,33 @@ async def test_medium_and_low_incidents_open_tickets_with_their_due_times(kafka_
     assert tickets[low].due_at == datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 
 
+async def test_an_incident_is_named_by_its_number_or_inc_n(kafka_broker, topic_prefix, escalator, clock):
+    iid = new_incident_id()
+    await publish(kafka_broker, incident_event(iid, kind="opened", version=1, at=clock(), severity=3), prefix=topic_prefix)
+    wait_for(lambda: escalator.get(f"/api/v1/incidents/{iid}/escalation").status_code == 200, timeout_s=10, what="the incident seen")
+    by_id = escalator.get(f"/api/v1/incidents/{iid}/escalation").json()
+    for ref in (f"INC-{iid}", f"inc-{iid}"):
+        response = escalator.get(f"/api/v1/incidents/{ref}/escalation")
+        assert response.status_code == 200, response.text
+        assert response.json() == by_id and by_id["number"] == f"INC-{iid}"
+    for ref in ("INC-", "INC-x", "42a", "INC--1"):
+        response = escalator.get(f"/api/v1/incidents/{ref}/escalation")
+        assert response.status_code == 404 and response.json()["error"] == "not_found", response.text
+    unseen = escalator.get("/api/v1/incidents/INC-1/escalation")
+    assert unseen.status_code == 404 and unseen.json()["message"] == "the escalator has not seen INC-1"
+
+
+def test_overrides_are_recorded_under_the_callers_identity(escalator, clock):
+    start = clock() + timedelta(days=30)
+    body = {"tier": "primary", "person": "frank", "start_at": start.isoformat(), "end_at": (start + timedelta(hours=1)).isoformat()}
+    mine = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=ERIN)
+    assert mine.status_code == 201, mine.text
+    theirs = escalator.post("/api/v1/schedules/ops/overrides", json=body, headers=RESPONDER)
+    assert (mine.json()["created_by"], theirs.json()["created_by"]) == ("erin", "responder-token-2")
+    for override in (mine.json(), theirs.json()):
+        assert escalator.delete(f"/api/v1/schedules/ops/overrides/{override['id']}", headers=ERIN).status_code == 204
+
+
 def test_who_is_on_call_shifts_and_the_handoff_overlap(escalator):
     [now] = escalator.get("/api/v1/oncall").json()
     assert (now["schedule"], now["primary"], now["backup"]) == ("ops", ["bob"], ["dave"])
@@ -167,8 +198,9 @@ def test_the_configuration_can_be_read_and_replaced_and_is_validated(escalator):
     assert current["source"] == "file" and current["document"]["schedules"][0]["name"] == "ops"
     document = current["document"]
     document["people"]["alice"] = {"contact": "alice@example.org"}
-    replaced = escalator.put("/api/v1/config", json=document)
+    replaced = escalator.put("/api/v1/config", json=document, headers=ERIN)
     assert replaced.status_code == 200, replaced.text
+    assert (current["created_by"], replaced.json()["created_by"]) == ("file escalator.yaml", "erin")  # the caller stored it
     assert replaced.json()["version"] == current["version"] + 1 and replaced.json()["source"] == "api"
     bad = escalator.put("/api/v1/config", content=b"schedules: []\n", headers={"Content-Type": "application/yaml"})
     assert bad.status_code == 422 and "schedules" in bad.json()["message"]
