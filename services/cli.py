@@ -12,12 +12,24 @@ from pathlib import Path
 import typer
 
 from services.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
+from services.responder_cli.incidents import incidents_app
+from services.responder_cli.login import login, logout
+from services.responder_cli.oncall import oncall, overrides_app
+from services.responder_cli.slo import slo_app
+from services.responder_cli.tokens import tokens_app
 from shared.settings import BaseServiceSettings, SettingsError
 
 app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(action_items_app, name="action-items")
 app.add_typer(records_app, name="records")
+app.command("login")(login)
+app.command("logout")(logout)
+app.add_typer(incidents_app, name="incidents")
+app.command("oncall")(oncall)
+app.add_typer(overrides_app, name="overrides")
+app.add_typer(slo_app, name="slo")
+app.add_typer(tokens_app, name="tokens")
 
 
 @dataclass(frozen=True)

@@ -1,34 +1,29 @@
 """`vigil report …` and `vigil action-items …`: the operations records through the incident
 service's HTTP API (never its database). Markdown by default, `--json` for the JSON.
 
-The API is `--url` / `VIGIL_INCIDENTS_API_URL` (default http://127.0.0.1:8081), the token
-`--token` / `VIGIL_API_TOKEN`, else the admin token `vigil dev` keeps in `.local/api-admin-token`."""
+The API is `--url` / `VIGIL_INCIDENTS_API_URL` / `VIGIL_INCIDENTS_URL`, else the URL `vigil login`
+stored (default http://127.0.0.1:8081); the token `--token` / `VIGIL_API_TOKEN`, else the one `vigil
+login` stored, else the admin token `vigil dev` keeps in `.local/api-admin-token`."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-import httpx
 import typer
+
+from services.responder_cli import credentials
+from services.responder_cli.client import ApiError, Unreachable, open_client, request
 
 report_app = typer.Typer(help="Operations reports: daily check, weekly/monthly reviews, incident reports, postmortems, handoffs.",
                          no_args_is_help=True)
 action_items_app = typer.Typer(help="Action items: list (overdue), add, update.", no_args_is_help=True)
 
-URL = typer.Option(None, "--url", envvar="VIGIL_INCIDENTS_API_URL", help="Incident service URL [default: http://127.0.0.1:8081]")
-TOKEN = typer.Option(None, "--token", envvar="VIGIL_API_TOKEN", help="API token (responder to write) [default: .local/api-admin-token]")
+URL = typer.Option(None, "--url", envvar=["VIGIL_INCIDENTS_API_URL", "VIGIL_INCIDENTS_URL"],
+                   help="Incident service URL (default: stored by `vigil login`, else http://127.0.0.1:8081)")
+TOKEN = typer.Option(None, "--token", envvar="VIGIL_API_TOKEN",
+                     help="API token, responder to write (default: stored by `vigil login`, else .local/api-admin-token)")
 AS_JSON = typer.Option(False, "--json", help="Print the JSON instead of the Markdown.")
-
-
-def _client(url: str | None, token: str | None) -> httpx.Client:
-    if token is None:
-        local = Path(".local/api-admin-token")
-        token = local.read_text().strip() if local.exists() else None
-    if not token:
-        _fail("no API token: pass --token or set VIGIL_API_TOKEN")
-    return httpx.Client(base_url=url or "http://127.0.0.1:8081", timeout=60, headers={"Authorization": f"Bearer {token}"})
 
 
 def _fail(message: str) -> None:
@@ -37,20 +32,20 @@ def _fail(message: str) -> None:
 
 
 def _call(url: str | None, token: str | None, method: str, path: str, **kwargs) -> Any:
-    with _client(url, token) as client:
+    try:
+        stored = credentials.load()
+    except ValueError as exc:
+        _fail(str(exc))
+    secret = credentials.token_for(token, stored)
+    if not secret:
+        _fail("no API token: run `vigil login`, pass --token or set VIGIL_API_TOKEN")
+    with open_client(credentials.url_for("incidents", url, stored), secret, timeout_s=60) as client:
         try:
-            response = client.request(method, f"/api/v1{path}", **kwargs)
-        except httpx.HTTPError as exc:
-            _fail(f"cannot reach the incident service: {exc}")
-    if response.status_code >= 400:
-        try:
-            body = response.json()
-            detail = body.get("message", response.text)
-            fields = "; ".join(f"{f['field']}: {f['message']}" for f in body.get("fields", []))
-        except ValueError:
-            detail, fields = response.text, ""
-        _fail(f"{response.status_code}: {detail}" + (f" ({fields})" if fields else ""))
-    return response.text if response.headers.get("content-type", "").startswith("text/markdown") else response.json()
+            return request(client, method, f"/api/v1{path}", **kwargs)
+        except Unreachable as exc:
+            _fail(f"cannot reach the incident service: {exc.reason}")
+        except ApiError as exc:
+            _fail(str(exc))
 
 
 def _show(result: Any, as_json: bool) -> None:
