@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -52,7 +53,8 @@ def request(client: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     except httpx.TimeoutException:
         raise Unreachable(str(client.base_url), f"no answer within {client.timeout.read:g} s") from None
     except httpx.HTTPError as exc:
-        raise Unreachable(str(client.base_url), str(exc) or type(exc).__name__) from None
+        reason = re.sub(r"^\[Errno -?\d+\] ", "", str(exc)) or type(exc).__name__  # "[Errno 111] Connection refused"
+        raise Unreachable(str(client.base_url), reason) from None
     if response.status_code >= 400:
         raise error_of(response)
     if response.status_code == 204 or not response.content:
