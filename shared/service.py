@@ -22,6 +22,7 @@ from shared.clock import Clock, utc_now
 from shared.db import ACQUIRE_TIMEOUT_S, create_pool, migrate
 from shared.events import Topic
 from shared.api_auth import Authenticator
+from shared.api_docs import assets_dir, install_api_docs
 from shared.http_errors import install_error_handlers
 from shared.identity_feed import IdentityFeed
 from shared.kafka import EventProducer
@@ -138,11 +139,13 @@ def build_app(
             if pool is not None:
                 await pool.close()
 
+    # FastAPI's own /docs and /redoc load their scripts from a CDN: ours are served locally.
     app = FastAPI(
-        title=spec.title, version="1", description=spec.description, lifespan=lifespan,
+        title=spec.title, version="1", description=spec.description, lifespan=lifespan, docs_url=None, redoc_url=None,
         **({} if spec.request_tracing else {"telemetry": {"tracing": False}}),
     )
     install_error_handlers(app)
+    install_api_docs(app, title=spec.title, node_modules=assets_dir())
     for router in spec.routers:
         app.include_router(router)
     checks = {**dependency_checks, "background": background_ok}
