@@ -56,13 +56,14 @@ def test_what_the_fuzzer_found_is_answered_without_a_server_error(services, serv
     assert response.status_code == status, response.text
 
 
-def test_a_report_edit_with_an_anomaly_without_action_and_null_checks_is_stored(services):
+def test_a_report_edit_with_odd_anomalies_and_null_checks_is_stored(services):
     client = services["incidents"].client("admin")
     assert client.post("/api/v1/reports/daily-check", json={"day": "2020-02-02"}).status_code == 201
-    response = client.patch("/api/v1/reports/daily-check/2020-02-02",
-                            json={"anomalies": [{"time": "08:15", "observation": "disk full"}], "checks": None})
+    anomalies = [{"time": "08:15", "observation": "disk full"}, {"time": "TRUE", "observation": "a | b", "action": "x"}]
+    response = client.patch("/api/v1/reports/daily-check/2020-02-02", json={"anomalies": anomalies, "checks": None})
     assert response.status_code == 200, response.text
-    assert response.json()["manual"]["anomalies"] == [{"time": "08:15", "observation": "disk full", "action": ""}]
+    assert response.json()["manual"]["anomalies"] == [{**anomalies[0], "action": ""}, anomalies[1]]
+    assert "| TRUE | a \\| b | x |" in response.json()["markdown"]
 
 
 def test_a_control_character_in_a_calendar_name_is_replaced(services):

@@ -55,7 +55,10 @@ def _environment(zone: str) -> jinja2.Environment:
         return value.astimezone(tz)
 
     def hhmm(value):
-        t = local(value)
+        try:
+            t = local(value)
+        except ValueError:  # what a person wrote as the time ("TRUE", "T+5 min"), not an ISO time: a 500 before
+            return cell(value)
         return t.strftime("%H:%M") if t else "—"
 
     def when(value):
