@@ -31,9 +31,10 @@ class ApiError(Exception):
         return f"{self.status}: {self.message}" + (f" ({self.fields})" if self.fields else "")
 
 
-def open_client(base_url: str, token: str, *, timeout_s: float = 60) -> httpx.Client:
-    return httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10)),
-                        headers={"Authorization": f"Bearer {token}"})
+def open_client(base_url: str, token: str | None, *, basic: tuple[str, str] | None = None, timeout_s: float = 60) -> httpx.Client:
+    """A client sending `token` as the bearer credential (or name and password, `basic`)."""
+    return httpx.Client(base_url=base_url, timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 10)), auth=basic,
+                        headers={"Authorization": f"Bearer {token}"} if token else {})
 
 
 def error_of(response: httpx.Response) -> ApiError:

@@ -3,14 +3,15 @@ services' URLs, in the user's config directory (credentials.py says where and ho
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 
 import typer
 
 from services.responder_cli import credentials, parse, render
-from services.responder_cli.client import ApiError, Unreachable
+from services.responder_cli.client import ApiError, Unreachable, open_client, request
 from services.responder_cli.common import (
-    REFUSED, UNREACHABLE, Service, attempt, call, connect, fail, failure, local_zone,
+    REFUSED, UNREACHABLE, USAGE, Service, attempt, call, connect, fail, failure, local_zone,
 )
 from services.responder_cli.credentials import Credentials
 
@@ -50,6 +51,24 @@ def _try_token(service: Service) -> None:
         fail(*failure(exc, service, None))
 
 
+def _token_for_person(console_url: str, user: str) -> str:
+    """Sign in to the console with name and password (asked for, not echoed) and create a personal
+    token for this command: the first token of someone who has only a console account."""
+    password = typer.prompt(f"{user}'s console password", hide_input=True)
+    body = {"name": f"vigil CLI on {socket.gethostname()}"[:100]}
+    with open_client(console_url, None, basic=(user, password), timeout_s=30) as client:
+        try:
+            created = request(client, "POST", "/api/v1/tokens", json=body)
+        except Unreachable as exc:
+            fail(f"cannot reach the console at {console_url}: {exc.reason}\nnothing stored", UNREACHABLE)
+        except ApiError as exc:
+            if exc.status == 401:
+                fail(f"the console at {console_url} refused that name and password: nothing stored", REFUSED)
+            fail(f"the console refused ({exc.status}): {exc.message}", REFUSED)
+    typer.echo(f"created token {created['id']} ({created['name']}) at the console")
+    return created["token"]
+
+
 def login(
     url: str = typer.Option(None, "--url", help=f"The incident service's URL (default: {credentials.DEFAULT_URLS['incidents']}); "
                             "the other services are taken on the same host at their usual ports unless given."),
@@ -57,20 +76,25 @@ def login(
     slo_url: str = typer.Option(None, "--slo-url", help="The SLO service's URL."),
     console_url: str = typer.Option(None, "--console-url", help="The console's URL."),
     token: str = typer.Option(None, "--token", help="The API token (default: asked for, not echoed)."),
+    user: str = typer.Option(None, "--user", help="Instead of a token: your console name; the password is asked for and "
+                             "a personal token is created for this command."),
     check: bool = typer.Option(True, "--check/--no-check", help="Try the token on the incident service before storing it."),
 ) -> None:
     """Store your API token and the services' URLs for every `vigil` command.
 
-    The token is a personal one (`vgt_…`, from the console's Me page or `vigil tokens create`) or a
-    service account's; it is tried on the incident service, then stored readable by you alone."""
-    secret = (token or typer.prompt("API token", hide_input=True)).strip()
-    if not secret:
-        fail("no token given: nothing stored", REFUSED)
+    The token is a personal one (`vgt_…`, from the console's Me page, `vigil tokens create`, or made
+    now with --user and your console password) or a service account's; it is tried on the incident
+    service, then stored readable by you alone."""
+    if token and user:
+        fail("either --token or --user, not both", USAGE)
     try:
         stored = credentials.load()
     except ValueError:
         stored = Credentials()  # replaced below
     urls = urls_of(url, {"escalator": escalator_url, "slo": slo_url, "console": console_url}, stored)
+    secret = _token_for_person(urls["console"], user) if user else (token or typer.prompt("API token", hide_input=True)).strip()
+    if not secret:
+        fail("no token given: nothing stored", REFUSED)
     if check:
         _try_token(Service("incidents", urls["incidents"], secret))
     path = credentials.save(Credentials(token=secret, urls=urls))

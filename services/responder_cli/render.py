@@ -191,7 +191,9 @@ def slo_detail(slo: dict, zone: tzinfo) -> str:
 # Tokens ------------------------------------------------------------------------------------------
 
 def token_state(token: dict, now: datetime) -> str:
-    if token.get("revoked_at") or token.get("revoked") is True:
+    if token.get("state"):
+        return token["state"]
+    if token.get("revoked_at"):
         return "revoked"
     expires = instant(token.get("expires_at"))
     return "expired" if expires is not None and expires <= now else "active"

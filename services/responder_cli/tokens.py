@@ -35,15 +35,18 @@ def create(name: str = typer.Argument(..., help="What the token is for, e.g. 'la
 
 @tokens_app.command("list")
 def list_tokens(person: str = typer.Option(None, "--person", help="Admin: this person's tokens (default: yours)."),
+                everyone: bool = typer.Option(False, "--all", help="Admin: everyone's tokens."),
                 url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
-    """Your tokens (their prefix only): created, expiry, last use, revoked."""
-    items = call(connect("console", url, token), "GET", "/tokens", params={"person": person} if person else {})
+    """Your tokens (their prefix only): created, expiry, last use, state."""
+    params = {**({"person": person} if person else {}), **({"all": "true"} if everyone else {})}
+    items = call(connect("console", url, token), "GET", "/tokens", params=params)
     show(items, as_json, lambda: render.tokens(items, now(), local_zone()))
 
 
 @tokens_app.command("revoke")
 def revoke(token_id: str = typer.Argument(..., help="The token's id (`vigil tokens list`)."),
-           url: str = URL, token: str = TOKEN) -> None:
+           url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
     """Revoke a token: every service refuses it within seconds."""
-    call(connect("console", url, token), "DELETE", f"/tokens/{token_id}", missing=f"no token {token_id}: `vigil tokens list` lists yours")
-    typer.echo(f"revoked token {token_id}")
+    revoked = call(connect("console", url, token), "DELETE", f"/tokens/{token_id}",
+                   missing=f"no token {token_id} of yours: `vigil tokens list` lists them")
+    show(revoked, as_json, lambda: f"revoked token {token_id} ({revoked.get('name')}, {revoked.get('person')})")
