@@ -17,6 +17,7 @@ from services.responder_cli.login import login, logout
 from services.responder_cli.oncall import oncall, overrides_app
 from services.responder_cli.slo import slo_app
 from services.responder_cli.tokens import tokens_app
+from services.console.users_cli import users_app  # the console's accounts (PostgreSQL, no HTTP)
 from shared.settings import BaseServiceSettings, SettingsError
 
 app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)
@@ -30,6 +31,7 @@ app.command("oncall")(oncall)
 app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(users_app, name="users")
 
 
 @dataclass(frozen=True)
@@ -77,9 +79,17 @@ def _notifier() -> ServiceSpec:
     return ServiceSpec(NotifierSettings.load, create_app, lambda s: s.notifier_port)
 
 
+def _console() -> ServiceSpec:
+    from services.console.app import create_app
+    from services.console.config import ConsoleSettings
+
+    return ServiceSpec(ConsoleSettings.load, create_app, lambda s: s.console_port)
+
+
 # Every service that exists; `vigil dev` starts all of them.
 SERVICES: dict[str, Callable[[], ServiceSpec]] = {
     "ingest": _ingest, "incidents": _incidents, "escalator": _escalator, "slo": _slo, "notifier": _notifier,
+    "console": _console,
 }
 
 
@@ -179,6 +189,7 @@ def dev(
             os.environ.setdefault(var, f"http://127.0.0.1:{os.environ.get(port_var, port)}")
         os.environ.setdefault("VIGIL_INCIDENTS_PEER_TOKEN", os.environ["VIGIL_API_TOKENS"].split(",")[0].rpartition(":")[0])
         mail = _notifier_environment(state_dir, mail_port, mail_viewer_port, MailSink)
+        first_admin = _console_environment(state_dir)
 
         listeners = []
         for name, make_spec in SERVICES.items():
@@ -192,7 +203,7 @@ def dev(
         # One process for every service, so one set of thresholds for all of them: ingest's (young
         # collections every 20,000 allocations), not the SLO consumer's extreme.
         tune_gc(SERVICES["ingest"]().gc_thresholds)
-        _print_banner(listeners)
+        _print_banner(listeners, first_admin)
         run(serve(listeners))
     finally:
         if mail is not None:
@@ -220,7 +231,23 @@ def _notifier_environment(state_dir: Path, mail_port: int, mail_viewer_port: int
     return mail
 
 
-def _print_banner(listeners: list) -> None:
+def _console_environment(state_dir: Path) -> tuple[str, str] | None:
+    """Identity keys (kept in the state directory) for every service, the console's view of the local
+    services, cookies over plain http://127.0.0.1, and a first admin account when there is none:
+    returns its (name, password), to be shown once."""
+    import asyncio
+
+    from services.console.users_cli import ensure_first_admin
+
+    os.environ.setdefault("VIGIL_IDENTITY_KEYS", _dev_token(state_dir, "identity-key"))
+    for service, port in (("INCIDENTS", "8081"), ("ESCALATOR", "8082"), ("SLO", "8083"), ("NOTIFIER", "8084")):
+        os.environ.setdefault(f"VIGIL_CONSOLE_{service}_URL", f"http://127.0.0.1:{os.environ.get(f'VIGIL_{service}_PORT', port)}")
+    os.environ.setdefault("VIGIL_CONSOLE_COOKIE_SECURE", "false")  # http://127.0.0.1: a Secure cookie would not be sent
+    password = asyncio.run(ensure_first_admin(os.environ["VIGIL_DATABASE_URL"], name="admin"))
+    return ("admin", password) if password else None
+
+
+def _print_banner(listeners: list, first_admin: tuple[str, str] | None = None) -> None:
     out = sys.stdout
     out.write("\nVigil is running. Ctrl-C stops everything.\n\n")
     for item in listeners:
@@ -235,6 +262,14 @@ def _print_banner(listeners: list) -> None:
     if api_token:
         out.write(f"\n  API token (admin): {api_token}\n  e.g. curl -H 'Authorization: Bearer {api_token}' "
                   "http://127.0.0.1:8081/api/v1/incidents\n")
+    console = next((i for i in listeners if i.name == "console"), None)
+    if console is not None:
+        out.write(f"\n  Console:  http://{console.host}:{console.port}/\n")
+        if first_admin:
+            out.write(f"  First admin account: {first_admin[0]}   password: {first_admin[1]}\n"
+                      "  (shown this once; `vigil users password admin` sets a new one, `vigil users add` adds people)\n")
+        else:
+            out.write("  Sign in with your console account (`vigil users add <name>` adds one).\n")
     if os.environ.get("VIGIL_DEV_MAIL_URL"):
         out.write(f"\n  Mail:     {os.environ['VIGIL_DEV_MAIL_URL']}   (every e-mail the notifier sends; pages of the example people)\n")
     out.write(f"\n  Kafka:    {os.environ.get('VIGIL_KAFKA_BOOTSTRAP_SERVERS')}\n")

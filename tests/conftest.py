@@ -116,3 +116,8 @@ def running_slo(kafka_broker, database_url, topic_prefix):
 @pytest.fixture(scope="module")
 def running_notifier(kafka_broker, database_url, topic_prefix):
     return _runner("notifier", kafka_broker.bootstrap_servers, database_url, topic_prefix)
+
+
+@pytest.fixture(scope="module")
+def running_console(kafka_broker, database_url, topic_prefix):
+    return _runner("console", kafka_broker.bootstrap_servers, database_url, topic_prefix)

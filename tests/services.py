@@ -57,7 +57,11 @@ SERVICES: dict[str, tuple[str, str, str | None]] = {
     "escalator": ("services.escalator.app", "services.escalator.config:EscalatorSettings", "escalator_consumer_group"),
     "slo": ("services.slo.app", "services.slo.config:SloSettings", "slo_consumer_group"),
     "notifier": ("services.notifier.app", "services.notifier.config:NotifierSettings", "notifier_consumer_group"),
+    "console": ("services.console.app", "services.console.config:ConsoleSettings", None),
 }
+# The console requires identity keys (it signs what the other services verify); a test that runs a
+# service beside it passes the same keys to that one (`identity_keys=IDENTITY_KEYS`).
+IDENTITY_KEYS = ["test-identity-key-0000000000000001"]
 
 
 def _import(path: str) -> Any:
@@ -78,6 +82,8 @@ def service_settings(name: str, *, bootstrap: str, database_url: str | None, top
         values.update(database_url=database_url, api_tokens=API_TOKENS)
     if group_setting:
         values[group_setting] = f"{name}-{uuid.uuid4().hex[:8]}"
+    if name == "console":
+        values.update(identity_keys=IDENTITY_KEYS, console_cookie_secure=False)
     return _import(settings_path).load(**{**values, **overrides})
 
 

@@ -1,0 +1,170 @@
+"""The incident pages: the open list (filters, a big Acknowledge button, live over SSE) and one
+incident (header, actions, alerts, timeline). Everything is read and done through the incident
+service's API, as the signed-in person."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from services.console import live, rendering
+from services.console.peers import PeerError
+from services.console.web import Administering, FormPost, Me, PageError, Responding, caller
+
+router = APIRouter(include_in_schema=False)
+LIST_LIMIT = 100
+FILTER_STATUSES = ("open", "investigating", "mitigating", "resolved", "all")
+DONE = {"acknowledged": "acknowledged", "note": "note added", "status": "status changed", "resolved": "resolved",
+        "reopened": "reopened", "severity": "severity changed", "commander": "commander assigned"}
+
+
+def _filters(status: str, sev: list[int], q: str) -> tuple[str, list[int], str]:
+    status = status if status in FILTER_STATUSES else "open"
+    return status, sorted({s for s in sev if 1 <= s <= 4}), q.strip()[:200]
+
+
+async def _rows(request: Request, me, status: str, severities: list[int], text: str) -> dict:
+    """The list's context: incidents, or the sentence that says why there are none to show."""
+    shown = {"filtered": status != "open" or bool(severities) or bool(text)}
+    params: list[tuple[str, object]] = [("limit", LIST_LIMIT)]
+    params += [("status", s) for s in (rendering.OPEN_STATUSES if status == "open" else () if status == "all" else (status,))]
+    params += [("severity", s) for s in severities]
+    if text:
+        params.append(("q", text))
+    try:
+        page = await request.state.console.peers.get("incidents", "/api/v1/incidents", caller(me), params=params)
+        return {"incidents": page["items"], "more": page["next_cursor"] is not None, "error": None, **shown}
+    except PeerError as exc:
+        return {"incidents": [], "more": False, "error": exc.message, **shown}
+
+
+@router.get("/incidents")
+async def incident_list(
+    request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200)] = "", done: str | None = None, number: str | None = None,
+) -> Response:
+    status, severities, text = _filters(status, sev, q)
+    query = rendering.list_query(status=status, severities=severities, text=text)
+    rows = await _rows(request, me, status, severities, text)
+    notice = f"{number} {DONE[done]}." if done in DONE and number and rendering.incident_ref(number) else None
+    return request.state.console.pages.render(
+        request, "incidents.html.j2", me=me, status=status, severities=severities, text=text, query=query,
+        statuses=FILTER_STATUSES, cursor=request.state.console.live.cursor, notice=notice, request_id=secrets.token_hex(8),
+        **rows)
+
+
+@router.get("/incidents/rows")
+async def incident_rows(
+    request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """The list alone: what an open page fetches when the live stream says something changed."""
+    status, severities, text = _filters(status, sev, q)
+    rows = await _rows(request, me, status, severities, text)
+    query = rendering.list_query(status=status, severities=severities, text=text)
+    return request.state.console.pages.render(request, "incident_rows.html.j2", me=me, status=status, query=query,
+                                              request_id=secrets.token_hex(8), **rows)
+
+
+@router.get("/events/incidents")
+async def incident_events(request: Request, me: Me, since: str | None = None) -> StreamingResponse:
+    """Server-Sent Events: `incident` whenever an incident changed after the page's cursor."""
+    ctx = request.state.console
+    cursor = request.headers.get("last-event-id") or since
+    return StreamingResponse(live.stream(ctx.live, since=cursor, duration_s=ctx.settings.console_live_stream_s),
+                             media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+def _ref(ref: str) -> str:
+    found = rendering.incident_ref(ref)
+    if found is None:
+        raise PageError(404, "Not found", f"{ref[:40]!r} is not an incident number (INC-42).")
+    return found
+
+
+@router.get("/incidents/{ref}")
+async def incident_page(request: Request, ref: str, me: Me, done: str | None = None) -> Response:
+    iid = _ref(ref)
+    ctx = request.state.console
+    try:
+        incident = await ctx.peers.get("incidents", f"/api/v1/incidents/{iid}", caller(me))
+    except PeerError as exc:
+        if exc.peer_status == 404:
+            raise PageError(404, "Not found", f"There is no incident INC-{iid}.") from None
+        raise
+    notice = f"{incident['number']} {DONE[done]}." if done in DONE else None
+    return ctx.pages.render(request, "incident.html.j2", me=me, incident=incident, notice=notice,
+                            request_id=secrets.token_hex(8), statuses=rendering.STATUSES)
+
+
+async def _act(request: Request, post: FormPost, ref: str, action: str, body: dict, done: str) -> Response:
+    """Do `action` at the incident service as the signed-in person, then back to where the form was."""
+    iid = _ref(ref)
+    request_id = post.form.get("request_id", "")
+    # A form sent twice (a double tap, a reload) acts once: the incident service replays the first answer.
+    key = ("console-" + hashlib.sha256(f"{post.me.person}|{iid}|{action}|{request_id}".encode()).hexdigest()[:40]
+           if request_id else None)
+    await request.state.console.peers.post("incidents", f"/api/v1/incidents/{iid}/{action}", caller(post.me),
+                                           body=body, key=key)
+    back = rendering.local_path(post.form.get("next"), default=f"/incidents/INC-{iid}")
+    separator = "&" if "?" in back else "?"
+    return RedirectResponse(f"{back}{separator}done={done}&number={quote(f'INC-{iid}')}", status_code=303)
+
+
+def _text(post: FormPost, name: str, *, required: bool = False, limit: int = 10_000) -> str | None:
+    value = post.form.get(name, "").strip()
+    if required and not value:
+        raise PageError(422, "Something is missing", f"Fill in {name.replace('_', ' ')}, then send again.")
+    if len(value) > limit:
+        raise PageError(422, "Too long", f"{name.replace('_', ' ').capitalize()} has at most {limit} characters.")
+    return value or None
+
+
+@router.post("/incidents/{ref}/acknowledge")
+async def acknowledge(request: Request, ref: str, post: Responding) -> Response:
+    return await _act(request, post, ref, "acknowledge", {}, "acknowledged")
+
+
+@router.post("/incidents/{ref}/notes")
+async def add_note(request: Request, ref: str, post: Responding) -> Response:
+    return await _act(request, post, ref, "notes", {"text": _text(post, "text", required=True)}, "note")
+
+
+@router.post("/incidents/{ref}/status")
+async def set_status(request: Request, ref: str, post: Responding) -> Response:
+    status = post.form.get("status")
+    if status not in ("investigating", "mitigating"):
+        raise PageError(422, "Unknown status", "Choose Investigating or Mitigating (resolve with the resolve form).")
+    return await _act(request, post, ref, "status", {"status": status}, "status")
+
+
+@router.post("/incidents/{ref}/resolve")
+async def resolve(request: Request, ref: str, post: Responding) -> Response:
+    body = {name: _text(post, name) for name in ("root_cause", "contributing_factors", "fix_applied")}
+    return await _act(request, post, ref, "resolve", body, "resolved")
+
+
+@router.post("/incidents/{ref}/reopen")
+async def reopen(request: Request, ref: str, post: Administering) -> Response:
+    body = {"reason": _text(post, "reason", limit=500)} if post.form.get("reason", "").strip() else {}
+    return await _act(request, post, ref, "reopen", body, "reopened")
+
+
+@router.post("/incidents/{ref}/severity")
+async def set_severity(request: Request, ref: str, post: Administering) -> Response:
+    severity = post.form.get("severity", "")
+    if severity not in ("1", "2", "3", "4"):
+        raise PageError(422, "Unknown severity", "Choose SEV1 to SEV4.")
+    return await _act(request, post, ref, "severity", {"severity": int(severity)}, "severity")
+
+
+@router.post("/incidents/{ref}/commander")
+async def set_commander(request: Request, ref: str, post: Administering) -> Response:
+    return await _act(request, post, ref, "commander", {"commander": _text(post, "commander", required=True, limit=200)},
+                      "commander")
