@@ -34,12 +34,13 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# --- front-end packages (the console serves htmx and its SSE extension from node_modules/) --------
+# --- front-end packages into node_modules/: htmx and its SSE extension (the console), Swagger UI ---
+# (every service's /docs). No install scripts: swagger-ui-dist's dependency @scarf/scarf sends analytics.
 command -v npm >/dev/null 2>&1 || { log "installing Debian's npm"; as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends npm >/dev/null; }
 nstamp=node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)
 if [ ! -f "$nstamp" ]; then
   log "installing the front-end packages (npm ci) into node_modules"
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
   touch "$nstamp"
 fi
 

@@ -178,3 +178,25 @@ def test_the_migration_step_says_what_it_needs():
     result = subprocess.run([sys.executable, str(HELPERS / "migrate.py")], cwd=ROOT, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}, timeout=30)
     assert result.returncode == 2 and "VIGIL_DATABASE_URL" in result.stderr
+
+
+def test_the_image_ships_the_front_end_packages_from_the_lock_file():
+    """Every package of package.json reaches the image from an `npm ci` stage (the lock file's
+    versions, no install scripts), at least the files /docs serves, where VIGIL_ASSETS_DIR points."""
+    import json
+
+    from shared.api_docs import PACKAGE, SERVED
+
+    (assets,) = [stage for stage in stages() if stage[0][1].startswith("node:")]
+    runs = " ".join(rest for word, rest in assets if word == "RUN")
+    assert "npm ci" in runs and "--ignore-scripts" in runs and "--omit=dev" in runs, runs
+    name = assets[0][1].split(" AS ")[1]
+    final = stages()[-1]
+    env = " ".join(rest for word, rest in final if word == "ENV")
+    target = re.search(r"VIGIL_ASSETS_DIR=(\S+)", env).group(1)
+    copied = [rest.split() for word, rest in final if word == "COPY" and rest.startswith(f"--from={name} ")]
+    shipped = {(source, destination) for _, *sources, destination in copied for source in sources}
+    for package in json.loads((ROOT / "package.json").read_text())["dependencies"]:
+        whole = (f"/src/node_modules/{package}", f"{target}/{package}") in shipped
+        files = {s.rsplit("/", 1)[1] for s, d in shipped if d == f"{target}/{package}/"}
+        assert whole or (package == PACKAGE and SERVED <= files), f"{package} is not in the image"

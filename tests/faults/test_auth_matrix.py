@@ -65,3 +65,22 @@ def test_the_webhook_refuses_missing_and_bad_credentials(services):
         response = anonymous.post("/api/v1/webhooks/alertmanager", content=b"{}", headers=headers)
         assert response.status_code == 401, f"webhook with {case}: {response.status_code}"
     assert services["ingest"].client(token=INGEST_TOKEN).post("/api/v1/webhooks/alertmanager", content=b"{}").status_code == 422
+
+
+@pytest.mark.parametrize("service", ["ingest", "incidents", "escalator", "slo", "notifier"])
+def test_docs_work_offline_with_an_authorize_button(services, service):
+    """The OpenAPI document declares how to authenticate (Swagger UI's Authorize button), and /docs
+    loads Swagger UI from the service itself (node_modules/swagger-ui-dist), from no other host."""
+    anonymous = services[service].client(None)
+    schemes = anonymous.get("/openapi.json").json()["components"]["securitySchemes"]
+    assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values()), schemes
+    page = anonymous.get("/docs")
+    assert page.status_code == 200, page.text
+    urls = re.findall(r'(?:src|href)="([^"]*)"', page.text)
+    assert len(urls) == 3 and all(u.startswith("/docs/assets/") for u in urls), urls
+    assert not re.search(r"https?://|cdn\.jsdelivr\.net", page.text), "a URL of another host in /docs"
+    for url in urls:
+        asset = anonymous.get(url)
+        assert asset.status_code == 200 and asset.content, (url, asset.status_code)
+    assert "SwaggerUIBundle" in anonymous.get(next(u for u in urls if u.endswith(".js"))).text
+    assert anonymous.get("/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN: not offered
