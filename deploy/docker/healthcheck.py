@@ -12,7 +12,7 @@ import sys
 import urllib.error
 import urllib.request
 
-DEFAULT_PORTS = {"ingest": 8080, "incidents": 8081, "escalator": 8082, "slo": 8083, "notifier": 8084}
+DEFAULT_PORTS = {"ingest": 8080, "incidents": 8081, "escalator": 8082, "slo": 8083, "notifier": 8084, "console": 8085}
 
 
 def service_of(cmdline: bytes) -> str | None:
