@@ -38,6 +38,8 @@ OLDEST_PENDING = Gauge("vigil_notifier_oldest_pending_seconds", "Age of the olde
 
 Send = Callable[[Sequence[asyncpg.Record]], Awaitable[SendResult]]  # the headline first, then the bundled ones
 LimitsFor = Callable[[asyncpg.Record], Sequence[policy.Limit]]
+# A page waits at most this long between attempts (notifications: policy.RETRY_CAP_S, 5 min).
+PAGE_RETRY_CAP_S = 60.0
 
 
 class Dispatcher:
@@ -64,6 +66,7 @@ class Dispatcher:
         self._refill = max(1, concurrency // 4)
         self._full = False
         self._sent: list[_Sent] = []  # accepted, waiting to be stored (_record_sent)
+        self._troubled: set[tuple[str, str | None]] = set()  # peers whose last answer was "try later"
         self._recorder: asyncio.Task | None = None
 
     def wake(self) -> None:
@@ -104,9 +107,14 @@ class Dispatcher:
         now = self._clock()
         async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             rows = await repo.claim_due(conn, now=now, limit=room, lease_until=now + self._lease)
-        for group in _by_recipient(rows):
+            messages = _messages(rows)
+            fresh = [(r["id"], m.rows[0]["id"]) for m in messages if not m.resent for r in m.rows]
+            if fresh:  # before anything is sent: a crash resends each message as it was
+                await conn.execute(repo.SET_MESSAGE, *(list(column) for column in zip(*fresh, strict=True)))
+        for message in messages:
+            group = message.rows
             self._inflight_rows += len(group)
-            task = asyncio.create_task(self._deliver(group))
+            task = asyncio.create_task(self._deliver(message))
             self._inflight.add(task)
             task.add_done_callback(lambda t, n=len(group): self._done(t, n))
         return len(rows)
@@ -122,12 +130,13 @@ class Dispatcher:
             self._full = False
             self._wake.set()
 
-    async def _deliver(self, rows: list[asyncpg.Record]) -> None:
+    async def _deliver(self, message: _Message) -> None:
         """One recipient's due deliveries: held back by a limit, or sent as one message and recorded."""
+        rows = message.rows
         first = rows[0]
         now = self._clock()
         limits = self._limits_for(first)
-        if limits:
+        if limits and not message.resent:  # a resend is the message already sent: never held back
             async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
                 sent = await repo.sent_since(conn, first["person"], first["method"], now - policy.longest_window(limits))
             allowed = policy.next_allowed(sent, limits, now)
@@ -139,14 +148,29 @@ class Dispatcher:
                          until=allowed.isoformat(), deliveries=len(rows))
                 self.wake()
                 return
-        ordered, more_incidents = bundled(rows)
         try:
-            result = await asyncio.wait_for(self._send(ordered), self._send_timeout_s + 5)
+            result = await asyncio.wait_for(self._send(rows), self._send_timeout_s + 5)
         except TimeoutError:
             result = SendResult.transient(f"no answer within {self._send_timeout_s + 5:.0f} s")
-        await self._record(ordered, result, more_incidents)
+        await self._record(rows, result, message.more_incidents)
+        await self._peer_answered(first, result)
         if result.outcome != "accepted":
             self.wake()  # a retry's time, or the page's next step brought forward: the loop looks again
+
+    async def _peer_answered(self, row: asyncpg.Record, result: SendResult) -> None:
+        """Remember peers that fail for now; when one accepts again, what waits to retry towards it
+        goes at once instead of at its backed-off time (minutes after an outage ends, otherwise)."""
+        peer = _peer(row)
+        if result.outcome == "transient":
+            self._troubled.add(peer)
+        elif result.outcome == "accepted" and peer in self._troubled:
+            self._troubled.discard(peer)
+            now = self._clock()
+            async with self._pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+                moved = await conn.fetch(repo.BRING_FORWARD_PEER, row["kind"], peer[1], now)
+            if moved:
+                log.info("peer answers again; its retries go now", kind=row["kind"], deliveries=len(moved))
+                self.wake()
 
     async def _record(self, rows: Sequence[asyncpg.Record], result: SendResult, more_incidents: int) -> None:
         now = self._clock()
@@ -159,6 +183,7 @@ class Dispatcher:
             retry_at = policy.next_attempt(
                 result, attempts=headline["attempts"], first_attempt_at=headline["first_attempt_at"] or now, now=now,
                 retry_for=self._retry_for, rand=random.random,
+                cap_s=PAGE_RETRY_CAP_S if headline["channel"] == "page" else policy.RETRY_CAP_S,
             )
             if retry_at is not None:
                 await conn.execute(repo.MARK_RETRYING, ids, retry_at, result.answer, result.error, now)
@@ -241,6 +266,16 @@ class _Due:
     row: asyncpg.Record
 
 
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """The deliveries one message carries, the headline first (its id is the message's id).
+    `resent`: rows taken again after their sender died mid-attempt, resent as the message they were."""
+
+    rows: list[asyncpg.Record]
+    more_incidents: int
+    resent: bool = False
+
+
 def bundled(rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], int]:
     """The rows of one message, the headline first (policy.bundle: most severe, then oldest), and
     how many other incidents it carries."""
@@ -248,14 +283,30 @@ def bundled(rows: Sequence[asyncpg.Record]) -> tuple[list[asyncpg.Record], int]:
     return [due.row for due in bundle.deliveries], bundle.more_incidents
 
 
-def _by_recipient(rows: Sequence[asyncpg.Record]) -> list[list[asyncpg.Record]]:
-    """The claimed rows grouped by (person, method): each group goes as one message. A row about no
-    incident (a shift notice, a test message) goes alone: a bundle lists incidents."""
+def _messages(rows: Sequence[asyncpg.Record]) -> list[_Message]:
+    """The claimed rows as messages. Rows taken again after a crash go as the message they were part
+    of (the id each recorded before it was sent), its headline first; the others by recipient
+    (person, method). A row about no incident (a shift notice, a test message) goes alone: a bundle
+    lists incidents."""
+    resent: dict[str, list[asyncpg.Record]] = {}
     groups: dict[tuple[str, str, str], list[asyncpg.Record]] = {}
     for row in rows:
+        if row["claimed_from"] == "sending" and row["message_id"]:
+            resent.setdefault(row["message_id"], []).append(row)
+            continue
         alone = row["id"] if row["incident_id"] == 0 else ""
         groups.setdefault((row["person"], row["method"], alone), []).append(row)
-    return list(groups.values())
+    messages = [_Message(*bundled(group)) for group in groups.values()]
+    for message_id, group in resent.items():
+        ordered, more = bundled(group)
+        ordered.sort(key=lambda r: r["id"] != message_id)  # the headline (the message's id) first; stable
+        messages.append(_Message(ordered, more, resent=True))
+    return messages
+
+
+def _peer(row: asyncpg.Record) -> tuple[str, str | None]:
+    """Who answers for a delivery: the one SMTP server for e-mail, the address otherwise."""
+    return (row["kind"], None if row["kind"] == "email" else row["address"])
 
 
 async def measure_oldest_pending(pool: asyncpg.Pool, now: datetime) -> None:

@@ -61,12 +61,23 @@ RETURNING id"""
 CLAIM_DUE = """
 UPDATE notifier.delivery d SET state = 'sending', lease_until = $3, attempts = d.attempts + 1,
     first_attempt_at = coalesce(d.first_attempt_at, $1), updated_at = $1
-FROM (SELECT id FROM notifier.delivery
+FROM (SELECT id, state AS was FROM notifier.delivery
       WHERE next_attempt_at <= $1
         AND (state IN ('pending', 'retrying') OR (state = 'sending' AND lease_until < $1))
       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) due
 WHERE d.id = due.id
-RETURNING d.*"""
+RETURNING d.*, due.was AS claimed_from"""
+# Before a message is sent, each of its rows records the message's id (its headline's): a row taken
+# again after a crash (its lease over) is resent as that same message, under that same id.
+SET_MESSAGE = """
+UPDATE notifier.delivery d SET message_id = m.message_id
+FROM unnest($1::text[], $2::text[]) AS m(id, message_id)
+WHERE d.id = m.id AND d.state = 'sending'"""
+# A peer that answers again: what waits to retry towards it goes now ($2 NULL: every address of the kind).
+BRING_FORWARD_PEER = """
+UPDATE notifier.delivery SET next_attempt_at = $3, updated_at = $3
+WHERE state = 'retrying' AND next_attempt_at > $3 AND kind = $1 AND ($2::text IS NULL OR address = $2)
+RETURNING id"""
 NEXT_DUE = """
 SELECT min(CASE WHEN state = 'sending' THEN lease_until ELSE next_attempt_at END) FROM notifier.delivery
 WHERE state IN ('pending', 'retrying', 'sending')"""
@@ -77,7 +88,7 @@ SELECT sent_at FROM notifier.delivery
 WHERE person = $1 AND method = $2 AND state = 'sent' AND message_id = id AND sent_at >= $3 ORDER BY sent_at"""
 
 HOLD = """
-UPDATE notifier.delivery SET state = 'pending', next_attempt_at = $2, lease_until = NULL,
+UPDATE notifier.delivery SET state = 'pending', next_attempt_at = $2, lease_until = NULL, message_id = NULL,
     attempts = attempts - 1, updated_at = $3
 WHERE id = ANY($1::text[]) AND state = 'sending'"""
 # What a delivery's outcome event (service.delivery_event) and the latency metric need.
@@ -93,7 +104,7 @@ WHERE d.id = m.id AND d.state = 'sending'
 RETURNING {', '.join('d.' + c.strip() for c in OUTCOME_COLUMNS.split(','))}"""
 MARK_RETRYING = """
 UPDATE notifier.delivery SET state = 'retrying', next_attempt_at = $2, answer = $3, last_error = $4,
-    lease_until = NULL, updated_at = $5
+    lease_until = NULL, message_id = NULL, updated_at = $5
 WHERE id = ANY($1::text[]) AND state = 'sending'
 RETURNING *"""
 MARK_FAILED = """

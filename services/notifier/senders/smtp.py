@@ -9,6 +9,7 @@ The server's reply decides: 2xx accepted, 4xx transient (greylisting, a full que
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -83,16 +84,22 @@ async def send_email(target: SmtpTarget, *, to: str, subject: str, text: str, ht
                                 date=date or datetime.now(UTC))
     except (ValueError, TypeError) as exc:  # e.g. an address with a line break
         return SendResult.permanent(f"cannot build the message: {exc}")
+    client = aiosmtplib.SMTP(
+        hostname=target.host, port=target.port, username=target.username, password=target.password,
+        use_tls=target.security == "tls", start_tls=target.security == "starttls",
+        validate_certs=target.verify_certificates, cert_bundle=target.ca_file,
+        local_hostname=target.helo_name or envelope_address(target.sender).rpartition("@")[2] or None,
+        timeout=target.timeout_s,
+    )
     try:
         async with asyncio.timeout(target.timeout_s):
-            refused, reply = await aiosmtplib.send(
-                message, sender=envelope_address(target.sender), recipients=[to],
-                hostname=target.host, port=target.port, username=target.username, password=target.password,
-                use_tls=target.security == "tls", start_tls=target.security == "starttls",
-                validate_certs=target.verify_certificates, cert_bundle=target.ca_file,
-                local_hostname=target.helo_name or envelope_address(target.sender).rpartition("@")[2] or None,
-                timeout=target.timeout_s,
-            )
+            await client.connect()  # EHLO, STARTTLS and AUTH as configured
+            refused, reply = await client.send_message(message, sender=envelope_address(target.sender), recipients=[to])
+        # Accepted. Saying goodbye is a courtesy: its failure or slowness must not turn an accepted
+        # message into a retry (a second copy).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(min(2.0, target.timeout_s)):
+                await client.quit()
     except aiosmtplib.SMTPRecipientsRefused as exc:
         return _refused({r.recipient: (r.code, r.message) for r in exc.recipients})
     except aiosmtplib.SMTPResponseException as exc:
@@ -103,6 +110,9 @@ async def send_email(target: SmtpTarget, *, to: str, subject: str, text: str, ht
         return SendResult.transient(f"{type(exc).__name__}: {exc}")
     except aiosmtplib.SMTPException as exc:  # STARTTLS or AUTH not offered: the settings do not fit the server
         return SendResult.permanent(f"{type(exc).__name__}: {exc}")
+    finally:
+        if client.is_connected:
+            client.close()
     if refused:
         return _refused({address: (r.code, r.message) for address, r in refused.items()})
     return SendResult.accepted(f"250 {reply}")

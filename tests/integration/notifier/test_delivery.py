@@ -135,7 +135,8 @@ async def test_a_webhook_500_is_retried_and_a_410_fails_at_once_and_brings_the_n
 ):
     api = notifier.client("viewer")
     secret = derive_secret(WEBHOOK_KEY.encode(), "bob", "hook")
-    with webhook_receiver(secret, [Answer(500), Answer(204)]) as good, webhook_receiver(secret, [Answer(410)]) as gone:
+    carols = derive_secret(WEBHOOK_KEY.encode(), "carol", "hook")
+    with webhook_receiver(secret, [Answer(500), Answer(204)]) as good, webhook_receiver(carols, [Answer(410)]) as gone:
         bob = person("bob", ContactMethod(id="hook", kind="webhook", address=good.url + "/bob"),
                      ContactMethod(id="email", kind="email", address="bob@example.com"),
                      rules=(NotificationStep(after_s=0, method="hook"), NotificationStep(after_s=600, method="email")))
@@ -158,7 +159,9 @@ async def test_a_webhook_500_is_retried_and_a_410_fails_at_once_and_brings_the_n
         wait_for(lambda: deliveries(api, failing.page_id).get("hook", {}).get("state") == "failed", timeout_s=15,
                  what="failed at once")
         assert deliveries(api, failing.page_id)["hook"]["attempts"] == 1
+        assert deliveries(api, failing.page_id)["hook"]["last_error"].startswith("HTTP 410")
         mail.store.wait_for(lambda ms: any("INC-43" in m.subject and m.to == "carol@example.com" for m in ms),
                             timeout_s=15)
-        assert deliveries(api, failing.page_id)["email"]["state"] == "sent"  # the next method, at once
+        wait_for(lambda: deliveries(api, failing.page_id)["email"]["state"] == "sent", timeout_s=10,
+                 what="the next method sent at once")
         assert api.get("/api/v1/deliveries", params={"state": "failed"}).json()[0]["person"] == "carol"
