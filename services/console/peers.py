@@ -63,6 +63,13 @@ class Peers:
     async def get(self, service: str, path: str, caller: Caller, *, params: Any = None) -> Any:
         return await self.call("GET", service, path, caller, params=params)
 
+    async def read(self, service: str, path: str, caller: Caller, *, params: Any = None) -> tuple[Any, PeerError | None]:
+        """(answer, None), or (None, the error) — for a part of a page that can say why it is empty."""
+        try:
+            return await self.get(service, path, caller, params=params), None
+        except PeerError as exc:
+            return None, exc
+
     async def post(self, service: str, path: str, caller: Caller, *, body: Any = None, key: str | None = None) -> Any:
         return await self.call("POST", service, path, caller, body=body, key=key)
 

@@ -98,9 +98,15 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
         if exc.peer_status == 404:
             raise PageError(404, "Not found", f"There is no incident INC-{iid}.") from None
         raise
+    escalation, trouble = await ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", caller(me))
+    escalation_note = None
+    if trouble is not None:
+        escalation_note = ("The escalator has not planned an escalation for it (yet)." if trouble.peer_status == 404
+                           else trouble.message)
     notice = f"{incident['number']} {DONE[done]}." if done in DONE else None
     return ctx.pages.render(request, "incident.html.j2", me=me, incident=incident, notice=notice,
-                            request_id=secrets.token_hex(8), statuses=rendering.STATUSES)
+                            request_id=secrets.token_hex(8), statuses=rendering.STATUSES, escalation=escalation,
+                            escalation_note=escalation_note)
 
 
 async def _act(request: Request, post: FormPost, ref: str, action: str, body: dict, done: str) -> Response:
