@@ -156,10 +156,10 @@ def install_page_errors(app: FastAPI) -> None:
         return _error_page(request, exc.status, "Could not complete this", exc.message)
 
     async def sign_in_required(request: Request, exc: SignInRequired) -> Response:
-        target = f"/signin?next={quote(exc.next_path)}"
-        if request.headers.get("hx-request"):  # a live refresh: the whole page goes to sign-in, not the fragment
-            return Response(status_code=200, headers={"HX-Redirect": target})
-        return RedirectResponse(target, status_code=303)
+        if request.headers.get("hx-request"):  # a live refresh: the whole page goes to sign-in, then back to it
+            page = _same_site_path(request, request.headers.get("hx-current-url", ""))
+            return Response(status_code=200, headers={"HX-Redirect": f"/signin?next={quote(page)}"})
+        return RedirectResponse(f"/signin?next={quote(exc.next_path)}", status_code=303)
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
@@ -185,7 +185,12 @@ def _error_page(request: Request, status: int, title: str, message: str, headers
     if ctx is None or request.url.path.startswith("/api/"):
         return JSONResponse({"error": title.lower().replace(" ", "_"), "message": message}, status_code=status,
                             headers=headers)
-    referer, base = request.headers.get("referer", ""), str(request.base_url)
-    back = rendering.local_path("/" + referer[len(base):] if referer.startswith(base) else None)
+    back = _same_site_path(request, request.headers.get("referer", ""))
     return ctx.pages.render(request, "error.html.j2", status_code=status, me=None, title=title, message=message, back=back,
                             headers=headers)
+
+
+def _same_site_path(request: Request, url: str) -> str:
+    """The path of `url` when it is on this site (a Referer, htmx's current URL), else the incident list."""
+    base = str(request.base_url)
+    return rendering.local_path("/" + url[len(base):] if url.startswith(base) else None)

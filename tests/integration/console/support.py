@@ -17,6 +17,12 @@ from services.console.users_cli import with_console_pool
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def run_async(coroutine):
+    """Run a coroutine to its end from a sync test, whatever loop pytest runs (in a worker thread)."""
+    with ThreadPoolExecutor(1) as runner:
+        return runner.submit(asyncio.run, coroutine).result()
+
+
 def add_people(database_url: str, people: dict[str, tuple[str, str]]) -> None:
     """Accounts in the console's schema: name -> (role, password)."""
 
@@ -25,8 +31,7 @@ def add_people(database_url: str, people: dict[str, tuple[str, str]]) -> None:
             await service.add_person(pool, name=name, display_name=name.capitalize(), role=role, password=password,
                                      now=datetime.now(UTC))
 
-    with ThreadPoolExecutor(1) as runner:  # callable from sync tests, whatever loop pytest runs
-        runner.submit(asyncio.run, with_console_pool(database_url, work)).result()
+    run_async(with_console_pool(database_url, work))
 
 
 def sql(database_url: str, statement: str, *args) -> None:
@@ -39,8 +44,7 @@ def sql(database_url: str, statement: str, *args) -> None:
         finally:
             await conn.close()
 
-    with ThreadPoolExecutor(1) as runner:
-        runner.submit(asyncio.run, run()).result()
+    run_async(run())
 
 
 def csrf_of(page: str) -> str:

@@ -317,3 +317,21 @@ def test_a_console_whose_keys_the_incident_service_does_not_share_says_so(stack,
             acted = alice.post(f"/incidents/{number}/acknowledge", data={"csrf_token": csrf})
             assert acted.status_code == 502 and "VIGIL_IDENTITY_KEYS may differ" in acted.text
     assert stack.incident(number)["acknowledged_by"] is None
+
+
+def test_a_live_refresh_after_the_session_ended_sends_the_whole_page_to_sign_in(stack):
+    with httpx.Client(base_url=stack.console.url) as expired:
+        refresh = expired.get("/incidents/rows?status=open",
+                              headers={"HX-Request": "true", "HX-Current-URL": f"{stack.console.url}/incidents?sev=1"})
+    assert refresh.status_code == 200 and refresh.headers["hx-redirect"] == "/signin?next=/incidents%3Fsev%3D1"
+
+
+def test_the_first_admin_is_made_once_on_an_empty_console(postgres_server):
+    from services.console.users_cli import ensure_first_admin
+    from tests.conftest import create_database
+    from tests.integration.console.support import run_async
+
+    url = create_database(postgres_server)
+    password = run_async(ensure_first_admin(url, name="admin"))
+    assert password and len(password) >= 20
+    assert run_async(ensure_first_admin(url, name="admin")) is None  # accounts exist: nothing made, nothing shown
