@@ -17,7 +17,7 @@ from tests.deploy.truth import ROOT, services
 COMPOSE = ROOT / "docker-compose.yml"
 PROMETHEUS = ROOT / "deploy" / "compose" / "prometheus" / "prometheus.yml"
 ALERTMANAGER = ROOT / "deploy" / "compose" / "alertmanager" / "alertmanager.yml"
-SECRET_LIKE = re.compile(r"TOKEN|PASSWORD|DATABASE_URL|SECRET")
+SECRET_LIKE = re.compile(r"TOKEN|PASSWORD|DATABASE_URL|SECRET|_KEYS?$")
 
 
 def compose() -> dict:
@@ -136,7 +136,7 @@ def test_the_demo_grafana_shows_the_vigil_dashboard_from_the_demo_prometheus():
 
 
 @pytest.mark.parametrize("key", ["POSTGRES_PASSWORD", "INGEST_TOKEN", "API_TOKEN", "GRAFANA_ADMIN_PASSWORD",
-                                 "NOTIFIER_LINK_KEY", "NOTIFIER_WEBHOOK_KEY"])
+                                 "NOTIFIER_LINK_KEY", "NOTIFIER_WEBHOOK_KEY", "IDENTITY_KEY"])
 def test_compose_requires_each_secret_from_the_environment(key):
     assert f"${{{key}:?" in COMPOSE.read_text()
 
@@ -149,3 +149,22 @@ def test_the_notifier_mails_to_the_compose_mail_catcher_and_links_to_its_publish
     assert (env["VIGIL_NOTIFIER_SMTP_PORT"], env["VIGIL_NOTIFIER_SMTP_SECURITY"]) == ("1025", "none")  # Mailpit's SMTP
     port = services()["notifier"].port
     assert env["VIGIL_NOTIFIER_PUBLIC_URL"] == f"http://localhost:{port}" and f"{port}:{port}" in vigil_services(doc)["notifier"]["ports"]
+
+
+def test_every_service_that_verifies_people_has_the_same_identity_keys():
+    readers = {name for name, truth in services().items() if "VIGIL_IDENTITY_KEYS" in truth.env}
+    keys = {name: svc["environment"].get("VIGIL_IDENTITY_KEYS") for name, svc in vigil_services(compose()).items()
+            if name in readers}
+    assert "console" in keys and None not in keys.values(), keys
+    assert len(set(keys.values())) == 1, f"one key for every service: {keys}"
+
+
+def test_the_console_is_opened_at_its_published_port_and_reaches_every_peer():
+    from services.console.config import ConsoleSettings
+
+    svc = vigil_services(compose())["console"]
+    env, port = svc["environment"], services()["console"].port
+    assert env["VIGIL_CONSOLE_PUBLIC_URL"] == f"http://localhost:{port}" and f"{port}:{port}" in svc["ports"]
+    assert env["VIGIL_CONSOLE_COOKIE_SECURE"] == "false", "plain http: a Secure-only cookie would not come back"
+    for peer in ConsoleSettings.model_construct().peer_urls():
+        assert env[f"VIGIL_CONSOLE_{peer.upper()}_URL"] == f"http://{peer}:{services()[peer].port}", peer

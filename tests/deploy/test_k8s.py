@@ -16,7 +16,7 @@ from tests.deploy.truth import K8S, OVERLAYS, PAGING_PATH, of_kind, rendered, se
 K8S_VERSION = "1.31"
 # Custom resources: no schema in kubernetes-validate; each has its own checks below.
 CRD_KINDS = {"KafkaTopic", "ScaledObject", "ServiceMonitor", "PrometheusRule"}
-SECRET_LIKE = re.compile(r"TOKEN|PASSWORD|DATABASE_URL|SECRET")
+SECRET_LIKE = re.compile(r"TOKEN|PASSWORD|DATABASE_URL|SECRET|_KEYS?$")
 
 
 def deployments(objects) -> dict[str, dict]:
@@ -302,22 +302,74 @@ def test_every_pod_runs_the_one_vigil_image_pinned_in_prod():
     assert ":" in image and not image.endswith((":latest", ":dev")), image
 
 
-def test_only_the_notifier_public_paths_are_on_the_public_ingress(objects):
-    from services.notifier import one_click
+def _elements(path: str) -> list[str]:
+    return [e for e in path.split("/") if e]
 
-    (ingress,) = of_kind(objects, "Ingress").values()
-    (rule,) = ingress["spec"]["rules"]
-    paths = {(p["path"], p["pathType"]): p["backend"]["service"] for p in rule["http"]["paths"]}
-    assert all(backend == {"name": "vigil-notifier", "port": {"name": "http"}} for backend in paths.values())
-    assert set(paths) == {("/ack/", "Prefix"), ("/slack/actions", "Exact")}
-    # Every one-click route is reachable through it, and nothing else of the notifier (the API).
-    public = {route.path for route in one_click.router.routes}
-    reachable = {path for path in public for (prefix, kind) in paths
-                 if (path == prefix if kind == "Exact" else path.startswith(prefix))}
-    assert reachable == public
-    assert not any("/api/".startswith(prefix.rstrip("/") + "/") for prefix, _ in paths)
-    # People's links carry the public URL: it must be this host, over TLS.
-    container = deployments(objects)["notifier"]["spec"]["template"]["spec"]["containers"][0]
-    public_url = container_env(objects, container)["VIGIL_NOTIFIER_PUBLIC_URL"]
-    assert public_url == f"https://{rule['host']}"
-    assert [rule["host"]] in [t["hosts"] for t in ingress["spec"]["tls"]]
+
+def public_backend(routes: dict[tuple[str, str], str], path: str) -> str | None:
+    """The Service an Ingress sends `path` to, by Kubernetes' rules: an Exact path first, else the
+    longest Prefix whose elements ('/'-separated) begin the path's."""
+    if (path, "Exact") in routes:
+        return routes[(path, "Exact")]
+    elements = _elements(path)
+    matching = [(len(_elements(prefix)), service) for (prefix, kind), service in routes.items()
+                if kind == "Prefix" and elements[:len(_elements(prefix))] == _elements(prefix)]
+    return max(matching)[1] if matching else None
+
+
+def test_public_backend_follows_the_ingress_path_rules():
+    routes = {("/", "Prefix"): "console", ("/ack/", "Prefix"): "notifier", ("/slack/actions", "Exact"): "notifier"}
+    assert public_backend(routes, "/ack/abc") == "notifier" and public_backend(routes, "/ack") == "notifier"
+    assert public_backend(routes, "/acknowledge") == "console"  # element-wise, not a string prefix
+    assert public_backend(routes, "/slack/actions") == "notifier" and public_backend(routes, "/slack/actions/x") == "console"
+    assert public_backend({("/ack/", "Prefix"): "notifier"}, "/api/v1/x") is None
+
+
+def test_the_public_host_is_the_console_and_the_notifier_one_click_paths_only(objects):
+    from services.console.app import SPEC as CONSOLE
+    from services.notifier import one_click
+    from services.notifier.app import SPEC as NOTIFIER
+
+    routes: dict[tuple[str, str], str] = {}
+    hosts = set()
+    for ingress in of_kind(objects, "Ingress").values():
+        (rule,) = ingress["spec"]["rules"]
+        hosts.add(rule["host"])
+        assert [rule["host"]] in [t["hosts"] for t in ingress["spec"]["tls"]], ingress["metadata"]["name"]
+        for path in rule["http"]["paths"]:
+            assert path["backend"]["service"]["port"] == {"name": "http"}
+            assert (path["path"], path["pathType"]) not in routes, f"{path['path']} routed twice"
+            routes[(path["path"], path["pathType"])] = path["backend"]["service"]["name"]
+    (host,) = hosts  # one public host: people's links and the console are the same site
+    assert {route for route, service in routes.items() if service == "vigil-notifier"} == \
+        {("/ack/", "Prefix"), ("/slack/actions", "Exact")}
+    assert {route: service for route, service in routes.items() if service != "vigil-notifier"} == \
+        {("/", "Prefix"): "vigil-console"}
+    # Every one-click route reaches the notifier, nothing else of it does (its API stays inside)...
+    one_click_paths = {route.path for route in one_click.router.routes}
+    for path in {route.path for router in NOTIFIER.routers for route in router.routes} | {"/api/v1/", "/metrics"}:
+        assert (public_backend(routes, path) == "vigil-notifier") == (path in one_click_paths), path
+    # ...and the notifier's paths hide none of the console's.
+    for path in {route.path for router in CONSOLE.routers for route in router.routes}:
+        assert public_backend(routes, path) == "vigil-console", path
+    # People's links and the console's own carry the public URL: this host, over TLS.
+    for name, variable in (("notifier", "VIGIL_NOTIFIER_PUBLIC_URL"), ("console", "VIGIL_CONSOLE_PUBLIC_URL")):
+        container = deployments(objects)[name]["spec"]["template"]["spec"]["containers"][0]
+        assert container_env(objects, container)[variable] == f"https://{host}", name
+
+
+def test_every_service_that_verifies_people_has_the_same_identity_keys_from_a_secret(objects):
+    readers = {name for name, truth in services().items() if "VIGIL_IDENTITY_KEYS" in truth.env}
+    assert "console" in readers  # the console signs; the others verify
+    keys = {name: container_env(objects, dep["spec"]["template"]["spec"]["containers"][0]).get("VIGIL_IDENTITY_KEYS")
+            for name, dep in deployments(objects).items() if name in readers}
+    assert all(isinstance(ref, tuple) for ref in keys.values()), keys
+    assert len(set(keys.values())) == 1, f"one Secret for every service: {keys}"
+
+
+def test_the_console_reaches_every_peer_it_acts_through(objects):
+    from services.console.config import ConsoleSettings
+
+    env = container_env(objects, deployments(objects)["console"]["spec"]["template"]["spec"]["containers"][0])
+    for peer in ConsoleSettings.model_construct().peer_urls():  # the network policies are checked above
+        assert env[f"VIGIL_CONSOLE_{peer.upper()}_URL"] == f"http://vigil-{peer}:{services()[peer].port}", peer
