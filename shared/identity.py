@@ -132,11 +132,6 @@ def verify(keys: Sequence[bytes], credential: str, *, now: datetime, revoked: Re
     return Principal(name=person, role=role, kind=kind, token_id=token_id)
 
 
-def token_fingerprint(credential: str) -> str:
-    """What may be shown and stored of a credential: its first characters (the token list shows it)."""
-    return credential[:12] + "…"
-
-
 class RevokedTokens:
     """The ids of revoked personal tokens, as `vigil.identity.v1` says; shared by a process's requests.
     Not `complete` until the topic was read to its end: personal tokens are refused until then."""
