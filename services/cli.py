@@ -243,6 +243,8 @@ def _console_environment(state_dir: Path) -> tuple[str, str] | None:
     for service, port in (("INCIDENTS", "8081"), ("ESCALATOR", "8082"), ("SLO", "8083"), ("NOTIFIER", "8084")):
         os.environ.setdefault(f"VIGIL_CONSOLE_{service}_URL", f"http://127.0.0.1:{os.environ.get(f'VIGIL_{service}_PORT', port)}")
     os.environ.setdefault("VIGIL_CONSOLE_COOKIE_SECURE", "false")  # http://127.0.0.1: a Secure cookie would not be sent
+    # Pages (and their e-mails) link to the incident in the console.
+    os.environ.setdefault("VIGIL_ESCALATOR_PUBLIC_URL", f"http://127.0.0.1:{os.environ.get('VIGIL_CONSOLE_PORT', '8085')}")
     password = asyncio.run(ensure_first_admin(os.environ["VIGIL_DATABASE_URL"], name="admin"))
     return ("admin", password) if password else None
 

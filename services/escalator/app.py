@@ -56,7 +56,9 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
             await store.current(conn)
         incidents = IncidentsClient(settings.escalator_incidents_url, settings.escalator_incidents_token)
         rt.on_stop(incidents.close)
-        link_base = settings.escalator_public_url or settings.escalator_incidents_url
+        # Pages link to the incident where a person opens it: the console, else the incident API.
+        link_base = (f"{settings.escalator_public_url}/incidents" if settings.escalator_public_url
+                     else f"{settings.escalator_incidents_url}/api/v1/incidents" if settings.escalator_incidents_url else None)
         ticker = Ticker(
             rt.pool, store=store, clock=clock, incidents=incidents, batch=settings.escalator_tick_batch,
             max_idle_s=settings.escalator_max_idle_s, incident_link=link_base,

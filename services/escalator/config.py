@@ -22,7 +22,8 @@ class EscalatorSettings(ApiTokenSettings):
         default=None, description="Base URL of the incident service, for acknowledgement timeouts (unacknowledge)."
     )
     escalator_incidents_token: str | None = Field(default=None, description="A responder (or admin) API token of the incident service.")
-    escalator_public_url: str | None = Field(default=None, description="Base URL people open, for links in pages.")
+    escalator_public_url: str | None = Field(
+        default=None, description="The console's URL: pages link to {url}/incidents/{id} (else to the incident API).")
     escalator_tick_batch: int = Field(default=200, ge=1, le=5000, description="Timers fired per transaction.")
     escalator_tick_timeout_s: float = Field(
         default=30.0, gt=0, le=600,

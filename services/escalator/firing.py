@@ -60,7 +60,8 @@ class Page:
 
 
 def links_for(link_base: str | None, incident_id: int) -> dict[str, str]:
-    return {"incident": f"{link_base}/api/v1/incidents/{incident_id}"} if link_base else {}
+    """`link_base`: where an incident opens, its id appended (the console's `/incidents`, or the API's)."""
+    return {"incident": f"{link_base}/{incident_id}"} if link_base else {}
 
 
 def on_call(step: PlannedStep, who: Who, now: datetime) -> tuple[str, ...]:

@@ -49,7 +49,7 @@ async def test_critical_incident_pages_the_primary_within_a_second_then_the_back
     page = decode(PageRequested, record.value)
     assert (page.target, page.role, page.channel, page.reason, page.step) == ("bob", "primary", "page", "initial", 0)
     assert page.contact == "+49 30 1234" and page.due_at == opened_at and page.number == f"INC-{iid}"
-    assert page.links == {"incident": f"https://vigil.example/api/v1/incidents/{iid}"}
+    assert page.links == {"incident": f"https://vigil.example/incidents/{iid}"}  # opens in the console
 
     clock.advance(minutes=4, seconds=59)
     assert len(await pages_of(cursor, iid, prefix=topic_prefix, expected=2, timeout_s=1)) == 1, "the backup was paged early"
