@@ -67,18 +67,36 @@ def fingerprints(request: str, per_notification: int) -> list[str]:
     return [f"{request}-{i:02d}" for i in range(per_notification)]
 
 
-class Notifications(Sequence[bytes]):
-    """The encoded requests of one load, made as they are sent (a long storm would not fit in memory)."""
+@dataclass
+class LoadWindow:
+    """Until when a trial's loads send (epoch seconds). A trial moves the end on after its fault, so
+    that some load always follows the recovery however long the fault took."""
 
-    def __init__(self, *, port: int, token: str, tag: str, count: int, template: bytes) -> None:
+    end: float
+    longest_s: float = 300.0  # how far past the planned end it may be moved
+
+    def open(self) -> bool:
+        return time.time() < self.end
+
+    def extend(self, until: float) -> None:
+        self.end = max(self.end, until)
+
+
+class Notifications(Sequence[bytes]):
+    """The encoded requests of one load, made as they are sent (a long storm would not fit in memory),
+    until the window closes: `len` is only the most there can be, `made` how many were."""
+
+    def __init__(self, *, port: int, token: str, tag: str, count: int, template: bytes, window: LoadWindow) -> None:
         self.port, self.token, self.tag, self.count, self.template = port, token, tag, count, template
+        self.window, self.made = window, 0
 
     def __len__(self) -> int:
         return self.count
 
     def __getitem__(self, index: int) -> bytes:  # type: ignore[override]
-        if not 0 <= index < self.count:
-            raise IndexError(index)
+        if not 0 <= index < self.count or not self.window.open():
+            raise IndexError(index)  # ends open_loop's iteration
+        self.made = max(self.made, index + 1)
         body = self.template.replace(PLACEHOLDER.encode(), request_id(self.tag, index).encode())
         return build_request(self.port, WEBHOOK_PATH, body, self.token)
 
@@ -123,13 +141,16 @@ class AlertsSent:
                 if t is not None and s is not None and 200 <= s < 300]
 
 
-async def send_alerts(*, port: int, token: str, tag: str, rate: float, per_notification: int, duration_s: float,
+async def send_alerts(*, port: int, token: str, tag: str, rate: float, per_notification: int, window: LoadWindow,
                       request_timeout_s: float = 15.0) -> AlertsSent:
-    count = max(1, round(rate * duration_s / per_notification))
-    requests = Notifications(port=port, token=token, tag=tag, count=count,
+    """Notifications at `rate` alerts/s while the window is open."""
+    most = max(1, round(rate * (window.end - time.time() + window.longest_s) / per_notification))
+    requests = Notifications(port=port, token=token, tag=tag, count=most, window=window,
                              template=notification_template(per_notification, datetime.now(UTC)))
     result = await open_loop(port=port, requests=requests, rate=rate / per_notification, max_connections=512,
                              request_timeout_s=request_timeout_s)
+    for name in ("status", "done_at", "latency_s"):  # the requests never made are no requests
+        setattr(result, name, getattr(result, name)[:requests.made])
     return AlertsSent(tag, per_notification, rate, result)
 
 
@@ -146,10 +167,10 @@ class MetricsSent:
         return sorted({service for service, _r, _e in self.events.values()})
 
 
-async def send_metrics(*, bootstrap: str, prefix: str, tag: str, rate: float, duration_s: float, services: int = 4,
+async def send_metrics(*, bootstrap: str, prefix: str, tag: str, rate: float, window: LoadWindow, services: int = 4,
                        ack_timeout_s: float = 30.0) -> MetricsSent:
-    """`rate` events/s for `duration_s` over `services` services named after `tag`, each event the
-    interval of the minute it is sent in (several per service and minute, each with its own id)."""
+    """`rate` events/s while the window is open, over `services` services named after `tag`, each
+    event the interval of the minute it is sent in (several per service and minute, each its own id)."""
     sent = MetricsSent(tag)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
                                 request_timeout_ms=10_000)
@@ -157,8 +178,9 @@ async def send_metrics(*, bootstrap: str, prefix: str, tag: str, rate: float, du
     pending: dict[str, asyncio.Future] = {}
     buckets = (0.1, 0.5, float("inf"))
     try:
-        count, started = max(1, round(rate * duration_s)), time.monotonic()
-        for i in range(count):
+        started, i = time.monotonic(), -1
+        while window.open():
+            i += 1
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
             service, requests, errors = f"{tag}-s{i % services}", 1000 + i % 7, i % 2
             minute = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 
 from bench.faults_load import (
     AlertsSent,
+    LoadWindow,
     Tail,
     incident_record,
     page_record,
@@ -53,7 +54,7 @@ class Options:
     metrics_rate: float = 50.0  # metrics events/s for the SLO service during every trial
     trial_s: float = 20.0  # seconds of load per trial
     fault_at_s: float = 6.0  # the fault, this long after the load started
-    broker_trial_s: float = 40.0  # longer: the broker takes ~10-20 s to come back
+    after_fault_s: float = 8.0  # at least this much load after the fault is over (restarted and ready, broker back)
     minutes: float = 3.0  # the storm's load
     storm_rate: float = 5000.0
     storm_per_notification: int = 50
@@ -100,17 +101,17 @@ class Faults:
         tag = f"{scenario}-{index:02d}"
         marks = stack.log_marks()
         started = time.time()
+        window = LoadWindow(started + duration_s)
         alerts_task = asyncio.create_task(send_alerts(
-            port=stack.of("ingest")[0].port, token=stack.token, tag=tag, rate=rate, per_notification=per,
-            duration_s=duration_s))
+            port=stack.of("ingest")[0].port, token=stack.token, tag=tag, rate=rate, per_notification=per, window=window))
         metrics_task = asyncio.create_task(send_metrics(
-            bootstrap=stack.bootstrap, prefix=stack.prefix, tag=tag, rate=metrics_rate or o.metrics_rate,
-            duration_s=duration_s))
+            bootstrap=stack.bootstrap, prefix=stack.prefix, tag=tag, rate=metrics_rate or o.metrics_rate, window=window))
         watcher = asyncio.create_task(while_loading(started)) if while_loading else None
         fault_info: dict = {}
         if fault is not None:
             await asyncio.sleep(fault_at_s if fault_at_s is not None else o.fault_at_s)
             fault_info = await fault()
+            window.extend(time.time() + o.after_fault_s)  # load goes on after the recovery, however long it took
         alerts, metrics = await asyncio.gather(alerts_task, metrics_task)
         if watcher is not None:
             watcher.cancel()
@@ -219,7 +220,8 @@ class Faults:
         for i in range(1, self.options.trials + 1):
             victims = victims_of(i)
             self.progress(f"{scenario} trial {i}/{self.options.trials}: SIGKILL {', '.join(v.name for v in victims)} "
-                          f"{self.options.fault_at_s:g} s into {self.options.trial_s:g} s of load ...")
+                          f"{self.options.fault_at_s:g} s into {self.options.trial_s:g} s of load (at least "
+                          f"{self.options.after_fault_s:g} s more once ready) ...")
             result = await self.trial(scenario, i, lambda v=victims: self.kill_and_restart(v), recover=services)
             trials.append(result)
             self.progress("  " + trial_line(result))
@@ -230,8 +232,8 @@ class Faults:
         trials = []
         for i in range(1, o.trials + 1):
             self.progress(f"broker-kill trial {i}/{o.trials}: SIGKILL the broker {o.fault_at_s:g} s into "
-                          f"{o.broker_trial_s:g} s of load, start it again ...")
-            result = await self.trial("broker-kill", i, self.kill_and_restart_broker, duration_s=o.broker_trial_s,
+                          f"{o.trial_s:g} s of load (at least {o.after_fault_s:g} s more once it is back), start it again ...")
+            result = await self.trial("broker-kill", i, self.kill_and_restart_broker,
                                       recover=["ingest", "incidents", "escalator"])
             trials.append(result)
             self.progress("  " + trial_line(result))

@@ -313,8 +313,10 @@ class Stack:
         ends: dict[TopicPartition, int] = {}
         for parts in tps.values():
             ends.update(await consumer.end_offsets(parts))
+        # A group whose offsets do not come back (its coordinator is loading them after a broker
+        # restart) is left out of this look rather than counted as never having consumed.
         return {name: {tp.partition: (committed[name].get(tp, 0), ends[tp]) for tp in tps[topic]}
-                for name, (_group, topic) in self.lag_groups.items()}
+                for name, (_group, topic) in self.lag_groups.items() if committed[name]}
 
     async def _backlog(self) -> dict[str, int | None]:
         async with self.pool.acquire() as conn:

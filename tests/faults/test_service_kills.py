@@ -21,7 +21,7 @@ from bench.faults_stack import SERVICES
 pytestmark = pytest.mark.integration
 
 SHORT = Options(
-    trials=1, rate=200.0, per_notification=10, metrics_rate=20.0, trial_s=6.0, fault_at_s=2.0,
+    trials=1, rate=200.0, per_notification=10, metrics_rate=20.0, trial_s=6.0, fault_at_s=2.0, after_fault_s=2.0,
     minutes=5 / 60, storm_rate=1000.0, storm_per_notification=50, storm_metrics_rate=50.0, drain_timeout_s=90.0,
 )
 
