@@ -122,15 +122,16 @@ class ServiceRun:
         return out
 
 
-def _request_line(case) -> str:
-    query = f"?{urlencode(case.query, doseq=True)}" if case.query else ""
-    return f"{case.method} {case.formatted_path}{query}"
-
-
-def _body(case) -> Any:
+def failure_of(service: str, case, *, check: str, response, headers: dict[str, str], problem: str) -> Failure:
+    """The failure of `check` for `case`, answered by `response` (None: no answer)."""
     from schemathesis.core import NOT_SET
 
-    return None if case.body is NOT_SET else case.body
+    query = f"?{urlencode(case.query, doseq=True)}" if case.query else ""
+    return Failure(
+        service=service, operation=case.operation.label, check=check, request=f"{case.method} {case.formatted_path}{query}",
+        body=None if case.body is NOT_SET else case.body, status=None if response is None else response.status_code,
+        answer="" if response is None else response.text[:1000], problem=problem[:2000], curl=case.as_curl_command(headers=headers),
+    )
 
 
 def _check_case(service: str, case, response, headers: dict[str, str], run: ServiceRun) -> None:
@@ -138,11 +139,8 @@ def _check_case(service: str, case, response, headers: dict[str, str], run: Serv
         try:
             case.validate_response(response, checks=[check], headers=headers)
         except FailureGroup as group:
-            run.failures.append(Failure(
-                service=service, operation=case.operation.label, check=check.__name__, request=_request_line(case),
-                body=_body(case), status=response.status_code, answer=response.text[:1000],
-                problem="\n".join(str(f) for f in group.exceptions)[:2000], curl=case.as_curl_command(headers=headers),
-            ))
+            problem = "\n".join(str(f) for f in group.exceptions)
+            run.failures.append(failure_of(service, case, check=check.__name__, response=response, headers=headers, problem=problem))
 
 
 class Stopped(Exception):
@@ -234,10 +232,8 @@ def fuzz_operation(target: Target, operation, *, session: requests.Session, case
         try:
             response = case.call(base_url=target.base_url, session=session, headers=target.headers, timeout=REQUEST_TIMEOUT_S)
         except requests.RequestException as exc:
-            run.failures.append(Failure(
-                service=target.service, operation=operation.label, check="transport", request=_request_line(case),
-                body=_body(case), status=None, answer="", problem=repr(exc), curl=case.as_curl_command(headers=target.headers),
-            ))
+            run.failures.append(failure_of(target.service, case, check="transport", response=None, headers=target.headers,
+                                           problem=repr(exc)))
             return
         run.statuses[response.status_code] += 1
         _check_case(target.service, case, response, target.headers, run)

@@ -67,7 +67,8 @@ async def list_incidents(
     return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
 
 
-@router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline", responses=NAMED)
+@router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline",
+            responses=NAMED)
 async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) -> IncidentDetail:
     ctx = request.state.incidents
     iid = incident_id(ref)
@@ -84,7 +85,8 @@ async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) 
     )
 
 
-@router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order", responses=NAMED)
+@router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order",
+            responses=NAMED)
 async def get_timeline(request: Request, ref: str, _: Viewer, conn: Connection) -> list[TimelineItem]:
     iid = incident_id(ref)
     if await repo.get_incident_row(conn, iid) is None:
@@ -100,7 +102,8 @@ async def get_alerts(request: Request, ref: str, _: Viewer, conn: Connection) ->
     return [AlertItem(**dict(a)) for a in await repo.alerts_of(conn, iid)]
 
 
-@router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)", responses=CHANGE)
+@router.post("/incidents", status_code=201, response_model=IncidentOut, summary="Declare an incident (e.g. from a user report)",
+             responses=CHANGE)
 async def declare(request: Request, body: Declare, principal: Responder) -> JSONResponse:
     who = actor(principal, body)
 
@@ -125,21 +128,24 @@ async def acknowledge(request: Request, ref: str, principal: Responder, body: Ac
     )
 
 
-@router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement", responses=CHANGE)
+@router.post("/incidents/{ref}/unacknowledge", response_model=IncidentOut, summary="Take back an acknowledgement",
+             responses=CHANGE)
 async def unacknowledge(request: Request, ref: str, principal: Responder, body: Unacknowledge | None = None) -> JSONResponse:
     return await lifecycle_route(
         lambda inc, by, b, now: lifecycle.unacknowledge(inc, by=by, reason=b.reason, now=now)
     )(request, ref, principal, body or Unacknowledge())
 
 
-@router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)", responses=CHANGE)
+@router.post("/incidents/{ref}/status", response_model=IncidentOut, summary="Set the status (Investigating → Mitigating → Resolved)",
+             responses=CHANGE)
 async def set_status(request: Request, ref: str, body: SetStatus, principal: Responder) -> JSONResponse:
     return await lifecycle_route(lambda inc, by, b, now: lifecycle.set_status(inc, status=b.status, by=by, now=now))(
         request, ref, principal, body
     )
 
 
-@router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields", responses=CHANGE)
+@router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields",
+             responses=CHANGE)
 async def resolve(request: Request, ref: str, principal: Responder, body: Resolve | None = None) -> JSONResponse:
     def decide(inc, by, b, now):
         fields = lifecycle.Resolution(b.root_cause, b.contributing_factors, b.fix_applied)
@@ -155,7 +161,8 @@ async def reopen(request: Request, ref: str, principal: Admin, body: Reopen | No
     )
 
 
-@router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)", responses=CHANGE)
+@router.post("/incidents/{ref}/severity", response_model=IncidentOut, summary="Set the severity (a person's choice wins over alerts)",
+             responses=CHANGE)
 async def set_severity(request: Request, ref: str, body: SetSeverity, principal: Admin) -> JSONResponse:
     return await lifecycle_route(
         lambda inc, by, b, now: lifecycle.set_severity(inc, severity=b.severity, by=by, now=now)
@@ -169,7 +176,8 @@ async def set_commander(request: Request, ref: str, body: SetCommander, principa
     )(request, ref, principal, body)
 
 
-@router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline", responses=CHANGE)
+@router.post("/incidents/{ref}/notes", status_code=201, response_model=list[TimelineItem], summary="Add a note to the timeline",
+             responses=CHANGE)
 async def add_note(request: Request, ref: str, body: Note, principal: Responder) -> JSONResponse:
     iid, by = incident_id(ref), actor(principal, body)
 
@@ -182,7 +190,8 @@ async def add_note(request: Request, ref: str, body: Note, principal: Responder)
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time", responses=CHANGE)
+@router.patch("/incidents/{ref}/impact", response_model=IncidentOut, summary="Update impact, status text and next update time",
+              responses=CHANGE)
 async def update_impact(request: Request, ref: str, body: Impact, principal: Admin) -> JSONResponse:
     iid, by = incident_id(ref), actor(principal, body)
 
@@ -207,7 +216,8 @@ async def update_impact(request: Request, ref: str, body: Impact, principal: Adm
     return await unit_of_work(request, principal, body.model_dump(), work)
 
 
-@router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident", responses=CHANGE)
+@router.post("/incidents/{ref}/alerts", response_model=list[AlertItem], summary="Attach an alert occurrence to the incident",
+             responses=CHANGE)
 async def attach_alert(request: Request, ref: str, body: AttachAlert, principal: Admin) -> JSONResponse:
     iid, by = incident_id(ref), actor(principal, body)
 
