@@ -158,6 +158,7 @@ class Target:
     schema: Any = field(init=False)
     operations: list = field(init=False)
     run: ServiceRun = field(init=False)
+    headers: dict[str, str] = field(init=False)  # every case's: the valid token
 
     def __post_init__(self) -> None:
         self.schema = schemathesis.openapi.from_url(f"{self.base_url}/openapi.json", config=CONFIG)
