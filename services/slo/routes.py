@@ -147,6 +147,11 @@ async def push_metrics(request: Request, _p: Responder) -> JSONResponse:
         events = PUSH_BATCH.validate_python(raw if isinstance(raw, list) else [raw])
         if len(events) > MAX_PUSH_EVENTS:
             raise HTTPException(422, detail={"error": "too_many_events", "message": f"at most {MAX_PUSH_EVENTS} events per request"})
+        # PostgreSQL text cannot hold NUL: the consumer would retry such an event for ever, holding
+        # up its partition (issue 17's fuzzing). JSON can only spell NUL as \u0000.
+        if b"\\u0000" in body and any("\x00" in e.event_id or "\x00" in e.source for e in events):
+            PUSHED.labels("invalid").inc()
+            raise HTTPException(422, detail={"error": "invalid_request", "message": "event_id and source cannot hold NUL (\\u0000)"})
         now = ctx.clock()
         for e in events:
             check_not_future(e, now)

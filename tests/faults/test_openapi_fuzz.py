@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bench.fuzz_openapi import SERVICES, fuzz, target_of
+from tests.services import INGEST_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -54,6 +55,26 @@ def test_fuzzed_requests_get_no_server_error_and_the_answers_their_document_decl
 def test_what_the_fuzzer_found_is_answered_without_a_server_error(services, service, method, path, body, status):
     response = services[service].client("admin").request(method, path, json=body)
     assert response.status_code == status, response.text
+
+
+def alert(**fields) -> dict:
+    return {"version": "4", "status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "x"},
+                                                          "startsAt": "2026-01-01T00:00:00Z", **fields}]}
+
+
+# A NUL was accepted, then retried for ever by the consumer that stores it (PostgreSQL refuses it),
+# holding up that partition's alerts or metrics; a start in year 1 with an offset (no UTC time
+# Python can hold) was a 500.
+@pytest.mark.parametrize(("service", "path", "body"), [
+    ("ingest", "/api/v1/webhooks/alertmanager", alert(labels={"alertname": "x\u0000y"})),
+    ("ingest", "/api/v1/webhooks/alertmanager", alert(startsAt="0001-01-01T00:30:00+02:00")),
+    ("slo", "/api/v1/metrics", {"event_id": "a\u0000b", "occurred_at": "2026-01-01T00:00:00Z", "source": "s",
+                                "service": "checkout", "interval_start": "2026-01-01T00:00:00Z", "requests": 1, "errors": 0}),
+])
+def test_what_the_services_could_never_carry_is_refused_at_the_door(services, service, path, body):
+    client = services[service].client(token=INGEST_TOKEN) if service == "ingest" else services[service].client("admin")
+    response = client.post(path, json=body)
+    assert response.status_code == 422, response.text
 
 
 def test_a_report_edit_with_odd_anomalies_and_null_checks_is_stored(services):
