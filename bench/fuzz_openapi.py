@@ -11,6 +11,9 @@ characters, huge numbers ...), with an admin token (ingest: its webhook token). 
 - have a status code the operation documents, a documented content type, and a body valid
   against the documented schema.
 
+And no consumer may retry an event the services accepted (one they cannot store holds up its
+partition for ever).
+
 Some cases name what exists (path parameters taken from the collections the API lists), so they
 get past the 404 of an unknown name. The cases go to each operation in turn, as many each, then
 the operations whose inputs did not run out are topped up until `--cases` were sent in all.
@@ -60,6 +63,7 @@ CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance,
 REQUEST_TIMEOUT_S = 30
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
 MAX_TOP_UP_ROUNDS = 5
+CONSUMERS_SETTLE_S = 5  # after the last case, for the consumers to take what it produced
 SERVICES = ("ingest", "incidents", "escalator", "slo")
 # The generation's settings, not a schemathesis.toml found on the way: every case carries the
 # valid token (`Target.headers`), none a generated or left-out Authorization header.
@@ -322,6 +326,20 @@ def running_services(names: list[str], workdir: Path) -> Iterator[dict[str, Any]
         yield services
 
 
+def consumer_outcomes() -> dict[str, int]:
+    """What the services' consumers did with the events the fuzzed requests put on Kafka, by
+    outcome (ok, retry, dlq). A retry is an event the services accepted but cannot store: it holds
+    up its partition. (The services run in this process: one Prometheus registry.)"""
+    from shared.kafka import CONSUMED
+
+    outcomes: Counter = Counter()
+    for metric in CONSUMED.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_total"):
+                outcomes[sample.labels["outcome"]] += int(sample.value)
+    return dict(outcomes)
+
+
 class FuzzBench:
     """`run_and_save`'s benchmark: the fuzzing runs in a worker thread (hypothesis and requests are
     synchronous); `cleanup` stops it between two cases."""
@@ -342,6 +360,8 @@ class FuzzBench:
             fuzz(targets, cases_per_operation=math.ceil(self.cases / operations), seed=self.seed, total=self.cases,
                  stop=self.stop, progress=True)
             fuzz_s = time.monotonic() - fuzz_began
+            time.sleep(CONSUMERS_SETTLE_S)
+            consumers = consumer_outcomes()
         if self.stop.is_set():
             raise asyncio.CancelledError
         runs = [t.run for t in targets]
@@ -352,6 +372,7 @@ class FuzzBench:
             "cases_requested": self.cases,
             "checks": [c.__name__ for c in CHECKS],
             "services": {r.service: r.summary() for r in runs},
+            "consumers": consumers,
             "total": {
                 "operations": sum(r.operations for r in runs), "cases": sum(r.cases for r in runs),
                 "server_errors": sum(r.server_errors for r in runs), "failures": sum(len(r.failures) for r in runs),
@@ -380,7 +401,8 @@ def print_table(results: dict) -> None:
         by_check = r["failures_by_check"]
         print(f"{name:<10} {r['operations']:>10} {r['cases']:>7} {r['server_errors']:>5} "
               + " ".join(f"{by_check.get(c, 0):>28}" for c in checks))
-    print(f"fuzzing {results['total']['fuzz_s']} s, in all {results['total']['duration_s']} s")
+    print(f"fuzzing {results['total']['fuzz_s']} s, in all {results['total']['duration_s']} s; "
+          f"the consumers' messages by outcome: {results['consumers']}")
     for r in results["services"].values():
         for failure in r["failures"][:5]:
             print("\n" + str(Failure(**failure)))
@@ -403,8 +425,9 @@ def main(argv: list[str] | None = None) -> int:
         lambda workdir: FuzzBench(workdir, names=names, cases=args.cases, seed=seed),
         name="fuzz-openapi", results_dir=REPO / "bench" / "results", print_table=print_table,
         stopping="the services, Kafka and PostgreSQL", logs_of="Kafka and PostgreSQL",
-        checks_passed=lambda r: r["total"]["failures"] == 0,
-        failed="a fuzzed request got a server error or an answer its schema does not document", check_targets=False,
+        checks_passed=lambda r: r["total"]["failures"] == 0 and not r["consumers"].get("retry"),
+        failed="a fuzzed request got a server error or an answer its schema does not document, "
+               "or a consumer retried an event the services had accepted", check_targets=False,
     ))
 
 
