@@ -167,7 +167,8 @@ def print_table(results: dict) -> None:
         if name == "storm":
             tr = trials[0]
             ing = tr["ingest"]
-            print(f"  offered {ing['offered_alerts_per_s']:,.0f} alerts/s, ingest accepted {fmt(ing['accepted_alerts_per_s'])} "
+            print(f"  asked for {ing['offered_alerts_per_s']:,.0f} alerts/s, sent {fmt(ing['sent_alerts_per_s'])} (the open-loop "
+                  f"sender stalls when all its 512 connections wait for an answer), ingest accepted {fmt(ing['accepted_alerts_per_s'])} "
                   f"alerts/s (send lag max {ing['send_lag_max_s']} s); incident service folded "
                   f"{fmt(tr['incidents_folded_alerts_per_s'])} alerts/s during the load; lag at its end "
                   f"{tr['lag_at_end_of_load']}; drain after the load {tr['drain_s']} s")

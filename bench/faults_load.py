@@ -74,9 +74,10 @@ class LoadWindow:
 
     end: float
     longest_s: float = 300.0  # how far past the planned end it may be moved
+    held: bool = False  # open whatever the time: a fault is in progress
 
     def open(self) -> bool:
-        return time.time() < self.end
+        return self.held or time.time() < self.end
 
     def extend(self, until: float) -> None:
         self.end = max(self.end, until)

@@ -110,19 +110,26 @@ class Faults:
         fault_info: dict = {}
         if fault is not None:
             await asyncio.sleep(fault_at_s if fault_at_s is not None else o.fault_at_s)
-            fault_info = await fault()
-            window.extend(time.time() + o.after_fault_s)  # load goes on after the recovery, however long it took
+            window.held = True  # the load goes on through the fault and after it, however long it takes
+            try:
+                fault_info = await fault()
+            finally:
+                window.extend(time.time() + o.after_fault_s)
+                window.held = False
         alerts, metrics = await asyncio.gather(alerts_task, metrics_task)
         if watcher is not None:
             watcher.cancel()
         load_end = time.time()
+        sent_for_s = window.end - started  # requests were sent until the window closed
         verdict, drain_s = await settle(
             timeout_s=o.drain_timeout_s, pool=stack.pool, slo_url=stack.url("slo"), token=stack.token,
             incidents_tail=self.incidents, pages_tail=self.pages, alerts=alerts, metrics=metrics)
         samples = stack.window(started)
         result = {
             "tag": tag, "load_s": round(load_end - started, 1), "drain_s": round(drain_s, 1),
-            "ingest": alerts.figures(), **verdict.as_dict(),
+            "ingest": {**alerts.figures(),
+                       "sent_alerts_per_s": round(alerts.requests * alerts.per_notification / sent_for_s, 1)},
+            **verdict.as_dict(),
             "lag": lag_summary(samples, LAG_NAMES),
             "backlog_max": {k: max((s.backlog.get(k) or 0 for s in samples), default=None)
                             for k in ("incidents_outbox", "escalator_outbox", "escalator_timers_overdue")},
