@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Generic, NamedTuple
 
+import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -261,6 +262,11 @@ class EventProducer:
             self._producer = None
         self._connected.clear()
 
+
+# Values PostgreSQL refuses for good (its class 22: a NUL in text, a number out of range, and the
+# client's own "invalid input" for a parameter): retrying cannot help, and the message would hold up
+# its partition for ever, so it goes to the DLQ like a PermanentHandlerError.
+STORE_REFUSES = (asyncpg.exceptions.DataError, asyncpg.exceptions._base.DataError)
 
 Handler = Callable[[E, ConsumerRecord], Awaitable[None]]
 BatchHandler = Callable[[list[tuple[E, ConsumerRecord]]], Awaitable[None]]
@@ -536,6 +542,9 @@ class ConsumerLoop(Generic[E]):
                 return True
             except PermanentHandlerError as exc:
                 await self._dead_letter(record, f"rejected by handler: {exc}")
+                return True
+            except STORE_REFUSES as exc:
+                await self._dead_letter(record, f"refused by the store: {type(exc).__name__}: {exc}")
                 return True
             except asyncio.CancelledError:
                 raise

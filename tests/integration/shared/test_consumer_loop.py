@@ -202,6 +202,26 @@ async def test_a_permanent_handler_error_goes_to_the_dlq_and_does_not_block_the_
         assert await h.committed_total() == 3
 
 
+async def test_a_value_the_store_refuses_for_good_goes_to_the_dlq_instead_of_holding_up_the_partition(kafka_broker):
+    import asyncpg
+
+    async with Harness(kafka_broker.bootstrap_servers) as h:
+        dlq = await TopicCursor.at_end(kafka_broker.bootstrap_servers, Topic.dlq(h.topic))
+        for n in (1, 2):
+            await h.send_event(alert(n))
+        stored: list[str] = []
+
+        async def handle(event: AlertEvent, record) -> None:
+            if event.fingerprint == "fp1":
+                raise asyncpg.exceptions.CharacterNotInRepertoireError("invalid byte sequence for encoding UTF8: 0x00")
+            stored.append(event.fingerprint)
+
+        await run_until(h.loop(handle), lambda: stored == ["fp2"] and h.dead_lettered() == 1)
+        [dead] = await dlq.read(expected=1)
+        assert "refused by the store" in header(dead.headers, "dlq_error")
+        assert await h.committed_total() == 2
+
+
 async def test_batches_go_to_the_batch_handler_and_fall_back_one_by_one_when_it_fails(kafka_broker):
     async with Harness(kafka_broker.bootstrap_servers) as h:
         for n in range(1, 41):
