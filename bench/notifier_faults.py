@@ -313,7 +313,7 @@ class NotifierFaults:
             await asyncio.sleep(0.2)
         return time.monotonic()
 
-    async def tally(self, load: Load, before: Counter[str], *, since: float, orphaned: set[str] = frozenset()) -> dict:
+    async def tally(self, load: Load, before: Counter[str], *, since: float, orphaned: set[str] | None = None) -> dict:
         """The figures of one load; `before`: the arrivals before it began, `since`: the moment (epoch
         seconds) delays are measured from."""
         counts, at = self.arrivals()
@@ -335,7 +335,7 @@ class NotifierFaults:
             "signatures_refused": len(self.hooks.rejected),
             "examples": {"missing": missing[:5], "duplicated": sorted(duplicated)[:5], "unexpected": sorted(unexpected)[:5]},
         }
-        if orphaned:
+        if orphaned is not None:  # a kill trial (no row may have been in flight at the kill)
             figures["orphaned"] = len(orphaned)
             figures["duplicated_not_orphaned"] = sorted(set(duplicated) - orphaned)
         return figures
