@@ -14,6 +14,7 @@ command -v java >/dev/null 2>&1 || need_pkgs+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need_pkgs+=(maven)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need_pkgs+=(prometheus-alertmanager)
 command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)   # promtool, for tests/deploy
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)   # the console's browser tests (Playwright, executable_path)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need_pkgs+=(python3-venv); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
