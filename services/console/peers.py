@@ -76,11 +76,20 @@ class Peers:
     async def call(self, method: str, service: str, path: str, caller: Caller, *, params: Any = None, body: Any = None,
                    key: str | None = None) -> Any:
         """The JSON answer of a 2xx; raises PeerError otherwise."""
+        response = await self._send(method, service, path, caller, params=params, body=body, key=key)
+        return response.json() if response.content else None
+
+    async def fetch(self, service: str, path: str, caller: Caller, *, accept: str) -> httpx.Response:
+        """A GET whose answer is not JSON (an SVG chart): the 2xx response; raises PeerError otherwise."""
+        return await self._send("GET", service, path, caller, accept=accept)
+
+    async def _send(self, method: str, service: str, path: str, caller: Caller, *, params: Any = None, body: Any = None,
+                    key: str | None = None, accept: str = "application/json") -> httpx.Response:
         base = self._urls.get(service)
         title = TITLES[service]
         if not base:
             raise PeerError(service, 503, f"The console is not connected to the {title} ({SETTINGS[service]} is not set).")
-        headers = {"Authorization": f"Bearer {self._assertion(caller)}", "Accept": "application/json"}
+        headers = {"Authorization": f"Bearer {self._assertion(caller)}", "Accept": accept}
         if key:
             headers["Idempotency-Key"] = key
         try:
@@ -90,7 +99,7 @@ class Peers:
             raise PeerError(service, 503, f"The {title} is not answering right now ({type(exc).__name__}). "
                                           "Try again in a moment.") from None
         if response.is_success:
-            return response.json() if response.content else None
+            return response
         raise _error(service, title, response)
 
 

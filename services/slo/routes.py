@@ -17,7 +17,7 @@ from services.slo import repository as repo
 from services.slo.chart import burn_down_svg
 from services.slo.definitions import definitions_for
 from services.slo.history import daily_history, month_days
-from services.slo.schemas import CapacityList, PushAccepted, SloDetail, SloHistory, SloList
+from services.slo.schemas import CapacityList, DefinitionList, PushAccepted, SloDetail, SloHistory, SloList
 from services.slo.service import FromTheFuture, check_not_future
 from services.slo.windows import calendar_month
 from shared.api_auth import Responder, Viewer
@@ -39,11 +39,12 @@ def _not_found(what: str) -> HTTPException:
 
 
 @router.get("/slos", response_model=SloList, summary="Every SLO with its status (the dashboard table)")
-async def list_slos(_p: Viewer, conn: Connection, service: str | None = Query(default=None, max_length=200)) -> dict:
+async def list_slos(_p: Viewer, conn: Connection, service: str | None = Query(default=None, max_length=200),
+                    burn_rates: bool = Query(default=False, description="Include every burn-rate rule, as the detail does")) -> dict:
     """One row per SLO and service as the evaluator last computed it: target, current value, met,
     the rolling 30-day and calendar-month budgets, projected exhaustion and firing alert tiers."""
     rows = await repo.list_statuses(conn, service)
-    items = [{k: v for k, v in r["status"].items() if k != "burn_rates"} for r in rows]
+    items = [r["status"] if burn_rates else {k: v for k, v in r["status"].items() if k != "burn_rates"} for r in rows]
     return {"items": items, "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 
@@ -106,6 +107,13 @@ async def burn_down(request: Request, service: str, slo: str, _p: Viewer, conn: 
         days=[(r["day"], r["budget_remaining_percent"]) for r in month_rows], ideal_days=month_days(now, zone),
     )
     return Response(svg, media_type="image/svg+xml")
+
+
+@router.get("/definitions", response_model=DefinitionList, summary="The SLOs this service is configured with")
+async def list_definitions(request: Request, _p: Viewer) -> dict:
+    """Every configured SLO (from `VIGIL_SLO_CONFIG_FILE`, or the defaults), known before any metrics
+    arrive; `service: "*"` applies to every service that sends metrics."""
+    return {"items": [{**d.model_dump(), "objective": d.objective_text()} for d in request.state.slo.definitions]}
 
 
 @router.get("/capacity", response_model=CapacityList, summary="Capacity per service and resource")

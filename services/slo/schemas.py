@@ -56,6 +56,7 @@ class SloStatus(BaseModel):
     projected_exhaustion_at: datetime | None = Field(description="When the 30-day budget runs out at the 1-day burn rate")
     firing: list[str] = Field(description="Alert tiers firing now: page, ticket, exhausted")
     evaluated_at: datetime
+    burn_rates: list[BurnRateOut] | None = Field(default=None, description="Every burn-rate rule, with ?burn_rates=true")
 
 
 class SloList(BaseModel):
@@ -65,6 +66,23 @@ class SloList(BaseModel):
 
 class SloDetail(SloStatus):
     burn_rates: list[BurnRateOut]
+
+
+class DefinitionOut(BaseModel):
+    """One configured SLO, known before any metrics arrive."""
+
+    service: str = Field(description="The service it applies to; * = every service that sends metrics")
+    name: str
+    title: str
+    objective: str = Field(description="As the dashboard writes it: 99.9%, < 500ms, < 0.1%")
+    indicator: Literal["success_ratio", "latency_under"]
+    target: float
+    threshold_ms: float | None
+    budgeting: Literal["occurrences", "timeslices"]
+
+
+class DefinitionList(BaseModel):
+    items: list[DefinitionOut]
 
 
 class DayOut(BaseModel):
