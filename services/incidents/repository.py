@@ -378,8 +378,10 @@ def _like(text: str) -> str:
 async def list_incidents(
     conn: asyncpg.Connection, *, statuses: list[str], severities: list[int], since: datetime | None,
     until: datetime | None, text: str | None, before_id: int | None, limit: int,
+    labels: list[tuple[str, str]] = (),
 ) -> list[asyncpg.Record]:
-    """Newest first, keyset-paginated by id. Every filter value is a bound parameter."""
+    """Newest first, keyset-paginated by id. Every filter value is a bound parameter; each label
+    (name, value) must be among the incident's labels (JSON containment, so all of them must match)."""
     where: list[str] = []
     args: list[object] = []
 
@@ -398,6 +400,8 @@ async def list_incidents(
     if text:
         p = param(_like(text))
         where.append(f"(title ILIKE {p} OR impact_text ILIKE {p} OR root_cause ILIKE {p})")
+    for name, value in labels:
+        where.append(f"labels @> {param({name: value})}::jsonb")
     if before_id:
         where.append(f"id < {param(before_id)}")
     sql = f"SELECT {INCIDENT_COLUMNS} FROM incidents.incident"

@@ -24,6 +24,7 @@ from shared.api_auth import Principal
 from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"], responses=ROUTER_ERRORS)
+LABEL_FILTER = r"^[^=]{1,100}=.+$"  # `name=value`: the first `=` ends the name; the value may hold more
 
 
 def lifecycle_route(decide: Callable[[lifecycle.Incident, str, Actor, datetime], lifecycle.Change]):
@@ -54,13 +55,20 @@ async def list_incidents(
     since: Annotated[AwareDatetime | None, Query(description="detected at or after (with a UTC offset)")] = None,
     until: Annotated[AwareDatetime | None, Query(description="detected before (with a UTC offset)")] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in title, impact or root cause")] = None,
+    label: Annotated[list[Annotated[str, Query(pattern=LABEL_FILTER, max_length=500)]], Query(
+        max_length=20, description="`name=value`, e.g. `service=checkout`; repeatable, all must match")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
 ) -> IncidentPage:
+    """Filters combine with AND; a repeated `status` or `severity` matches any of its values.
+    `label=name=value` matches incidents whose labels (the labels of the alert that opened it, or
+    those given when it was declared) include that label with exactly that value: `label=service=checkout
+    &label=team=payments` lists the incidents of the payments team's checkout service. A label not
+    of the form `name=value` is refused with 422."""
     ctx = request.state.incidents
     rows = await repo.list_incidents(
         conn, statuses=status, severities=severity, since=since, until=until, text=q,
-        before_id=int(cursor) if cursor else None, limit=limit + 1,
+        labels=[tuple(item.split("=", 1)) for item in label], before_id=int(cursor) if cursor else None, limit=limit + 1,
     )
     now = ctx.clock()
     items = [IncidentOut.from_row(r, now=now) for r in rows[:limit]]
