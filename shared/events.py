@@ -223,6 +223,8 @@ class PageRequested(Event):
     contact: str | None = Field(default=None, description="How to reach the target (e.g. e-mail, phone), from the escalator's people.")
     due_at: AwareDatetime | None = Field(default=None, description="When the policy said to page; occurred_at is when it was sent.")
     links: dict[str, str] = Field(default_factory=dict, description="e.g. incident (API), runbook, generator URLs")
+    late: str | None = Field(default=None, max_length=500, description="Set when the page is sent late, after a gap "
+                             "in which the escalator could not act: how late, why, and which earlier pages were skipped.")
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()

@@ -22,7 +22,7 @@ from prometheus_client import Counter, Histogram
 from services.escalator import repository as repo
 from services.escalator.incidents_client import IncidentsClient
 from services.escalator.oncall_config import OnCallConfig
-from services.escalator.policy import IncidentState, PlannedStep, decide
+from services.escalator.policy import CATCH_UP_AFTER, IncidentState, PlannedStep, catch_up, decide
 from services.escalator.service import CE_SOURCE, BatchApplied, ConfigStore, DueNow, Who, planned_of
 from shared.events import PageRequested, TicketRequested
 from shared.outbox import channel, enqueue, enqueue_many, outbox_row
@@ -35,6 +35,8 @@ LATENESS = Histogram(
 )
 ACTIONS = Counter("vigil_escalator_actions_total", "Pages, notifications and tickets sent", ["action"])
 FAILED = Counter("vigil_escalator_timer_failures_total", "Timer firings that failed and will be retried")
+SKIPPED = Counter("vigil_escalator_timers_skipped_on_catch_up_total",
+                  "Page timers not fired after a gap because a later step of the same role fired instead")
 RETRY_AFTER = timedelta(seconds=5)
 
 
@@ -70,13 +72,13 @@ def on_call(step: PlannedStep, who: Who, now: datetime) -> tuple[str, ...]:
 
 
 def page_of(step: PlannedStep, person: str, page_id: str, *, timer_id: str, reason: str, incident,
-            config: OnCallConfig, link_base: str | None, now: datetime) -> Page:
+            config: OnCallConfig, link_base: str | None, now: datetime, late: str | None = None) -> Page:
     event = PageRequested(
         event_id=page_id, page_id=page_id, target=person, role=step.role, schedule=incident["schedule"],
         channel=step.action, reason=reason, step=max(step.step, 0), repetition=step.repetition,
         contact=config.contact(person), due_at=step.due_at, links=links_for(link_base, incident["id"]),
         occurred_at=now, source="escalator", incident_id=incident["id"], number=incident["number"],
-        severity=incident["severity"], title=incident["title"],
+        severity=incident["severity"], title=incident["title"], late=late,
     )
     columns = dict(page_id=page_id, timer_id=timer_id, incident_id=incident["id"], target=person, role=step.role,
                    channel=step.action, reason=reason, due_at=step.due_at)
@@ -84,9 +86,10 @@ def page_of(step: PlannedStep, person: str, page_id: str, *, timer_id: str, reas
 
 
 def pages_of(step: PlannedStep, *, timer_id: str, incident, who: Who, config: OnCallConfig, link_base: str | None,
-             now: datetime) -> tuple[list[Page], str]:
+             now: datetime, late: str | None = None) -> tuple[list[Page], str]:
     """The pages of a page/notify timer firing at `now`, one per person on call for its role, and
-    the timer's outcome (no pages, and the outcome says so, when no one is on call)."""
+    the timer's outcome (no pages, and the outcome says so, when no one is on call). `late`: what
+    the pages say when they are sent on catch-up after a gap (`policy.catch_up`)."""
     targets = on_call(step, who, now)
     if not targets:
         return [], f"no one on call for {step.role}"
@@ -94,9 +97,9 @@ def pages_of(step: PlannedStep, *, timer_id: str, incident, who: Who, config: On
     reason = "escalation" if step.reason.startswith("no one on call") else step.reason
     step = replace(step, targets=targets)
     pages = [page_of(step, person, page_id, timer_id=timer_id, reason=reason, incident=incident, config=config,
-                     link_base=link_base, now=now) for person, page_id in step.page_ids()]
+                     link_base=link_base, now=now, late=late) for person, page_id in step.page_ids()]
     verb = "paged" if step.action == "page" else "notified"
-    return pages, f"{verb} {', '.join(targets)} ({reason})"
+    return pages, f"{verb} {', '.join(targets)} ({reason}{'; late, on catch-up' if late else ''})"
 
 
 def page_sent(page: PageRequested) -> None:
@@ -117,10 +120,11 @@ def record_fired(step: PlannedStep, *, number: str, outcome: str, sent: int, now
 
 async def fire_timer(
     conn: asyncpg.Connection, timer: asyncpg.Record, *, store: ConfigStore, config: OnCallConfig, now: datetime,
-    link_base: str | None, who: Who | None = None,
+    link_base: str | None, who: Who | None = None, late: str | None = None,
 ) -> Fired:
     """Carry out one due timer: pages/notifications to whoever is on call now for its role, a
-    ticket, or the acknowledgement-timeout check. `who`: the on-call answers when the caller has them."""
+    ticket, or the acknowledgement-timeout check. `who`: the on-call answers when the caller has them;
+    `late`: the catch-up note its pages carry."""
     incident = await repo.get_incident(conn, timer["incident_id"], for_update=True)
     number = incident["number"]
     step = planned_of(timer)
@@ -147,7 +151,7 @@ async def fire_timer(
                      due_at=step.ticket_due_at.isoformat())
         return Fired(f"ticket for {assignee or 'nobody (unassigned)'}", sent=1, action="ticket", number=number)
     pages, outcome = pages_of(step, timer_id=timer["id"], incident=incident, who=who, config=config,
-                              link_base=link_base, now=now)
+                              link_base=link_base, now=now, late=late)
     sent = 0
     for page in pages:
         if await repo.insert_page(conn, **page.columns, now=now):
@@ -220,12 +224,13 @@ async def _fire_pages(conn: asyncpg.Connection, due: list[DueNow], *, config: On
 async def fire_claimed(conn: asyncpg.Connection, timers: list[asyncpg.Record], *, store: ConfigStore,
                        config: OnCallConfig, now: datetime, link_base: str | None, incidents: IncidentsClient) -> None:
     """Fire the timers the ticker claimed, each in a savepoint: one that fails is retried
-    `RETRY_AFTER` later and never blocks the others."""
-    for timer in timers:
+    `RETRY_AFTER` later and never blocks the others. After a gap, an incident's pages that came due
+    meanwhile are caught up once (`policy.catch_up`), not one per missed step."""
+    for timer, late in await _caught_up(conn, timers, now=now):
         try:
             async with conn.transaction():
                 await _fire_claimed(conn, timer, store=store, config=config, now=now, link_base=link_base,
-                                    incidents=incidents)
+                                    incidents=incidents, late=late)
         except (asyncpg.PostgresConnectionError, OSError):
             raise
         except Exception as exc:  # noqa: BLE001 - isolate the timer, retry it later
@@ -235,9 +240,30 @@ async def fire_claimed(conn: asyncpg.Connection, timers: list[asyncpg.Record], *
             await repo.retry_timer(conn, timer["id"], at=now + RETRY_AFTER, outcome=f"failed, retrying: {exc!r}")
 
 
+async def _caught_up(conn: asyncpg.Connection, timers: list[asyncpg.Record], *,
+                     now: datetime) -> list[tuple[asyncpg.Record, str | None]]:
+    """The claimed timers to fire, oldest first, each with its catch-up note. The late incidents'
+    other due page timers (beyond this claim's batch) are locked and weighed too; the skipped ones
+    are closed with the reason."""
+    late = {t["incident_id"] for t in timers if t["action"] in ("page", "notify") and now - t["due_at"] > CATCH_UP_AFTER}
+    rows = {t["id"]: t for t in timers}
+    for row in await repo.lock_due_pages_of(conn, sorted(late), now=now):
+        rows.setdefault(row["id"], row)
+    if not late:
+        return [(t, None) for t in timers]
+    plan = catch_up([planned_of(t) for t in rows.values()], now=now)
+    if plan.skipped:
+        await repo.skip_timers(conn, plan.skipped, now=now)
+        SKIPPED.inc(len(plan.skipped))
+        log.warning("caught up after a gap: earlier pages skipped, the latest due page of each role sent late",
+                    incidents=[f"INC-{i}" for i in sorted(late)], skipped=len(plan.skipped))
+    fire = [(rows[step.id], note) for step, note in plan.fire]
+    return sorted(fire, key=lambda item: (item[0]["fire_at"], item[0]["step"]))
+
+
 async def _fire_claimed(conn: asyncpg.Connection, timer: asyncpg.Record, *, store: ConfigStore, config: OnCallConfig,
-                        now: datetime, link_base: str | None, incidents: IncidentsClient) -> None:
-    fired = await fire_timer(conn, timer, store=store, config=config, now=now, link_base=link_base)
+                        now: datetime, link_base: str | None, incidents: IncidentsClient, late: str | None) -> None:
+    fired = await fire_timer(conn, timer, store=store, config=config, now=now, link_base=link_base, late=late)
     if fired.unacknowledge:
         try:
             outcome = await incidents.unacknowledge(timer["incident_id"], reason=fired.unacknowledge, key=timer["id"])

@@ -261,6 +261,56 @@ class Decision:
     reason: str = ""
 
 
+CATCH_UP_AFTER = timedelta(minutes=1)  # a timer later than this fired after a gap, not in the normal run
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What to do with timers that are due together: fire `fire` (each with the note its pages carry,
+    or None), and close `skipped` (timer id -> why) without sending anything."""
+
+    fire: tuple[tuple[PlannedStep, str | None], ...]
+    skipped: dict[str, str]
+
+
+def catch_up(due: Sequence[PlannedStep], *, now: datetime, late_after: timedelta = CATCH_UP_AFTER) -> CatchUp:
+    """After a gap (the escalator stopped, or could not reach its database) many page and notify
+    steps of one incident are due at once: every missed repeat pass, the backup's step and the
+    primary's. Fire, per incident, action and role, only the step due last — what the policy says
+    now — and skip the earlier ones, so a person gets one late page instead of a burst; the page says
+    how late it is and why. Nobody who was due a page is dropped (one per role), tickets and
+    acknowledgement checks fire as they are, and timers that are not late (`late_after`) fire as planned."""
+    fire: list[tuple[PlannedStep, str | None]] = []
+    skipped: dict[str, str] = {}
+    groups: dict[tuple[int, str, str], list[PlannedStep]] = {}
+    for step in due:
+        if step.action in ("page", "notify"):
+            groups.setdefault((step.incident_id, step.action, step.role), []).append(step)
+        else:
+            fire.append((step, None))
+    for steps in groups.values():
+        steps.sort(key=lambda s: (s.due_at, s.repetition, s.step))
+        latest = steps[-1]
+        if now - steps[0].due_at <= late_after:
+            fire += [(s, None) for s in steps]
+            continue
+        earlier = steps[:-1]
+        note = f"{_minutes(now - latest.due_at)} late (Vigil could not page at {_hhmm(latest.due_at)})"
+        if earlier:
+            note += f"; {len(earlier)} earlier {'page' if len(earlier) == 1 else 'pages'} due meanwhile " \
+                    "went unsent, so this is one page instead of a burst"
+        fire.append((latest, note))
+        for step in earlier:
+            skipped[step.id] = (f"skipped on catch-up: due {_hhmm(step.due_at)}, {_minutes(now - step.due_at)} late; "
+                                f"the {latest.role}'s step due {_hhmm(latest.due_at)} fired instead")
+    return CatchUp(tuple(fire), skipped)
+
+
+def _minutes(late: timedelta) -> str:
+    seconds = max(late.total_seconds(), 0)
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def step_id(incident_id: int, step: int, repetition: int, target: str, *, escalation: int) -> str:
     """A page, ticket or timer id that is the same on every replay, replica and restart (uuid5)."""
     return deterministic_id("escalation", str(incident_id), str(escalation), str(step), str(repetition), target)

@@ -143,6 +143,12 @@ SELECT * FROM escalator.timer WHERE id = ANY($1::text[]) AND state = 'pending' A
 ORDER BY due_at, step FOR UPDATE SKIP LOCKED"""
 FINISH_TIMER = "UPDATE escalator.timer SET state = 'fired', outcome = $2, fired_at = $3 WHERE id = $1"
 RETRY_TIMER = "UPDATE escalator.timer SET fire_at = $2, outcome = $3, attempts = attempts + 1 WHERE id = $1"
+LOCK_DUE_PAGES_OF = """
+SELECT * FROM escalator.timer WHERE incident_id = ANY($1::bigint[]) AND state = 'pending' AND fire_at <= $2
+AND action IN ('page', 'notify') FOR UPDATE SKIP LOCKED"""
+SKIP_TIMERS = """
+UPDATE escalator.timer t SET state = 'cancelled', outcome = x.why, fired_at = $3
+FROM unnest($1::text[], $2::text[]) AS x(id, why) WHERE t.id = x.id AND t.state = 'pending'"""
 NEXT_DUE = "SELECT min(fire_at) FROM escalator.timer WHERE state = 'pending'"
 PENDING_COUNT = "SELECT count(*) FROM escalator.timer WHERE state = 'pending'"
 
@@ -280,6 +286,17 @@ async def insert_timers(conn: asyncpg.Connection, steps: Sequence[PlannedStep], 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[asyncpg.Record]:
     """Pending timers due at `now`, locked for this transaction; other replicas skip them."""
     return await conn.fetch(CLAIM_DUE, now, limit)
+
+
+async def lock_due_pages_of(conn: asyncpg.Connection, incident_ids: list[int], *, now: datetime) -> list[asyncpg.Record]:
+    """The page and notify timers of these incidents that are due at `now`, locked (others skipped)."""
+    return await conn.fetch(LOCK_DUE_PAGES_OF, incident_ids, now) if incident_ids else []
+
+
+async def skip_timers(conn: asyncpg.Connection, skipped: dict[str, str], *, now: datetime) -> None:
+    """Close pending timers without firing them (timer id -> why, kept as the outcome)."""
+    if skipped:
+        await conn.execute(SKIP_TIMERS, list(skipped), [why[:500] for why in skipped.values()], now)
 
 
 async def lock_pending(conn: asyncpg.Connection, timer_ids: list[str]) -> list[asyncpg.Record]:

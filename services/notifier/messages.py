@@ -101,6 +101,7 @@ class Page:
     reason: str
     paged_at: datetime
     links: tuple[tuple[str, str], ...] = ()  # (name, url) besides the incident's: runbook, dashboards
+    late: str | None = None  # sent late, after a gap in which the escalator could not act: how late and why
 
     @classmethod
     def of(cls, event: PageRequested, *, incident_url: str | None = None) -> Page:
@@ -109,7 +110,7 @@ class Page:
                                title=event.title, url=incident_url or event.links.get("incident"))
         return cls(page_id=event.page_id, incident=incident, person=event.target, role=event.role,
                    channel=event.channel, reason=event.reason, paged_at=event.due_at or event.occurred_at,
-                   links=tuple(sorted((k, v) for k, v in event.links.items() if k != "incident")))
+                   links=tuple(sorted((k, v) for k, v in event.links.items() if k != "incident")), late=event.late)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,8 +168,12 @@ def _incident_notice(
     )
 
 
-def page_summary(*, channel: str, role: str, reason: str) -> str:
-    """Why a person gets this page, in one sentence."""
+def page_summary(*, channel: str, role: str, reason: str, late: str | None = None) -> str:
+    """Why a person gets this page, in one sentence (two when it is sent late)."""
+    return _why_paged(channel=channel, role=role, reason=reason) + (f" This page is {late}." if late else "")
+
+
+def _why_paged(*, channel: str, role: str, reason: str) -> str:
     who = _ROLES.get(role, f"the {role}")
     if channel == "notify":
         return f"For your information as {who}: this is not a page yet."
@@ -184,7 +189,7 @@ def page_notice(page: Page, *, bundled: Sequence[IncidentRef] = (), actions: Act
     """A page (or a non-paging notification) with the incidents bundled into the same message."""
     return _incident_notice(
         kind=page.channel, person=page.person, incident=page.incident, actions=actions, links=page.links,
-        bundled=bundled, summary=page_summary(channel=page.channel, role=page.role, reason=page.reason),
+        bundled=bundled, summary=page_summary(channel=page.channel, role=page.role, reason=page.reason, late=page.late),
     )
 
 
