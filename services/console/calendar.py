@@ -231,6 +231,20 @@ def now_and_next(shifts: Iterable[Shift], now: datetime) -> tuple[TierNow, ...]:
     return tuple(out)
 
 
+def wall_clock(at: Any, zone_name: str) -> str:
+    """An instant as the zone's clock shows it, with the zone's abbreviation: "Mon 30 Mar 09:00 CEST"."""
+    local = _instant(at).astimezone(zone_info(zone_name))
+    return f"{local:%a} {local.day} {local:%b %H:%M} {local.tzname()}"
+
+
+def form_defaults(now: datetime, zone_name: str) -> dict[str, str]:
+    """What the override form starts with: from the next full hour on the zone's clock, for 8 hours."""
+    local = _instant(now).astimezone(zone_info(zone_name)).replace(tzinfo=None, minute=0, second=0, microsecond=0)
+    start = local + timedelta(hours=1)
+    return {"start": f"{start:%Y-%m-%dT%H:%M}", "end": f"{start + timedelta(hours=8):%Y-%m-%dT%H:%M}", "tier": "primary",
+            "person": ""}
+
+
 def local_instant(text: str, zone_name: str, *, field: str) -> datetime:
     """A wall-clock time typed into the form (`2026-03-29T14:00`, as a datetime-local input sends it,
     or with a space) read in the page's zone, as UTC. A time the clocks skip is refused; one they

@@ -11,7 +11,7 @@ import pytest
 
 from services.console.calendar import (
     Gap, InputError, Shift, calendar, day_start, display_zone, gaps_of, handoff_overlaps, local_instant, now_and_next,
-    override_request, shifts_of, window,
+    form_defaults, override_request, shifts_of, wall_clock, window,
 )
 
 BERLIN = "Europe/Berlin"
@@ -191,3 +191,13 @@ def test_an_override_form_with_problems_names_each_one(form, messages):
         override_request(form, zone="UTC", now=at("2026-12-02T12:00"))
     for message in messages:
         assert message in str(refused.value)
+
+
+def test_instants_show_as_the_zones_clock_with_its_abbreviation():
+    assert wall_clock("2026-03-30T07:00:00Z", BERLIN) == "Mon 30 Mar 09:00 CEST"
+    assert wall_clock(at("2026-03-23T08:00"), BERLIN) == "Mon 23 Mar 09:00 CET"
+
+
+def test_the_override_form_starts_at_the_next_full_hour_for_eight_hours_on_the_zones_clock():
+    assert form_defaults(at("2026-12-02T12:20"), BERLIN) == {
+        "start": "2026-12-02T14:00", "end": "2026-12-02T22:00", "tier": "primary", "person": ""}
