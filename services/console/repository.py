@@ -59,6 +59,28 @@ TOKEN_USED = """
 UPDATE console.api_token SET last_used_at = $2
 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')"""
 
+# --- OpenID Connect ------------------------------------------------------------------------------
+# A person with the subject of `issuer` linked to them (NULL: none), found by subject or by name.
+OIDC_ACCOUNT_BY_SUBJECT = """
+SELECT p.name, p.role, p.disabled, i.subject
+FROM console.oidc_identity i JOIN console.person p ON p.name = i.person
+WHERE i.issuer = $1 AND i.subject = $2"""
+OIDC_ACCOUNT_BY_NAME = """
+SELECT p.name, p.role, p.disabled, i.subject
+FROM console.person p LEFT JOIN console.oidc_identity i ON i.person = p.name AND i.issuer = $1
+WHERE p.name = $2"""
+LINK_OIDC_IDENTITY = """
+INSERT INTO console.oidc_identity (issuer, subject, person, created_at, last_signed_in_at)
+VALUES ($1, $2, $3, $4, $4)
+ON CONFLICT (issuer, subject) DO UPDATE SET last_signed_in_at = EXCLUDED.last_signed_in_at"""
+SET_ROLE = "UPDATE console.person SET role = $2, updated_at = $3 WHERE name = $1"
+INSERT_OIDC_ATTEMPT = """
+INSERT INTO console.oidc_attempt (id_hash, state, nonce, code_verifier, next_path, created_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)"""
+# Used once: taking an attempt deletes it, so a replayed callback finds nothing.
+TAKE_OIDC_ATTEMPT = "DELETE FROM console.oidc_attempt WHERE id_hash = $1 AND expires_at > $2 RETURNING *"
+DELETE_EXPIRED_OIDC_ATTEMPTS = "DELETE FROM console.oidc_attempt WHERE expires_at <= $1"
+
 
 async def get_person(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
     return await conn.fetchrow(GET_PERSON, name)

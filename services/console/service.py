@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from services.console import csrf, passwords, repository as repo, sessions, throttle, tokens
+from services.console.oidc import claims as oidc_claims
+from services.console.oidc.provider import Attempt
 from shared.events import TokenChanged, deterministic_id
 from shared.identity import RANK, Role
 from shared.outbox import enqueue
@@ -49,15 +51,21 @@ class BadCredentials:
 SignInOutcome = NewSession | BadCredentials | throttle.Throttled
 
 
+async def throttled(conn: asyncpg.Connection, *, account: str, address: str, limit: throttle.LoginLimit,
+                    now: datetime) -> throttle.Throttled | None:
+    """Whether sign-in is refused for now: too many recent failures of the account or the address."""
+    by_account, by_address = await repo.failures(conn, account=account, address=address, since=now - limit.window)
+    verdict = throttle.check(limit, account_failures=by_account, address_failures=by_address, now=now)
+    return verdict if isinstance(verdict, throttle.Throttled) else None
+
+
 async def check_password(pool: asyncpg.Pool, *, name: str, password: str, address: str, limit: throttle.LoginLimit,
                          now: datetime) -> asyncpg.Record | BadCredentials | throttle.Throttled:
     """The person whose name and password these are — unless the account or the address failed too
     often lately (checked first: a right guess after too many wrong ones is refused too)."""
     account = throttle.account_key(name)
     async with pool.acquire() as conn:
-        by_account, by_address = await repo.failures(conn, account=account, address=address, since=now - limit.window)
-        verdict = throttle.check(limit, account_failures=by_account, address_failures=by_address, now=now)
-        if isinstance(verdict, throttle.Throttled):
+        if verdict := await throttled(conn, account=account, address=address, limit=limit, now=now):
             return verdict
         person = await repo.get_person(conn, name.strip())
     stored = person["password_hash"] if person is not None else None
@@ -77,12 +85,72 @@ async def sign_in(pool: asyncpg.Pool, *, name: str, password: str, address: str,
     person = await check_password(pool, name=name, password=password, address=address, limit=limit, now=now)
     if isinstance(person, BadCredentials | throttle.Throttled):
         return person
-    session_id, token = sessions.new_id(), csrf.new_token()
     async with pool.acquire() as conn:
-        await conn.execute(repo.INSERT_SESSION, sessions.id_hash(session_id), person["name"], token, now, now + lifetime,
-                           address, (user_agent or "")[:300] or None)
+        return await new_session(conn, person, address=address, user_agent=user_agent, lifetime=lifetime, now=now)
+
+
+async def new_session(conn: asyncpg.Connection, person: asyncpg.Record, *, address: str, user_agent: str | None,
+                      lifetime: timedelta, now: datetime) -> NewSession:
+    """A console session of `person`, however they proved who they are."""
+    session_id, token = sessions.new_id(), csrf.new_token()
+    await conn.execute(repo.INSERT_SESSION, sessions.id_hash(session_id), person["name"], token, now, now + lifetime,
+                       address, (user_agent or "")[:300] or None)
     return NewSession(session_id, SignedIn(person["name"], person["display_name"], person["role"],
                                            sessions.id_hash(session_id), token, now + lifetime))
+
+
+# --- OpenID Connect ------------------------------------------------------------------------------
+OIDC_FAILURE_ACCOUNT = "oidc:"  # failures of provider sign-ins count per address, and apart from passwords
+
+
+async def begin_oidc_sign_in(conn: asyncpg.Connection, *, browser_id: str, attempt: Attempt, next_path: str,
+                             now: datetime, ttl: timedelta) -> None:
+    """Keep a sign-in's secrets under the hash of the cookie that only this browser holds."""
+    await conn.execute(repo.INSERT_OIDC_ATTEMPT, sessions.id_hash(browser_id), attempt.state, attempt.nonce,
+                       attempt.code_verifier, next_path, now, now + ttl)
+
+
+async def take_oidc_sign_in(conn: asyncpg.Connection, *, browser_id: str | None,
+                            now: datetime) -> tuple[Attempt, str] | None:
+    """The attempt (and where to go after) this browser started and has not used yet, once."""
+    if not browser_id or len(browser_id) > sessions.MAX_ID_LENGTH:
+        return None
+    row = await conn.fetchrow(repo.TAKE_OIDC_ATTEMPT, sessions.id_hash(browser_id), now)
+    return (Attempt(row["state"], row["nonce"], row["code_verifier"]), row["next_path"]) if row else None
+
+
+async def record_oidc_failure(conn: asyncpg.Connection, *, name: str, address: str, now: datetime) -> None:
+    await conn.execute(repo.RECORD_FAILURE, OIDC_FAILURE_ACCOUNT + name[:100], address, now)
+
+
+def _account(row: asyncpg.Record | None) -> oidc_claims.Account | None:
+    return oidc_claims.Account(row["name"], row["role"], row["disabled"], row["subject"]) if row else None
+
+
+async def sign_in_with_provider(pool: asyncpg.Pool, *, identity: oidc_claims.Identity, policy: oidc_claims.ClaimPolicy,
+                                address: str, user_agent: str | None, lifetime: timedelta,
+                                now: datetime) -> NewSession | oidc_claims.Refusal:
+    """Sign in the person the provider vouched for: the one linked to its subject, else the one its
+    claims name (linked now), else a new person when a role applies — or a refusal, recorded as a
+    failed sign-in of the address."""
+    async with pool.acquire() as conn, conn.transaction():
+        linked = await conn.fetchrow(repo.OIDC_ACCOUNT_BY_SUBJECT, identity.issuer, identity.subject)
+        named = await conn.fetchrow(repo.OIDC_ACCOUNT_BY_NAME, identity.issuer, identity.name)
+        decision = oidc_claims.decide(identity, linked=_account(linked), named=_account(named), policy=policy)
+        if isinstance(decision, oidc_claims.CreatePerson):
+            if await repo.insert_person(conn, name=decision.name, display_name=decision.display_name,
+                                        role=decision.role, password_hash=None, now=now) is None:
+                decision = oidc_claims.Refusal(409, "name_taken", "Someone took this name a moment ago. Sign in again.")
+            else:
+                decision = oidc_claims.SignInAs(decision.name, link=True, new_role=None)
+        if isinstance(decision, oidc_claims.Refusal):
+            await record_oidc_failure(conn, name=identity.name, address=address, now=now)
+            return decision
+        if decision.new_role is not None:
+            await conn.execute(repo.SET_ROLE, decision.name, decision.new_role, now)
+        await conn.execute(repo.LINK_OIDC_IDENTITY, identity.issuer, identity.subject, decision.name, now)
+        person = await repo.get_person(conn, decision.name)
+        return await new_session(conn, person, address=address, user_agent=user_agent, lifetime=lifetime, now=now)
 
 
 async def session_of(conn: asyncpg.Connection, session_id: str | None, *, now: datetime) -> SignedIn | None:
@@ -178,7 +246,8 @@ async def revoke_token(conn: asyncpg.Connection, token_id: str, *, person: str, 
 
 
 async def housekeeping(pool: asyncpg.Pool, *, now: datetime, failure_window: timedelta) -> None:
-    """Forget expired sessions and failures older than the rate-limit window."""
+    """Forget expired sessions and OpenID Connect sign-ins, and failures older than the rate-limit window."""
     async with pool.acquire() as conn:
         await conn.execute(repo.DELETE_EXPIRED_SESSIONS, now)
         await conn.execute(repo.DELETE_OLD_FAILURES, now - failure_window)
+        await conn.execute(repo.DELETE_EXPIRED_OIDC_ATTEMPTS, now)

@@ -23,15 +23,25 @@ async def home() -> RedirectResponse:
     return RedirectResponse("/incidents", status_code=303)
 
 
-def _signin_page(request: Request, *, next_path: str, name: str = "", error: str | None = None, status: int = 200,
-                 headers: dict[str, str] | None = None) -> Response:
+def signin_page(request: Request, *, next_path: str, name: str = "", error: str | None = None, status: int = 200,
+                headers: dict[str, str] | None = None) -> Response:
+    """The sign-in page (with `error` said at its top): the password form, and the provider's button
+    when OpenID Connect is configured."""
     ctx = request.state.console
     token = csrf.new_token()
+    oidc_name = ctx.settings.console_oidc_provider_name if ctx.settings.oidc_enabled else None
     response = ctx.pages.render(request, "signin.html.j2", status_code=status, next_path=next_path, name=name, error=error,
-                                signin_token=token, headers=headers)
+                                signin_token=token, oidc_name=oidc_name, headers=headers)
     response.set_cookie(csrf.SIGNIN_COOKIE, token, max_age=int(SIGNIN_FORM_TTL.total_seconds()), path="/signin",
                         secure=ctx.cookies.secure, httponly=True, samesite="lax")
     return response
+
+
+def throttled_page(request: Request, verdict: Throttled, *, next_path: str, name: str = "") -> Response:
+    minutes = max(1, round(verdict.retry_after_s / 60))
+    return signin_page(request, next_path=next_path, name=name, status=429,
+                       headers={"Retry-After": str(verdict.retry_after_s)},
+                       error=f"Too many failed sign-ins. Try again in {minutes} min.")
 
 
 @router.get("/signin")
@@ -39,7 +49,7 @@ async def signin_form(request: Request, me: MaybeMe, next: str = "/incidents") -
     next_path = rendering.local_path(next)
     if me is not None:
         return RedirectResponse(next_path, status_code=303)
-    return _signin_page(request, next_path=next_path)
+    return signin_page(request, next_path=next_path)
 
 
 @router.post("/signin")
@@ -56,13 +66,10 @@ async def signin(request: Request) -> Response:
                                     lifetime=ctx.cookies.lifetime, now=ctx.clock())
     if isinstance(outcome, Throttled):
         log.warning("sign-in refused: too many failures", scope=outcome.scope, account=name[:100], address=address)
-        minutes = max(1, round(outcome.retry_after_s / 60))
-        return _signin_page(request, next_path=next_path, name=name, status=429,
-                            headers={"Retry-After": str(outcome.retry_after_s)},
-                            error=f"Too many failed sign-ins. Try again in {minutes} min.")
+        return throttled_page(request, outcome, next_path=next_path, name=name)
     if isinstance(outcome, service.BadCredentials):
         log.info("sign-in failed", account=name[:100], address=address)
-        return _signin_page(request, next_path=next_path, name=name, status=401, error="Wrong name or password.")
+        return signin_page(request, next_path=next_path, name=name, status=401, error="Wrong name or password.")
     log.info("signed in", person=outcome.signed_in.person, address=address)
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(value=outcome.session_id, **ctx.cookies.attributes())
