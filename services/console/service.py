@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.console import csrf, passwords, repository as repo, sessions, throttle, tokens
+from services.console import csrf, passwords, sessions, throttle, tokens
+from services.console import repository as repo
 from services.console.oidc import claims as oidc_claims
 from services.console.oidc.provider import Attempt
 from shared.events import TokenChanged, deterministic_id

@@ -20,7 +20,7 @@ import httpx
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.errors import JoseError, MissingKeyError
+from joserfc.errors import InvalidKeyIdError, JoseError, MissingKeyError
 from joserfc.jwk import KeySet
 
 METADATA_TTL_S = 3600.0
@@ -37,6 +37,10 @@ class ProviderUnreachable(Exception):
 
 class ProviderRefused(Exception):
     """The provider answered, but refused the code or sent an ID token that does not verify."""
+
+
+class UnknownKey(ProviderRefused):
+    """The ID token names a key the provider's key set does not hold (yet: keys rotate)."""
 
 
 @dataclass(frozen=True)
@@ -101,16 +105,14 @@ class OidcProvider:
         id_token, access_token = tokens.get("id_token"), tokens.get("access_token")
         if not isinstance(id_token, str):
             raise ProviderRefused("the token response carries no ID token (is 'openid' among the scopes?)")
-        decoded = await self._decode(id_token)
-        claims = CodeIDToken(decoded.claims, decoded.header,
-                             options={"iss": {"essential": True, "value": self.issuer},
-                                      "aud": {"essential": True, "value": self.client_id}},
-                             params={"nonce": attempt.nonce, "client_id": self.client_id, "access_token": access_token})
+        check = {"issuer": self.issuer, "client_id": self.client_id, "nonce": attempt.nonce,
+                 "access_token": access_token, "now": now}
         try:
-            claims.validate(now=int(now.timestamp()), leeway=LEEWAY_S)
-        except JoseError as exc:
-            raise ProviderRefused(f"the ID token does not verify: {exc}") from None
-        verified = dict(claims)
+            verified = verify_id_token(id_token, await self._key_set(refresh=False), **check)
+        except UnknownKey:
+            if time.monotonic() - self._keys_at < JWKS_REFETCH_AFTER_S:
+                raise
+            verified = verify_id_token(id_token, await self._key_set(refresh=True), **check)  # the keys rotated
         userinfo = metadata.get("userinfo_endpoint")
         if isinstance(userinfo, str) and isinstance(access_token, str):
             extra = await self._get_json(userinfo, bearer=access_token)
@@ -137,20 +139,6 @@ class OidcProvider:
                                   f"{answer.get('error_description') or ''}".strip())
         return _json_of(response, endpoint)
 
-    async def _decode(self, id_token: str) -> jwt.Token:
-        keys = await self._key_set(refresh=False)
-        try:
-            try:
-                return jwt.decode(id_token, keys, algorithms=ALGORITHMS)
-            except MissingKeyError:
-                if time.monotonic() - self._keys_at < JWKS_REFETCH_AFTER_S:
-                    raise
-                return jwt.decode(id_token, await self._key_set(refresh=True), algorithms=ALGORITHMS)
-        except JoseError as exc:
-            raise ProviderRefused(f"the ID token's signature does not verify: {type(exc).__name__}: {exc}") from None
-        except ValueError as exc:
-            raise ProviderRefused(f"the ID token cannot be read: {exc}") from None
-
     async def _key_set(self, *, refresh: bool) -> KeySet:
         if self._keys is None or refresh:
             document = await self._get_json((await self.metadata())["jwks_uri"])
@@ -160,6 +148,26 @@ class OidcProvider:
                 raise ProviderUnreachable(f"the provider's keys cannot be read: {exc}") from None
             self._keys_at = time.monotonic()
         return self._keys
+
+
+def verify_id_token(id_token: str, keys: KeySet, *, issuer: str, client_id: str, nonce: str,
+                    access_token: object, now: datetime) -> dict:
+    """PURE: the claims of an ID token signed by one of `keys` for this client, this sign-in (nonce)
+    and this moment — else ProviderRefused saying why."""
+    try:
+        decoded = jwt.decode(id_token, keys, algorithms=ALGORITHMS)
+    except (MissingKeyError, InvalidKeyIdError) as exc:
+        raise UnknownKey(f"the ID token is signed with a key the provider does not publish: {exc}") from None
+    except (JoseError, ValueError) as exc:
+        raise ProviderRefused(f"the ID token's signature does not verify: {type(exc).__name__}: {exc}") from None
+    claims = CodeIDToken(decoded.claims, decoded.header,
+                         options={"iss": {"essential": True, "value": issuer}, "aud": {"essential": True, "value": client_id}},
+                         params={"nonce": nonce, "client_id": client_id, "access_token": access_token})
+    try:
+        claims.validate(now=int(now.timestamp()), leeway=LEEWAY_S)
+    except JoseError as exc:
+        raise ProviderRefused(f"the ID token does not verify: {type(exc).__name__}: {exc}") from None
+    return dict(claims)
 
 
 def _json_of(response: httpx.Response, url: str, *, check_status: bool = True) -> dict:

@@ -14,8 +14,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console import csrf, rendering, service, sessions
-from services.console.oidc.claims import ClaimPolicy, Refusal, RoleRule, identity_from_claims
-from services.console.oidc.provider import Attempt, OidcProvider, ProviderRefused, ProviderUnreachable
+from services.console.oidc.claims import (
+    ClaimPolicy,
+    Refusal,
+    RoleRule,
+    identity_from_claims,
+)
+from services.console.oidc.provider import (
+    Attempt,
+    OidcProvider,
+    ProviderRefused,
+    ProviderUnreachable,
+)
 from services.console.pages.signin import signin_page, throttled_page
 from services.console.web import MaybeMe, PageError
 

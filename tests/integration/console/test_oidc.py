@@ -15,7 +15,13 @@ import pytest
 
 from tests.conftest import create_database
 from tests.integration.console.support import add_people, run_async, sql
-from tests.oidc.local import CLIENT_ID, CLIENT_SECRET, ProviderBrowser, local_provider, reserve_issuer
+from tests.oidc.local import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    ProviderBrowser,
+    local_provider,
+    reserve_issuer,
+)
 
 pytestmark = pytest.mark.integration
 
