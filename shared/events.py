@@ -167,6 +167,8 @@ def header(headers: Headers | tuple, name: str) -> str | None:
 IncidentEventKind = Literal[
     "opened", "acknowledged", "unacknowledged", "status_changed", "severity_changed",
     "commander_assigned", "resolved", "reopened",
+    "alerts_resolved",  # every alert of the incident resolved; it stays for a person to close (status after it)
+    "alerts_firing",  # an alert fired again into an incident whose alerts had all resolved
 ]
 
 

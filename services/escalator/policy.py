@@ -365,7 +365,7 @@ def decide(
     latest = max((p.escalation for p in planned), default=0)
     if incident.version < latest:
         return Decision(reason=f"stale: version {incident.version} is older than the plan (version {latest})")
-    if kind in ("opened", "unacknowledged", "reopened", "severity_changed") and incident.version == latest:
+    if kind in ("opened", "unacknowledged", "reopened", "severity_changed", "alerts_firing") and incident.version == latest:
         return Decision(reason=f"already applied: the plan of version {latest} is in place")
 
     def restart(why: str) -> Decision:
@@ -390,6 +390,11 @@ def decide(
             return Decision(cancel_all=True, schedule=check, reason="acknowledged: escalation stopped")
         case "resolved":
             return Decision(cancel_all=True, reason="resolved: escalation stopped")
+        case "alerts_resolved":
+            return Decision(cancel_all=True, reason="every alert resolved: escalation stopped, nobody more is paged "
+                            "(the incident waits for a person to resolve it)")
+        case "alerts_firing":
+            return restart("an alert fired again")
         case "ack_timeout":
             return _ack_timed_out(incident, policy, now)
         case "status_changed" | "commander_assigned":

@@ -13,7 +13,7 @@ from services.incidents.severity import response_deadline
 Status = Literal["investigating", "mitigating", "resolved"]
 EventKind = Literal[
     "opened", "acknowledged", "unacknowledged", "status_changed", "severity_changed",
-    "commander_assigned", "resolved", "reopened",
+    "commander_assigned", "resolved", "reopened", "alerts_resolved", "alerts_firing",
 ]
 SYSTEM = "vigil"
 
@@ -166,11 +166,20 @@ def all_alerts_resolved(incident: Incident, *, auto_resolve_sevs: frozenset[int]
     if incident.severity in auto_resolve_sevs:
         change = resolve(incident, by=SYSTEM, now=now, resolution=Resolution())
         return Change(change.incident, [Entry("resolved", "all alerts resolved: resolved automatically", SYSTEM)], change.events)
-    note = Entry("alerts_resolved", f"all alerts resolved; SEV{incident.severity} waits for a person to resolve it", SYSTEM)
+    note = Entry("alerts_resolved", f"all alerts resolved; SEV{incident.severity} waits for a person to resolve it, "
+                 "and nobody more is paged for it unless an alert fires again", SYSTEM)
     if incident.status == "mitigating":
-        return Change(incident, [note], [])
+        return Change(incident, [note], ["alerts_resolved"])
+    # One event (its status says Mitigating): the escalator stops the pages it still had planned.
     change = set_status(incident, status="mitigating", by=SYSTEM, now=now)
-    return Change(change.incident, [note, *change.entries], change.events)
+    return Change(change.incident, [note, *change.entries], ["alerts_resolved"])
+
+
+def alert_fired_again(incident: Incident, *, alert: str) -> Change:
+    """An alert fired into an incident whose alerts had all resolved (it waits in Mitigating for a
+    person): escalation resumes, since the problem is back."""
+    text = f"alert {alert} fired again after every alert had resolved: escalation resumes"
+    return Change(incident, [Entry("alerts_firing", text, SYSTEM)], ["alerts_firing"])
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ import structlog
 from services.incidents import repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
-from services.incidents.lifecycle import Change, Entry, Incident, alert_severity_seen, all_alerts_resolved, reopen
+from services.incidents.lifecycle import (
+    Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, reopen,
+)
 from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent
 from shared.outbox import enqueue, outbox_row
@@ -353,6 +355,12 @@ async def _attach_new_firing(
             incident = await repo.open_incident_of_group(conn, group)
         else:
             incident = repo.incident_from_row(row)
+    elif incident.status == "mitigating":
+        await writes.flush()  # the count reads occurrences
+        if await repo.firing_count(conn, incident.id) == 0:
+            change = alert_fired_again(incident, alert=event.labels.get("alertname", event.fingerprint))
+            await apply(conn, change, now=now, writes=writes, alert=event)
+            incident = change.incident
     await writes.insert_occurrence(event=event, incident_id=incident.id, severity=severity, group_key=group, now=now)
     # `incident` is the row as this transaction holds it (locked): the update would change nothing
     # unless the alert started earlier. (A new incident starts when its first alert started.)

@@ -54,11 +54,13 @@ async def apply_person(conn: asyncpg.Connection, event: PersonUpdated) -> None:
 
 
 async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, now: datetime) -> int:
-    """Keep the incident's state; an acknowledgement or resolution cancels the steps not yet sent.
+    """Keep the incident's state; an acknowledgement, a resolution or every alert resolving cancels
+    the steps not yet sent.
     Returns how many were cancelled."""
-    if not await repo.record_incident(conn, event) or event.kind not in ("acknowledged", "resolved"):
+    if not await repo.record_incident(conn, event) or event.kind not in ("acknowledged", "resolved", "alerts_resolved"):
         return 0
-    cancelled = await repo.cancel_open(conn, event.incident_id, why=f"{event.kind} by {event.actor or 'someone'}", now=now)
+    why = "every alert resolved" if event.kind == "alerts_resolved" else f"{event.kind} by {event.actor or 'someone'}"
+    cancelled = await repo.cancel_open(conn, event.incident_id, why=why, now=now)
     await publish_outcomes(conn, cancelled, now=now)
     return len(cancelled)
 

@@ -55,3 +55,25 @@ async def test_after_a_gap_each_role_gets_one_late_page_and_the_missed_steps_are
                                    now[0]) == 0
     finally:
         await pool.close()
+
+
+async def test_every_alert_resolving_closes_the_pending_pages_and_says_why(postgres_server):
+    pool = await asyncpg.create_pool(create_database(postgres_server), min_size=1, max_size=2, init=repo.init_connection)
+    store = service.ConfigStore()
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn, schema=repo.SCHEMA, directory=MIGRATIONS)
+            async with conn.transaction():
+                await store.store(conn, load_yaml(CONFIG), source="file", by="test", now=START)
+                await service.apply_incident_event(conn, incident_event(43, kind="opened", version=1, at=START),
+                                                   store=store, now=START)
+            quiet = incident_event(43, kind="alerts_resolved", version=2, at=START, status="mitigating")
+            async with conn.transaction():
+                applied = await service.apply_incident_event(conn, quiet, store=store, now=START + timedelta(minutes=2))
+        assert applied.outcome.startswith("every alert resolved: escalation stopped")
+        rows = await pool.fetch("SELECT state, outcome FROM escalator.timer WHERE incident_id = 43 AND due_at > $1",
+                                START + timedelta(minutes=2))
+        assert rows and {r["state"] for r in rows} == {"cancelled"}
+        assert all("every alert resolved" in r["outcome"] for r in rows)
+    finally:
+        await pool.close()

@@ -133,7 +133,16 @@ async def test_low_severity_resolves_by_itself_and_sev1_waits_in_mitigating(pipe
     [sev1] = wait_for(lambda: incidents_of_run(api, run2), what="SEV1 incident")
     assert am.post(WEBHOOK, content=json.dumps(resolved_copy(critical))).status_code == 200
     full = wait_for(lambda: (d := detail(api, sev1["id"]))["status"] == "mitigating" and d, what="mitigating")
-    assert any("waits for a person" in t["text"] for t in full["timeline"])
+    assert any("waits for a person" in t["text"] and "nobody more is paged" in t["text"] for t in full["timeline"])
+
+    # The problem comes back before anyone closed the incident: the same incident, escalation resumes.
+    again = copy.deepcopy(critical)
+    again["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
+    assert am.post(WEBHOOK, content=json.dumps(again)).status_code == 200
+    resumed = wait_for(lambda: [t for t in detail(api, sev1["id"])["timeline"] if t["kind"] == "alerts_firing"],
+                       what="escalation resumes")
+    assert "fired again after every alert had resolved: escalation resumes" in resumed[0]["text"]
+    assert len(incidents_of_run(api, run2)) == 1
 
 
 async def test_an_alert_firing_again_after_its_incident_resolved_opens_a_new_incident(pipeline):

@@ -196,6 +196,16 @@ def test_resolved_cancels_every_pending_step():
     assert decision.cancel_all and decision.schedule == ()
 
 
+def test_every_alert_resolving_stops_the_pages_and_an_alert_firing_again_restarts_them():
+    stopped = decide_on("alerts_resolved", replace(SEV1, version=2, status="mitigating"), OPENED)
+    assert stopped.cancel_all and stopped.schedule == () and "nobody more is paged" in stopped.reason
+    again = decide_on("alerts_firing", replace(SEV1, version=3, status="mitigating"), planned=[])
+    assert again.cancel_all and [s.action for s in again.schedule][:2] == ["page", "page"]
+    assert again.schedule[0].page_ids() != OPENED[0].page_ids(), "a restart must page again, not be deduplicated"
+    acked = decide_on("alerts_firing", replace(ACKED, version=3, status="mitigating"), planned=[])
+    assert [s.action for s in acked.schedule] == ["ack_check"]
+
+
 def test_an_ack_timeout_on_a_still_acknowledged_incident_asks_to_unacknowledge_it():
     lapsed = NOW + timedelta(minutes=30)
     decision = decide_on("ack_timeout", ACKED, now=lapsed)

@@ -139,9 +139,10 @@ AUTO = frozenset({3, 4})
     [
         (replace(BASE, severity=3), "resolved", ["resolved"]),
         (replace(BASE, severity=4), "resolved", ["resolved"]),
-        (replace(BASE, severity=1), "mitigating", ["status_changed"]),
-        (replace(BASE, severity=2), "mitigating", ["status_changed"]),
-        (replace(MITIGATING, severity=2), "mitigating", []),
+        # One event, whose status says Mitigating: the escalator stops the pages it had planned.
+        (replace(BASE, severity=1), "mitigating", ["alerts_resolved"]),
+        (replace(BASE, severity=2), "mitigating", ["alerts_resolved"]),
+        (replace(MITIGATING, severity=2), "mitigating", ["alerts_resolved"]),
         (RESOLVED, "resolved", []),
     ],
 )
@@ -151,6 +152,12 @@ def test_when_all_alerts_resolve_low_severities_resolve_and_high_ones_wait_for_a
     assert change.events == events
     if incident.status != "resolved":
         assert any("all alerts resolved" in e.text for e in change.entries)
+
+
+def test_an_alert_firing_again_after_all_resolved_resumes_escalation():
+    change = lc.alert_fired_again(MITIGATING, alert="HighErrorRate")
+    assert change.events == ["alerts_firing"] and change.incident == MITIGATING
+    assert change.entries[0].text == "alert HighErrorRate fired again after every alert had resolved: escalation resumes"
 
 
 def test_auto_resolution_is_configurable_per_severity():
