@@ -87,6 +87,13 @@ def minutes_text(minutes: float | None) -> str:
     return f"{sign}{hours} h {rest} min" if rest else f"{sign}{hours} h"
 
 
+def remaining_text(minutes: float | None) -> str:
+    """What is left of a budget: "13.2 min left", or "overspent by 1 h 5 min"."""
+    if minutes is not None and minutes < 0:
+        return f"overspent by {minutes_text(-minutes)}"
+    return f"{minutes_text(minutes)} left"
+
+
 def percent_text(value: float | None) -> str:
     """A percentage with one decimal: 50.0 %, 100 %, −12.5 %."""
     if value is None:

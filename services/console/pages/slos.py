@@ -83,7 +83,7 @@ async def slo_page(request: Request, me: Me, service: str, slo: str) -> Response
     days = (history or {}).get("days", [])
     return ctx.pages.render(
         request, "slo.html.j2", me=me, view=slo_view, slo=detail, state=slo_view.state_of(detail),
-        days=list(reversed(days)), history_error=history_error and history_error.message,
+        days=[d for d in reversed(days) if d["total_events"]], history_days=HISTORY_DAYS, history_error=history_error and history_error.message,
         chart_url=f"/slos/{quote(service, safe='')}/{quote(slo, safe='')}/burn-down.svg",
         chart_alt=slo_view.burn_down_alt(detail, days, ctx.clock()))
 

@@ -9,7 +9,7 @@ import pytest
 
 from services.console.slo_view import (
     UnsafeSvg, budget_meaning, burn_down_alt, burn_text, capacity_soonest_first, check_svg, count_states, crossing_text,
-    minutes_text, percent_text, push_example, rule_state, state_of, waiting_definitions, worst_first,
+    minutes_text, percent_text, push_example, remaining_text, rule_state, state_of, waiting_definitions, worst_first,
 )
 from services.slo.chart import burn_down_svg
 
@@ -64,6 +64,11 @@ def test_a_burn_rate_rule_fires_only_when_both_windows_reach_the_threshold(r, ex
 ])
 def test_budgets_read_in_minutes_hours_and_days(minutes, text):
     assert minutes_text(minutes) == text
+
+
+@pytest.mark.parametrize(("minutes", "text"), [(13.2, "13.2 min left"), (0, "0 min left"), (-821, "overspent by 13 h 41 min")])
+def test_what_is_left_of_a_budget_says_when_it_is_overspent(minutes, text):
+    assert remaining_text(minutes) == text
 
 
 @pytest.mark.parametrize(("value", "text"), [(50, "50.0 %"), (100, "100 %"), (99.96, "100 %"), (-12.5, "−12.5 %"), (None, "—")])
