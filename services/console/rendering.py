@@ -4,6 +4,8 @@ passed in."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
@@ -122,9 +124,171 @@ def incident_ref(value: str) -> str | None:
     return text if text.isdigit() and 0 < len(text) <= 18 and int(text) > 0 else None
 
 
-def list_query(*, status: str, severities: list[int], text: str) -> str:
+def list_query(*, status: str, severities: list[int], text: str, labels: list[tuple[str, str]] = ()) -> str:
     """The query string of the incident list's filters, for links and the live refresh."""
     pairs: list[tuple[str, object]] = [("status", status)] + [("sev", s) for s in severities]
     if text:
         pairs.append(("q", text))
+    pairs += [("label", f"{name}={value}") for name, value in labels]
     return urlencode(pairs)
+
+
+MAX_LABEL_FILTERS = 20  # what the incident service accepts at once
+_LABEL_SPLIT = re.compile(r"[\s,]+")
+
+
+def label_filters(raw: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """The list's label filters as people type them — `service=checkout team=payments`, or just
+    `checkout` for `service=checkout` — from one field or repeated `label` parameters: (the
+    (name, value) pairs in order without repeats, the words that are not `name=value`)."""
+    pairs: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for word in (w for text in raw for w in _LABEL_SPLIT.split(text.strip()) if w):
+        name, equals, value = word.partition("=")
+        if not equals:
+            name, value = "service", word
+        if not name or not value or len(name) > 100 or len(value) > 300:
+            problems.append(word[:60])
+        elif (name, value) not in pairs:
+            pairs.append((name, value))
+    if len(pairs) > MAX_LABEL_FILTERS:
+        problems.append(f"at most {MAX_LABEL_FILTERS} labels at once")
+        pairs = pairs[:MAX_LABEL_FILTERS]
+    return pairs, problems
+
+
+def label_text(labels: list[tuple[str, str]]) -> str:
+    """The label filters as the filter field shows them again."""
+    return " ".join(f"{name}={value}" for name, value in labels)
+
+
+@dataclass(frozen=True)
+class Link:
+    """A link an alert carries: `internal` ones open in the console, the others on their own site;
+    no `url`: a runbook named that Vigil does not have (shown as text)."""
+
+    label: str
+    url: str
+    internal: bool = False
+
+
+RUNBOOK_PATH = re.compile(r"^/operations/runbooks/(\d{1,18})$")
+
+
+def _words(name: str) -> str:
+    """'runbook_url' -> 'Runbook', 'grafana_dashboard' -> 'Grafana dashboard'."""
+    text = name.removesuffix("_url").removesuffix("URL").replace("_", " ").replace("-", " ").strip()
+    return text[:1].upper() + text[1:] if text else name
+
+
+def vigil_runbook(value: str, runbooks: list[dict]) -> dict | None:
+    """The Vigil runbook an annotation names: by its console path (`/operations/runbooks/3`), its
+    name (`disk-full`, any case) or its recorded link; None when it names none."""
+    text = value.strip()
+    if (path := RUNBOOK_PATH.match(text)) is not None:
+        return next((rb for rb in runbooks if str(rb.get("id")) == path.group(1)), {"id": int(path.group(1)), "name": text})
+    for rb in runbooks:
+        if text.casefold() == str(rb.get("name", "")).casefold() or (rb.get("link") and text == rb["link"].strip()):
+            return rb
+    return None
+
+
+def alert_links(annotations: dict[str, str], generator_url: str | None, runbooks: list[dict]) -> list[Link]:
+    """An alert's links: a runbook annotation that names a Vigil runbook opens it in the console;
+    other http(s) annotations and the generator (source graph) are external links."""
+    links: list[Link] = []
+    for name, value in sorted(annotations.items()):
+        found = vigil_runbook(value, runbooks) if "runbook" in name.lower() else None
+        if found is not None:
+            links.append(Link(f"Runbook {found['name']}", f"/operations/runbooks/{found['id']}", internal=True))
+        elif (url := safe_url(value)) is not None:
+            links.append(Link(_words(name), url))
+        elif "runbook" in name.lower() and value.strip():  # names a runbook Vigil does not have: said, not linked
+            links.append(Link(f"Runbook {value.strip()[:100]} (not among Vigil's runbooks)", ""))
+    if (source := safe_url(generator_url)) is not None:
+        links.append(Link("Source graph", source))
+    return links
+
+
+def mentions_runbook(annotations: dict[str, str]) -> bool:
+    """Whether an alert has a runbook annotation (so the page looks up Vigil's runbooks)."""
+    return any("runbook" in name.lower() for name in annotations)
+
+
+# What a pending escalation timer will do, in words.
+TIMER_ACTIONS = {"page": "page the {role}", "notify": "notify the {role}", "ticket": "open a ticket",
+                 "ack_check": "page the {role} again if the acknowledgement lapses"}
+
+
+def pending_steps(escalation: dict, now: datetime) -> list[dict]:
+    """The escalation's pending timers, soonest first: what each will do and when ("in 4 min",
+    "due now") with the time in UTC."""
+    steps = []
+    for timer in sorted((t for t in escalation.get("timers", []) if t.get("state") == "pending"),
+                        key=lambda t: str(t.get("due_at"))):
+        due = instant(timer.get("due_at"))
+        what = TIMER_ACTIONS.get(timer.get("action", ""), timer.get("action", "")).format(role=timer.get("role", ""))
+        when = "due now" if due is None or due <= now else "in " + duration((due - now).total_seconds())
+        steps.append({"what": what, "when": when, "at": utc(due), "reason": timer.get("reason", "")})
+    return steps
+
+
+def needs_postmortem(incident: dict, postmortem: dict | None, policy_sevs: list[int] | None) -> str | None:
+    """What the incident page says about a postmortem: None (nothing to say), or a sentence."""
+    if postmortem is not None:
+        return f"Postmortem ({str(postmortem.get('status', 'draft')).replace('_', ' ')})"
+    if not policy_sevs or incident.get("severity") not in policy_sevs:
+        return None
+    if incident.get("status") == "resolved":
+        return "Postmortem needed: not written yet"
+    return f"SEV{incident.get('severity')} gets a postmortem when it resolves"
+
+
+KIND_NAMES = {"email": "E-mail", "webhook": "Webhook", "slack": "Slack", "apprise": "Apprise"}
+
+
+def method_view(method: dict) -> dict:
+    """A contact method as Me shows it: its name (its label, else its kind), and as much of its
+    address as is safe to show — an e-mail address in full; only the host of a webhook or Slack URL
+    and the scheme and last part of an Apprise URL (their paths and credentials are secrets)."""
+    kind, address = method.get("kind", ""), str(method.get("address", ""))
+    shown = address
+    if kind in ("webhook", "slack"):
+        shown = urlsplit(address).hostname or "a URL"
+    elif kind != "email":
+        scheme, _, rest = address.partition("://")
+        target = rest.rstrip("/").rsplit("/", 1)[-1] if "/" in rest else ""
+        shown = f"{scheme}://…/{target}" if target and "@" not in target and ":" not in target else f"{scheme}://…"
+    name = method.get("label") or KIND_NAMES.get(kind, kind)
+    return {"id": method.get("id", ""), "kind": kind, "name": name, "address": shown}
+
+
+def rule_text(steps: list[dict], methods: list[dict], *, channel: str) -> str:
+    """A notification rule in words: "Slack at once, then E-mail after 1 min". Empty rules are the
+    notifier's defaults: a page goes to every method at once, a notification to the first."""
+    named = {m["id"]: method_view(m)["name"] for m in methods}
+    if not steps:
+        if not methods:
+            return "nothing: you have no contact method"
+        if channel == "page":
+            return "every method at once"
+        return f"{method_view(methods[0])['name']} at once (the first method)"
+    words = []
+    for number, step in enumerate(steps):
+        after = step.get("after_s", 0)
+        when = "at once" if after == 0 else f"after {duration(after)}"
+        words.append(("then " if number else "") + f"{named.get(step.get('method'), step.get('method'))} {when}")
+    return ", ".join(words)
+
+
+def test_outcome(delivery: dict) -> dict:
+    """What a test message came to, as the notifier answered with its delivery."""
+    state, method = delivery.get("state"), delivery.get("method", "")
+    detail = delivery.get("answer") or delivery.get("last_error") or ""
+    said = f": {detail}" if detail else ""
+    if state == "sent":
+        return {"ok": True, "text": f"Test message sent to {method}{said}. Check that it arrived."}
+    if state == "failed":
+        return {"ok": False, "text": f"The test message to {method} failed{said}."}
+    return {"ok": False, "text": f"The test message to {method} is not delivered yet ({state}{said}); "
+                                 "the notifier keeps trying."}

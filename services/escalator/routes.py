@@ -17,7 +17,8 @@ from services.escalator.calendar_feed import FeedShift, feed
 from services.escalator.oncall_config import ConfigError, OnCallConfig, ScheduleSpec, parse, schedule_of
 from services.escalator.rotation import coverage_gaps, effective_shifts, who_is_on_call
 from services.escalator.schemas import (
-    ConfigOut, EscalationOut, GapOut, NewOverride, OnCallOut, OverrideOut, PageOut, ShiftOut, TicketOut, TimerOut,
+    ConfigOut, EscalationOut, GapOut, NewOverride, OnCallOut, OverrideOut, PageOut, PersonOut, ShiftOut, TicketOut,
+    TimerOut,
 )
 from shared.api_auth import RANK, Admin, Principal, Responder, Viewer
 from shared.api_types import Instant
@@ -191,6 +192,25 @@ async def person_feed(request: Request, person: str, _: FeedReader, conn: Connec
         items += [FeedShift(spec.name, tier, s) for tier, r, o in model.tiers()
                   for s in effective_shifts(r, o, start=start, end=end) if s.person == person]
     return Response(feed(f"On call: {person}", items, now=now), media_type=ICS)
+
+
+@router.get("/people/{person}", response_model=PersonOut, responses=NAMED,
+            summary="One person's contact methods and notification rules (the person themselves, or an admin)")
+async def person(request: Request, person: str, principal: Viewer, conn: Connection) -> PersonOut:
+    """As the configuration in force has them, which is what the notifier uses: the `contact`
+    shorthand (an e-mail address) is the method `email`; empty rules mean the notifier's defaults."""
+    if principal.name != person and not principal.at_least("admin"):
+        raise HTTPException(403, detail={"error": "forbidden", "message": "only the person themselves or an admin may read this"})
+    config = await _config(request, conn)
+    found = config.people.get(person)
+    if found is None:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"{person} is not in the on-call configuration"})
+    return PersonOut(
+        person=person, contact=found.contact, contact_methods=list(found.methods),
+        page_rules=[r.step() for r in found.page_rules], notify_rules=[r.step() for r in found.notify_rules],
+        schedules=[f"{s.name}/{tier}" for s in config.schedules for tier, rotation in (("primary", s.primary), ("backup", s.backup))
+                   if person in rotation.participants],
+    )
 
 
 @router.get("/config", response_model=ConfigOut, summary="The configuration in force")

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.api_types import Instant
+from shared.events import ContactMethod, NotificationStep
 
 
 class Body(BaseModel):
@@ -113,3 +114,12 @@ class EscalationOut(BaseModel):
     timers: list[TimerOut]
     pages: list[PageOut]
     tickets: list[TicketOut]
+
+
+class PersonOut(BaseModel):
+    person: str
+    contact: str | None = Field(description="What pages to this person carry as `contact`.")
+    contact_methods: list[ContactMethod] = Field(description="Every method: `contact` (an e-mail address) first, as 'email'.")
+    page_rules: list[NotificationStep] = Field(description="For pages, in order; empty = every method at once.")
+    notify_rules: list[NotificationStep] = Field(description="For notifications, in order; empty = the first method at once.")
+    schedules: list[str] = Field(description="The schedules whose rotations name this person, as `<schedule>/<tier>`.")

@@ -4,8 +4,10 @@ service's API, as the signed-in person."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,26 +20,55 @@ from services.console.web import Administering, FormPost, Me, PageError, Respond
 
 router = APIRouter(include_in_schema=False)
 LIST_LIMIT = 100
+MAX_LABEL_FIELDS = 40  # repeated `label` parameters read; more are ignored
 FILTER_STATUSES = ("open", "investigating", "mitigating", "resolved", "all")
 DONE = {"acknowledged": "acknowledged", "note": "note added", "status": "status changed", "resolved": "resolved",
         "reopened": "reopened", "severity": "severity changed", "commander": "commander assigned"}
 
 
-def _filters(status: str, sev: list[int], q: str) -> tuple[str, list[int], str]:
-    status = status if status in FILTER_STATUSES else "open"
-    return status, sorted({s for s in sev if 1 <= s <= 4}), q.strip()[:200]
+@dataclass(frozen=True)
+class Filters:
+    """The list's filters as the incident service is asked for them."""
+
+    status: str
+    severities: list[int]
+    text: str
+    labels: list[tuple[str, str]]
+    label_problems: list[str]
+
+    @property
+    def query(self) -> str:
+        return rendering.list_query(status=self.status, severities=self.severities, text=self.text, labels=self.labels)
+
+    @property
+    def filtered(self) -> bool:
+        return self.status != "open" or bool(self.severities or self.text or self.labels)
+
+    def params(self) -> list[tuple[str, object]]:
+        params: list[tuple[str, object]] = [("limit", LIST_LIMIT)]
+        statuses = rendering.OPEN_STATUSES if self.status == "open" else () if self.status == "all" else (self.status,)
+        params += [("status", s) for s in statuses]
+        params += [("severity", s) for s in self.severities]
+        if self.text:
+            params.append(("q", self.text))
+        return params + [("label", f"{name}={value}") for name, value in self.labels]
 
 
-async def _rows(request: Request, me, status: str, severities: list[int], text: str) -> dict:
+def _filters(status: str, sev: list[int], q: str, label: list[str]) -> Filters:
+    labels, problems = rendering.label_filters([text[:400] for text in label[:MAX_LABEL_FIELDS]])
+    return Filters(status if status in FILTER_STATUSES else "open", sorted({s for s in sev if 1 <= s <= 4}),
+                   q.strip()[:200], labels, problems)
+
+
+async def _rows(request: Request, me, filters: Filters) -> dict:
     """The list's context: incidents, or the sentence that says why there are none to show."""
-    shown = {"filtered": status != "open" or bool(severities) or bool(text)}
-    params: list[tuple[str, object]] = [("limit", LIST_LIMIT)]
-    params += [("status", s) for s in (rendering.OPEN_STATUSES if status == "open" else () if status == "all" else (status,))]
-    params += [("severity", s) for s in severities]
-    if text:
-        params.append(("q", text))
+    shown = {"filtered": filters.filtered}
+    if filters.label_problems:
+        return {"incidents": [], "more": False, **shown,
+                "error": f"Not a label filter: {', '.join(filters.label_problems)}. Write name=value (service=checkout "
+                         "team=payments; all must match), or a service's name alone."}
     try:
-        page = await request.state.console.peers.get("incidents", "/api/v1/incidents", caller(me), params=params)
+        page = await request.state.console.peers.get("incidents", "/api/v1/incidents", caller(me), params=filters.params())
         return {"incidents": page["items"], "more": page["next_cursor"] is not None, "error": None, **shown}
     except PeerError as exc:
         return {"incidents": [], "more": False, "error": exc.message, **shown}
@@ -46,29 +77,29 @@ async def _rows(request: Request, me, status: str, severities: list[int], text: 
 @router.get("/incidents")
 async def incident_list(
     request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
-    q: Annotated[str, Query(max_length=200)] = "", done: str | None = None, number: str | None = None,
+    q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
+    done: str | None = None, number: str | None = None,
 ) -> Response:
-    status, severities, text = _filters(status, sev, q)
-    query = rendering.list_query(status=status, severities=severities, text=text)
-    rows = await _rows(request, me, status, severities, text)
+    filters = _filters(status, sev, q, label)
+    rows = await _rows(request, me, filters)
     notice = f"{number} {DONE[done]}." if done in DONE and number and rendering.incident_ref(number) else None
     return request.state.console.pages.render(
-        request, "incidents.html.j2", me=me, status=status, severities=severities, text=text, query=query,
-        statuses=FILTER_STATUSES, cursor=request.state.console.live.cursor, notice=notice, request_id=secrets.token_hex(8),
-        **rows)
+        request, "incidents.html.j2", me=me, status=filters.status, severities=filters.severities, text=filters.text,
+        labels=rendering.label_text(filters.labels) or " ".join(label)[:400], query=filters.query,
+        statuses=FILTER_STATUSES, cursor=request.state.console.live.cursor, notice=notice,
+        request_id=secrets.token_hex(8), **rows)
 
 
 @router.get("/incidents/rows")
 async def incident_rows(
     request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> Response:
     """The list alone: what an open page fetches when the live stream says something changed."""
-    status, severities, text = _filters(status, sev, q)
-    rows = await _rows(request, me, status, severities, text)
-    query = rendering.list_query(status=status, severities=severities, text=text)
-    return request.state.console.pages.render(request, "incident_rows.html.j2", me=me, status=status, query=query,
-                                              request_id=secrets.token_hex(8), **rows)
+    filters = _filters(status, sev, q, label)
+    rows = await _rows(request, me, filters)
+    return request.state.console.pages.render(request, "incident_rows.html.j2", me=me, status=filters.status,
+                                              query=filters.query, request_id=secrets.token_hex(8), **rows)
 
 
 @router.get("/events/incidents")
@@ -91,22 +122,30 @@ def _ref(ref: str) -> str:
 @router.get("/incidents/{ref}")
 async def incident_page(request: Request, ref: str, me: Me, done: str | None = None) -> Response:
     iid = _ref(ref)
-    ctx = request.state.console
-    try:
-        incident = await ctx.peers.get("incidents", f"/api/v1/incidents/{iid}", caller(me))
-    except PeerError as exc:
-        if exc.peer_status == 404:
-            raise PageError(404, "Not found", f"There is no incident INC-{iid}.") from None
-        raise
-    escalation, trouble = await ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", caller(me))
+    ctx, who = request.state.console, caller(me)
+    # The parts are read at once; only the incident itself is needed to show the page.
+    (incident, missing), (escalation, trouble), (postmortems, _), (policy, _) = await asyncio.gather(
+        ctx.peers.read("incidents", f"/api/v1/incidents/{iid}", who),
+        ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", who),
+        ctx.peers.read("incidents", "/api/v1/postmortems", who, params={"incident": f"INC-{iid}", "limit": 1}),
+        ctx.peers.read("incidents", "/api/v1/postmortem-policy", who))
+    if missing is not None:
+        raise (PageError(404, "Not found", f"There is no incident INC-{iid}.") if missing.peer_status == 404 else missing)
+    runbooks: list[dict] = []
+    if any(rendering.mentions_runbook(a["annotations"]) for a in incident["alerts"]):
+        runbooks = (await ctx.peers.read("incidents", "/api/v1/runbooks", who))[0] or []
     escalation_note = None
     if trouble is not None:
-        escalation_note = ("The escalator has not planned an escalation for it (yet)." if trouble.peer_status == 404
-                           else trouble.message)
+        escalation_note = ("The escalator has not planned an escalation for it (yet): it plans one when the incident "
+                           "opens, within seconds." if trouble.peer_status == 404 else trouble.message)
+    postmortem = postmortems[0] if postmortems else None
     notice = f"{incident['number']} {DONE[done]}." if done in DONE else None
-    return ctx.pages.render(request, "incident.html.j2", me=me, incident=incident, notice=notice,
-                            request_id=secrets.token_hex(8), statuses=rendering.STATUSES, escalation=escalation,
-                            escalation_note=escalation_note)
+    return ctx.pages.render(
+        request, "incident.html.j2", me=me, incident=incident, notice=notice, request_id=secrets.token_hex(8),
+        statuses=rendering.STATUSES, escalation=escalation, escalation_note=escalation_note,
+        pending=rendering.pending_steps(escalation, ctx.clock()) if escalation else [],
+        alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], runbooks) for a in incident["alerts"]],
+        postmortem=postmortem, postmortem_text=rendering.needs_postmortem(incident, postmortem, (policy or {}).get("sevs")))
 
 
 async def _act(request: Request, post: FormPost, ref: str, action: str, body: dict, done: str) -> Response:
