@@ -73,6 +73,7 @@ class Day:
     date: date
     entries: tuple[Entry, ...]
     today: bool
+    past: bool  # before today: what was, not what will be
     hours: float  # 24, or 23 / 25 on a day the clocks change
     clock_change: str | None  # e.g. "clocks go forward: CET → CEST"
 
@@ -149,6 +150,21 @@ def handoff_overlaps(shifts: Iterable[Shift]) -> list[Overlap]:
     return sorted(out, key=lambda o: (o.start_at, TIERS.index(o.tier)))
 
 
+def joined(shifts: Iterable[Shift]) -> list[Shift]:
+    """Shifts of one person on one tier that overlap or touch, as one (someone who follows themselves
+    — the only participant of a rotation — is on call throughout, not twice)."""
+    out: list[Shift] = []
+    last: dict[str, int] = {}  # tier -> the index in `out` of its latest shift
+    for s in sorted(shifts, key=lambda s: (TIERS.index(s.tier) if s.tier in TIERS else 9, s.start_at, s.end_at)):
+        before = out[last[s.tier]] if s.tier in last else None
+        if before is not None and (before.person, before.override) == (s.person, s.override) and s.start_at <= before.end_at:
+            out[last[s.tier]] = Shift(s.tier, s.person, before.start_at, max(before.end_at, s.end_at), s.override)
+        else:
+            last[s.tier] = len(out)
+            out.append(s)
+    return out
+
+
 def day_start(day: date, zone: ZoneInfo) -> datetime:
     """The first instant at which the clock in `zone` reads 00:00 of `day` or later (fold=0 reads a
     skipped midnight with the offset before the jump: the instant of the jump; a repeated one: the
@@ -199,7 +215,7 @@ def calendar(*, shifts: Iterable[Shift], gaps: Iterable[Gap], zone: str, now: da
     tz = zone_info(zone)
     shifts = list(shifts)
     items: list[tuple[Kind, str, str, datetime, datetime, bool]] = [
-        *(("shift", s.tier, s.person, s.start_at, s.end_at, s.override) for s in shifts),
+        *(("shift", s.tier, s.person, s.start_at, s.end_at, s.override) for s in joined(shifts)),
         *(("overlap", o.tier, f"{o.outgoing} → {o.incoming}", o.start_at, o.end_at, False)
           for o in handoff_overlaps(shifts)),
         *(("gap", g.tier, "", g.start_at, g.end_at, False) for g in gaps),
@@ -213,7 +229,7 @@ def calendar(*, shifts: Iterable[Shift], gaps: Iterable[Gap], zone: str, now: da
         begin, end = day_start(day, tz), day_start(day + timedelta(days=1), tz)
         change = _clock_change(begin, end, tz)
         days.append(Day(date=day, entries=_entries(items, begin, end, tz, with_zone=change is not None),
-                        today=day == today, hours=(end - begin).total_seconds() / 3600, clock_change=change))
+                        today=day == today, past=day < today, hours=(end - begin).total_seconds() / 3600, clock_change=change))
     return Calendar(zone=tz.key, start_at=start_at, end_at=end_at,
                     weeks=tuple(tuple(days[w * 7:(w + 1) * 7]) for w in range(weeks)))
 

@@ -11,7 +11,7 @@ import pytest
 
 from services.console.calendar import (
     Gap, InputError, Shift, calendar, day_start, display_zone, gaps_of, handoff_overlaps, local_instant, now_and_next,
-    form_defaults, override_request, shifts_of, wall_clock, window,
+    form_defaults, joined, override_request, shifts_of, wall_clock, window,
 )
 
 BERLIN = "Europe/Berlin"
@@ -50,7 +50,9 @@ def test_the_calendar_starts_on_monday_of_the_week_holding_now_in_the_display_zo
     assert len(cal.weeks) == 4 and all(len(week) == 7 for week in cal.weeks)
     assert cal.weeks[-1][-1].date == first_day + timedelta(days=27)
     assert cal.end_at == window(at(now), zone)[1] == day_start(first_day + timedelta(days=28), ZoneInfo(zone))
-    assert [d.today for week in cal.weeks for d in week].count(True) == 1
+    days = [d for week in cal.weeks for d in week]
+    [today] = [n for n, d in enumerate(days) if d.today]
+    assert [d.past for d in days] == [True] * today + [False] * (28 - today)
 
 
 def test_a_dst_week_has_a_23_hour_sunday_and_the_handoff_stays_at_nine_on_the_wall_clock():
@@ -201,3 +203,14 @@ def test_instants_show_as_the_zones_clock_with_its_abbreviation():
 def test_the_override_form_starts_at_the_next_full_hour_for_eight_hours_on_the_zones_clock():
     assert form_defaults(at("2026-12-02T12:20"), BERLIN) == {
         "start": "2026-12-02T14:00", "end": "2026-12-02T22:00", "tier": "primary", "person": ""}
+
+
+def test_the_calendar_shows_someone_who_follows_themselves_as_one_stretch():
+    shifts = [Shift("backup", "solo", at("2026-11-30T09:00"), at("2026-12-07T09:30")),
+              Shift("backup", "solo", at("2026-12-07T09:00"), at("2026-12-14T09:30")),
+              Shift("primary", "ana", at("2026-12-07T09:00"), at("2026-12-07T12:00")),
+              Shift("primary", "ana", at("2026-12-07T14:00"), at("2026-12-08T09:30"))]
+    assert joined(shifts) == [shifts[2], shifts[3], Shift("backup", "solo", at("2026-11-30T09:00"), at("2026-12-14T09:30"))]
+    monday = day_of(calendar(shifts=shifts, gaps=[], zone="UTC", now=at("2026-12-02T12:00")), date(2026, 12, 7))
+    assert [(e.tier, e.who, e.starts, e.ends) for e in monday.entries] == [
+        ("primary", "ana", "09:00", "12:00"), ("primary", "ana", "14:00", "24:00"), ("backup", "solo", "00:00", "24:00")]
