@@ -22,7 +22,8 @@ class IncidentsSettings(ApiTokenSettings):
         description="Label names that define an incident group (e.g. alertname,service,env); empty = Alertmanager groupKey.",
     )
     incidents_reopen_window_s: int = Field(
-        default=0, ge=0, description="A fingerprint firing again within this time after its incident resolved reopens it; 0 = off."
+        default=3600, ge=0, description="A fingerprint firing again within this time after its incident resolved "
+        "reopens it (the same outage, not a new incident); 0 = off."
     )
     incidents_severity_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_LABEL_LEVELS),

@@ -145,7 +145,7 @@ async def test_low_severity_resolves_by_itself_and_sev1_waits_in_mitigating(pipe
     assert len(incidents_of_run(api, run2)) == 1
 
 
-async def test_an_alert_firing_again_after_its_incident_resolved_opens_a_new_incident(pipeline):
+async def test_within_the_default_reopen_window_the_old_incident_is_reopened(pipeline):
     am, api = pipeline
     run = run_id()
     firing = unique_payload("09-prometheus-firing.json", run)  # SEV4: resolves by itself
@@ -156,15 +156,18 @@ async def test_an_alert_firing_again_after_its_incident_resolved_opens_a_new_inc
     again = copy.deepcopy(firing)
     again["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()  # a new occurrence of the fingerprint
     assert am.post(WEBHOOK, content=json.dumps(again)).status_code == 200
-    both = wait_for(lambda: len(i := incidents_of_run(api, run)) == 2 and i, what="a second incident")
-    assert {i["status"] for i in both} == {"resolved", "investigating"}
+    reopened = wait_for(lambda: (d := detail(api, first["id"]))["status"] == "investigating" and d, what="reopened")
+    assert len(incidents_of_run(api, run)) == 1
+    assert any(t["kind"] == "reopened" for t in reopened["timeline"])
+    assert len(reopened["alerts"]) == 2
 
 
-async def test_within_the_reopen_window_the_old_incident_is_reopened(pipeline, kafka_broker, postgres_server, topic_prefix):
-    # The module's ingest, and an incident service with a reopen window on a database of its own
+async def test_with_the_reopen_window_off_an_alert_firing_again_opens_a_new_incident(
+        pipeline, kafka_broker, postgres_server, topic_prefix):
+    # The module's ingest, and an incident service without a reopen window on a database of its own
     # (the module's incident service reads these alerts too, into the module's database).
     am, _ = pipeline
-    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=topic_prefix, incidents_reopen_window_s=3600)
+    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=topic_prefix, incidents_reopen_window_s=0)
     with start_service("incidents", settings) as incidents:
         api = incidents.client("admin")
         run = run_id()
@@ -176,10 +179,8 @@ async def test_within_the_reopen_window_the_old_incident_is_reopened(pipeline, k
         again = copy.deepcopy(firing)
         again["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()
         assert am.post(WEBHOOK, content=json.dumps(again)).status_code == 200
-        reopened = wait_for(lambda: (d := detail(api, first["id"]))["status"] == "investigating" and d, what="reopened")
-        assert len(incidents_of_run(api, run)) == 1
-        assert any(t["kind"] == "reopened" for t in reopened["timeline"])
-        assert len(reopened["alerts"]) == 2
+        both = wait_for(lambda: len(i := incidents_of_run(api, run)) == 2 and i, what="a second incident")
+        assert {i["status"] for i in both} == {"resolved", "investigating"}
 
 
 async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker, topic_prefix):
