@@ -19,8 +19,8 @@ from markdown_it.token import Token
 from markupsafe import Markup
 
 SCHEMES = ("http", "https", "mailto")
-INCIDENT_PATH = re.compile(r"^(?:/api/v1)?/incidents/(?:inc-)?(\d{1,18})/?$", re.I)
-POSTMORTEM_PATH = re.compile(r"^/operations/postmortems/(?:inc-)?(\d{1,18})/?$", re.I)
+INCIDENT_PATH = re.compile(r"^(?:/api/v1)?/incidents/(?:inc-)?(\d{1,18})/?$", re.IGNORECASE)
+POSTMORTEM_PATH = re.compile(r"^/operations/postmortems/(?:inc-)?(\d{1,18})/?$", re.IGNORECASE)
 RUNBOOK_PATH = re.compile(r"^(?:/api/v1|/operations)/runbooks/(\d{1,18})/?$")
 MENTION = re.compile(r"(?<![\w-])INC-(\d{1,18})(?!\w)|https?://[^\s<>()\[\]\"']+")
 TRAILING = ".,;:!?'\""
@@ -161,6 +161,8 @@ def _vigil_links(state: StateCore) -> None:
     names = _names_pattern(links.runbook_names)
     tokens = state.tokens
     for i, token in enumerate(tokens):
+        if token.type in ("heading_open", "heading_close"):  # the page has its own h1: "# Postmortem" is an h2 in it
+            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
         if token.type != "inline" or not token.children:
             continue
         first = token.children[0]
@@ -170,9 +172,10 @@ def _vigil_links(state: StateCore) -> None:
 
 
 def _parser() -> MarkdownIt:
-    md = MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+    md = MarkdownIt("commonmark", {"html": False, "breaks": True}).enable("table").disable("image")
     md.validateLink = allowed
     md.core.ruler.push("vigil_links", _vigil_links)
+    # breaks: the reports write one field a line ("**Date:** …" then "**Operator:** …"), as people read them.
     # A wide table scrolls inside its own box (a phone), never the page; focusable, so a keyboard can scroll it.
     md.add_render_rule("table_open", lambda self, tokens, idx, options, env: '<div class="md-table" tabindex="0">\n<table>\n')
     md.add_render_rule("table_close", lambda self, tokens, idx, options, env: "</table>\n</div>\n")
@@ -184,4 +187,4 @@ _MD = _parser()
 
 def render(text: str, links: VigilLinks = NO_LINKS) -> Markup:
     """The Markdown `text` as safe HTML (for a template: no `|safe` needed)."""
-    return Markup(_MD.render(text or "", {"links": links}))  # noqa: S704 - markdown-it escapes all text; raw HTML is off
+    return Markup(_MD.render(text or "", {"links": links}))  # markdown-it escapes all text; raw HTML is off

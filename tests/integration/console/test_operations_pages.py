@@ -131,7 +131,7 @@ def test_the_postmortem_is_listed_and_rendered_safely(ops):
     listing = shown(ops.vera, "/operations/postmortems")
     assert f'data-incident="{ops.resolved}" data-status="draft"' in listing
     page = shown(ops.vera, f"/operations/postmortems/{ops.resolved}")
-    assert f"Postmortem: <a href=\"/incidents/{ops.resolved}\">{ops.resolved}</a>" in page
+    assert f'<h2>Postmortem: <a href="/incidents/{ops.resolved}">{ops.resolved}</a></h2>' in page
     assert f'<a href="/incidents/{ops.resolved}">incident record</a>' in page  # the API link, opened in the console
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "javascript:" not in "".join(hrefs(page)) and "click me" in page
@@ -178,6 +178,16 @@ def test_a_responder_produces_a_report_and_acknowledges_a_handoff_made_to_them(o
     assert 'data-acknowledged="true"' in shown(ops.vera, "/operations/handoffs")
 
 
+def test_a_responder_closes_an_action_item_from_the_list(ops):
+    item = created(ops.api.post("/api/v1/action-items", json={"title": "rotate the keys", "owner": "kim", "priority": "P2"}))
+    assert f'action="/operations/action-items/{item["id"]}/status"' in shown(ops.alice, "/operations/action-items")
+    done = ops.alice.submit("/operations/action-items", f"/operations/action-items/{item['id']}/status", {"status": "done"})
+    assert done.status_code == 303 and done.headers["location"] == "/operations/action-items?done=item"
+    page = shown(ops.alice, done.headers["location"])
+    assert "Action item updated." in page and "rotate the keys" not in page
+    assert created(ops.api.get("/api/v1/action-items", params={"status": "done"}))[0]["title"] == "rotate the keys"
+
+
 def test_an_unknown_report_is_a_404_page_that_says_so(ops):
     missing = ops.vera.page("/operations/reports/daily-check/1999-01-01")
     assert missing.status_code == 404 and "There is no daily check for 1999-01-01" in missing.text
@@ -185,3 +195,4 @@ def test_an_unknown_report_is_a_404_page_that_says_so(ops):
     assert unknown_kind.status_code == 404 and "no kind of report called" in unknown_kind.text
     no_postmortem = ops.vera.page(f"/operations/postmortems/{ops.critical}")
     assert no_postmortem.status_code == 404 and f"{ops.critical} has no postmortem" in no_postmortem.text
+

@@ -84,7 +84,7 @@ def test_markdown_links_to_incidents_are_rewritten():
 def test_bare_incident_mentions_become_console_links():
     html = render("## Incident: INC-42\n\nINC-3 (SEV1) is investigating; see also XINC-5 and INC-6x", LINKS)
     assert hrefs(html) == ["/incidents/INC-42", "/incidents/INC-3"]
-    assert '<a href="/incidents/INC-42">INC-42</a>' in html
+    assert '<h3>Incident: <a href="/incidents/INC-42">INC-42</a></h3>' in html
 
 
 def test_mentions_in_code_and_inside_links_are_left_alone():
@@ -124,3 +124,12 @@ def test_images_are_not_loaded():
 
 def test_empty_markdown_is_empty_html():
     assert render("") == ""
+
+
+def test_headings_sit_below_the_pages_own_title():
+    assert render("# Postmortem: x\n\n###### deep") == "<h2>Postmortem: x</h2>\n<h6>deep</h6>\n"
+
+
+def test_one_field_a_line_stays_one_a_line():
+    assert render("**Date:** 2026-12-01\n**Operator:** kim") == \
+        "<p><strong>Date:</strong> 2026-12-01<br />\n<strong>Operator:</strong> kim</p>\n"
