@@ -7,10 +7,9 @@ at its top; refusals count against the client address like wrong passwords (rate
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from services.console import csrf, rendering, service, sessions
@@ -35,7 +34,6 @@ COOKIE = "vigil_oidc"
 COOKIE_PATH = "/signin/oidc"
 ATTEMPT_TTL = timedelta(minutes=10)  # time to sign in at the provider
 CALLBACK = "/signin/oidc/callback"
-Text = Annotated[str | None, Query(max_length=4096)]
 
 
 def _provider(request: Request) -> OidcProvider:
@@ -74,7 +72,7 @@ def _unreachable(request: Request, next_path: str, exc: Exception) -> Response:
 
 
 @router.get(COOKIE_PATH)
-async def begin(request: Request, me: MaybeMe, next: Text = "/incidents") -> Response:
+async def begin(request: Request, me: MaybeMe, next: str = "/incidents") -> Response:
     """Send the browser to the provider to sign in."""
     provider, next_path = _provider(request), rendering.local_path(next)
     if me is not None:
@@ -96,8 +94,8 @@ async def begin(request: Request, me: MaybeMe, next: Text = "/incidents") -> Res
 
 
 @router.get(CALLBACK)
-async def callback(request: Request, code: Text = None, state: Text = None, error: Text = None,
-                   error_description: Text = None) -> Response:
+async def callback(request: Request, code: str | None = None, state: str | None = None, error: str | None = None,
+                   error_description: str | None = None) -> Response:
     """Where the provider sends the browser back: signed in, or a page that says why not."""
     provider, ctx = _provider(request), request.state.console
     address = request.client.host if request.client else "unknown"
