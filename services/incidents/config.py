@@ -25,6 +25,13 @@ class IncidentsSettings(ApiTokenSettings):
         default=3600, ge=0, description="A fingerprint firing again within this time after its incident resolved "
         "reopens it (the same outage, not a new incident); 0 = off."
     )
+    incidents_correlation_window_s: int = Field(
+        default=0, ge=0, le=86400, description="An alert of a new group joins the open incident of the same "
+        "`incidents_correlate_by` label value (e.g. the same service) detected within this time, instead of opening "
+        "another incident; 0 = off (Alertmanager's grouping alone)."
+    )
+    incidents_correlate_by: str = Field(
+        default="service", min_length=1, max_length=100, description="The label the correlation window compares.")
     incidents_severity_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_LABEL_LEVELS),
         description="severity label value (lower case) -> critical|high|medium|low, as JSON",
@@ -92,6 +99,9 @@ class IncidentsSettings(ApiTokenSettings):
         return GroupingRules(
             group_by=list(self.incidents_group_by),
             reopen_window=timedelta(seconds=self.incidents_reopen_window_s) if self.incidents_reopen_window_s else None,
+            correlation_window=timedelta(seconds=self.incidents_correlation_window_s)
+            if self.incidents_correlation_window_s else None,
+            correlate_by=self.incidents_correlate_by,
             severity_levels=dict(self.incidents_severity_levels),
             default_level=self.incidents_default_level,
             level_sevs=dict(self.incidents_level_sevs),
@@ -109,6 +119,8 @@ class GroupingRules:
     default_level: str
     level_sevs: dict[str, int]
     auto_resolve_sevs: frozenset[int]
+    correlation_window: timedelta | None = None
+    correlate_by: str = "service"
 
     def severity_of(self, labels: dict[str, str]) -> int:
         return self.level_sevs[level_of(labels, mapping=self.severity_levels, default=self.default_level)]

@@ -81,6 +81,11 @@ VALUES ($1, $2, $3, $10, 'investigating', $4, $5, $6, $7, $8, $9)
 ON CONFLICT (group_key) WHERE status <> 'resolved' DO NOTHING
 RETURNING {INCIDENT_COLUMNS}"""
 
+OPEN_INCIDENT_CORRELATED = f"""
+SELECT {INCIDENT_COLUMNS} FROM incidents.incident
+WHERE status <> 'resolved' AND detected_at >= $3 AND labels ->> $1 = $2
+ORDER BY detected_at DESC, id DESC LIMIT 1 FOR NO KEY UPDATE"""
+
 RECENTLY_RESOLVED_WITH_FINGERPRINT = f"""
 SELECT {INCIDENT_COLUMNS} FROM incidents.incident
 WHERE status = 'resolved' AND resolved_at >= $2
@@ -287,6 +292,12 @@ async def firing_count(conn: asyncpg.Connection, incident_id: int) -> int:
 
 async def open_incident_of_group(conn: asyncpg.Connection, group_key: str) -> Incident | None:
     row = await conn.fetchrow(OPEN_INCIDENT_OF_GROUP, group_key)
+    return incident_from_row(row) if row else None
+
+
+async def open_incident_correlated(conn: asyncpg.Connection, label: str, value: str, since: datetime) -> Incident | None:
+    """The latest open incident whose labels have `label` = `value`, detected at or after `since`."""
+    row = await conn.fetchrow(OPEN_INCIDENT_CORRELATED, label, value, since)
     return incident_from_row(row) if row else None
 
 

@@ -15,7 +15,7 @@ from services.incidents import repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import (
-    Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, reopen,
+    SYSTEM, Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, reopen,
 )
 from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent
@@ -336,6 +336,13 @@ async def _attach_new_firing(
     writes: DirectWrites,
 ) -> None:
     incident = await writes.open_incident_of_group(group)
+    if incident is None and rules.correlation_window is not None and (value := event.labels.get(rules.correlate_by)):
+        await writes.flush()  # the query reads incidents this batch may have opened
+        incident = await repo.open_incident_correlated(conn, rules.correlate_by, value, now - rules.correlation_window)
+        if incident is not None:
+            text = (f"alert {event.labels.get('alertname', event.fingerprint)} joined: the same {rules.correlate_by} "
+                    f"({value}) within {rules.correlation_window.total_seconds() / 60:g} min of this incident")
+            await writes.add_timeline(incident.id, [Entry("correlated", text, SYSTEM)], at=now)
     if incident is None and rules.reopen_window is not None:
         await writes.flush()  # the query reads occurrences
         resolved = await repo.recently_resolved_with_fingerprint(conn, event.fingerprint, now - rules.reopen_window)

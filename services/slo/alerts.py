@@ -101,7 +101,9 @@ def alert_event(*, service: str, subject: str, tier: str, status: str, starts_at
         labels={"alertname": ALERTNAMES[tier], "service": service, key: subject, "tier": tier,
                 "severity": SEVERITY[tier], "source": SOURCE},
         annotations={k: v for k, v in (("summary", summary), ("description", description)) if v},
-        starts_at=starts_at, ends_at=ends_at, group_key=f"{SOURCE}:{service}:{subject}:{tier}",
+        # One group per SLO, not per tier: its page and ticket burn rates and its exhausted budget are
+        # one outage, one incident.
+        starts_at=starts_at, ends_at=ends_at, group_key=f"{SOURCE}:{service}:{subject}",
         group_labels={"service": service, key: subject},
     )
 

@@ -183,6 +183,29 @@ async def test_with_the_reopen_window_off_an_alert_firing_again_opens_a_new_inci
         assert {i["status"] for i in both} == {"resolved", "investigating"}
 
 
+async def test_within_the_correlation_window_another_group_of_the_same_service_joins_the_incident(
+        pipeline, kafka_broker, postgres_server, topic_prefix):
+    am, _ = pipeline
+    # Correlated by the test's own `run` label (every test's alerts say service=checkout).
+    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=topic_prefix,
+                                     incidents_correlation_window_s=300, incidents_correlate_by="run")
+    with start_service("incidents", settings) as incidents:
+        api = incidents.client("admin")
+        run = run_id()
+        first = unique_payload("01-single-firing.json", run)
+        assert am.post(WEBHOOK, content=json.dumps(first)).status_code == 200
+        [incident] = wait_for(lambda: incidents_of_run(api, run), what="incident")
+        other = copy.deepcopy(first)  # another Alertmanager group and alert of the same run
+        other["groupKey"] += ":db"
+        other["alerts"][0]["fingerprint"] = f"{run}db"
+        other["alerts"][0]["labels"]["alertname"] = "DatabaseSlow"
+        assert am.post(WEBHOOK, content=json.dumps(other)).status_code == 200
+        joined = wait_for(lambda: len((d := detail(api, incident["id"]))["alerts"]) == 2 and d, what="joined")
+        assert len(incidents_of_run(api, run)) == 1
+        [entry] = [t for t in joined["timeline"] if t["kind"] == "correlated"]
+        assert entry["text"] == f"alert DatabaseSlow joined: the same run ({run}) within 5 min of this incident"
+
+
 async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker, topic_prefix):
     _, api = pipeline
     declared = api.post("/api/v1/incidents", json={"title": "Checkout errors reported", "severity": 2}).json()

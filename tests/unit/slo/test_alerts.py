@@ -72,7 +72,7 @@ def test_an_alert_event_is_labelled_with_its_slo_or_resource_and_grouped_per_tie
     event = alert_event(service="api", subject=subject, tier=tier, status="firing", starts_at=NOW, ends_at=None, now=NOW,
                         summary="what", description="")
     assert event.labels == labels
-    assert (event.group_key, event.group_labels) == (f"slo:api:{subject}:{tier}", group_labels)
+    assert (event.group_key, event.group_labels) == (f"slo:api:{subject}", group_labels)  # one incident per SLO
     assert event.annotations == {"summary": "what"}  # an empty description is left out
     assert event.fingerprint == fingerprint(service="api", subject=subject, tier=tier)
 
