@@ -160,9 +160,12 @@ def _vigil_links(state: StateCore) -> None:
     links: VigilLinks = state.env.get("links", NO_LINKS)
     names = _names_pattern(links.runbook_names)
     tokens = state.tokens
+    # The page has its own h1: the document's top headings become h2 ("# Postmortem", "## Daily Operations Check").
+    levels = [int(t.tag[1]) for t in tokens if t.type == "heading_open"]
+    shift = 2 - min(levels) if levels else 0
     for i, token in enumerate(tokens):
-        if token.type in ("heading_open", "heading_close"):  # the page has its own h1: "# Postmortem" is an h2 in it
-            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+        if token.type in ("heading_open", "heading_close"):
+            token.tag = f"h{max(2, min(int(token.tag[1]) + shift, 6))}"
         if token.type != "inline" or not token.children:
             continue
         first = token.children[0]

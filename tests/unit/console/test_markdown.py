@@ -84,7 +84,7 @@ def test_markdown_links_to_incidents_are_rewritten():
 def test_bare_incident_mentions_become_console_links():
     html = render("## Incident: INC-42\n\nINC-3 (SEV1) is investigating; see also XINC-5 and INC-6x", LINKS)
     assert hrefs(html) == ["/incidents/INC-42", "/incidents/INC-3"]
-    assert '<h3>Incident: <a href="/incidents/INC-42">INC-42</a></h3>' in html
+    assert '<h2>Incident: <a href="/incidents/INC-42">INC-42</a></h2>' in html
 
 
 def test_mentions_in_code_and_inside_links_are_left_alone():
@@ -126,8 +126,13 @@ def test_empty_markdown_is_empty_html():
     assert render("") == ""
 
 
-def test_headings_sit_below_the_pages_own_title():
-    assert render("# Postmortem: x\n\n###### deep") == "<h2>Postmortem: x</h2>\n<h6>deep</h6>\n"
+@pytest.mark.parametrize(("text", "html"), [
+    ("# Postmortem: x\n\n## Summary\n\n###### deep", "<h2>Postmortem: x</h2>\n<h3>Summary</h3>\n<h6>deep</h6>\n"),
+    ("## Daily Operations Check\n\n### Health Checks", "<h2>Daily Operations Check</h2>\n<h3>Health Checks</h3>\n"),
+    ("### Only a third level", "<h2>Only a third level</h2>\n"),
+])
+def test_the_documents_top_headings_sit_just_below_the_pages_own_title(text, html):
+    assert render(text) == html
 
 
 def test_one_field_a_line_stays_one_a_line():
