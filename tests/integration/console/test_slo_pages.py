@@ -1,7 +1,8 @@
 """The console's SLO pages against a real SLO service (its own SLO file), broker and PostgreSQL, read
 as a signed-in viewer: the empty state before any metrics (what is configured, how to send them),
 then the list, one SLO and the capacity forecasts showing what the SLO API itself reports, the
-burn-down chart proxied as an SVG, and an unknown SLO as a page that says so."""
+burn-down chart proxied as an SVG, an unknown SLO as a page that says so, and a console without
+the SLO service saying how to connect it."""
 
 from __future__ import annotations
 
@@ -198,3 +199,16 @@ def test_an_unknown_slo_is_a_page_that_says_so(stack):
         assert page.status_code == 404
         assert "No such SLO" in page.text and 'data-testid="error-message"' in page.text
     assert stack.vera.page("/slos/catalog/no-such-slo/burn-down.svg").status_code == 404
+
+
+def test_a_console_without_the_slo_service_says_how_to_connect_it(stack, running_console):
+    with running_console() as console:
+        browser = Browser(console.url)
+        try:
+            assert browser.sign_in("vera", PEOPLE["vera"][1]).status_code == 303
+            page = browser.page("/slos")
+            assert page.status_code == 200
+            assert 'data-testid="slo-not-connected"' in page.text and "VIGIL_CONSOLE_SLO_URL" in page.text
+            assert 'data-testid="capacity-summary"' not in page.text
+        finally:
+            browser.close()
