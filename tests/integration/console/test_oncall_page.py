@@ -24,10 +24,14 @@ pytestmark = pytest.mark.integration
 
 ZONE = ZoneInfo("Europe/Berlin")
 PEOPLE = {"alice": ("responder", "alice-password-1"), "vera": ("viewer", "vera-password-1")}
-# Handoffs 6 hours from now on Berlin's clock (none while the tests run); the primary's first one
-# three days ago (ana is on call, ben takes over in four days), the backup's ten days ahead (a gap until then).
+# Handoffs at 10:00 or 16:00 on Berlin's clock, whichever comes first at least two hours from now
+# (none while the tests run, and never at night, where the clocks change); the primary's first one
+# three days before that (ana is on call, ben takes over in four days), the backup's ten days after
+# (a gap until then).
 NOW = datetime.now(ZONE)
-HANDOFF = (NOW + timedelta(hours=6)).replace(minute=0, second=0, microsecond=0)
+HANDOFF = min(at for days in (0, 1) for hour in (10, 16)
+              if (at := (NOW + timedelta(days=days)).replace(hour=hour, minute=0, second=0, microsecond=0))
+              >= NOW + timedelta(hours=2))
 CONFIG = f"""
 schedules:
   - name: ops
