@@ -203,7 +203,7 @@ def alert_links(annotations: dict[str, str], generator_url: str | None, runbooks
             links.append(Link(f"Runbook {found['name']}", f"/operations/runbooks/{found['id']}", internal=True))
         elif (url := safe_url(value)) is not None:
             links.append(Link(_words(name), url))
-        elif "runbook" in name.lower() and value.strip():  # names a runbook Vigil does not have: said, not linked
+        elif "runbook" in name.lower() and value.strip() and ":" not in value:  # a name Vigil does not have: said
             links.append(Link(f"Runbook {value.strip()[:100]} (not among Vigil's runbooks)", ""))
     if (source := safe_url(generator_url)) is not None:
         links.append(Link("Source graph", source))

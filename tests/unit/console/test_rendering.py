@@ -109,7 +109,8 @@ def test_a_runbook_annotation_that_names_a_vigil_runbook_opens_it_in_the_console
 
 def test_other_links_stay_external_and_unsafe_ones_are_dropped():
     links = rendering.alert_links({"runbook_url": "https://elsewhere.example/rb", "grafana_dashboard": "http://g/d/1",
-                                   "summary": "disk full", "runbook": "no-such-runbook", "x_url": "javascript:alert(1)"},
+                                   "summary": "disk full", "runbook": "no-such-runbook", "x_url": "javascript:alert(1)",
+                                   "runbook_link": "javascript:alert(1)"},
                                   "http://prom:9090/graph?g0.expr=up", RUNBOOKS)
     assert links == [rendering.Link("Grafana dashboard", "http://g/d/1"),
                      rendering.Link("Runbook no-such-runbook (not among Vigil's runbooks)", ""),
