@@ -147,6 +147,11 @@ async def reports_page(request: Request, me: Me, kind: str | None = None) -> Res
                             summary=check_summary)
 
 
+@router.get("/operations/reports/{kind}")
+async def reports_of_kind(kind: str, me: Me) -> Response:
+    return RedirectResponse(f"/operations/reports?kind={report_kind(kind)}", status_code=303)
+
+
 @router.get("/operations/reports/{kind}/{period}")
 async def report_page(request: Request, kind: str, period: str, me: Me, done: str | None = None) -> Response:
     ctx = request.state.console

@@ -125,6 +125,10 @@ def test_the_reports_list_shows_both_reports(ops):
     assert f'data-kind="daily_check" data-period="{ops.daily_period}"' in page
     assert f'data-kind="weekly_review" data-period="{ops.weekly_period}"' in page
     assert 'data-testid="no-reports"' not in page
+    weekly_only = ops.vera.page("/operations/reports/weekly_review")
+    assert weekly_only.status_code == 303 and weekly_only.headers["location"] == "/operations/reports?kind=weekly-review"
+    page = shown(ops.vera, weekly_only.headers["location"])
+    assert 'data-kind="weekly_review"' in page and 'data-kind="daily_check"' not in page
 
 
 def test_the_postmortem_is_listed_and_rendered_safely(ops):
