@@ -30,7 +30,10 @@ async def _contact(request: Request, me) -> dict:
     return {"person": person, "contact_note": None, "methods": [rendering.method_view(m) for m in methods],
             "page_rule": rendering.rule_text(person["page_rules"], methods, channel="page"),
             "notify_rule": rendering.rule_text(person["notify_rules"], methods, channel="notify"),
-            "can_test": ctx.peers.configured("notifier") and me.at_least("responder")}
+            "can_test": ctx.peers.configured("notifier") and me.at_least("responder"),
+            "test_note": None if ctx.peers.configured("notifier") and me.at_least("responder") else
+            "Test messages need the responder role." if ctx.peers.configured("notifier") else
+            "Test messages go through the notifier, and the console is not connected to it (VIGIL_CONSOLE_NOTIFIER_URL is not set)."}
 
 
 async def _me_page(request: Request, me, *, status: int = 200, new_token=None, notice: str | None = None,
