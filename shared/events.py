@@ -194,6 +194,8 @@ class IncidentEvent(Event):
     actor: str | None = Field(default=None, description="Who made the change ('vigil' for automatic ones).")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels of the alert that opened it (routing).")
     detected_at: AwareDatetime
+    suppressed: bool = Field(default=False, description="Opened inside a maintenance window's scope: recorded and "
+                             "visible, never paged (the escalator plans no pages or tickets for it).")
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()

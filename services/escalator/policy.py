@@ -13,6 +13,7 @@ Rules written down here, tested in tests/unit/escalator/test_policy.py:
 - Ids are deterministic per (incident, escalation, step, repetition, target). The escalation is the
   incident version that started the plan, so a replay or a second replica reuses an id, while a
   restart of the escalation (unacknowledged, reopened, severity changed) pages again with new ids.
+- A suppressed incident (opened inside a maintenance window's scope) is never paged or ticketed.
 - Acknowledgement timeout: acknowledging schedules an `ack_check` at acknowledged_at + ack_timeout.
   When it fires and the incident is still acknowledged and unresolved, the decision asks for the
   acknowledgement to be cleared (`Decision.unacknowledge`); incidents owns the acknowledgement and
@@ -220,6 +221,7 @@ class IncidentState:
     severity: int
     status: Literal["investigating", "mitigating", "resolved"] = "investigating"
     acknowledged_at: datetime | None = None
+    suppressed: bool = False  # opened inside a maintenance window's scope: never paged
 
 
 @dataclass(frozen=True)
@@ -367,6 +369,10 @@ def decide(
         return Decision(reason=f"stale: version {incident.version} is older than the plan (version {latest})")
     if kind in ("opened", "unacknowledged", "reopened", "severity_changed", "alerts_firing") and incident.version == latest:
         return Decision(reason=f"already applied: the plan of version {latest} is in place")
+    if incident.suppressed:
+        # As PagerDuty's maintenance: the incident is recorded, nobody is paged or ticketed for it,
+        # whatever happens to it (incidents opened before the window keep their escalation).
+        return Decision(cancel_all=True, reason=f"{kind}: suppressed by a maintenance window: no pages, no tickets")
 
     def restart(why: str) -> Decision:
         if incident.status == "resolved":

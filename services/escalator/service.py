@@ -190,7 +190,7 @@ def _steps(event: IncidentEvent, stored: asyncpg.Record | None, *, kind: str, ac
            policy: PolicyConfig, planned: list[PlannedStep], who, now: datetime):
     """PURE: the decision for one event and the timers to store (ack-timeout reasons applied)."""
     incident = IncidentState(id=event.incident_id, version=event.version, severity=event.severity,
-                             status=event.status, acknowledged_at=acknowledged_at)
+                             status=event.status, acknowledged_at=acknowledged_at, suppressed=event.suppressed)
     decision = decide(kind=kind, incident=incident, planned=planned, config=policy, targets=who, now=now)
     steps = list(decision.schedule)
     ack_timeout = kind == "unacknowledged" and stored is not None and stored["ack_timed_out"]
