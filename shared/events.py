@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar, Literal, TypeVar
+from typing import Annotated, ClassVar, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 
@@ -115,6 +115,40 @@ class AlertEvent(Event):
         """The event id of one alert state: the same state delivered twice gets the same id."""
         ends = utc_isoformat(ends_at) if ends_at else ""
         return deterministic_id(source, fingerprint, status, utc_isoformat(starts_at), ends)
+
+
+class AlertAcknowledged(Event):
+    """A monitoring tool acknowledged one firing alert (PagerDuty Events v2 `acknowledge`): the
+    incident it belongs to is acknowledged by `actor`.
+
+    On `vigil.alerts.v1` beside the AlertEvents, keyed by the same `fingerprint`, so it is read
+    after the alert's firing event. `status` is always "acknowledged": it tells the two kinds of
+    message on the topic apart (`AlertTopicMessage`).
+    """
+
+    event_type: ClassVar[str] = "dev.vigil.alert-acknowledged.v1"
+    topic: ClassVar[str] = Topic.ALERTS
+
+    fingerprint: str = Field(min_length=1, max_length=128)
+    status: Literal["acknowledged"] = "acknowledged"
+    starts_at: AwareDatetime = Field(description="The occurrence acknowledged: the start of the alert's firing.")
+    actor: str = Field(min_length=1, max_length=200, description="Who acknowledged: the integration's name.")
+
+    def kafka_key(self) -> bytes:
+        return self.fingerprint.encode()
+
+
+class AlertTopicMessage:
+    """Decodes a `vigil.alerts.v1` message into what it is: an AlertEvent or an AlertAcknowledged,
+    told apart by `status` (a discriminated union: one parse, no trial and error). Has the one
+    method `ConsumerLoop` calls on its model."""
+
+    _adapter: ClassVar[TypeAdapter] = TypeAdapter(
+        Annotated[AlertEvent | AlertAcknowledged, Field(discriminator="status")])
+
+    @classmethod
+    def model_validate_json(cls, value: bytes | str) -> AlertEvent | AlertAcknowledged:
+        return cls._adapter.validate_json(value)
 
 
 E = TypeVar("E", bound=Event)

@@ -10,10 +10,10 @@ import asyncio
 import structlog
 from aiokafka import ConsumerRecord
 
-from services.incidents import paging, service
+from services.incidents import acknowledgements, paging, service
 from services.incidents.alerts import independent_parts
 from services.incidents.config import IncidentsSettings
-from shared.events import AlertEvent, DeliveryUpdated, PageRequested, TicketRequested, Topic
+from shared.events import AlertAcknowledged, AlertEvent, AlertTopicMessage, DeliveryUpdated, PageRequested, TicketRequested, Topic
 from shared.kafka import ConsumerLoop, EventProducer
 
 log = structlog.get_logger("vigil.incidents")
@@ -30,17 +30,23 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
     on_resolved = ctx.on_resolved  # the ops wing's postmortem, in the resolve's transaction (app.py)
     bound = structlog.contextvars.bound_contextvars
 
-    async def on_alert(event: AlertEvent, record: ConsumerRecord) -> None:
+    async def on_alert(event: AlertEvent | AlertAcknowledged, record: ConsumerRecord) -> None:
+        if isinstance(event, AlertAcknowledged):  # a sender's acknowledgement (PagerDuty Events v2)
+            await on_alerts([(event, record)])
+            return
         with bound(fingerprint=event.fingerprint, event_id=event.event_id):
             async with ctx.pool.acquire() as conn, conn.transaction():
                 outcome = await service.handle_alert(conn, event, rules=rules, now=ctx.clock(), on_resolved=on_resolved)
             log.debug("alert folded", outcome=outcome.value if outcome else "duplicate")
 
+    def fold_alerts(conn, events: list[AlertEvent]):
+        return service.handle_alerts(conn, events, rules=rules, clock=ctx.clock, on_resolved=on_resolved)
+
     async def fold(events: list[AlertEvent]) -> None:
         # No per-event log context here (the hot path): `service` binds the alert and the incident
         # only where an incident is opened or changed, around its one log line.
         async with ctx.pool.acquire() as conn, conn.transaction():
-            await service.handle_alerts(conn, events, rules=rules, clock=ctx.clock, on_resolved=on_resolved)
+            await fold_alerts(conn, events)
 
     async def on_alerts(items: list[tuple[AlertEvent, ConsumerRecord]]) -> None:
         # Parts that share no group, fingerprint or event id, each folded in its own transaction at
@@ -48,6 +54,10 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         # fails, the loop folds the records again (per partition, then one by one); what a committed part stored is
         # then found processed (by event id) and not done twice.
         events = [event for event, _record in items]
+        if acknowledgements.holds_acknowledgements(events):  # rare: folded in order, in one transaction
+            async with ctx.pool.acquire() as conn, conn.transaction():
+                await acknowledgements.fold_in_order(conn, events, fold_alerts=fold_alerts, clock=ctx.clock)
+            return
         if len(events) < SPLIT_FROM:
             await fold(events)
             return
@@ -83,7 +93,7 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
     return [
         # One transaction for every partition of a poll: the alerts of one group are spread over
         # the partitions (the key is the fingerprint) and meet at the group's incident row anyway.
-        loop(Topic.ALERTS, AlertEvent, on_alert, "", on_alerts, batch_partitions=True, max_batch=ALERT_BATCH,
+        loop(Topic.ALERTS, AlertTopicMessage, on_alert, "", on_alerts, batch_partitions=True, max_batch=ALERT_BATCH,
              commit_interval_s=COMMIT_INTERVAL_S),
         timeline_loop(Topic.PAGES, PageRequested, "-pages", paging.record_page, paging.record_pages, "page_id"),
         timeline_loop(Topic.TICKETS, TicketRequested, "-tickets", paging.record_ticket, paging.record_tickets, "ticket_id"),

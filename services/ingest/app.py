@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import FastAPI
 
 from services.ingest import routes
 from services.ingest.config import IngestSettings
+from services.ingest.events_v2 import routes as events_v2
+from services.ingest.events_v2.store import KeyStore
 from shared.clock import Clock, utc_now
 from shared.events import Topic
 from shared.service import Runtime, ServiceSpec, build_app
@@ -18,7 +22,7 @@ GC_THRESHOLDS = (20_000, 10, 10)
 
 SPEC = ServiceSpec(
     name="ingest", title="Vigil ingest", ce_source=CE_SOURCE, topics=(Topic.ALERTS,),
-    description="Alertmanager webhook target: alerts in, one event per alert on Kafka.",
+    description="Alertmanager webhook and PagerDuty Events API v2 target: alerts in, one event per alert on Kafka.",
     # FastAPI's own per-request tracing cost ~27% of the CPU of a 1-alert webhook (docs/performance.md);
     # the webhook's `ingest.produce` span still starts the trace that follows the alert through Kafka.
     request_tracing=False,
@@ -26,10 +30,23 @@ SPEC = ServiceSpec(
 
 
 def create_app(settings: IngestSettings, *, clock: Clock = utc_now) -> FastAPI:
+    """Ingest; with a database URL also PagerDuty Events v2 and its integration keys. The skeleton
+    keeps no pool for ingest: the webhook must work, and ingest be ready, without PostgreSQL
+    (events_v2/store.py connects in the background)."""
+
     async def start(rt: Runtime) -> dict:
         # The producer connects in the background: until then the webhook answers 503.
-        return {"ingest": routes.IngestContext(settings=settings, producer=rt.producer, clock=clock)}
+        state = {"ingest": routes.IngestContext(settings=settings, producer=rt.producer, clock=clock)}
+        if settings.database_url:
+            store = KeyStore(settings.database_url, clock=clock, refresh_s=settings.ingest_key_refresh_s,
+                             retention=timedelta(days=settings.ingest_dedup_retention_days))
+            rt.work.start("events-v2-store", store.run, store.stop)
+            rt.on_stop(store.close)
+            state["events_v2"] = events_v2.EventsV2Context(settings=settings, producer=rt.producer, clock=clock, store=store)
+        return state
 
     app = build_app(SPEC, settings, start=start, clock=clock)
     routes.install(app)
+    if settings.database_url:
+        events_v2.install(app)
     return app

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from shared.settings import BaseServiceSettings, CommaList
+from shared.api_auth import ApiTokenSettings
+from shared.settings import CommaList
 
 MIN_TOKEN_LENGTH = 16
 
 
-class IngestSettings(BaseServiceSettings):
+class IngestSettings(ApiTokenSettings):
+    # With VIGIL_DATABASE_URL, ingest also serves PagerDuty Events v2 (`/v2/enqueue`) and its
+    # integration keys (`/api/v1/integration-keys`, VIGIL_API_TOKENS admin); without it, the webhook alone.
     ingest_port: int = Field(default=8080, ge=1, le=65535)
     ingest_tokens: CommaList = Field(
         default_factory=list,
@@ -21,6 +24,11 @@ class IngestSettings(BaseServiceSettings):
     ingest_max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     ingest_produce_timeout_s: float = Field(default=5.0, gt=0, le=120)
     ingest_retry_after_s: int = Field(default=5, ge=1, le=3600)
+    ingest_key_refresh_s: float = Field(
+        default=5.0, gt=0, le=300, description="Integration keys are reloaded on every change (NOTIFY) and at least this often.")
+    ingest_dedup_retention_days: int = Field(
+        default=7, ge=1, le=365, description="How long a resolved Events v2 dedup key is remembered (a retried resolve is "
+        "the same event within it).")
 
     @field_validator("ingest_tokens")
     @classmethod
