@@ -14,7 +14,7 @@ from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
 from services.incidents.ops import record_routes, report_routes, routes as ops_routes, service as ops_service
 from services.incidents.ops.peers import Peers
-from services.incidents.service import OnResolved
+from services.incidents.service import OnResolved, settle_flapping
 from shared.clock import Clock, utc_now
 from shared.events import Topic
 from shared.service import Runtime, ServiceSpec, build_app
@@ -48,6 +48,9 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         for loop in consumer_loops(ctx, settings, rt.producer):
             rt.work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         rt.work.every("open-incidents-gauge", lambda: open_gauge.refresh_from(rt.pool), interval_s=5.0, timeout_s=10.0)
+        rules = settings.grouping()
+        rt.work.every("settle-flapping", lambda: settle_flapping(rt.pool, rules=rules, now=clock(), on_resolved=ctx.on_resolved),
+                      interval_s=settings.incidents_flap_check_s, timeout_s=60.0)
         peers = Peers(
             slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,
             ingest_url=settings.incidents_ingest_url, token=settings.incidents_peer_token,

@@ -32,6 +32,13 @@ class IncidentsSettings(ApiTokenSettings):
     )
     incidents_correlate_by: str = Field(
         default="service", min_length=1, max_length=100, description="The label the correlation window compares.")
+    incidents_flap_changes: int = Field(
+        default=6, ge=0, le=1000, description="An incident whose alerts change state (fire, resolve) this many times "
+        "within the flap window is flapping: it stays open and does not page again until they are stable; 0 = off.")
+    incidents_flap_window_s: int = Field(
+        default=1800, ge=60, le=86400, description="The flap window, and how long alerts must be stable to end flapping.")
+    incidents_flap_check_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often flapping incidents are checked for stable alerts.")
     incidents_severity_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_LABEL_LEVELS),
         description="severity label value (lower case) -> critical|high|medium|low, as JSON",
@@ -102,6 +109,8 @@ class IncidentsSettings(ApiTokenSettings):
             correlation_window=timedelta(seconds=self.incidents_correlation_window_s)
             if self.incidents_correlation_window_s else None,
             correlate_by=self.incidents_correlate_by,
+            flap_changes=self.incidents_flap_changes,
+            flap_window=timedelta(seconds=self.incidents_flap_window_s),
             severity_levels=dict(self.incidents_severity_levels),
             default_level=self.incidents_default_level,
             level_sevs=dict(self.incidents_level_sevs),
@@ -121,6 +130,8 @@ class GroupingRules:
     auto_resolve_sevs: frozenset[int]
     correlation_window: timedelta | None = None
     correlate_by: str = "service"
+    flap_changes: int = 0  # 0: flap detection off
+    flap_window: timedelta = timedelta(minutes=30)
 
     def severity_of(self, labels: dict[str, str]) -> int:
         return self.level_sevs[level_of(labels, mapping=self.severity_levels, default=self.default_level)]

@@ -182,6 +182,25 @@ def alert_fired_again(incident: Incident, *, alert: str) -> Change:
     return Change(incident, [Entry("alerts_firing", text, SYSTEM)], ["alerts_firing"])
 
 
+def flapping(changes: int, *, limit: int) -> bool:
+    """Whether `changes` alert state changes (firing, resolved) within the flap window are too many
+    (`limit` 0: flap detection off)."""
+    return limit > 0 and changes >= limit
+
+
+def flapping_started(incident: Incident, *, changes: int, window: timedelta) -> Change:
+    text = (f"flapping: its alerts changed state {changes} times within {window.total_seconds() / 60:g} min; the "
+            "incident stays open and its alerts resolving or firing again neither close it nor page again until "
+            f"they are stable for {window.total_seconds() / 60:g} min")
+    return Change(incident, [Entry("flapping", text, SYSTEM)], [])
+
+
+def flapping_ended(incident: Incident, *, window: timedelta, firing: int) -> Change:
+    state = f"{firing} alert{'s' if firing != 1 else ''} firing" if firing else "every alert resolved"
+    return Change(incident, [Entry("stable", f"stable again: no alert changes for {window.total_seconds() / 60:g} min "
+                                             f"({state})", SYSTEM)], [])
+
+
 @dataclass(frozen=True)
 class Durations:
     time_to_detect: timedelta | None

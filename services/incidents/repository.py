@@ -29,8 +29,8 @@ WHERE fingerprint = $1 AND starts_at = $2 FOR UPDATE"""
 INSERT_OCCURRENCE = """
 INSERT INTO incidents.alert_occurrence
     (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
-     source, generator_url, ends_at, first_seen_at, last_seen_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+     source, generator_url, ends_at, first_seen_at, last_seen_at, suppressed_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 ON CONFLICT (fingerprint, starts_at) DO NOTHING"""
 
 TOUCH_OCCURRENCE = "UPDATE incidents.alert_occurrence SET last_seen_at = $3 WHERE fingerprint = $1 AND starts_at = $2"
@@ -43,13 +43,13 @@ TOUCH_OCCURRENCE = "UPDATE incidents.alert_occurrence SET last_seen_at = $3 WHER
 INSERT_OCCURRENCES = """
 INSERT INTO incidents.alert_occurrence
     (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
-     source, generator_url, ends_at, first_seen_at, last_seen_at)
+     source, generator_url, ends_at, first_seen_at, last_seen_at, suppressed_by)
 SELECT fingerprint, starts_at, status, incident_id, severity, alertname, labels::jsonb, annotations::jsonb,
-       group_key, source, generator_url, ends_at, seen_at, seen_at
+       group_key, source, generator_url, ends_at, seen_at, seen_at, suppressed_by
 FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::smallint[], $6::text[], $7::text[],
-            $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[])
+            $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[], $14::bigint[])
     AS r(fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
-         source, generator_url, ends_at, seen_at)
+         source, generator_url, ends_at, seen_at, suppressed_by)
 ON CONFLICT (fingerprint, starts_at) DO NOTHING"""
 
 RESOLVE_OCCURRENCE = """
@@ -60,10 +60,23 @@ EARLIER_START = "UPDATE incidents.incident SET started_at = $2 WHERE id = $1 AND
 
 FIRING_COUNT = "SELECT count(*) FROM incidents.alert_occurrence WHERE incident_id = $1 AND status = 'firing'"
 
+ALERT_CHANGES_SINCE = """
+SELECT count(*) FROM incidents.timeline_entry
+WHERE incident_id = $1 AND at >= $2 AND kind IN ('alert_firing', 'alert_resolved')"""
+FLAPPING_SINCE = "SELECT flapping_since FROM incidents.incident WHERE id = $1"
+SET_FLAPPING = "UPDATE incidents.incident SET flapping_since = $2 WHERE id = $1"
+# Flapping incidents whose alerts have been stable for the window (or that were resolved meanwhile).
+FLAPPING_SETTLED = """
+SELECT i.id, i.status FROM incidents.incident i
+WHERE i.flapping_since IS NOT NULL AND (i.status = 'resolved' OR NOT EXISTS (
+    SELECT 1 FROM incidents.timeline_entry t
+    WHERE t.incident_id = i.id AND t.at >= $1 AND t.kind IN ('alert_firing', 'alert_resolved')))
+ORDER BY i.id LIMIT 100 FOR NO KEY UPDATE OF i SKIP LOCKED"""
+
 INCIDENT_COLUMNS = """id, version, group_key, title, severity, severity_source, status, commander, impact_users,
     impact_features, impact_revenue, impact_text, detected_by, labels, started_at, detected_at, acknowledged_at,
     acknowledged_by, mitigated_at, resolved_at, root_cause, contributing_factors, fix_applied, status_text,
-    next_update_at, created_at, updated_at"""
+    next_update_at, created_at, updated_at, suppressed_by_window"""
 
 # Incident rows are locked FOR NO KEY UPDATE, never FOR UPDATE: an incident's id never changes, and
 # FOR UPDATE would also wait for the FOR KEY SHARE lock every insert referring to the incident takes
@@ -76,8 +89,9 @@ SELECT {INCIDENT_COLUMNS} FROM incidents.incident WHERE group_key = $1 AND statu
 
 INSERT_INCIDENT = f"""
 INSERT INTO incidents.incident
-    (group_key, title, severity, severity_source, status, detected_by, labels, started_at, detected_at, impact_text, commander)
-VALUES ($1, $2, $3, $10, 'investigating', $4, $5, $6, $7, $8, $9)
+    (group_key, title, severity, severity_source, status, detected_by, labels, started_at, detected_at, impact_text, commander,
+     suppressed_by_window)
+VALUES ($1, $2, $3, $10, 'investigating', $4, $5, $6, $7, $8, $9, $11)
 ON CONFLICT (group_key) WHERE status <> 'resolved' DO NOTHING
 RETURNING {INCIDENT_COLUMNS}"""
 
@@ -139,23 +153,24 @@ WITH outbox AS (
 ), occurrences AS (
     INSERT INTO incidents.alert_occurrence
         (fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
-         source, generator_url, ends_at, first_seen_at, last_seen_at)
+         source, generator_url, ends_at, first_seen_at, last_seen_at, suppressed_by)
     SELECT fingerprint, starts_at, status, incident_id, severity, alertname, labels::jsonb, annotations::jsonb,
-           group_key, source, generator_url, ends_at, seen_at, seen_at
+           group_key, source, generator_url, ends_at, seen_at, seen_at, suppressed_by
     FROM unnest($6::text[], $7::timestamptz[], $8::text[], $9::bigint[], $10::smallint[], $11::text[], $12::text[],
-                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[])
+                $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[], $18::timestamptz[],
+                $19::bigint[])
         AS r(fingerprint, starts_at, status, incident_id, severity, alertname, labels, annotations, group_key,
-             source, generator_url, ends_at, seen_at)
+             source, generator_url, ends_at, seen_at, suppressed_by)
     ON CONFLICT (fingerprint, starts_at) DO NOTHING
 ), timeline AS (
     INSERT INTO incidents.timeline_entry (incident_id, at, kind, text, actor, dedup_key)
     SELECT incident_id, at, kind, text, actor, dedup_key
-    FROM unnest($19::bigint[], $20::timestamptz[], $21::text[], $22::text[], $23::text[], $24::text[])
+    FROM unnest($20::bigint[], $21::timestamptz[], $22::text[], $23::text[], $24::text[], $25::text[])
         WITH ORDINALITY AS t(incident_id, at, kind, text, actor, dedup_key, n)
     ORDER BY n
     ON CONFLICT (dedup_key) DO NOTHING
 )
-SELECT pg_notify($25, '') WHERE $26::boolean"""
+SELECT pg_notify($26, '') WHERE $27::boolean"""
 
 TIMELINE = """
 SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at, id"""
@@ -217,19 +232,22 @@ async def get_occurrences(conn: asyncpg.Connection, keys: list[tuple[str, dateti
     return {(r["fingerprint"], r["starts_at"]): _occurrence(r) for r in rows}
 
 
-def occurrence_args(*, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> tuple:
+def occurrence_args(
+    *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime, suppressed_by: int | None = None,
+) -> tuple:
     return (
         event.fingerprint, event.starts_at, event.status, incident_id, severity, event.labels.get("alertname"),
-        event.labels, event.annotations, group_key, event.source, event.generator_url, event.ends_at, now,
+        event.labels, event.annotations, group_key, event.source, event.generator_url, event.ends_at, now, suppressed_by,
     )
 
 
 async def insert_occurrence(
-    conn: asyncpg.Connection, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime
+    conn: asyncpg.Connection, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime,
+    suppressed_by: int | None = None,
 ) -> None:
-    await conn.execute(
-        INSERT_OCCURRENCE, *occurrence_args(event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now)
-    )
+    """`suppressed_by`: the silence holding it (then no incident)."""
+    await conn.execute(INSERT_OCCURRENCE, *occurrence_args(
+        event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now, suppressed_by=suppressed_by))
 
 
 def _columns(rows: list[tuple]) -> list[list]:
@@ -250,7 +268,7 @@ async def insert_batch(conn: asyncpg.Connection, *, outbox: list[tuple], occurre
     """Outbox rows (from `shared.outbox.outbox_row`), new occurrences (from `occurrence_args`, at
     most one per occurrence) and timeline entries (from `timeline_args`), each in its list's order,
     in one statement: what `enqueue_many`, `insert_occurrences` and `add_timeline_rows` store."""
-    occurrence_columns = _columns(occurrences) if occurrences else [[] for _ in range(13)]
+    occurrence_columns = _columns(occurrences) if occurrences else [[] for _ in range(14)]
     if occurrences:
         occurrence_columns[6] = [to_json(v).decode() for v in occurrence_columns[6]]  # labels
         occurrence_columns[7] = [to_json(v).decode() for v in occurrence_columns[7]]  # annotations
@@ -290,6 +308,24 @@ async def firing_count(conn: asyncpg.Connection, incident_id: int) -> int:
     return await conn.fetchval(FIRING_COUNT, incident_id)
 
 
+async def alert_changes_since(conn: asyncpg.Connection, incident_id: int, since: datetime) -> int:
+    """How often the incident's alerts fired or resolved since `since` (from its timeline)."""
+    return await conn.fetchval(ALERT_CHANGES_SINCE, incident_id, since)
+
+
+async def flapping_since(conn: asyncpg.Connection, incident_id: int) -> datetime | None:
+    return await conn.fetchval(FLAPPING_SINCE, incident_id)
+
+
+async def set_flapping(conn: asyncpg.Connection, incident_id: int, since: datetime | None) -> None:
+    await conn.execute(SET_FLAPPING, incident_id, since)
+
+
+async def flapping_settled(conn: asyncpg.Connection, *, stable_since: datetime) -> list[asyncpg.Record]:
+    """Flapping incidents (locked; others skipped) without alert changes since `stable_since`, or resolved."""
+    return await conn.fetch(FLAPPING_SETTLED, stable_since)
+
+
 async def open_incident_of_group(conn: asyncpg.Connection, group_key: str) -> Incident | None:
     row = await conn.fetchrow(OPEN_INCIDENT_OF_GROUP, group_key)
     return incident_from_row(row) if row else None
@@ -311,13 +347,14 @@ async def open_incidents_of_groups(conn: asyncpg.Connection, group_keys: list[st
 async def insert_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str,
     labels: dict, started_at: datetime, detected_at: datetime, impact_text: str | None = None,
-    commander: str | None = None, severity_source: str = "alerts",
+    commander: str | None = None, severity_source: str = "alerts", suppressed_by_window: int | None = None,
 ) -> asyncpg.Record | None:
     """The new incident's row (as `get_incident_row` reads it), or None when another transaction
-    opened one for the group first."""
+    opened one for the group first. `suppressed_by_window`: opened inside that maintenance window's
+    scope (never paged)."""
     return await conn.fetchrow(
         INSERT_INCIDENT, group_key, title, severity, detected_by, labels, started_at, detected_at, impact_text,
-        commander, severity_source,
+        commander, severity_source, suppressed_by_window,
     )
 
 

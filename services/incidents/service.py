@@ -15,7 +15,8 @@ from services.incidents import repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
 from services.incidents.lifecycle import (
-    SYSTEM, Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, reopen,
+    SYSTEM, Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, flapping,
+    flapping_ended, flapping_started, reopen,
 )
 from shared.clock import Clock
 from shared.events import AlertEvent, IncidentEvent
@@ -364,7 +365,10 @@ async def _attach_new_firing(
             incident = repo.incident_from_row(row)
     elif incident.status == "mitigating":
         await writes.flush()  # the count reads occurrences
-        if await repo.firing_count(conn, incident.id) == 0:
+        if await repo.firing_count(conn, incident.id) == 0 and await repo.flapping_since(conn, incident.id) is None:
+            # Its escalation stopped when the alerts resolved: it resumes (once, even when this
+            # firing starts flapping — from then on the alerts' changes leave the escalation alone).
+            await _starts_flapping(conn, incident, rules=rules, now=now, pending=1)  # this firing's entry is not written yet
             change = alert_fired_again(incident, alert=event.labels.get("alertname", event.fingerprint))
             await apply(conn, change, now=now, writes=writes, alert=event)
             incident = change.incident
@@ -390,6 +394,51 @@ async def _alert_resolved(
     row = await repo.get_incident_row(conn, incident_id, for_update=True)
     await repo.add_timeline(conn, incident_id, [Entry("alert_resolved", timeline_text(event), "alertmanager")], at=now)
     if await repo.firing_count(conn, incident_id) == 0:
-        change = all_alerts_resolved(repo.incident_from_row(row), auto_resolve_sevs=rules.auto_resolve_sevs, now=now)
+        incident = repo.incident_from_row(row)
+        if incident.status != "resolved" and (await repo.flapping_since(conn, incident_id) is not None
+                                              or await _starts_flapping(conn, incident, rules=rules, now=now)):
+            return  # flapping: it stays as it is until its alerts are stable (`settle_flapping`)
+        change = all_alerts_resolved(incident, auto_resolve_sevs=rules.auto_resolve_sevs, now=now)
         if change.changed:
             await apply(conn, change, now=now, alert=event, on_resolved=on_resolved)
+
+
+async def _starts_flapping(conn: asyncpg.Connection, incident: Incident, *, rules: GroupingRules, now: datetime,
+                           pending: int = 0) -> bool:
+    """Whether the incident's alerts start flapping now (`pending`: changes not in its timeline yet);
+    if so it is marked, with a timeline entry saying what that means."""
+    if not rules.flap_changes:
+        return False
+    changes = await repo.alert_changes_since(conn, incident.id, now - rules.flap_window) + pending
+    if not flapping(changes, limit=rules.flap_changes):
+        return False
+    await repo.set_flapping(conn, incident.id, now)
+    await repo.add_timeline(conn, incident.id, flapping_started(incident, changes=changes, window=rules.flap_window).entries,
+                            at=now)
+    log.info("incident flapping", incident_id=f"INC-{incident.id}", changes=changes)
+    return True
+
+
+async def settle_flapping(pool: asyncpg.Pool, *, rules: GroupingRules, now: datetime,
+                          on_resolved: OnResolved | None) -> int:
+    """End flapping where the alerts have been stable for the flap window: the timeline says so,
+    and an incident whose alerts all resolved meanwhile is now treated as such (SEV3/SEV4 resolve,
+    SEV1/SEV2 stop paging and wait in Mitigating). Several replicas: each incident is settled once."""
+    if not rules.flap_changes:
+        return 0
+    async with pool.acquire() as conn, conn.transaction():
+        settled = await repo.flapping_settled(conn, stable_since=now - rules.flap_window)
+        for row in settled:
+            await repo.set_flapping(conn, row["id"], None)
+            if row["status"] == "resolved":
+                continue
+            incident = repo.incident_from_row(await repo.get_incident_row(conn, row["id"], for_update=True))
+            firing = await repo.firing_count(conn, incident.id)
+            await repo.add_timeline(conn, incident.id, flapping_ended(incident, window=rules.flap_window, firing=firing).entries,
+                                    at=now)
+            log.info("incident stable again", incident_id=f"INC-{incident.id}", firing=firing)
+            if firing == 0:
+                change = all_alerts_resolved(incident, auto_resolve_sevs=rules.auto_resolve_sevs, now=now)
+                if change.changed:
+                    await apply(conn, change, now=now, on_resolved=on_resolved)
+    return len(settled)

@@ -14,7 +14,7 @@ import pytest
 from shared.events import IncidentEvent, PageRequested, Topic, TicketRequested, decode, encode
 from tests.conftest import create_database
 from tests.services import INGEST_TOKEN, service_settings, start_service
-from tests.support import TopicCursor, unique_payload, wait_for
+from tests.support import ManualClock, TopicCursor, unique_payload, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -204,6 +204,35 @@ async def test_within_the_correlation_window_another_group_of_the_same_service_j
         assert len(incidents_of_run(api, run)) == 1
         [entry] = [t for t in joined["timeline"] if t["kind"] == "correlated"]
         assert entry["text"] == f"alert DatabaseSlow joined: the same run ({run}) within 5 min of this incident"
+
+
+async def test_a_flapping_alert_keeps_its_incident_open_and_resumes_escalation_once(
+        pipeline, kafka_broker, postgres_server, topic_prefix):
+    am, _ = pipeline
+    clock = ManualClock()
+    settings = own_database_settings(kafka_broker, postgres_server, topic_prefix=topic_prefix, incidents_flap_changes=4,
+                                     incidents_flap_window_s=600, incidents_flap_check_s=0.2)
+    with start_service("incidents", settings, clock=clock) as incidents:
+        api = incidents.client("admin")
+        run = run_id()
+        firing = unique_payload("01-single-firing.json", run)
+        firing["alerts"][0]["labels"]["severity"] = "critical"  # SEV1: waits in Mitigating, never resolves by itself
+        kinds = lambda: [t["kind"] for t in detail(api, incident["id"])["timeline"]]  # noqa: E731
+        for cycle in range(4):  # fire, resolve: 8 changes, flapping from the 4th
+            firing["alerts"][0]["startsAt"] = datetime.now(UTC).isoformat()  # a new occurrence each time
+            assert am.post(WEBHOOK, content=json.dumps(firing)).status_code == 200
+            if cycle == 0:
+                [incident] = wait_for(lambda: incidents_of_run(api, run), what="incident")
+            wait_for(lambda c=cycle: kinds().count("alert_firing") == c + 1, what=f"firing {cycle}")
+            assert am.post(WEBHOOK, content=json.dumps(resolved_copy(firing))).status_code == 200
+            wait_for(lambda c=cycle: kinds().count("alert_resolved") == c + 1, what=f"resolved {cycle}")
+        seen = kinds()
+        assert seen.count("flapping") == 1 and seen.count("alerts_firing") == 1, seen  # resumed once, then left alone
+        assert seen.count("alerts_resolved") == 1, seen  # only the resolve before it flapped stopped the pages
+        assert detail(api, incident["id"])["status"] == "mitigating"
+        clock.advance(minutes=11)  # stable for the window: flapping ends; every alert resolved, so pages stay stopped
+        wait_for(lambda: "stable" in kinds(), what="stable again")
+        assert kinds().count("alerts_resolved") == 2
 
 
 async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker, topic_prefix):

@@ -207,3 +207,15 @@ def test_sev4_response_is_due_by_the_end_of_the_next_weekday(detected, due):
     from services.incidents.severity import response_deadline
 
     assert response_deadline(4, detected) == due
+
+
+def test_flapping_starts_at_the_limit_and_can_be_switched_off():
+    assert not lc.flapping(5, limit=6) and lc.flapping(6, limit=6) and not lc.flapping(100, limit=0)
+
+
+def test_flapping_and_stable_again_say_what_they_mean():
+    started = lc.flapping_started(BASE, changes=6, window=timedelta(minutes=30))
+    assert started.events == [] and started.entries[0].kind == "flapping"
+    assert started.entries[0].text.startswith("flapping: its alerts changed state 6 times within 30 min")
+    ended = lc.flapping_ended(BASE, window=timedelta(minutes=30), firing=0)
+    assert ended.entries[0].text == "stable again: no alert changes for 30 min (every alert resolved)"
