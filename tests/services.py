@@ -76,8 +76,8 @@ def service_settings(name: str, *, bootstrap: str, database_url: str | None, top
     prefix, the test tokens, its own consumer group; `overrides` win."""
     app_module, settings_path, group_setting = SERVICES[name]
     values: dict[str, Any] = {"kafka_bootstrap_servers": bootstrap, "topic_prefix": topic_prefix}
-    if name == "ingest":
-        values["ingest_tokens"] = [INGEST_TOKEN]
+    if name == "ingest":  # a database only when given: ingest serves Events v2 with one (running_ingest gives none)
+        values.update(ingest_tokens=[INGEST_TOKEN], database_url=database_url, api_tokens=API_TOKENS)
     else:
         values.update(database_url=database_url, api_tokens=API_TOKENS)
     if group_setting:
