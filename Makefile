@@ -4,7 +4,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup run test unit integration e2e bench clean
+.PHONY: setup run test unit integration e2e bench screenshots clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,6 +17,10 @@ test: setup
 
 unit: setup
 	$(BIN)/pytest -q tests/unit
+
+# The console's pages at phone and desktop width, into docs/console/ (make test writes them to a temporary directory).
+screenshots: setup
+	VIGIL_SCREENSHOTS_DIR=docs/console $(BIN)/pytest -q -p no:cacheprovider tests/browser/test_every_page.py
 
 bench: setup
 	$(BIN)/python -m bench.ingest_load

@@ -14,6 +14,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -58,9 +59,21 @@ class Stack:
         assert response.status_code == 200, response.text
 
 
-def _start(stack: ExitStack, name: str, bootstrap: str, database_url: str | None, prefix: str, **overrides) -> Running:
-    values = {"database_url": database_url, "topic_prefix": prefix, **overrides}
-    return stack.enter_context(start_service(name, service_settings(name, bootstrap=bootstrap, **values)))
+def _start_all(stack: ExitStack, bootstrap: str, database_url: str, prefix: str, wanted: dict[str, dict]) -> dict[str, Running]:
+    """Start these services at once (each waits for Kafka and PostgreSQL on its own); stopped with `stack`."""
+    managers = {name: start_service(name, service_settings(name, bootstrap=bootstrap, database_url=database_url,
+                                                           topic_prefix=prefix, **overrides))
+                for name, overrides in wanted.items()}
+    with ThreadPoolExecutor(len(managers)) as pool:
+        futures = {name: pool.submit(manager.__enter__) for name, manager in managers.items()}
+    running = {}
+    for name, future in futures.items():
+        if future.exception() is None:
+            running[name] = future.result()
+            stack.push(managers[name].__exit__)
+    for future in futures.values():
+        future.result()  # the first failure, once every started one will be stopped
+    return running
 
 
 @pytest.fixture(scope="package")
@@ -70,13 +83,13 @@ def console_stack(kafka_broker, postgres_server) -> Iterator[Stack]:
     prefix = f"t{uuid.uuid4().hex[:10]}."
     keys = {"identity_keys": IDENTITY_KEYS}
     with ExitStack() as services:
-        ingest = _start(services, "ingest", bootstrap, None, prefix)
-        incidents = _start(services, "incidents", bootstrap, database_url, prefix, **keys)
-        escalator = _start(services, "escalator", bootstrap, database_url, prefix, escalator_incidents_url=incidents.url,
-                           escalator_incidents_token=TOKENS["admin"], **keys)
-        slo = _start(services, "slo", bootstrap, database_url, prefix, slo_evaluate_interval_s=1, **keys)
-        console = _start(services, "console", bootstrap, database_url, prefix, console_incidents_url=incidents.url,
-                         console_escalator_url=escalator.url, console_slo_url=slo.url)
+        first = _start_all(services, bootstrap, database_url, prefix, {
+            "ingest": {}, "incidents": keys, "slo": {"slo_evaluate_interval_s": 1, **keys}})
+        ingest, incidents, slo = first["ingest"], first["incidents"], first["slo"]
+        escalator = _start_all(services, bootstrap, database_url, prefix, {"escalator": {
+            "escalator_incidents_url": incidents.url, "escalator_incidents_token": TOKENS["admin"], **keys}})["escalator"]
+        console = _start_all(services, bootstrap, database_url, prefix, {"console": {
+            "console_incidents_url": incidents.url, "console_escalator_url": escalator.url, "console_slo_url": slo.url}})["console"]
         config = render_config([WebhookReceiver(RECEIVER, f"{ingest.url}{WEBHOOK_PATH}", INGEST_TOKEN)],
                                group_by=["alertname"], group_wait="0s", group_interval="1s", repeat_interval="1h")
         try:
