@@ -1,6 +1,7 @@
 """A real Alertmanager (Debian's `prometheus-alertmanager`) for end-to-end tests: started on
 127.0.0.1 with free ports, clustering off, storage and log in a throw-away directory, and a
-generated config whose receivers are webhooks to Vigil ingest."""
+generated config whose receivers are webhooks to Vigil ingest, or its PagerDuty Events v2 endpoint
+through Alertmanager's native `pagerduty_configs`."""
 
 from __future__ import annotations
 
@@ -64,9 +65,39 @@ class WebhookReceiver:
     match: tuple[str, str] | None = None
     group_interval: str | None = None
 
+    def receiver_config(self) -> dict:
+        return {"name": self.name, "webhook_configs": [{
+            "url": self.url, "send_resolved": True,
+            "http_config": {"authorization": {"type": "Bearer", "credentials": self.token}},
+        }]}
+
+
+@dataclass(frozen=True)
+class PagerDutyReceiver:
+    """A receiver that speaks PagerDuty Events API v2 (Alertmanager's own `pagerduty_configs`) to
+    `url` (Vigil's `/v2/enqueue`) with `routing_key` (a Vigil integration key); `severity` and the
+    rest are Alertmanager templates or plain text, as in its configuration."""
+
+    name: str
+    url: str
+    routing_key: str
+    severity: str = "error"
+    pd_class: str | None = None
+    details: dict[str, str] | None = None
+    match: tuple[str, str] | None = None
+    group_interval: str | None = None
+
+    def receiver_config(self) -> dict:
+        config: dict = {"routing_key": self.routing_key, "url": self.url, "send_resolved": True, "severity": self.severity}
+        if self.pd_class:
+            config["class"] = self.pd_class
+        if self.details is not None:
+            config["details"] = self.details
+        return {"name": self.name, "pagerduty_configs": [config]}
+
 
 def render_config(
-    receivers: list[WebhookReceiver],
+    receivers: list[WebhookReceiver | PagerDutyReceiver],
     *,
     group_by: list[str],
     group_wait: str = "1s",
@@ -94,19 +125,7 @@ def render_config(
             "repeat_interval": repeat_interval,
             "routes": routes,
         },
-        "receivers": [
-            {
-                "name": r.name,
-                "webhook_configs": [
-                    {
-                        "url": r.url,
-                        "send_resolved": True,
-                        "http_config": {"authorization": {"type": "Bearer", "credentials": r.token}},
-                    }
-                ],
-            }
-            for r in receivers
-        ],
+        "receivers": [r.receiver_config() for r in receivers],
     }
     return yaml.safe_dump(config, sort_keys=False)
 
