@@ -21,16 +21,27 @@ from shared.db import migrate
 
 
 def migration_sets() -> list[tuple[str, str, Path]]:
-    """(service, schema, directory) for every service with a `migrations/` folder; its
-    `repository.SCHEMA` names the schema (the layout every service follows)."""
+    """(service, schema, directory) for every service with a `migrations/` folder; the `SCHEMA` of
+    its `repository.py` names the schema (the service's own, or a sub-package's such as ingest's
+    `events_v2/repository.py` when the database serves one part of the service)."""
     sets = []
     for name in SERVICES:
         package = importlib.import_module(f"services.{name}")
-        directory = Path(package.__file__).parent / "migrations"
+        root = Path(package.__file__).parent
+        directory = root / "migrations"
         if directory.is_dir():
-            repository = importlib.import_module(f"services.{name}.repository")
-            sets.append((name, repository.SCHEMA, directory))
+            sets.append((name, schema_of(name, root), directory))
     return sets
+
+
+def schema_of(name: str, root: Path) -> str:
+    candidates = [root / "repository.py", *sorted(root.glob("*/repository.py"))]
+    for path in candidates:
+        module = ".".join(["services", name, *path.relative_to(root).with_suffix("").parts])
+        schema = getattr(importlib.import_module(module), "SCHEMA", None) if path.exists() else None
+        if schema:
+            return schema
+    raise SystemExit(f"services/{name} has migrations but no repository.py with a SCHEMA")
 
 
 async def run(database_url: str) -> None:
