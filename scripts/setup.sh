@@ -30,7 +30,9 @@ if [ ! -f "$stamp" ]; then
   log "creating .venv and installing vigil with its dev dependencies"
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/pip install -q --upgrade pip >/dev/null
-  .venv/bin/pip install -q -e '.[dev]'
+  # setuptools' "Editable installation … be careful with folders named like your package" notice
+  # is not about anything here; pip shows backend warnings even with -q.
+  PYTHONWARNINGS="ignore:Editable installation" .venv/bin/pip install -q -e '.[dev]'
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sys
@@ -13,6 +14,7 @@ import typer
 
 from services.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
 from services.responder_cli.incidents import incidents_app
+from services.responder_cli.integration_keys import integration_keys_app
 from services.responder_cli.login import login, logout
 from services.responder_cli.oncall import oncall, overrides_app
 from services.responder_cli.slo import slo_app
@@ -32,6 +34,7 @@ app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
+app.add_typer(integration_keys_app, name="integration-keys")
 
 
 @dataclass(frozen=True)
@@ -161,7 +164,7 @@ def dev(
     from shared.local.mail_sink import MailSink
     from shared.local.postgres_server import LocalPostgres
     from shared.observability import configure_logging
-    from shared.runtime import Listener, configure_process, run, serve, tune_gc
+    from shared.runtime import Listener, configure_process, run, tune_gc
 
     configure_logging(level=os.environ.get("VIGIL_LOG_LEVEL", "info"), fmt=os.environ.get("VIGIL_LOG_FORMAT", "auto"))
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -171,6 +174,7 @@ def dev(
             kafka = LocalKafka(state_dir / "kafka", port=kafka_port)
             kafka.start()
             os.environ["VIGIL_KAFKA_BOOTSTRAP_SERVERS"] = kafka.bootstrap_servers
+        _prepare_kafka()
         if not os.environ.get("VIGIL_DATABASE_URL"):
             postgres = LocalPostgres(state_dir / "postgres", port=postgres_port)
             postgres.start()
@@ -203,8 +207,10 @@ def dev(
         # One process for every service, so one set of thresholds for all of them: ingest's (young
         # collections every 20,000 allocations), not the SLO consumer's extreme.
         tune_gc(SERVICES["ingest"]().gc_thresholds)
-        _print_banner(listeners, first_admin)
-        run(serve(listeners))
+        if os.environ.get("VIGIL_LOG_LEVEL", "info") != "debug":
+            # uvicorn's start-up and shutdown lines, once per service (with one PID): the banner says it.
+            logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+        run(_serve_and_announce(listeners, first_admin))
     finally:
         if mail is not None:
             mail.stop()
@@ -212,6 +218,45 @@ def dev(
             kafka.stop()
         if postgres is not None:
             postgres.stop()
+
+
+def _prepare_kafka() -> None:
+    """Every topic created and the broker settled before the services start (shared/local/kafka_ready.py)."""
+    import asyncio
+
+    from shared.local.kafka_ready import prepare_kafka
+
+    try:
+        settings = BaseServiceSettings.load()
+    except SettingsError as exc:
+        _fail(str(exc))
+    try:
+        asyncio.run(prepare_kafka(settings))
+    except TimeoutError as exc:
+        _fail(f"{exc} (VIGIL_KAFKA_BOOTSTRAP_SERVERS={','.join(settings.kafka_bootstrap_servers)})")
+
+
+async def _serve_and_announce(listeners: list, first_admin: tuple[str, str] | None, *, warn_after_s: float = 90.0) -> None:
+    """Serve every service; print the banner once every one of them answers its /readyz."""
+    import asyncio
+
+    import structlog
+
+    from shared.local.readiness import readyz_url, wait_ready
+    from shared.runtime import serve
+
+    async def announce() -> None:
+        urls = {item.name: readyz_url(item.host, item.port) for item in listeners}
+        if waiting := await wait_ready(urls, timeout_s=warn_after_s):
+            structlog.get_logger("vigil.dev").warning("services not ready yet", waiting=waiting, after_s=warn_after_s)
+            await wait_ready(urls, timeout_s=float("inf"))
+        _print_banner(listeners, first_admin)
+
+    announcing = asyncio.create_task(announce())
+    try:
+        await serve(listeners)
+    finally:
+        announcing.cancel()
 
 
 def _notifier_environment(state_dir: Path, mail_port: int, mail_viewer_port: int, mail_sink_class):

@@ -133,6 +133,13 @@ class OutboxRelay:
 
     async def run(self) -> None:
         """Relay until stopped; survives Kafka and Postgres outages (retries with backoff)."""
+        # Start relaying once the producer first connected (it retries by itself): a round before
+        # that could only fail, and its warning would mean nothing.
+        connected = asyncio.ensure_future(self._producer.wait_connected())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait([connected, stopping], return_when=asyncio.FIRST_COMPLETED)
+        connected.cancel()
+        stopping.cancel()
         failures = 0
         while not self._stopping.is_set():
             try:

