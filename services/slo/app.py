@@ -14,6 +14,10 @@ from services.slo.config import SloSettings
 from services.slo.consumer import consumer_loop
 from services.slo.definitions import SloDefinition
 from services.slo.evaluation import EvaluatorConfig
+from services.slo.series import routes as series_routes
+from services.slo.series.feeds import feeds_of
+from services.slo.series.fold import SeriesFold
+from services.slo.series.service import SeriesIngest
 from services.slo.ticker import Evaluator
 from shared.clock import Clock, utc_now
 from shared.events import Topic
@@ -33,7 +37,7 @@ GC_THRESHOLDS = (1_000_000, 20, 100)
 SPEC = ServiceSpec(
     name="slo", title="Vigil SLO", ce_source=CE_SOURCE, topics=(Topic.METRICS, Topic.ALERTS),
     description="Error budgets kept from the metrics stream, burn-rate alerts, capacity forecasts.",
-    routers=(routes.router,), schema=repository.SCHEMA, migrations=MIGRATIONS,
+    routers=(routes.router, series_routes.router), schema=repository.SCHEMA, migrations=MIGRATIONS,
     init_connection=repository.init_connection,
 )
 
@@ -45,6 +49,7 @@ class SloContext:
     settings: SloSettings
     definitions: tuple[SloDefinition, ...]
     producer: EventProducer
+    series: SeriesIngest
 
 
 def evaluator_config(settings: SloSettings, definitions: tuple[SloDefinition, ...]) -> EvaluatorConfig:
@@ -62,7 +67,11 @@ def create_app(
     definitions = settings.definitions()
 
     async def start(rt: Runtime) -> dict:
-        ctx = SloContext(pool=rt.pool, clock=clock, settings=settings, definitions=definitions, producer=rt.producer)
+        max_gap_ms = settings.slo_series_max_gap_s * 1000
+        series = SeriesIngest(SeriesFold(feeds_of(definitions), max_gap_ms=max_gap_ms),
+                              late_window=timedelta(seconds=settings.slo_late_event_window_s))
+        ctx = SloContext(pool=rt.pool, clock=clock, settings=settings, definitions=definitions, producer=rt.producer,
+                         series=series)
         loop = consumer_loop(ctx, settings, rt.producer)
         rt.work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         if run_evaluator:

@@ -31,7 +31,13 @@ class SloSettings(ApiTokenSettings):
     slo_capacity_weeks: int = Field(default=4, ge=1, le=52, description="Weeks of history in the capacity trend")
     slo_capacity_lead_days: int = Field(default=14, ge=0, description="Alert when 'scaling needed by' is closer than this")
     slo_capacity_interval_s: float = Field(default=600, gt=0, description="How often capacity forecasts are recomputed")
-    slo_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Push endpoint body limit")
+    slo_max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Push, remote-write and OTLP body limit (as sent)")
+    slo_series_max_decoded_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1024, description="Remote-write and OTLP body limit once decompressed",
+    )
+    slo_series_max_gap_s: int = Field(
+        default=900, ge=60, description="A series silent for longer starts again from a baseline (and is forgotten)",
+    )
 
     @field_validator("slo_config_file")
     @classmethod

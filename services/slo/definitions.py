@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.slo.series.selectors import SelectorError, parse_selector
+
 Indicator = Literal["success_ratio", "latency_under"]
 Budgeting = Literal["occurrences", "timeslices"]
 Display = Literal["percent_good", "percent_bad", "percentile_ms"]
@@ -34,6 +36,11 @@ class SloDefinition(BaseModel):
     threshold_ms: float | None = Field(default=None, gt=0)
     budgeting: Budgeting = "occurrences"
     display: Display = "percent_good"
+    # Series selectors (Prometheus remote-write, OTLP): the service's buckets are fed from them.
+    total: str | None = Field(default=None, description="Counter selector of all requests, e.g. http_requests_total{job=\"checkout\"}")
+    bad: str | None = Field(default=None, description="Counter selector of failed requests")
+    good: str | None = Field(default=None, description="Counter selector of successful requests (instead of bad)")
+    histogram: str | None = Field(default=None, description="Latency histogram selector (its _bucket series, by le)")
 
     @model_validator(mode="after")
     def _latency_has_threshold(self) -> SloDefinition:
@@ -41,7 +48,29 @@ class SloDefinition(BaseModel):
             raise ValueError("threshold_ms is required for latency_under and only allowed there")
         if self.display == "percentile_ms" and self.indicator != "latency_under":
             raise ValueError("display percentile_ms needs indicator latency_under")
+        self._check_selectors()
         return self
+
+    def _check_selectors(self) -> None:
+        named = {role: text for role in ("total", "bad", "good", "histogram") if (text := getattr(self, role)) is not None}
+        if not named:
+            return
+        if self.service == "*":
+            raise ValueError("an SLO with series selectors must name its service")
+        for role, text in named.items():
+            try:
+                parse_selector(text)
+            except SelectorError as exc:
+                raise ValueError(f"{role}: {exc}") from None
+        if self.indicator == "success_ratio" and set(named) not in ({"total", "bad"}, {"total", "good"}):
+            raise ValueError("a success_ratio SLO with selectors needs total and one of bad or good (not histogram)")
+        if self.indicator == "latency_under" and set(named) != {"histogram"}:
+            raise ValueError("a latency_under SLO with selectors needs histogram only")
+
+    @property
+    def selectors(self) -> dict[str, str]:
+        """The series selectors this SLO names, by role (empty: it reads Vigil's MetricsEvents)."""
+        return {r: t for r in ("total", "bad", "good", "histogram") if (t := getattr(self, r)) is not None}
 
     @property
     def threshold_key(self) -> str | None:

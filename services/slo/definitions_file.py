@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.slo.definitions import SloDefinition, SloDefinitionError
 from services.slo.openslo import from_openslo
+from services.slo.series.feeds import feeds_of
 
 
 class _OwnFile(BaseModel):
@@ -38,4 +39,5 @@ def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
     keys = [(d.service, d.name) for d in found]
     if len(set(keys)) != len(keys):
         raise SloDefinitionError("an SLO name is used twice for the same service")
+    feeds_of(found)  # one total, bad/good and histogram selector per service
     return found

@@ -113,7 +113,8 @@ async def burn_down(request: Request, service: str, slo: str, _p: Viewer, conn: 
 async def list_definitions(request: Request, _p: Viewer) -> dict:
     """Every configured SLO (from `VIGIL_SLO_CONFIG_FILE`, or the defaults), known before any metrics
     arrive; `service: "*"` applies to every service that sends metrics."""
-    return {"items": [{**d.model_dump(), "objective": d.objective_text()} for d in request.state.slo.definitions]}
+    return {"items": [{**d.model_dump(), "objective": d.objective_text(), "selectors": d.selectors}
+                      for d in request.state.slo.definitions]}
 
 
 @router.get("/capacity", response_model=CapacityList, summary="Capacity per service and resource")
@@ -124,7 +125,7 @@ async def list_capacity(_p: Viewer, conn: Connection, service: str | None = Quer
     return {"items": [r["status"] for r in rows], "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, detail={"error": "too_large", "message": f"the body exceeds {limit} bytes"})
@@ -145,7 +146,7 @@ async def push_metrics(request: Request, _p: Responder) -> JSONResponse:
     acknowledged every event, 503 with Retry-After when it cannot. Needs a responder token.
     400 not JSON; 413 over `VIGIL_SLO_MAX_BODY_BYTES`; 422 not valid events (each field named)."""
     ctx = request.state.slo
-    body = await _read_body(request, ctx.settings.slo_max_body_bytes)
+    body = await read_body(request, ctx.settings.slo_max_body_bytes)
     try:
         raw = json.loads(body)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes

@@ -79,6 +79,8 @@ class DefinitionOut(BaseModel):
     target: float
     threshold_ms: float | None
     budgeting: Literal["occurrences", "timeslices"]
+    selectors: dict[str, str] = Field(default_factory=dict, description="Series selectors by role (total, bad, good, histogram); "
+                                      "empty when the SLO reads Vigil's metrics events")
 
 
 class DefinitionList(BaseModel):

@@ -1,0 +1,206 @@
+"""PURE: a Prometheus remote-write 1.0 request (`prometheus.WriteRequest`, snappy block format)
+read into series — our own reader of the few protobuf fields an SLO needs, no generated code:
+
+    WriteRequest { repeated TimeSeries timeseries = 1; }            (metadata = 3: skipped)
+    TimeSeries   { repeated Label labels = 1; repeated Sample samples = 2; }  (exemplars, native histograms: skipped)
+    Label        { string name = 1; string value = 2; }
+    Sample       { double value = 1; int64 timestamp = 2; }        (milliseconds)
+
+A series' key is the bytes of its labels as sent: Prometheus sends the same labels the same way
+every time, so a known series is recognised without decoding its labels again.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+import cramjam
+
+from services.slo.series.fold import SeriesSamples
+
+_DOUBLE = struct.Struct("<d")
+VERSION_1 = "prometheus.WriteRequest"
+VERSION_2 = "io.prometheus.write.v2.Request"
+
+
+class UndecodableRequest(ValueError):
+    """A body that is not a snappy-compressed WriteRequest; the message says what is wrong."""
+
+
+class TooLarge(ValueError):
+    """A body whose decompressed size exceeds the limit."""
+
+
+def _varint(data: bytes, i: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if i >= len(data):
+            raise UndecodableRequest("truncated varint")
+        b = data[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, i
+        shift += 7
+        if shift > 63:
+            raise UndecodableRequest("varint longer than 10 bytes")
+
+
+def _skip(data: bytes, i: int, wire: int) -> int:
+    if wire == 0:
+        return _varint(data, i)[1]
+    if wire == 1:
+        return i + 8
+    if wire == 2:
+        n, i = _varint(data, i)
+        return i + n
+    if wire == 5:
+        return i + 4
+    raise UndecodableRequest(f"unsupported protobuf wire type {wire}")
+
+
+def decompress(body: bytes, *, max_bytes: int) -> bytes:
+    """The snappy block-format body decompressed, refused before decompressing when its declared
+    length exceeds `max_bytes`."""
+    try:
+        declared, _ = _varint(body, 0)
+    except UndecodableRequest:
+        raise UndecodableRequest("the body is empty or not snappy-compressed (Content-Encoding: snappy, block format)") from None
+    if declared > max_bytes:
+        raise TooLarge(f"the decompressed body would be {declared} bytes, over {max_bytes}")
+    try:
+        return bytes(cramjam.snappy.decompress_raw(body))
+    except Exception as exc:  # cramjam raises its own DecompressionError
+        raise UndecodableRequest(f"the body is not snappy block-format data: {exc}") from None
+
+
+def labels_of(raw: bytes) -> dict[str, str]:
+    """The labels of one series from its label fields' bytes."""
+    labels: dict[str, str] = {}
+    i, end = 0, len(raw)
+    while i < end:
+        tag, i = _varint(raw, i)
+        n, i = _varint(raw, i)
+        if tag != 0x0A:
+            raise UndecodableRequest("a series' labels hold a field that is not a label")
+        j, stop = i, i + n
+        name = value = ""
+        while j < stop:
+            t, j = _varint(raw, j)
+            m, j = _varint(raw, j)
+            if t == 0x0A:
+                name = raw[j:j + m].decode()
+            elif t == 0x12:
+                value = raw[j:j + m].decode()
+            j += m
+        labels[name] = value
+        i = stop
+    if i != end:
+        raise UndecodableRequest("a label runs past its series")
+    return labels
+
+
+def _samples(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, float]]:
+    out = []
+    unpack = _DOUBLE.unpack_from
+    for i, stop in spans:
+        value, ts = 0.0, 0
+        while i < stop:
+            tag = data[i]
+            if tag == 0x09:  # value: fixed64
+                value = unpack(data, i + 1)[0]
+                i += 9
+            elif tag == 0x10:  # timestamp: varint (int64)
+                ts, i = _varint(data, i + 1)
+                if ts >= 1 << 63:
+                    ts -= 1 << 64
+            else:
+                i = _skip_field(data, i)
+        if i != stop:
+            raise UndecodableRequest("a sample runs past its end")
+        out.append((ts, value))
+    return out
+
+
+def _skip_field(data: bytes, i: int) -> int:
+    tag, i = _varint(data, i)
+    return _skip(data, i, tag & 7)
+
+
+def series(data: bytes) -> Iterator[SeriesSamples]:
+    """(label bytes, labels reader, samples) per TimeSeries of a decompressed WriteRequest."""
+    i, end = 0, len(data)
+    try:
+        while i < end:
+            tag, i = _varint(data, i)
+            if tag != 0x0A:  # not a timeseries: metadata (3) or an unknown field
+                i = _skip(data, i, tag & 7)
+                continue
+            n, i = _varint(data, i)
+            stop = i + n
+            if stop > end:
+                raise UndecodableRequest("a series runs past the end of the body")
+            label_start = label_end = -1
+            label_parts: list[bytes] | None = None  # only when other fields sit between labels
+            sample_spans: list[tuple[int, int]] = []
+            while i < stop:
+                start = i
+                t = data[i]
+                if t < 0x80:
+                    i += 1
+                else:
+                    t, i = _varint(data, i)
+                if t & 7 != 2:
+                    i = _skip(data, i, t & 7)
+                    continue
+                m = data[i]
+                if m < 0x80:
+                    i += 1
+                else:
+                    m, i = _varint(data, i)
+                if t == 0x0A:
+                    if label_start < 0:
+                        label_start = start
+                    elif label_parts is not None:
+                        label_parts.append(data[start:i + m])
+                    elif label_end != start:
+                        label_parts = [data[label_start:label_end], data[start:i + m]]
+                    label_end = i + m
+                elif t == 0x12:
+                    sample_spans.append((i, i + m))
+                i += m
+            if i != stop:
+                raise UndecodableRequest("a series' fields run past its end")
+            key = b"".join(label_parts) if label_parts else data[label_start:label_end] if label_start >= 0 else b""
+            yield key, (lambda k=key: labels_of(k)), _samples(data, sample_spans), False
+        if i != end:
+            raise UndecodableRequest("the last series runs past the end of the body")
+    except (IndexError, struct.error, UnicodeDecodeError) as exc:
+        raise UndecodableRequest(f"not a protobuf WriteRequest: {exc}") from None
+
+
+def _field(tag: int, payload: bytes) -> bytes:
+    return bytes([tag]) + _encode_varint(len(payload)) + payload
+
+
+def _encode_varint(n: int) -> bytes:
+    out = bytearray()
+    n &= (1 << 64) - 1
+    while True:
+        if n < 0x80:
+            out.append(n)
+            return bytes(out)
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+
+
+def encode_write_request(batch: list[tuple[dict[str, str], list[tuple[int, float]]]]) -> bytes:
+    """A snappy-compressed WriteRequest (for tests and the benchmark; labels sorted by name as
+    Prometheus sends them)."""
+    out = bytearray()
+    for labels, samples in batch:
+        ts = b"".join(_field(0x0A, _field(0x0A, k.encode()) + _field(0x12, v.encode())) for k, v in sorted(labels.items()))
+        ts += b"".join(_field(0x12, b"\x09" + _DOUBLE.pack(v) + b"\x10" + _encode_varint(t)) for t, v in samples)
+        out += _field(0x0A, ts)
+    return bytes(cramjam.snappy.compress_raw(bytes(out)))

@@ -1,0 +1,47 @@
+"""The unit of work of series ingestion: one remote-write request or OTLP export is worked out by
+the in-memory `SeriesFold`, its buckets are added in one transaction, and only then does the fold
+keep the batch's last samples — so a request answered with an error (and retried by the sender)
+leaves no trace. One batch at a time: a series' samples must be compared in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import asyncpg
+from prometheus_client import Counter, Gauge
+
+from services.slo import repository as repo
+from services.slo.buckets import roll_up_hours
+from services.slo.series.fold import Prepared, SeriesFold, SeriesSamples
+
+SAMPLES = Counter("vigil_slo_series_samples_total", "Remote-write and OTLP samples, by what they were", ["outcome"])
+ACTIVE = Gauge("vigil_slo_series_active", "Series an SLO selects whose last sample is kept")
+FORGET_EVERY_MS = 60_000
+FUTURE = timedelta(minutes=5)
+
+
+class SeriesIngest:
+    def __init__(self, fold: SeriesFold, *, late_window: timedelta) -> None:
+        self.fold = fold
+        self.late_window = late_window
+        self.lock = asyncio.Lock()
+        self._forgot_at_ms = 0
+
+    async def ingest(self, pool: asyncpg.Pool, batch: Iterable[SeriesSamples], *, now: datetime) -> Prepared:
+        now_ms = int(now.timestamp() * 1000)
+        async with self.lock:
+            prepared = self.fold.prepare(batch, now_ms=now_ms, oldest_ms=int((now - self.late_window).timestamp() * 1000),
+                                         future_ms=int(FUTURE.total_seconds() * 1000))
+            if prepared.buckets:
+                async with pool.acquire() as conn, conn.transaction():
+                    await repo.add_buckets(conn, minutes=prepared.buckets, hours=roll_up_hours(prepared.buckets))
+            self.fold.commit(prepared)
+            if now_ms - self._forgot_at_ms >= FORGET_EVERY_MS:
+                self.fold.forget_idle(now_ms=now_ms)
+                self._forgot_at_ms = now_ms
+            ACTIVE.set(self.fold.active_series)
+        for outcome, n in prepared.outcomes.items():
+            SAMPLES.labels(outcome).inc(n)
+        return prepared
