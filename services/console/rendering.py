@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
+from services.console.markdown import NO_LINKS, VigilLinks, console_href
+
 OPEN_STATUSES = ("investigating", "mitigating")
 STATUSES = ("investigating", "mitigating", "resolved")
 STATUS_LABELS = {"investigating": "Investigating", "mitigating": "Mitigating", "resolved": "Resolved"}
@@ -133,6 +135,7 @@ def list_query(*, status: str, severities: list[int], text: str, labels: list[tu
     return urlencode(pairs)
 
 
+RUNBOOK_HREF = re.compile(r"^/operations/runbooks/(\d+)$")
 MAX_LABEL_FILTERS = 20  # what the incident service accepts at once
 _LABEL_SPLIT = re.compile(r"[\s,]+")
 
@@ -172,42 +175,39 @@ class Link:
     internal: bool = False
 
 
-RUNBOOK_PATH = re.compile(r"^/operations/runbooks/(\d{1,18})$")
-
-
 def _words(name: str) -> str:
     """'runbook_url' -> 'Runbook', 'grafana_dashboard' -> 'Grafana dashboard'."""
     text = name.removesuffix("_url").removesuffix("URL").replace("_", " ").replace("-", " ").strip()
     return text[:1].upper() + text[1:] if text else name
 
 
-def vigil_runbook(value: str, runbooks: list[dict]) -> dict | None:
-    """The Vigil runbook an annotation names: by its console path (`/operations/runbooks/3`), its
-    name (`disk-full`, any case) or its recorded link; None when it names none."""
-    text = value.strip()
-    if (path := RUNBOOK_PATH.match(text)) is not None:
-        return next((rb for rb in runbooks if str(rb.get("id")) == path.group(1)), {"id": int(path.group(1)), "name": text})
-    for rb in runbooks:
-        if text.casefold() == str(rb.get("name", "")).casefold() or (rb.get("link") and text == rb["link"].strip()):
-            return rb
-    return None
+def _runbook_named(text: str, links: VigilLinks) -> int | None:
+    """The id of the Vigil runbook called `text` (any case), or None."""
+    return next((rid for name, rid in links.runbook_names.items() if name.casefold() == text.casefold()), None)
 
 
-def alert_links(annotations: dict[str, str], generator_url: str | None, runbooks: list[dict]) -> list[Link]:
-    """An alert's links: a runbook annotation that names a Vigil runbook opens it in the console;
-    other http(s) annotations and the generator (source graph) are external links."""
-    links: list[Link] = []
+def alert_links(annotations: dict[str, str], generator_url: str | None, links: VigilLinks = NO_LINKS) -> list[Link]:
+    """An alert's links. One that points at a Vigil object — a runbook by its console or API path,
+    its recorded document URL or (in a runbook annotation) its name; an incident; a postmortem —
+    opens in the console (markdown.console_href, as in reports); other http(s) annotations and the
+    generator (source graph) are external links; a runbook name Vigil does not have is said, not linked."""
+    names = {rid: name for name, rid in links.runbook_names.items()}
+    found: list[Link] = []
     for name, value in sorted(annotations.items()):
-        found = vigil_runbook(value, runbooks) if "runbook" in name.lower() else None
-        if found is not None:
-            links.append(Link(f"Runbook {found['name']}", f"/operations/runbooks/{found['id']}", internal=True))
-        elif (url := safe_url(value)) is not None:
-            links.append(Link(_words(name), url))
-        elif "runbook" in name.lower() and value.strip() and ":" not in value:  # a name Vigil does not have: said
-            links.append(Link(f"Runbook {value.strip()[:100]} (not among Vigil's runbooks)", ""))
+        text, is_runbook = value.strip(), "runbook" in name.lower()
+        rid = _runbook_named(text, links) if is_runbook else None
+        href = f"/operations/runbooks/{rid}" if rid is not None else console_href(text, links)
+        if href is not None:
+            runbook = RUNBOOK_HREF.match(href)
+            label = f"Runbook {names.get(int(runbook.group(1)), '')}".strip() if runbook else _words(name)
+            found.append(Link(label, href, internal=True))
+        elif (url := safe_url(text)) is not None:
+            found.append(Link(_words(name), url))
+        elif is_runbook and text and ":" not in text:
+            found.append(Link(f"Runbook {text[:100]} (not among Vigil's runbooks)", ""))
     if (source := safe_url(generator_url)) is not None:
-        links.append(Link("Source graph", source))
-    return links
+        found.append(Link("Source graph", source))
+    return found
 
 
 def mentions_runbook(annotations: dict[str, str]) -> bool:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from services.console import live, rendering
+from services.console import live, markdown, rendering
 from services.console.peers import PeerError
 from services.console.web import Administering, FormPost, Me, PageError, Responding, caller
 
@@ -134,6 +134,8 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
     runbooks: list[dict] = []
     if any(rendering.mentions_runbook(a["annotations"]) for a in incident["alerts"]):
         runbooks = (await ctx.peers.read("incidents", "/api/v1/runbooks", who))[0] or []
+    links = markdown.VigilLinks.of(base_urls=[ctx.settings.console_public_url, *ctx.settings.peer_urls().values()],
+                                   runbooks=runbooks)
     escalation_note = None
     if trouble is not None:
         escalation_note = ("The escalator has not planned an escalation for it (yet): it plans one when the incident "
@@ -144,7 +146,7 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
         request, "incident.html.j2", me=me, incident=incident, notice=notice, request_id=secrets.token_hex(8),
         statuses=rendering.STATUSES, escalation=escalation, escalation_note=escalation_note,
         pending=rendering.pending_steps(escalation, ctx.clock()) if escalation else [],
-        alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], runbooks) for a in incident["alerts"]],
+        alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], links) for a in incident["alerts"]],
         postmortem=postmortem, postmortem_text=rendering.needs_postmortem(incident, postmortem, (policy or {}).get("sevs")))
 
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.console import rendering
+from services.console.markdown import VigilLinks
 
 NOW = datetime(2026, 3, 1, 3, 0, tzinfo=UTC)
 
@@ -97,25 +98,34 @@ def test_at_most_twenty_label_filters_are_sent():
     assert rendering.label_text(pairs[:2]) == "n0=v n1=v"
 
 
-RUNBOOKS = [{"id": 3, "name": "disk-full", "link": "https://wiki.example/disk"}, {"id": 4, "name": "db-failover", "link": None}]
+LINKS = VigilLinks.of(base_urls=["https://vigil.example", "http://incidents:8081"], runbooks=[
+    {"id": 3, "name": "disk-full", "link": "https://wiki.example/disk"}, {"id": 4, "name": "db-failover", "link": None}])
 
 
 def test_a_runbook_annotation_that_names_a_vigil_runbook_opens_it_in_the_console():
-    links = rendering.alert_links({"runbook": "Disk-Full", "runbook_url": "https://wiki.example/disk"}, None, RUNBOOKS)
+    links = rendering.alert_links({"runbook": "Disk-Full", "runbook_url": "https://wiki.example/disk"}, None, LINKS)
     assert links == [rendering.Link("Runbook disk-full", "/operations/runbooks/3", internal=True)] * 2
-    assert rendering.alert_links({"runbook_url": "/operations/runbooks/4"}, None, RUNBOOKS) == [
-        rendering.Link("Runbook db-failover", "/operations/runbooks/4", internal=True)]
+    for path in ("/operations/runbooks/4", "http://incidents:8081/api/v1/runbooks/4"):
+        assert rendering.alert_links({"runbook_url": path}, None, LINKS) == [
+            rendering.Link("Runbook db-failover", "/operations/runbooks/4", internal=True)]
+
+
+def test_a_link_to_a_vigil_incident_opens_in_the_console():
+    assert rendering.alert_links({"related": "https://vigil.example/incidents/INC-9"}, None, LINKS) == [
+        rendering.Link("Related", "/incidents/INC-9", internal=True)]
 
 
 def test_other_links_stay_external_and_unsafe_ones_are_dropped():
     links = rendering.alert_links({"runbook_url": "https://elsewhere.example/rb", "grafana_dashboard": "http://g/d/1",
                                    "summary": "disk full", "runbook": "no-such-runbook", "x_url": "javascript:alert(1)",
                                    "runbook_link": "javascript:alert(1)"},
-                                  "http://prom:9090/graph?g0.expr=up", RUNBOOKS)
+                                  "http://prom:9090/graph?g0.expr=up", LINKS)
     assert links == [rendering.Link("Grafana dashboard", "http://g/d/1"),
                      rendering.Link("Runbook no-such-runbook (not among Vigil's runbooks)", ""),
                      rendering.Link("Runbook", "https://elsewhere.example/rb"),
                      rendering.Link("Source graph", "http://prom:9090/graph?g0.expr=up")]
+    assert rendering.alert_links({"runbook": "disk-full"}, None) == [
+        rendering.Link("Runbook disk-full (not among Vigil's runbooks)", "")]  # no runbooks read: none known
     assert rendering.mentions_runbook({"runbook": "x"}) and not rendering.mentions_runbook({"summary": "x"})
 
 
