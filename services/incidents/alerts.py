@@ -21,6 +21,7 @@ class Outcome(str, Enum):
     RESOLVE = "resolve"  # closes a firing occurrence
     REPEAT_RESOLVE = "repeat_resolve"  # the occurrence was already resolved: nothing to do
     ORPHAN_RESOLVE = "orphan_resolve"  # resolve of an occurrence never seen firing: recorded, opens nothing
+    SILENCED = "silenced"  # a new firing an active silence holds: recorded as suppressed, opens nothing (never from `classify`)
 
 
 @dataclass(frozen=True)

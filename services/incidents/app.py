@@ -15,6 +15,7 @@ from services.incidents.consumer import consumer_loops
 from services.incidents.ops import record_routes, report_routes, routes as ops_routes, service as ops_service
 from services.incidents.ops.peers import Peers
 from services.incidents.service import OnResolved, settle_flapping
+from services.incidents.silencing import routes as silence_routes, service as silencing
 from shared.clock import Clock, utc_now
 from shared.events import Topic
 from shared.service import Runtime, ServiceSpec, build_app
@@ -26,7 +27,7 @@ SPEC = ServiceSpec(
     name="incidents", title="Vigil incidents", ce_source=CE_SOURCE,
     topics=(Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS, Topic.DELIVERIES),
     description="Incidents opened from alerts, their lifecycle and timeline; the API for incident tools.",
-    routers=(routes.router, ops_routes.router, report_routes.router, record_routes.router),
+    routers=(routes.router, ops_routes.router, report_routes.router, record_routes.router, silence_routes.router),
     schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
     # The relay's marks do not wait for their WAL flush: a PostgreSQL crash may re-send the last
     # events (consumers drop them by event id), never lose one (shared/outbox.py).
@@ -51,6 +52,9 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         rules = settings.grouping()
         rt.work.every("settle-flapping", lambda: settle_flapping(rt.pool, rules=rules, now=clock(), on_resolved=ctx.on_resolved),
                       interval_s=settings.incidents_flap_check_s, timeout_s=60.0)
+        # Alerts held by a silence whose end passed take the normal path (once, with any number of replicas).
+        rt.work.every("release-silenced-alerts", lambda: silencing.release_ended(rt.pool, rules=rules, clock=clock),
+                      interval_s=settings.incidents_silence_check_s, timeout_s=30.0)
         peers = Peers(
             slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,
             ingest_url=settings.incidents_ingest_url, token=settings.incidents_peer_token,
@@ -60,6 +64,6 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
             zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days,
             peers=peers, checks=rt.checks,
         )
-        return {"incidents": ctx, "ops": ops}
+        return {"incidents": ctx, "ops": ops, "grouping": rules}
 
     return build_app(SPEC, settings, start=start, clock=clock, run_relay=run_relay)

@@ -136,6 +136,8 @@ class IncidentOut(BaseModel):
     time_to_resolve_s: float | None
     response_due_at: datetime
     response_target_met: bool | None
+    suppressed_by_window: int | None = Field(
+        default=None, description="Opened inside this maintenance window's scope: recorded, never paged or ticketed")
 
     @classmethod
     def from_row(cls, row, *, now: datetime) -> IncidentOut:
@@ -160,6 +162,7 @@ class IncidentOut(BaseModel):
             time_to_detect_s=secs(d.time_to_detect), time_to_acknowledge_s=secs(d.time_to_acknowledge),
             time_to_mitigate_s=secs(d.time_to_mitigate), time_to_resolve_s=secs(d.time_to_resolve),
             response_due_at=d.response_due_at, response_target_met=d.response_target_met,
+            suppressed_by_window=row.get("suppressed_by_window"),
         )
 
 

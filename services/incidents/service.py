@@ -14,6 +14,8 @@ import structlog
 from services.incidents import repository as repo
 from services.incidents.alerts import Occurrence, Outcome, classify, group_of, timeline_text, title_of
 from services.incidents.config import GroupingRules
+from services.incidents.silences import MaintenanceScope, Suppressions, suppressed_text
+from services.incidents.silencing.repository import live_suppressions
 from services.incidents.lifecycle import (
     SYSTEM, Change, Entry, Incident, alert_fired_again, alert_severity_seen, all_alerts_resolved, flapping,
     flapping_ended, flapping_started, reopen,
@@ -40,8 +42,16 @@ class DirectWrites:
     alert is folded: straight to the database, in the order the code makes them. `AlertBatch`
     holds some of them back instead."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, *, suppressions: Suppressions | None = None) -> None:
         self.conn = conn
+        self._suppressions = suppressions
+
+    async def suppressions(self, now: datetime) -> Suppressions:
+        """The silences and scoped maintenance windows not ended at `now`, read once per instance
+        (per alert, per batch) and only when a new firing alert needs them."""
+        if self._suppressions is None:
+            self._suppressions = await live_suppressions(self.conn, now)
+        return self._suppressions
 
     async def open_incident_of_group(self, group: str) -> Incident | None:
         return await repo.open_incident_of_group(self.conn, group)
@@ -49,8 +59,10 @@ class DirectWrites:
     def remember(self, group: str, incident: Incident) -> None:
         pass
 
-    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> None:
-        await repo.insert_occurrence(self.conn, event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now)
+    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime,
+                                suppressed_by: int | None = None) -> None:
+        await repo.insert_occurrence(self.conn, event=event, incident_id=incident_id, severity=severity, group_key=group_key,
+                                     now=now, suppressed_by=suppressed_by)
 
     async def touch_occurrence(self, event: AlertEvent, now: datetime) -> None:
         await repo.touch_occurrence(self.conn, event, now)
@@ -143,10 +155,12 @@ class AlertBatch(DirectWrites):
     def forget_incidents(self) -> None:
         self.incidents.clear()
 
-    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime) -> None:
+    async def insert_occurrence(self, *, event: AlertEvent, incident_id: int | None, severity: int, group_key: str, now: datetime,
+                                suppressed_by: int | None = None) -> None:
         self._new.setdefault(
             (event.fingerprint, event.starts_at),
-            repo.occurrence_args(event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now),
+            repo.occurrence_args(event=event, incident_id=incident_id, severity=severity, group_key=group_key, now=now,
+                                 suppressed_by=suppressed_by),
         )
 
     async def touch_occurrence(self, event: AlertEvent, now: datetime) -> None:
@@ -189,7 +203,7 @@ async def publish(
             occurred_at=now, source="incidents", kind=kind, incident_id=row["id"], number=f"INC-{row['id']}",
             version=row["version"], title=row["title"], severity=row["severity"], status=row["status"],
             acknowledged_by=row["acknowledged_by"], commander=row["commander"], actor=actor,
-            labels=row["labels"], detected_at=row["detected_at"],
+            labels=row["labels"], detected_at=row["detected_at"], suppressed=row["suppressed_by_window"] is not None,
         )
         await writes.enqueue(event)
 
@@ -248,19 +262,23 @@ async def open_incident(
     conn: asyncpg.Connection, *, group_key: str, title: str, severity: int, detected_by: str, labels: dict,
     started_at: datetime, now: datetime, actor: str, opened_text: str, impact_text: str | None = None,
     commander: str | None = None, severity_source: str = "alerts", detected_at: datetime | None = None,
-    writes: DirectWrites | None = None, alert: AlertEvent | None = None,
+    writes: DirectWrites | None = None, alert: AlertEvent | None = None, suppressed_by: MaintenanceScope | None = None,
 ) -> asyncpg.Record | None:
     """Open a new incident; None if the group already has an open one (a concurrent transaction won).
-    `alert`: the alert event that opened it (for the log)."""
+    `alert`: the alert event that opened it (for the log). `suppressed_by`: the maintenance window
+    whose scope it opened in: recorded and visible, never paged (its events say `suppressed`)."""
     writes = writes or DirectWrites(conn)
     row = await repo.insert_incident(
         conn, group_key=group_key, title=title, severity=severity, detected_by=detected_by, labels=labels,
         started_at=started_at, detected_at=detected_at or now, impact_text=impact_text, commander=commander,
-        severity_source=severity_source,
+        severity_source=severity_source, suppressed_by_window=suppressed_by.id if suppressed_by else None,
     )
     if row is None:
         return None
-    await writes.add_timeline(row["id"], [Entry("opened", opened_text, actor)], at=now)
+    entries = [Entry("opened", opened_text, actor)]
+    if suppressed_by is not None:
+        entries.append(Entry("suppressed", suppressed_text(suppressed_by), SYSTEM))
+    await writes.add_timeline(row["id"], entries, at=now)
     await publish(conn, row, ["opened"], actor=actor, now=now, writes=writes)
     log_lifecycle(row, ["opened"], actor=actor, alert=alert)
     return row
@@ -320,6 +338,11 @@ async def _fold(
     elif outcome is Outcome.ORPHAN_RESOLVE:
         await writes.insert_occurrence(event=event, incident_id=None, severity=severity, group_key=group, now=now)
     elif outcome is Outcome.NEW_FIRING:
+        silence = (await writes.suppressions(now)).silence_for(event.labels, now)
+        if silence is not None:  # recorded as suppressed; its silence's end hands it to the normal path
+            await writes.insert_occurrence(event=event, incident_id=None, severity=severity, group_key=group, now=now,
+                                           suppressed_by=silence.id)
+            return Outcome.SILENCED
         await _attach_new_firing(conn, event, severity=severity, group=group, rules=rules, now=now, writes=writes)
     elif outcome is Outcome.RESOLVE:
         # Reads occurrences and incidents and may change any of the incident's fields: with
@@ -330,6 +353,15 @@ async def _fold(
             await _alert_resolved(conn, event, occurrence.incident_id, rules=rules, now=now, on_resolved=on_resolved)
         writes.forget_incidents()
     return outcome
+
+
+async def attach_firing(
+    conn: asyncpg.Connection, event: AlertEvent, *, severity: int, group: str, rules: GroupingRules, now: datetime,
+    writes: DirectWrites,
+) -> None:
+    """What a new firing alert does — join its group's (or a correlated) incident, reopen, or open
+    one — for an alert a silence held until now (`services.incidents.silencing`)."""
+    await _attach_new_firing(conn, event, severity=severity, group=group, rules=rules, now=now, writes=writes)
 
 
 async def _attach_new_firing(
@@ -352,12 +384,13 @@ async def _attach_new_firing(
             await apply(conn, change, now=now, writes=writes, alert=event)  # a reopen: never a resolve
             incident = change.incident
     if incident is None:
+        window = (await writes.suppressions(now)).window_for(event.labels, now)
         row = await open_incident(
             conn, group_key=group, title=title_of(event), severity=severity, detected_by="alert",
             labels=event.labels, started_at=event.starts_at, now=now, actor="vigil",
             detected_at=event.occurred_at,  # when Vigil received the alert, not when it was folded
             opened_text=f"opened from alert {event.labels.get('alertname', event.fingerprint)}",
-            writes=writes, alert=event,
+            writes=writes, alert=event, suppressed_by=window,
         )
         if row is None:  # another consumer opened the group's incident a moment ago
             incident = await repo.open_incident_of_group(conn, group)

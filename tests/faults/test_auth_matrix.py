@@ -21,7 +21,7 @@ BAD = {
 }
 CHANGES = {"POST", "PUT", "PATCH", "DELETE"}
 # Each service's minimum (today's count): the matrix must never check fewer operations.
-MINIMUM = {"incidents": 53, "escalator": 13, "slo": 6, "notifier": 5, "console": 3}
+MINIMUM = {"incidents": 58, "escalator": 13, "slo": 6, "notifier": 5, "console": 3}
 
 
 @pytest.fixture(scope="module")

@@ -273,7 +273,8 @@ RECORD_KINDS: dict[str, RecordKind] = {
         "deployment", ("change", "service", "deployed_at", "status", "issues"), "deployed_at DESC, id DESC", "recorded_by"
     ),
     "maintenance_window": RecordKind(
-        "maintenance_window", ("starts_at", "ends_at", "activity", "impact"), "starts_at, id", "created_by"
+        "maintenance_window", ("starts_at", "ends_at", "activity", "impact", "service", "matchers"), "starts_at, id",
+        "created_by"
     ),
 }
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.incidents.schemas import Actor, Body
+from services.incidents.silencing.schemas import MATCHERS_DOC, Matchers
 from shared.api_types import Day, Instant
 
 Priority = Literal["P1", "P2", "P3"]
@@ -261,11 +262,19 @@ class DeploymentEdit(NewDeployment):
     status: Literal["success", "failed", "rolled_back"] | None = None
 
 
+SCOPE_SERVICE = ("Scope: alerts whose `service` label is this. With a scope, a new incident opened from an alert in "
+                 "it while the window runs is suppressed: recorded and visible, no page, no ticket. Incidents open "
+                 "before keep their escalation. Without a service or matchers the window is a record only.")
+SCOPE_MATCHERS = "Scope: " + MATCHERS_DOC + " With a service too, both must match."
+
+
 class NewMaintenance(Actor):
     starts_at: Instant
     ends_at: Instant | None = Field(default=None, description="default: one hour after the start")
     activity: str = Field(min_length=1, max_length=500)
     impact: str | None = Short
+    service: str | None = Field(default=None, min_length=1, max_length=200, description=SCOPE_SERVICE)
+    matchers: Matchers = Field(default_factory=list, max_length=50, description=SCOPE_MATCHERS)
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> NewMaintenance:
@@ -281,3 +290,5 @@ class MaintenanceEdit(Actor):
     ends_at: Instant | None = None
     activity: str | None = Field(default=None, min_length=1, max_length=500)
     impact: str | None = Short
+    service: str | None = Field(default=None, min_length=1, max_length=200, description=SCOPE_SERVICE)
+    matchers: Matchers | None = Field(default=None, max_length=50, description=SCOPE_MATCHERS)

@@ -1,0 +1,168 @@
+"""Silences and maintenance windows that act, against the real broker and PostgreSQL, with the
+incident service and the escalator on the same topics: a silenced alert opens no incident and is
+listed as suppressed; when its silence is expired, or its end passes, while it fires, it takes the
+normal path (an incident, and pages); an incident opened in a maintenance window's scope is
+recorded as suppressed and the escalator pages nobody for it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from shared.events import AlertEvent, Topic, encode
+from tests.support import wait_for
+
+pytestmark = pytest.mark.integration
+API = "/api/v1"
+
+
+@pytest.fixture(scope="module")
+def env(running_incidents, running_escalator, kafka_broker, topic_prefix):
+    # The silence check every 0.2 s: a silence whose end passes releases its alerts within a second.
+    with running_incidents(incidents_silence_check_s=0.2) as incidents, running_escalator() as escalator:
+        yield {
+            "viewer": incidents.client("viewer"), "responder": incidents.client("responder"),
+            "anonymous": incidents.client(None), "escalator": escalator.client("viewer"),
+            "bootstrap": kafka_broker.bootstrap_servers, "topic": topic_prefix + Topic.ALERTS,
+        }
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def alert(run: str, name: str, *, status: str = "firing", starts_at: datetime, **labels: str) -> AlertEvent:
+    fingerprint = f"{run}{name}"
+    ends_at = datetime.now(UTC) if status == "resolved" else None
+    return AlertEvent(
+        event_id=AlertEvent.id_for(source="alertmanager", fingerprint=fingerprint, status=status, starts_at=starts_at,
+                                   ends_at=ends_at),
+        occurred_at=datetime.now(UTC), source="alertmanager", fingerprint=fingerprint, status=status,
+        starts_at=starts_at, ends_at=ends_at, group_key=f"{run}:{name}",
+        labels={"alertname": name, "severity": "critical", "run": run, **labels},
+    )
+
+
+async def produce(env: dict, *events: AlertEvent) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=env["bootstrap"])
+    await producer.start()
+    try:
+        for event in events:
+            key, value, headers = encode(event, ce_source="/test")
+            await producer.send_and_wait(env["topic"], value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+def ok(response: httpx.Response, status: int = 200):
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def incidents_of(env: dict, run: str) -> list[dict]:
+    items = ok(env["viewer"].get(f"{API}/incidents", params={"limit": 500}))["items"]
+    return [i for i in items if i["labels"].get("run") == run]
+
+
+def silence(env: dict, run: str, *, ends_in: timedelta, **labels: str) -> dict:
+    body = {"matchers": [f"run={run}", *(f"{k}={v}" for k, v in labels.items())],
+            "ends_at": (datetime.now(UTC) + ends_in).isoformat(), "comment": "deploying"}
+    return ok(env["responder"].post(f"{API}/silences", json=body), 201)
+
+
+def held(env: dict, silence_id: int) -> list[dict]:
+    return ok(env["viewer"].get(f"{API}/silences/{silence_id}/alerts"))
+
+
+def escalation(env: dict, number: str) -> dict | None:
+    response = env["escalator"].get(f"{API}/incidents/{number}/escalation")
+    return response.json() if response.status_code == 200 else None
+
+
+def timeline_texts(env: dict, number: str) -> list[str]:
+    return [e["text"] for e in ok(env["viewer"].get(f"{API}/incidents/{number}"))["timeline"]]
+
+
+async def test_a_silenced_alert_opens_nothing_until_the_silence_is_expired_then_it_opens_an_incident_that_pages(env):
+    run = run_id()
+    s = silence(env, run, ends_in=timedelta(hours=2), alertname="DiskFull")
+    assert s["state"] == "active" and s["created_by"].startswith("responder")
+    now = datetime.now(UTC)
+    await produce(env, alert(run, "DiskFull", starts_at=now))
+    [suppressed] = wait_for(lambda: held(env, s["id"]), what="the alert recorded as suppressed")
+    assert (suppressed["alertname"], suppressed["held"], suppressed["incident"]) == ("DiskFull", True, None)
+    [listed] = [x for x in ok(env["viewer"].get(f"{API}/silences", params={"state": "active"})) if x["id"] == s["id"]]
+    assert (listed["suppressed_alerts"], listed["held_alerts"]) == (1, 1)
+    await produce(env, alert(run, "Marker", starts_at=now))  # not silenced: folded after the first
+    wait_for(lambda: incidents_of(env, run), what="the unsilenced alert's incident")
+    assert [i["title"] for i in incidents_of(env, run)] == ["Marker"], "the silenced alert opened nothing"
+
+    expired = ok(env["responder"].post(f"{API}/silences/{s['id']}/expire"))
+    assert expired["state"] == "expired" and expired["expired_by"].startswith("responder")
+    [released] = held(env, s["id"])  # in the expire's own transaction
+    assert released["held"] is False and released["incident"]
+    texts = timeline_texts(env, released["incident"])
+    assert any(f"silence {s['id']} was expired by responder" in t and "DiskFull" in t for t in texts), texts
+    plan = wait_for(lambda: escalation(env, released["incident"]), what="the escalator's plan")
+    assert plan["timers"], "a released alert's incident is escalated like any other"
+    assert ok(env["responder"].post(f"{API}/silences/{s['id']}/expire"), 409)["error"] == "conflict"
+
+
+async def test_when_a_silence_ends_by_itself_the_alerts_still_firing_open_incidents_the_resolved_ones_do_not(env):
+    run = run_id()
+    s = silence(env, run, ends_in=timedelta(seconds=3))
+    now = datetime.now(UTC)
+    await produce(env, alert(run, "StillFiring", starts_at=now), alert(run, "Recovered", starts_at=now))
+    wait_for(lambda: len(held(env, s["id"])) == 2, what="both alerts suppressed")
+    await produce(env, alert(run, "Recovered", status="resolved", starts_at=now))
+    wait_for(lambda: any(a["status"] == "resolved" for a in held(env, s["id"])), what="the resolve")
+    assert incidents_of(env, run) == []
+    [incident] = wait_for(lambda: incidents_of(env, run), timeout_s=10, what="the incident after the silence's end")
+    assert incident["title"] == "StillFiring"
+    by_name = {a["alertname"]: a for a in held(env, s["id"])}
+    assert by_name["StillFiring"]["incident"] == incident["number"] and by_name["Recovered"]["incident"] is None
+    assert any(f"silence {s['id']} ended" in t for t in timeline_texts(env, incident["number"]))
+    assert ok(env["viewer"].get(f"{API}/silences/{s['id']}"))["state"] == "expired"
+
+
+async def test_an_incident_opened_in_a_maintenance_windows_scope_is_suppressed_and_pages_nobody(env):
+    run = run_id()
+    service_in, service_out = f"db-{run}", f"api-{run}"
+    now = datetime.now(UTC)
+    # Open before the window: keeps its escalation.
+    await produce(env, alert(run, "Before", starts_at=now, service=service_in))
+    [before] = wait_for(lambda: incidents_of(env, run), what="the incident opened before the window")
+    window = ok(env["responder"].post(f"{API}/maintenance-windows", json={
+        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
+        "activity": "db upgrade", "service": service_in, "matchers": ["env=~prod|staging"]}), 201)
+    assert window["service"] == service_in and window["matchers"] == [{"name": "env", "op": "=~", "value": "prod|staging"}]
+    await produce(env, alert(run, "During", starts_at=now, service=service_in, env="prod"),
+                  alert(run, "Elsewhere", starts_at=now, service=service_out, env="prod"))
+    found = wait_for(lambda: {i["title"].split(" ")[0]: i for i in incidents_of(env, run)} if len(incidents_of(env, run)) == 3 else None,
+                     what="three incidents")
+    assert found["During"]["suppressed_by_window"] == window["id"]
+    assert found["Elsewhere"]["suppressed_by_window"] is None and found["Before"]["suppressed_by_window"] is None
+    assert any(f"maintenance window {window['id']} (db upgrade" in t and "no pages" in t
+               for t in timeline_texts(env, found["During"]["number"]))
+    plans = {name: wait_for(lambda n=i["number"]: escalation(env, n), what=f"{name}'s plan") for name, i in found.items()}
+    assert plans["During"]["timers"] == [] and plans["During"]["pages"] == []
+    assert plans["Elsewhere"]["pages"] and plans["Before"]["pages"], "incidents outside the window (or opened before it) page"
+
+
+def test_silences_need_a_responder_and_refuse_matchers_that_cannot_work(env):
+    body = {"matchers": ["service=api"], "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), "comment": "x"}
+    assert env["anonymous"].post(f"{API}/silences", json=body).status_code == 401
+    assert env["anonymous"].get(f"{API}/silences").status_code == 401
+    assert env["viewer"].post(f"{API}/silences", json=body).status_code == 403
+    assert env["viewer"].post(f"{API}/silences/1/expire").status_code == 403
+    assert env["viewer"].get(f"{API}/silences").status_code == 200
+    for matchers, why in ((["service=~(api"], "not a valid regular expression"), (["env!=prod"], "at least one matcher"),
+                          ([{"name": "service", "op": "~", "value": "x"}], "")):
+        answer = ok(env["responder"].post(f"{API}/silences", json={**body, "matchers": matchers}), 422)
+        assert why in answer["fields"][0]["message"], answer
+    assert env["responder"].post(f"{API}/silences", json={**body, "created_by": "mallory"}).status_code == 422
+    assert env["viewer"].get(f"{API}/silences/999999").status_code == 404
