@@ -18,7 +18,6 @@ from services.responder_cli.integration_keys import integration_keys_app
 from services.responder_cli.login import login, logout
 from services.responder_cli.oncall import oncall, overrides_app
 from services.responder_cli.slo import slo_app
-from services.responder_cli.silences import silence_app
 from services.responder_cli.tokens import tokens_app
 from services.console.users_cli import users_app  # the console's accounts (PostgreSQL, no HTTP)
 from services.env_cli import env_app  # compose's .env (files only)
@@ -34,7 +33,6 @@ app.add_typer(incidents_app, name="incidents")
 app.command("oncall")(oncall)
 app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
-app.add_typer(silence_app, name="silence")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(env_app, name="env")
