@@ -15,7 +15,8 @@ from services.responder_cli import credentials
 from services.responder_cli.client import ApiError, Unreachable, open_client, request
 
 OK, REFUSED, USAGE, UNREACHABLE = 0, 1, 2, 3
-LABELS = {"incidents": "incident service", "escalator": "escalator", "slo": "SLO service", "console": "console"}
+LABELS = {"incidents": "incident service", "escalator": "escalator", "slo": "SLO service", "console": "console",
+          "ingest": "ingest"}
 UNAVAILABLE = {502, 503, 504}
 
 TOKEN = typer.Option(None, "--token", envvar="VIGIL_API_TOKEN", show_envvar=True,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-DEFAULT_PORTS = {"incidents": 8081, "escalator": 8082, "slo": 8083, "console": 8085}
+DEFAULT_PORTS = {"incidents": 8081, "escalator": 8082, "slo": 8083, "console": 8085, "ingest": 8080}
 DEFAULT_URLS = {service: f"http://127.0.0.1:{port}" for service, port in DEFAULT_PORTS.items()}
 DEV_TOKEN = Path(".local/api-admin-token")
 
