@@ -17,7 +17,7 @@ from tests.browser.conftest import DESKTOP, PHONE
 from tests.browser.pages import PAGES, ConsolePage
 from tests.support import REPO
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]  # the seed sends its critical alert through a real Alertmanager
 
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
 BLOCKING = ("serious", "critical")

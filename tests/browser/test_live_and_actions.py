@@ -19,7 +19,7 @@ from tests.e2e.alertmanager import postable_alert
 from tests.integration.console.support import run_async
 from tests.support import TopicCursor
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]  # the seed sends its critical alert through a real Alertmanager
 
 LIVE_BUDGET_MS = 1000
 LIVE: dict[str, list[str]] = {}  # the incidents the first test opened, for the ones after it
@@ -163,3 +163,21 @@ def test_a_post_without_the_csrf_token_is_refused(console_stack, signed_in):
     assert incident["acknowledged_by"] is None and not any(t["text"] == "no token" for t in incident["timeline"])
 
 
+
+
+def test_the_keyboard_skips_to_the_list_and_reaches_the_acknowledge_button_with_a_visible_focus(console_stack, signed_in):
+    page = signed_in("alice", viewport=PHONE).new_page()
+    page.goto("/incidents")
+    page.keyboard.press("Tab")
+    skip = page.locator("a.skip")
+    assert skip.evaluate("a => a === document.activeElement") and skip.bounding_box()["x"] >= 0  # on screen
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.testid") == "acknowledge":
+            break
+    else:
+        raise AssertionError("Tab never reached an Acknowledge button")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("none", ""), "the focused button shows no outline"

@@ -10,7 +10,7 @@ from tests.browser.conftest import PHONE
 from tests.oidc.local import CLIENT_ID, CLIENT_SECRET, local_provider, reserve_issuer
 from tests.services import service_settings, start_service
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]  # the seed sends its critical alert through a real Alertmanager
 
 
 @pytest.fixture(scope="module")
