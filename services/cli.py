@@ -18,6 +18,7 @@ from services.responder_cli.integration_keys import integration_keys_app
 from services.responder_cli.login import login, logout
 from services.responder_cli.oncall import oncall, overrides_app
 from services.responder_cli.slo import slo_app
+from services.responder_cli.silences import silence_app
 from services.responder_cli.tokens import tokens_app
 from services.console.users_cli import users_app  # the console's accounts (PostgreSQL, no HTTP)
 from services.env_cli import env_app  # compose's .env (files only)
@@ -33,6 +34,7 @@ app.add_typer(incidents_app, name="incidents")
 app.command("oncall")(oncall)
 app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
+app.add_typer(silence_app, name="silence")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(env_app, name="env")
@@ -308,9 +310,10 @@ def _print_banner(listeners: list, first_admin: tuple[str, str] | None = None) -
         out.write(f"\n  Ingest URL:   {url}\n  Ingest token: {tokens[0]}\n\n")
         out.write(RECEIVER_SNIPPET.format(url=url, token=tokens[0]))
     api_token = os.environ.get("VIGIL_API_TOKENS", "").split(",")[0].rpartition(":")[0]
-    if api_token:
+    incidents = next((i for i in listeners if i.name == "incidents"), None)
+    if api_token and incidents is not None:
         out.write(f"\n  API token (admin): {api_token}\n  e.g. curl -H 'Authorization: Bearer {api_token}' "
-                  "http://127.0.0.1:8081/api/v1/incidents\n")
+                  f"http://{incidents.host}:{incidents.port}/api/v1/incidents\n")
     console = next((i for i in listeners if i.name == "console"), None)
     if console is not None:
         out.write(f"\n  Console:  http://{console.host}:{console.port}/\n")

@@ -6,6 +6,7 @@ recorded as suppressed and the escalator pages nobody for it."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,11 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from typer.testing import CliRunner
+
+from services.cli import app as vigil
 from shared.events import AlertEvent, Topic, encode
+from tests.services import TOKENS
 from tests.support import wait_for
 
 pytestmark = pytest.mark.integration
@@ -166,3 +171,27 @@ def test_silences_need_a_responder_and_refuse_matchers_that_cannot_work(env):
         assert why in answer["fields"][0]["message"], answer
     assert env["responder"].post(f"{API}/silences", json={**body, "created_by": "mallory"}).status_code == 422
     assert env["viewer"].get(f"{API}/silences/999999").status_code == 404
+
+
+def test_the_command_line_adds_lists_and_expires_silences_as_the_tokens_owner(env, tmp_path):
+    def cli(*args: str, token: str = TOKENS["responder"]) -> tuple[int, str]:
+        result = CliRunner().invoke(vigil, ["silence", *args], env={
+            "XDG_CONFIG_HOME": str(tmp_path), "VIGIL_INCIDENTS_URL": str(env["viewer"].base_url).rstrip("/"),
+            "VIGIL_API_TOKEN": token})
+        return result.exit_code, result.output
+
+    run = run_id()
+    code, out = cli("add", f"run={run}", 'service=~"api|web"', "--for", "2h", "--comment", "deploy 1.4")
+    assert code == 0, out
+    silence_id = int(out.split("added silence ")[1].split(":")[0])
+    assert f'run="{run}", service=~"api|web"' in out and "responder" in out and "deploy 1.4" in out
+    code, out = cli("list", token=TOKENS["viewer"])
+    assert code == 0 and f'run="{run}"' in out
+    code, out = cli("add", "service=~(", "--for", "1h", "--comment", "x")
+    assert code == 1 and "not a valid regular expression" in out, out
+    code, out = cli("expire", str(silence_id), token=TOKENS["viewer"])
+    assert code == 1 and "403" in out, out
+    code, out = cli("expire", str(silence_id))
+    assert code == 0 and f"expired silence {silence_id}" in out, out
+    code, out = cli("list", "--state", "expired", "--json")
+    assert code == 0 and silence_id in [s["id"] for s in json.loads(out)]
