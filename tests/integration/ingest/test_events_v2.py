@@ -263,3 +263,33 @@ def test_trigger_acknowledge_resolve_open_acknowledge_and_resolve_one_incident(r
         accepted(sender.post(URL, json={"routing_key": key["key"], "event_action": "resolve", "dedup_key": dedup}), dedup)
         resolved = wait_for(lambda: (i := incident()) and i["status"] == "resolved" and i, what="incident resolved (SEV3)")
         assert resolved["id"] == opened["id"] and len(api.get("/api/v1/incidents", params={"q": dedup}).json()["items"]) == 1
+
+
+# The CLI.
+
+def test_vigil_integration_keys_create_list_revoke_against_ingest(ingest, sender, tmp_path):
+    from typer.testing import CliRunner
+
+    from services.cli import app as vigil_app
+
+    def vigil(*args: str) -> tuple[int, str]:
+        env = {"XDG_CONFIG_HOME": str(tmp_path), "VIGIL_API_TOKEN": TOKENS["admin"], "VIGIL_INGEST_URL": ingest.url}
+        result = CliRunner().invoke(vigil_app, list(args), env=env)
+        return result.exit_code, result.output
+
+    code, out = vigil("integration-keys", "create", "nagios-cli", "--service", "billing", "--label", "team=finance")
+    assert code == 0, out
+    routing_key = out.split("keep it now:\n")[1].split()[0]
+    assert len(routing_key) == 32 and f"url: {ingest.url}/v2/enqueue" in out and f"routing_key: {routing_key}" in out
+    accepted(sender.post(URL, json=trigger(routing_key)))
+    code, out = vigil("integration-keys", "list")
+    [line] = [line for line in out.splitlines() if "nagios-cli" in line]
+    assert f"…{routing_key[-4:]}" in line and "team=finance" in line and "in use" in line and routing_key not in out
+    key_id = line.split()[0]
+    code, out = vigil("integration-keys", "revoke", key_id)
+    assert code == 0 and "revoked integration key" in out, out
+    assert sender.post(URL, json=trigger(routing_key)).status_code == 400
+    code, out = vigil("integration-keys", "revoke", str(uuid.uuid4()))
+    assert code == 1 and "no integration key" in out
+    code, out = vigil("--help")
+    assert "integration-keys" in out
