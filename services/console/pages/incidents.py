@@ -138,8 +138,10 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
                                    runbooks=runbooks)
     escalation_note = None
     if trouble is not None:
-        escalation_note = ("The escalator has not planned an escalation for it (yet): it plans one when the incident "
-                           "opens, within seconds." if trouble.peer_status == 404 else trouble.message)
+        escalation_note = trouble.message if trouble.peer_status != 404 else (
+            "The escalator has no record of it: it was resolved before the escalator saw it open."
+            if incident["status"] == "resolved" else
+            "The escalator has not planned its escalation yet: it does within seconds of the incident opening. Reload in a moment.")
     postmortem = postmortems[0] if postmortems else None
     notice = f"{incident['number']} {DONE[done]}." if done in DONE else None
     return ctx.pages.render(
