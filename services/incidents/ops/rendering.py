@@ -1,6 +1,11 @@
 """Markdown of the operations records: Jinja2 templates (`templates/*.md.j2`, following the
 operations process's templates) rendered from the records' JSON. Times are shown in the report
-zone; durations as people say them ("45 min", "1.5 hr")."""
+zone; durations as people say them ("45 min", "1.5 hr").
+
+Two durations of an incident, named the same way in every record: its *duration* runs from the first
+alert's start (`started_at`, what users lived through) to resolved, and its *time to resolution* from
+Vigil's detection (`detected_at`) to resolved (the MTTR of the reviews). The postmortem leads with the
+first, the incident report and the reviews with the second; each names its base."""
 
 from __future__ import annotations
 
@@ -19,11 +24,23 @@ def human_duration(seconds: float | None) -> str:
         return "N/A"
     if seconds < 60:
         return f"{round(seconds)} s"
+    if seconds < 600:  # "1 min 17 s", not "1 min": short incidents are compared second by second
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
     minutes = seconds / 60
     if minutes < 90:
         return f"{round(minutes)} min"
     hours = round(minutes / 60, 1)
     return f"{hours:g} hr"
+
+
+def span_s(start: datetime | str | None, end: datetime | str | None) -> float | None:
+    """Seconds from `start` to `end` (datetimes or ISO strings, as a record's JSON has them); None
+    while either is unknown (an incident not resolved yet)."""
+    if start is None or end is None:
+        return None
+    start, end = (datetime.fromisoformat(v) if isinstance(v, str) else v for v in (start, end))
+    return (end - start).total_seconds()
 
 
 def cell(value: object) -> str:
@@ -82,7 +99,7 @@ def _environment(zone: str) -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(hhmm=hhmm, when=when, day=day, duration=human_duration, cell=cell, percent=percent, check=check)
+    env.filters.update(hhmm=hhmm, when=when, day=day, duration=human_duration, span=span_s, cell=cell, percent=percent, check=check)
     return env
 
 
