@@ -73,10 +73,10 @@ class Options:
     incidents: int = 100_000
     timeline_rows: int = 1_000_000
     sse_clients: int = 200
-    requests: int = 500
+    requests: int = 300
     concurrency: int = 4
-    events: int = 20
-    event_interval_s: float = 1.5
+    events: int = 15
+    event_interval_s: float = 3.0  # one change's refreshes are over before the next (a browser queues them)
     live_stream_s: float = 15.0
     sse_ramp_s: float | None = None  # browsers open over this long (default: one stream's length)
     escalator: bool = True
@@ -160,7 +160,7 @@ class ConsoleBench:
     async def service(self, name: str) -> None:
         """Start `python -m services.<name>` on a free port; return once /readyz answers 200."""
         port = self.ports[name] = distinct_free_ports(1)[0]
-        child = await start_child(self.children, name, sys.executable, "-m", f"services.{name}", cwd=REPO,
+        child = await start_child(self.children, name, sys.executable, "-m", "bench.console_serve", name, cwd=REPO,
                                   log=self.workdir / f"{name}.log", env=self._env(name, port))
         async with httpx.AsyncClient(timeout=2) as probe:
             deadline = time.monotonic() + 120

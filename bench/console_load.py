@@ -69,7 +69,8 @@ class SseClient:
     last_id: str | None = None
     retry_ms: int = 3000  # EventSource's default until the server sends `retry:`
     opened: asyncio.Event = field(default_factory=asyncio.Event)
-    _fetches: set = field(default_factory=set)
+    _waiting: list[Message] = field(default_factory=list)  # messages whose rows are not fetched yet
+    _fetcher: asyncio.Future | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -79,9 +80,9 @@ class SseClient:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.retry_ms / 1000)
-        for task in list(self._fetches):
+        if self._fetcher is not None:
             with contextlib.suppress(Exception):
-                await task
+                await self._fetcher
 
     async def _one_stream(self, stop: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -145,20 +146,26 @@ class SseClient:
         message = Message(at=at, changes=json.loads(fields.get("data", "{}")).get("changes"), reconnected=first
                           and self.connections > 1)
         self.messages.append(message)
-        task = asyncio.ensure_future(self._show(message))
-        self._fetches.add(task)
-        task.add_done_callback(self._fetches.discard)
+        self._waiting.append(message)
+        if self._fetcher is None or self._fetcher.done():
+            self._fetcher = asyncio.ensure_future(self._show())
         return True
 
-    async def _show(self, message: Message) -> None:
-        try:
-            response = await self.http.get(self.rows_path, headers={"Cookie": self.cookie})
-            if response.status_code == 200:
+    async def _show(self) -> None:
+        """Fetch the rows as htmx does on `sse:incident`: one request at a time; messages that come
+        meanwhile are answered by one more request after it (hx-trigger's default queue: last)."""
+        while self._waiting:
+            answering, self._waiting = self._waiting, []
+            try:
+                response = await self.http.get(self.rows_path, headers={"Cookie": self.cookie})
+                if response.status_code != 200:
+                    self.errors.append(f"rows: {response.status_code}")
+                    continue
+            except httpx.HTTPError as exc:
+                self.errors.append(f"rows: {type(exc).__name__}: {exc}")
+                continue
+            for message in answering:
                 message.shown_at = time.time()
-            else:
-                self.errors.append(f"rows: {response.status_code}")
-        except httpx.HTTPError as exc:
-            self.errors.append(f"rows: {type(exc).__name__}: {exc}")
 
 
 def deliveries(clients: list[SseClient], events: dict[tuple[str, int], float]) -> dict:
