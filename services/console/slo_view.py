@@ -17,7 +17,7 @@ FIRING_LABELS = {"page": "Page: fast burn", "ticket": "Ticket: slow burn", "exha
 WINDOW_LABELS = {"rolling_30d": "rolling 30 days", "calendar_month": "calendar month"}
 # What an image of a chart may carry: shapes and text, nothing that runs, loads or embeds.
 SVG_ELEMENTS = frozenset({"svg", "g", "title", "desc", "rect", "line", "polyline", "polygon", "path", "circle",
-                          "ellipse", "text", "tspan", "defs", "clipPath", "linearGradient", "stop"})
+                          "ellipse", "text", "tspan", "defs", "clipPath", "linearGradient", "stop", "style"})
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
@@ -172,6 +172,9 @@ def check_svg(content: bytes) -> None:
     for element in root.iter():
         if not element.tag.startswith(SVG_NS) or element.tag[len(SVG_NS):] not in SVG_ELEMENTS:
             raise UnsafeSvg(f"the element {element.tag}")
+        css = (element.text or "").lower().replace(" ", "") if element.tag == f"{SVG_NS}style" else ""
+        if "@" in css.replace("@media", "") or "url(" in css or "\\" in css:  # colours (light and dark), no loads
+            raise UnsafeSvg("a style that loads something")
         for name, value in element.attrib.items():
             local = name.rsplit("}", 1)[-1].lower()
             if local.startswith("on"):
