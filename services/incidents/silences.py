@@ -76,6 +76,11 @@ class Matcher:
         return f'{self.name}{self.op}"{self.value}"'
 
 
+def matchers_text(items: Iterable[Mapping[str, str]]) -> str:
+    """Stored or sent matchers (`name`, `op`, `value`) as Alertmanager writes them: `service="api", env!="prod"`."""
+    return ", ".join(f'{i["name"]}{i["op"]}"{i["value"]}"' for i in items)
+
+
 def parse_matcher(text: str) -> Matcher:
     """`service=api`, `env!=prod`, `service=~"api|web"`, `team!~db.*` (quotes around the value are
     optional and removed)."""

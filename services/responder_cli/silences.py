@@ -21,15 +21,11 @@ def _instant(text: str) -> datetime:
     return parse.instant(text, now=now(), zone=local_zone())
 
 
-def matchers_text(silence: dict) -> str:
-    return ", ".join(f'{m["name"]}{m["op"]}"{m["value"]}"' for m in silence.get("matchers", []))
-
-
 def silence_row(silence: dict, zone: tzinfo) -> tuple:
     alerts = silence.get("suppressed_alerts")
     held = silence.get("held_alerts")
     counted = None if alerts is None else f"{alerts} ({held} held)" if held else str(alerts)
-    return (silence["id"], silence["state"], matchers_text(silence), render.when(silence["starts_at"], zone),
+    return (silence["id"], silence["state"], silence["matchers_text"], render.when(silence["starts_at"], zone),
             render.when(silence["ends_at"], zone), silence["created_by"], counted, silence["comment"])
 
 
@@ -74,7 +70,7 @@ def expire(silence_id: int = SILENCE_ID, url: str = URL, token: str = TOKEN, as_
     """End a silence now: the alerts it holds that still fire open (or join) incidents and page."""
     expired = call(connect("incidents", url, token), "POST", f"/silences/{silence_id}/expire",
                    missing=f"no silence {silence_id}: `vigil silence list` lists them")
-    show(expired, as_json, lambda: f"expired silence {silence_id} ({matchers_text(expired)})")
+    show(expired, as_json, lambda: f"expired silence {silence_id} ({expired['matchers_text']})")
 
 
 @silence_app.command("alerts")

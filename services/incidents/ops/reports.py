@@ -16,6 +16,7 @@ from statistics import fmean
 from zoneinfo import ZoneInfo
 
 from services.incidents.lifecycle import Incident, durations
+from services.incidents.silences import matchers_text
 
 SEVS = (1, 2, 3, 4)
 # Occurrences per month of a toil frequency, as the operations process counts them
@@ -151,6 +152,23 @@ def carried_over(items: list[dict], period: Period, *, today: date) -> list[dict
             continue
         rows.append({**item, "carried_over": item["created_at"] < period.start, "overdue": item["due_on"] < today})
     return rows
+
+
+def silencing_summary(*, silences: list[dict], alerts_by_silence: dict[int, int], windows: list[dict],
+                      period: Period) -> dict:
+    """The review's "Silences and maintenance": every silence created in the period or that
+    suppressed alerts in it (alerts that started firing in the period), and the maintenance windows
+    whose scope suppressed incidents detected in it (with those incidents' alerts)."""
+    rows = [{**s, "matchers_text": matchers_text(s["matchers"]), "created_in_period": period.contains(s["created_at"]),
+             "alerts": alerts_by_silence.get(s["id"], 0)} for s in sorted(silences, key=lambda s: s["id"])]
+    return {
+        "silences": rows,
+        "silences_created": sum(r["created_in_period"] for r in rows),
+        "alerts_silenced": sum(r["alerts"] for r in rows),
+        "windows": windows,
+        "incidents_suppressed": sum(w["incidents"] for w in windows),
+        "alerts_in_suppressed_incidents": sum(w["alerts"] for w in windows),
+    }
 
 
 def runbook_rows(runbooks: list[dict], *, today: date, max_age_days: int) -> list[dict]:

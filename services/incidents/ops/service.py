@@ -23,8 +23,9 @@ from services.incidents.ops.postmortems import WorkflowRefused, change_status, d
 from services.incidents.ops.rendering import render
 from services.incidents.ops.reports import (
     MANUAL_CHECKS, Period, PeerResult, alert_counts, capacity_summary, carried_over, daily_check, incident_rows,
-    overall_attainment, runbook_rows, severity_summary, slo_rows, toil_rows, toil_trend,
+    overall_attainment, runbook_rows, severity_summary, silencing_summary, slo_rows, toil_rows, toil_trend,
 )
+from services.incidents.silencing import repository as silencing_repo
 
 KIND_TEMPLATE = {"daily_check": "daily_check", "weekly_review": "weekly_review", "monthly_review": "monthly_review"}
 RECENT_DAYS = 7  # a handoff lists the incidents of the last week
@@ -182,6 +183,16 @@ async def _runbooks(conn: asyncpg.Connection, today: date, max_age_days: int) ->
     return runbook_rows([dict(r) for r in await repository.list_records(conn, "runbook")], today=today, max_age_days=max_age_days)
 
 
+async def _silencing(conn: asyncpg.Connection, period: Period) -> dict:
+    created = await silencing_repo.silences_created_between(conn, period.start, period.end)
+    counts = {r["silence_id"]: r["alerts"] for r in await silencing_repo.suppressed_by_silence(conn, period.start, period.end)}
+    earlier = await silencing_repo.silences_by_id(conn, [i for i in counts if i not in {r["id"] for r in created}])
+    return silencing_summary(
+        silences=[dict(r) for r in [*created, *earlier.values()]], alerts_by_silence=counts, period=period,
+        windows=[dict(r) for r in await silencing_repo.suppressed_by_window(conn, period.start, period.end)],
+    )
+
+
 async def review_data(
     conn: asyncpg.Connection, *, kind: str, period: Period, zone: str, inputs: PeerInputs, now: datetime, today: date,
     runbook_max_age_days: int,
@@ -200,6 +211,7 @@ async def review_data(
         "deployments": [dict(r) for r in await repository.deployments_between(conn, period.start, period.end)],
         "action_items": carried_over(await _action_items(conn), period, today=today),
         "capacity": {**_peer(inputs.capacity), **capacity_summary(inputs.capacity)},
+        "silencing": await _silencing(conn, period),
     }
     if kind == "monthly_review":
         toil = toil_rows([dict(r) for r in await repository.list_records(conn, "toil")])

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from services.incidents.silences import InvalidMatcher, Matcher, check_silence_matchers, parse_matcher
+from services.incidents.silences import InvalidMatcher, Matcher, check_silence_matchers, matchers_text, parse_matcher
 from shared.api_types import Instant
 
 
@@ -88,6 +88,7 @@ class SilenceOut(BaseModel):
     id: int
     state: Literal["pending", "active", "expired"]
     matchers: list[MatcherOut]
+    matchers_text: str = Field(description='The matchers as Alertmanager writes them: `service="api", env!="prod"`')
     starts_at: datetime
     ends_at: datetime
     created_by: str = Field(description="Who created it (the authenticated identity)")
@@ -103,6 +104,7 @@ class SilenceOut(BaseModel):
         state = "pending" if row["starts_at"] > now else "active" if row["ends_at"] > now else "expired"
         counts = {k: row[k] for k in ("suppressed_alerts", "held_alerts") if k in row.keys()}
         return cls(id=row["id"], state=state, matchers=[MatcherOut(**m) for m in row["matchers"]],
+                   matchers_text=matchers_text(row["matchers"]),
                    starts_at=row["starts_at"], ends_at=row["ends_at"], created_by=row["created_by"],
                    comment=row["comment"], created_at=row["created_at"], expired_at=row["expired_at"],
                    expired_by=row["expired_by"], **counts)

@@ -195,3 +195,19 @@ def test_the_command_line_adds_lists_and_expires_silences_as_the_tokens_owner(en
     assert code == 0 and f"expired silence {silence_id}" in out, out
     code, out = cli("list", "--state", "expired", "--json")
     assert code == 0 and silence_id in [s["id"] for s in json.loads(out)]
+
+
+async def test_the_weekly_review_shows_the_weeks_silences_and_what_silences_and_windows_suppressed(env):
+    run = run_id()
+    s = silence(env, run, ends_in=timedelta(hours=1), alertname="Noisy")
+    now = datetime.now(UTC)
+    window = ok(env["responder"].post(f"{API}/maintenance-windows", json={
+        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(hours=1)).isoformat(),
+        "activity": f"upgrade {run}", "service": f"db-{run}"}), 201)
+    await produce(env, alert(run, "Noisy", starts_at=now), alert(run, "InWindow", starts_at=now, service=f"db-{run}"))
+    wait_for(lambda: held(env, s["id"]) and incidents_of(env, run), what="the silenced alert and the suppressed incident")
+    review = ok(env["responder"].post(f"{API}/reports/weekly-review", json={}), 201)
+    markdown = review["markdown"]
+    assert "### Silences and maintenance" in markdown
+    assert f'| {s["id"]} | run="{run}", alertname="Noisy" | responder' in markdown and "| deploying | 1 |" in markdown
+    assert f"| {window['id']} | upgrade {run} | 1 | 1 |" in markdown

@@ -164,3 +164,19 @@ def test_a_regex_never_matches_a_longer_value_by_a_prefix(name, value, suffix):
 
     if suffix:
         assert not Matcher.of(name, "=~", re.escape(value)).matches({name: value + suffix})
+
+
+def test_the_weekly_review_lists_the_weeks_silences_and_the_earlier_ones_that_still_suppressed_alerts():
+    from services.incidents.ops.reports import silencing_summary, week_period
+
+    week = week_period(T0.date(), "UTC")
+    matchers = [{"name": "service", "op": "=", "value": "api"}]
+    this_week = {"id": 9, "matchers": matchers, "created_at": T0, "created_by": "ana"}
+    older = {"id": 3, "matchers": [{"name": "env", "op": "=~", "value": "dev|qa"}], "created_at": T0 - 9 * 24 * HOUR,
+             "created_by": "bo"}
+    windows = [{"window_id": 4, "activity": "db upgrade", "incidents": 2, "alerts": 5}]
+    summary = silencing_summary(silences=[this_week, older], alerts_by_silence={9: 4, 3: 1}, windows=windows, period=week)
+    assert [(r["id"], r["created_in_period"], r["alerts"], r["matchers_text"]) for r in summary["silences"]] == [
+        (3, False, 1, 'env=~"dev|qa"'), (9, True, 4, 'service="api"')]
+    assert (summary["silences_created"], summary["alerts_silenced"]) == (1, 5)
+    assert (summary["incidents_suppressed"], summary["alerts_in_suppressed_incidents"]) == (2, 5)
