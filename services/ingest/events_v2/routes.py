@@ -31,6 +31,7 @@ from shared.clock import Clock
 from shared.db import ACQUIRE_TIMEOUT_S
 from shared.http_errors import error_responses
 from shared.kafka import EventProducer, MessageTooLarge, ProducerUnavailable
+from shared.metrics import own_registry
 from shared.observability import child_traceparent
 
 log = structlog.get_logger("vigil.ingest")
@@ -39,8 +40,11 @@ ENQUEUE_PATH = "/v2/enqueue"
 MAX_EVENT_BYTES = 512 * 1024  # PagerDuty's limit for one event
 INVALID = "Event object is invalid"
 
-EVENTS = Counter("vigil_ingest_events_v2_total", "Events v2 events accepted (on Kafka when they send something)", ["action"])
-REJECTED = Counter("vigil_ingest_events_v2_rejected_total", "Events v2 requests refused, by reason", ["reason"])
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+EVENTS = Counter("vigil_ingest_events_v2_total", "Events v2 events accepted (on Kafka when they send something)", ["action"],
+                 registry=METRICS)
+REJECTED = Counter("vigil_ingest_events_v2_rejected_total", "Events v2 requests refused, by reason", ["reason"],
+                   registry=METRICS)
 
 
 @dataclass(frozen=True)
@@ -117,7 +121,10 @@ async def enqueue(scope: dict, receive, send) -> None:
     try:
         async with store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
             if event.event_action == "trigger":
-                started_at = await repo.trigger(conn, key_id=key.id, dedup_key=dedup_key, now=now)
+                # Most triggers are sent again for an alert that fires (Alertmanager's repeat_interval):
+                # a read, no commit to wait for; only a new firing writes.
+                started_at = (await repo.firing_since(conn, key_id=key.id, dedup_key=dedup_key)
+                              or await repo.trigger(conn, key_id=key.id, dedup_key=dedup_key, now=now))
                 out = [mapping.alert_event(event, dedup_key=dedup_key, key_id=key.id, key_name=key.name, service=key.service,
                                            key_labels=key.labels, started_at=started_at, resolved_at=None, received_at=now)]
             elif event.event_action == "resolve":
@@ -210,7 +217,7 @@ def _store(request: Request) -> KeyStore:
              responses=error_responses(401, 403, 409, 422, 503))
 async def create_key(request: Request, body: IntegrationKeyIn, principal: Admin) -> JSONResponse:
     """Makes a routing key for `/v2/enqueue`, mapped to a service and labels. **The key is in this
-    answer only**: Vigil keeps its SHA-256. It works on every ingest replica within a second."""
+    answer only**: Vigil keeps its SHA-256. It works on every ingest replica within seconds (at once on this one)."""
     store = _store(request)
     key = secrets.token_hex(ROUTING_KEY_LENGTH // 2)
     async with store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
@@ -247,7 +254,7 @@ async def get_key(request: Request, key_id: uuid.UUID, _principal: Admin) -> Int
 @router.delete("/{key_id}", response_model=IntegrationKeyOut, summary="Revoke an integration key",
                responses=error_responses(401, 403, 404, 503))
 async def revoke_key(request: Request, key_id: uuid.UUID, principal: Admin) -> IntegrationKeyOut:
-    """Revokes the key: every ingest replica refuses it within a second (400, unknown routing key).
+    """Revokes the key: every ingest replica refuses it within seconds (400, unknown routing key; this one at once).
     Revoking a revoked key answers it as it is."""
     store = _store(request)
     async with store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
