@@ -309,6 +309,8 @@ def _print_banner(listeners: list, first_admin: tuple[str, str] | None = None) -
         tokens = os.environ.get("VIGIL_INGEST_TOKENS", "").split(",")
         out.write(f"\n  Ingest URL:   {url}\n  Ingest token: {tokens[0]}\n\n")
         out.write(RECEIVER_SNIPPET.format(url=url, token=tokens[0]))
+        out.write(f"\n  PagerDuty Events v2: http://{ingest.host}:{ingest.port}/v2/enqueue   (Alertmanager's pagerduty_configs "
+                  "`url:`; a routing key: `vigil integration-keys create <name> --service <service>`; docs/events-v2.md)\n")
     api_token = os.environ.get("VIGIL_API_TOKENS", "").split(",")[0].rpartition(":")[0]
     incidents = next((i for i in listeners if i.name == "incidents"), None)
     if api_token and incidents is not None:
