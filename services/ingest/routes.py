@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -271,22 +272,30 @@ def webhook_openapi() -> tuple[dict, dict]:
     return operation, components
 
 
-def install(app: FastAPI) -> None:
-    """Put the webhook first in `app`'s router, and into its OpenAPI document."""
-    app.router.routes.insert(0, Route(WEBHOOK_PATH, AlertmanagerWebhook(), methods=["POST"]))
+def install_asgi_route(app: FastAPI, path: str, endpoint, document: Callable[[], tuple[dict, dict]],
+                       security_schemes: dict | None = None) -> None:
+    """Put a plain ASGI POST route first in `app`'s router, and its operation (`document()`: the
+    operation and the component schemas it refers to) into the app's OpenAPI document."""
+    app.router.routes.insert(0, Route(path, endpoint, methods=["POST"]))
     build_openapi = app.openapi
 
     def openapi() -> dict:
         if app.openapi_schema is None:
             spec = build_openapi()
-            operation, components = webhook_openapi()
-            spec["paths"] = {WEBHOOK_PATH: {"post": operation}, **spec.get("paths", {})}
+            operation, components = document()
+            spec["paths"] = {path: {"post": operation}, **spec.get("paths", {})}
             spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            spec["components"].setdefault("securitySchemes", {}).update({
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "basic": {"type": "http", "scheme": "basic"},
-            })
+            if security_schemes:
+                spec["components"].setdefault("securitySchemes", {}).update(security_schemes)
             app.openapi_schema = spec
         return app.openapi_schema
 
     app.openapi = openapi
+
+
+def install(app: FastAPI) -> None:
+    """Put the webhook first in `app`'s router, and into its OpenAPI document."""
+    install_asgi_route(app, WEBHOOK_PATH, AlertmanagerWebhook(), webhook_openapi, security_schemes={
+        "bearer": {"type": "http", "scheme": "bearer"},
+        "basic": {"type": "http", "scheme": "basic"},
+    })

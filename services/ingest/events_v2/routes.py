@@ -16,7 +16,6 @@ from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import Counter
 from pydantic import ValidationError
-from starlette.routing import Route
 
 from services.ingest.config import IngestSettings
 from services.ingest.events_v2 import mapping, repository as repo
@@ -25,7 +24,9 @@ from services.ingest.events_v2.schemas import (
     ROUTING_KEY_LENGTH, EnqueueEvent, IntegrationKeyCreated, IntegrationKeyIn, IntegrationKeyOut,
 )
 from services.ingest.events_v2.store import KeyStore
-from services.ingest.routes import BodyTooLarge, ClientGone, header, holds_nul, read_body, respond
+from services.ingest.routes import (
+    BodyTooLarge, ClientGone, header, holds_nul, install_asgi_route, read_body, respond,
+)
 from shared.api_auth import Admin
 from shared.clock import Clock
 from shared.db import ACQUIRE_TIMEOUT_S
@@ -268,17 +269,5 @@ async def revoke_key(request: Request, key_id: uuid.UUID, principal: Admin) -> I
 
 def install(app: FastAPI) -> None:
     """The enqueue route (first in the router, like the webhook), the key API, and both in OpenAPI."""
-    app.router.routes.insert(0, Route(ENQUEUE_PATH, Enqueue(), methods=["POST"]))
+    install_asgi_route(app, ENQUEUE_PATH, Enqueue(), enqueue_openapi)
     app.include_router(router)
-    build_openapi = app.openapi
-
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            spec = build_openapi()
-            operation, components = enqueue_openapi()
-            spec["paths"] = {ENQUEUE_PATH: {"post": operation}, **spec.get("paths", {})}
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(components)
-            app.openapi_schema = spec
-        return app.openapi_schema
-
-    app.openapi = openapi
