@@ -23,14 +23,18 @@ from opentelemetry import propagate
 from prometheus_client import Counter
 
 from shared.events import E, Event, Topic, decode, encode
+from shared.metrics import PerService
 from shared.settings import BaseServiceSettings
 
 log = structlog.get_logger("vigil.kafka")
 
 TOPIC_ALREADY_EXISTS = 36
 
-CONSUMED = Counter("vigil_consumer_messages_total", "Messages handled by a consumer loop", ["topic", "group", "outcome"])
-PRODUCE_FAILURES = Counter("vigil_producer_failures_total", "Events not acknowledged by Kafka in time", ["topic"])
+# In the registry of the service the loop or producer runs for (shared/metrics.py).
+CONSUMED = PerService(lambda registry: Counter(
+    "vigil_consumer_messages_total", "Messages handled by a consumer loop", ["topic", "group", "outcome"], registry=registry))
+PRODUCE_FAILURES = PerService(lambda registry: Counter(
+    "vigil_producer_failures_total", "Events not acknowledged by Kafka in time", ["topic"], registry=registry))
 
 
 class Message(NamedTuple):
@@ -136,7 +140,11 @@ class EventProducer:
         ensure: Sequence[str] = (),
         linger_ms: int = 0,
         retry_backoff_s: float = 1.0,
+        service: str | None = None,
     ) -> None:
+        """`service`: whose metrics registry its failures, and its consumers' messages, count in."""
+        self.service = service
+        self._produce_failures = PRODUCE_FAILURES.of(service)
         self._settings = settings
         self._prefix = settings.topic_prefix  # Kafka's topic = prefix + the event's topic
         self._ce_source = ce_source
@@ -231,7 +239,7 @@ class EventProducer:
                 await asyncio.gather(*pending)
         except (KafkaError, TimeoutError) as exc:
             for topic in {m.topic for m in messages}:
-                PRODUCE_FAILURES.labels(topic).inc()
+                self._produce_failures.labels(topic).inc()
             raise ProducerUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: list, timeout_s: float) -> None:
@@ -350,6 +358,7 @@ class ConsumerLoop(Generic[E]):
         self._max_retry_backoff_s = max_retry_backoff_s
         self._consumer: AIOKafkaConsumer | None = None
         self._stopping = asyncio.Event()
+        self._consumed = CONSUMED.of(producer.service)
 
     async def run(self) -> None:
         """Consume until `stop()`; reconnects if Kafka is not there yet."""
@@ -521,7 +530,7 @@ class ConsumerLoop(Generic[E]):
         except Exception as exc:  # noqa: BLE001 - retried one by one, which isolates the cause
             log.warning("batch handler failed; handling one by one", topic=self.topic, size=len(records), error=repr(exc))
             return False
-        CONSUMED.labels(self.topic, self.group_id, "ok").inc(len(records))
+        self._consumed.labels(self.topic, self.group_id, "ok").inc(len(records))
         return True
 
     async def _process(self, record: ConsumerRecord) -> bool:
@@ -538,7 +547,7 @@ class ConsumerLoop(Generic[E]):
             try:
                 async with asyncio.timeout(self._handler_timeout_s):
                     await self._handle(event, record)
-                CONSUMED.labels(self.topic, self.group_id, "ok").inc()
+                self._consumed.labels(self.topic, self.group_id, "ok").inc()
                 return True
             except PermanentHandlerError as exc:
                 await self._dead_letter(record, f"rejected by handler: {exc}")
@@ -549,7 +558,7 @@ class ConsumerLoop(Generic[E]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the loop must survive; the message is retried
-                CONSUMED.labels(self.topic, self.group_id, "retry").inc()
+                self._consumed.labels(self.topic, self.group_id, "retry").inc()
                 log.error(
                     "handler failed, will retry",
                     topic=record.topic, partition=record.partition, offset=record.offset,
@@ -578,7 +587,7 @@ class ConsumerLoop(Generic[E]):
             except (ProducerUnavailable, KafkaError, TimeoutError) as exc:
                 log.error("dead-lettering failed, will retry", error=str(exc), attempt=attempt)
                 await self._sleep(min(attempt, 10))
-        CONSUMED.labels(self.topic, self.group_id, "dlq").inc()
+        self._consumed.labels(self.topic, self.group_id, "dlq").inc()
         log.warning(
             "message sent to DLQ", topic=record.topic, partition=record.partition, offset=record.offset, error=error[:500]
         )

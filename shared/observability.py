@@ -8,7 +8,7 @@ import random
 import re
 import sys
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from fastapi import APIRouter, Response
@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _configured = False
@@ -126,10 +126,14 @@ def child_traceparent(parent: str | None) -> str:
 Check = Callable[[], Awaitable[bool]]
 
 
-def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0, died: Callable[[], dict[str, str]] | None = None) -> APIRouter:
+def health_router(
+    checks: dict[str, Check], *, timeout_s: float = 3.0, died: Callable[[], dict[str, str]] | None = None,
+    registries: Sequence[CollectorRegistry] = (REGISTRY,),
+) -> APIRouter:
     """`/healthz` (the process is alive), `/readyz` (every dependency in `checks` answers) and
-    `/metrics` (Prometheus text format). With `died`, `/readyz` also names the background tasks
-    that died and why (`checks` then holds the check that fails for them)."""
+    `/metrics` (Prometheus text format: the series of `registries`, the service's own — see
+    shared/metrics.py). With `died`, `/readyz` also names the background tasks that died and why
+    (`checks` then holds the check that fails for them)."""
     router = APIRouter(tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process is up")
@@ -150,7 +154,7 @@ def health_router(checks: dict[str, Check], *, timeout_s: float = 3.0, died: Cal
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(b"".join(generate_latest(r) for r in registries), media_type=CONTENT_TYPE_LATEST)
 
     return router
 

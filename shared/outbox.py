@@ -27,11 +27,15 @@ from prometheus_client import Counter, Gauge
 from shared.db import ACQUIRE_TIMEOUT_S
 from shared.events import Event, encode
 from shared.kafka import EventProducer, Message, ProducerUnavailable, current_traceparent
+from shared.metrics import PerService
 
 log = structlog.get_logger("vigil.outbox")
 
-RELAYED = Counter("vigil_outbox_relayed_total", "Outbox events produced to Kafka", ["schema"])
-PENDING = Gauge("vigil_outbox_pending", "Outbox events not yet produced to Kafka", ["schema"])
+# In the registry of the producer's service (shared/metrics.py).
+RELAYED = PerService(lambda registry: Counter(
+    "vigil_outbox_relayed_total", "Outbox events produced to Kafka", ["schema"], registry=registry))
+PENDING = PerService(lambda registry: Gauge(
+    "vigil_outbox_pending", "Outbox events not yet produced to Kafka", ["schema"], registry=registry))
 
 
 def channel(schema: str) -> str:
@@ -202,7 +206,7 @@ class OutboxRelay:
         ]
         await self._producer.publish_raw(messages, timeout_s=self._produce_timeout_s)
         self._produced = [r["id"] for r in rows]
-        RELAYED.labels(self._schema).inc(len(rows))
+        RELAYED.of(self._producer.service).labels(self._schema).inc(len(rows))
         return len(rows)
 
     async def mark_produced(self, conn: asyncpg.Connection) -> None:
@@ -222,7 +226,7 @@ class OutboxRelay:
             f"DELETE FROM {self._schema}.outbox WHERE published_at < now() - make_interval(secs => $1)",
             self._keep_published_s,
         )
-        PENDING.labels(self._schema).set(
+        PENDING.of(self._producer.service).labels(self._schema).set(
             await conn.fetchval(f"SELECT count(*) FROM {self._schema}.outbox WHERE published_at IS NULL")
         )
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, FastAPI, Request
+from prometheus_client import REGISTRY
 
 from shared.clock import Clock, utc_now
 from shared.db import ACQUIRE_TIMEOUT_S, create_pool, migrate
@@ -26,6 +27,7 @@ from shared.api_docs import assets_dir, install_api_docs
 from shared.http_errors import install_error_handlers
 from shared.identity_feed import IdentityFeed
 from shared.kafka import EventProducer
+from shared.metrics import claim_process_metrics, registry
 from shared.observability import Check, configure_tracing, health_router
 from shared.outbox import OutboxRelay
 from shared.runtime import freeze_startup_heap
@@ -85,7 +87,8 @@ def build_app(
     configure_tracing(service_name=f"vigil-{spec.name}", otlp_endpoint=settings.otlp_endpoint)
     authenticator = Authenticator.of(settings)
     topics = [*spec.topics, *([Topic.IDENTITY] if authenticator.verifies_personal_credentials else [])]
-    producer = EventProducer(settings, ce_source=spec.ce_source, ensure=[*dict.fromkeys(topics), *(Topic.dlq(t) for t in spec.topics)])
+    producer = EventProducer(settings, ce_source=spec.ce_source, ensure=[*dict.fromkeys(topics), *(Topic.dlq(t) for t in spec.topics)],
+                             service=spec.name)
     identity_feed = IdentityFeed(settings, authenticator.revoked) if authenticator.verifies_personal_credentials else None
     live: dict[str, Any] = {}  # what the running lifespan holds, for the health checks
 
@@ -149,7 +152,10 @@ def build_app(
     for router in spec.routers:
         app.include_router(router)
     checks = {**dependency_checks, "background": background_ok}
-    app.include_router(health_router(checks, died=lambda: dict(live["work"].died) if "work" in live else {}))
+    # Its own series, and the process's (CPU, memory, GC) if it is the process's first service.
+    registries = [registry(spec.name), *([REGISTRY] if claim_process_metrics() else [])]
+    app.include_router(health_router(checks, died=lambda: dict(live["work"].died) if "work" in live else {},
+                                     registries=registries))
     return app
 
 

@@ -25,18 +25,22 @@ from services.escalator.oncall_config import OnCallConfig
 from services.escalator.policy import CATCH_UP_AFTER, IncidentState, PlannedStep, catch_up, decide
 from services.escalator.service import CE_SOURCE, BatchApplied, ConfigStore, DueNow, Who, planned_of
 from shared.events import PageRequested, TicketRequested
+from shared.metrics import own_registry
 from shared.outbox import channel, enqueue, enqueue_many, outbox_row
 
 log = structlog.get_logger("vigil.escalator.firing")
 
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
 LATENESS = Histogram(
     "vigil_escalator_timer_lateness_seconds", "Time from a timer's due time to when it fired",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300), registry=METRICS,
 )
-ACTIONS = Counter("vigil_escalator_actions_total", "Pages, notifications and tickets sent", ["action"])
-FAILED = Counter("vigil_escalator_timer_failures_total", "Timer firings that failed and will be retried")
+ACTIONS = Counter("vigil_escalator_actions_total", "Pages, notifications and tickets sent", ["action"],
+                  registry=METRICS)
+FAILED = Counter("vigil_escalator_timer_failures_total", "Timer firings that failed and will be retried",
+                 registry=METRICS)
 SKIPPED = Counter("vigil_escalator_timers_skipped_on_catch_up_total",
-                  "Page timers not fired after a gap because a later step of the same role fired instead")
+                  "Page timers not fired after a gap because a later step of the same role fired instead", registry=METRICS)
 RETRY_AFTER = timedelta(seconds=5)
 
 

@@ -18,11 +18,13 @@ from services.escalator.handoffs import Boundary, due_boundaries, reach
 from services.escalator.oncall_config import OnCallConfig, schedule_of
 from services.escalator.service import CE_SOURCE, ConfigStore, override_of
 from shared.events import ShiftNotice
+from shared.metrics import own_registry
 from shared.outbox import channel, outbox_row
 
 log = structlog.get_logger("vigil.escalator.shifts")
 
-ANNOUNCED = Counter("vigil_escalator_shift_notices_total", "Shift notices announced", ["kind"])
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+ANNOUNCED = Counter("vigil_escalator_shift_notices_total", "Shift notices announced", ["kind"], registry=METRICS)
 
 
 def shift_notice(schedule: str, boundary: Boundary, *, now: datetime) -> ShiftNotice:

@@ -20,10 +20,12 @@ from services.escalator import firing, repository as repo
 from services.escalator.incidents_client import IncidentsClient
 from services.escalator.service import ConfigStore
 from shared.clock import Clock
+from shared.metrics import own_registry
 
 log = structlog.get_logger("vigil.escalator.ticker")
 
-PENDING = Gauge("vigil_escalator_timers_pending", "Timers waiting for their due time")
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+PENDING = Gauge("vigil_escalator_timers_pending", "Timers waiting for their due time", registry=METRICS)
 
 
 class Ticker:

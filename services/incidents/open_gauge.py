@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncpg
 from prometheus_client import Gauge
+from shared.metrics import own_registry
 
-OPEN = Gauge("vigil_incidents_open", "Incidents not resolved, by SEV (1 = SEV1)", ["severity"])
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+OPEN = Gauge("vigil_incidents_open", "Incidents not resolved, by SEV (1 = SEV1)", ["severity"], registry=METRICS)
 OPEN_BY_SEVERITY = "SELECT severity, count(*) AS n FROM incidents.incident WHERE status <> 'resolved' GROUP BY severity"
 
 

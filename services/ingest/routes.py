@@ -28,19 +28,23 @@ from shared.api_types import YEARS
 from shared.clock import Clock
 from shared.http_errors import validation_fields
 from shared.kafka import EventProducer, MessageTooLarge, ProducerUnavailable
+from shared.metrics import own_registry
 from shared.observability import child_traceparent, spans_exported
 
 log = structlog.get_logger("vigil.ingest")
 tracer = trace.get_tracer("vigil.ingest")
 
-PAYLOADS = Counter("vigil_ingest_payloads_total", "Webhook payloads accepted (every alert acknowledged by Kafka)")
-ALERTS = Counter("vigil_ingest_alerts_total", "Alerts accepted, by alert status", ["status"])
-REJECTED = Counter("vigil_ingest_rejected_total", "Webhook requests rejected, by reason", ["reason"])
-TRUNCATED = Counter("vigil_ingest_truncated_alerts_total", "Alerts Alertmanager reported leaving out (truncatedAlerts)")
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+PAYLOADS = Counter("vigil_ingest_payloads_total", "Webhook payloads accepted (every alert acknowledged by Kafka)",
+                   registry=METRICS)
+ALERTS = Counter("vigil_ingest_alerts_total", "Alerts accepted, by alert status", ["status"], registry=METRICS)
+REJECTED = Counter("vigil_ingest_rejected_total", "Webhook requests rejected, by reason", ["reason"], registry=METRICS)
+TRUNCATED = Counter("vigil_ingest_truncated_alerts_total", "Alerts Alertmanager reported leaving out (truncatedAlerts)",
+                    registry=METRICS)
 PRODUCE_SECONDS = Histogram(
     "vigil_ingest_produce_seconds",
     "Time from the first produce to the broker's ack of every event of one request",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5), registry=METRICS,
 )
 
 @dataclass(frozen=True)

@@ -24,17 +24,23 @@ from services.notifier import policy, repository as repo, service
 from services.notifier.outcome import SendResult
 from shared.clock import Clock
 from shared.db import ACQUIRE_TIMEOUT_S
+from shared.metrics import own_registry
 
 log = structlog.get_logger("vigil.notifier")
 
-DELIVERIES = Counter("vigil_notifier_deliveries_total", "Delivery attempts by contact kind and outcome", ["kind", "outcome"])
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+DELIVERIES = Counter("vigil_notifier_deliveries_total", "Delivery attempts by contact kind and outcome", ["kind", "outcome"],
+                     registry=METRICS)
 LATENCY = Histogram(
     "vigil_notifier_delivery_latency_seconds", "From the page's event time to the peer's acceptance", ["kind"],
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900), registry=METRICS,
 )
-THROTTLED = Counter("vigil_notifier_throttled_total", "Deliveries held back by a per-recipient limit", ["kind"])
-BUNDLED = Counter("vigil_notifier_bundled_total", "Deliveries carried by another delivery's message", ["kind"])
-OLDEST_PENDING = Gauge("vigil_notifier_oldest_pending_seconds", "Age of the oldest delivery that is due and not yet sent")
+THROTTLED = Counter("vigil_notifier_throttled_total", "Deliveries held back by a per-recipient limit", ["kind"],
+                    registry=METRICS)
+BUNDLED = Counter("vigil_notifier_bundled_total", "Deliveries carried by another delivery's message", ["kind"],
+                  registry=METRICS)
+OLDEST_PENDING = Gauge("vigil_notifier_oldest_pending_seconds", "Age of the oldest delivery that is due and not yet sent",
+                       registry=METRICS)
 
 Send = Callable[[Sequence[asyncpg.Record]], Awaitable[SendResult]]  # the headline first, then the bundled ones
 LimitsFor = Callable[[asyncpg.Record], Sequence[policy.Limit]]
@@ -229,7 +235,9 @@ class Dispatcher:
                 if len(s.rows) > 1:
                     BUNDLED.labels(headline["kind"]).inc(len(s.rows) - 1)
                 log.info("delivery sent", person=headline["person"], method=headline["method"], kind=headline["kind"],
-                         incident_id=headline["number"], answer=s.answer, more_incidents=s.more_incidents)
+                         incident_id=headline["number"], delivery_id=headline["id"],
+                         **{f"{headline['source']}_id": headline["source_id"]},  # page_id, ticket_id or test_id
+                         answer=s.answer, more_incidents=s.more_incidents)
                 if not s.recorded.done():
                     s.recorded.set_result(None)
 

@@ -24,12 +24,14 @@ from shared.api_auth import Responder, Viewer
 from shared.events import MetricsEvent, Topic
 from shared.http_errors import error_responses, request_body, validation_fields
 from shared.kafka import ProducerUnavailable
+from shared.metrics import own_registry
 from shared.service import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["slo"], responses=error_responses(401, 403, 422, 503))
 NAMED = error_responses(404)  # a route naming one SLO
 SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,199}$")
-PUSHED = Counter("vigil_slo_push_total", "Metrics push requests, by outcome", ["outcome"])
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+PUSHED = Counter("vigil_slo_push_total", "Metrics push requests, by outcome", ["outcome"], registry=METRICS)
 PUSH_BATCH = TypeAdapter(list[MetricsEvent])
 MAX_PUSH_EVENTS = 5000
 

@@ -22,6 +22,7 @@ from services.slo.window_cache import LongWindowCache, read_counts
 from services.slo.window_queries import put_slices
 from services.slo.windows import floor_hour
 from shared.events import MetricsEvent
+from shared.metrics import own_registry
 from shared.outbox import enqueue
 
 CE_SOURCE = "/vigil/slo"
@@ -29,10 +30,14 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 HOUR = timedelta(hours=1)
 log = structlog.get_logger("vigil.slo.evaluator")
 
-EVENTS = Counter("vigil_slo_events_total", "Metrics events seen by the SLO consumer, by outcome", ["outcome"])
-ALERTS = Counter("vigil_slo_alerts_total", "Alert events the SLO service raised, by tier and status", ["tier", "status"])
-BUDGET_REMAINING = Gauge("vigil_slo_budget_remaining_ratio", "Remaining rolling 30-day error budget (1 = untouched)", ["service", "slo"])
-EVALUATED = Gauge("vigil_slo_evaluated_slos", "SLOs evaluated in the last tick")
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+EVENTS = Counter("vigil_slo_events_total", "Metrics events seen by the SLO consumer, by outcome", ["outcome"],
+                 registry=METRICS)
+ALERTS = Counter("vigil_slo_alerts_total", "Alert events the SLO service raised, by tier and status", ["tier", "status"],
+                 registry=METRICS)
+BUDGET_REMAINING = Gauge("vigil_slo_budget_remaining_ratio", "Remaining rolling 30-day error budget (1 = untouched)", ["service", "slo"],
+                         registry=METRICS)
+EVALUATED = Gauge("vigil_slo_evaluated_slos", "SLOs evaluated in the last tick", registry=METRICS)
 
 
 class FromTheFuture(ValueError):

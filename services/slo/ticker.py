@@ -17,6 +17,7 @@ from prometheus_client import Histogram
 from services.slo import repository as repo, service
 from services.slo.evaluation import EvaluatorConfig
 from services.slo.window_cache import LongWindowCache
+from shared.metrics import own_registry
 
 log = structlog.get_logger("vigil.slo.evaluator")
 LOCK_KEY = zlib.crc32(b"vigil-slo-evaluator")
@@ -24,9 +25,10 @@ LOCK_KEY = zlib.crc32(b"vigil-slo-evaluator")
 TICK_TIMEOUT_S = 60.0
 PRUNE_INTERVAL_S = 3600
 
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
 EVALUATION_SECONDS = Histogram(
     "vigil_slo_evaluation_seconds", "Time to evaluate every SLO of every service once",
-    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=METRICS,
 )
 
 

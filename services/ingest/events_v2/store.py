@@ -24,13 +24,17 @@ from services.ingest.events_v2 import repository as repo
 from services.ingest.events_v2.keys import IntegrationKey, digest
 from shared.clock import Clock
 from shared.db import create_pool, migrate
+from shared.metrics import own_registry
 
 log = structlog.get_logger("vigil.ingest")
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 PRUNE_EVERY_S = 3600.0
-KEYS = Gauge("vigil_ingest_integration_keys", "Integration keys in use, as this replica last loaded them")
-STORE_UP = Gauge("vigil_ingest_events_v2_store_up", "1 while ingest's PostgreSQL is reachable and its keys loaded")
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+KEYS = Gauge("vigil_ingest_integration_keys", "Integration keys in use, as this replica last loaded them",
+             registry=METRICS)
+STORE_UP = Gauge("vigil_ingest_events_v2_store_up", "1 while ingest's PostgreSQL is reachable and its keys loaded",
+                 registry=METRICS)
 
 
 class KeyStore:

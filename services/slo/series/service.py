@@ -15,9 +15,12 @@ from prometheus_client import Counter, Gauge
 from services.slo import repository as repo
 from services.slo.buckets import roll_up_hours
 from services.slo.series.fold import Prepared, SeriesFold, SeriesSamples
+from shared.metrics import own_registry
 
-SAMPLES = Counter("vigil_slo_series_samples_total", "Remote-write and OTLP samples, by what they were", ["outcome"])
-ACTIVE = Gauge("vigil_slo_series_active", "Series an SLO selects whose last sample is kept")
+METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
+SAMPLES = Counter("vigil_slo_series_samples_total", "Remote-write and OTLP samples, by what they were", ["outcome"],
+                  registry=METRICS)
+ACTIVE = Gauge("vigil_slo_series_active", "Series an SLO selects whose last sample is kept", registry=METRICS)
 FORGET_EVERY_MS = 60_000
 FUTURE = timedelta(minutes=5)
 
