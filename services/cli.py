@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 
 from services.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
+from services.responder_cli.alerts import alerts_app
 from services.responder_cli.incidents import incidents_app
 from services.responder_cli.integration_keys import integration_keys_app
 from services.responder_cli.login import login, logout
@@ -31,6 +32,7 @@ app.add_typer(records_app, name="records")
 app.command("login")(login)
 app.command("logout")(logout)
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(alerts_app, name="alerts")
 app.command("oncall")(oncall)
 app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
