@@ -11,7 +11,8 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,3 +255,21 @@ class LocalAlertmanager:
         response = await client.get(f"{self.url}/api/v2/alerts", params=params)
         response.raise_for_status()
         return response.json()
+
+
+@contextmanager
+def running_alertmanager(config_yaml: str) -> Iterator[LocalAlertmanager]:
+    """A started Alertmanager with this configuration, stopped (and its files removed unless a test
+    failed) afterwards. No Alertmanager installed fails the test, saying how to install one."""
+    import pytest
+
+    try:
+        am = LocalAlertmanager(config_yaml)
+    except AlertmanagerError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        am.start()
+        yield am
+    finally:
+        am.stop()
+        am.cleanup()

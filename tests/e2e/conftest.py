@@ -14,10 +14,10 @@ from tests.e2e.alertmanager import (
     WEBHOOK_PATH,
     WRONG_TOKEN_LABEL,
     WRONG_TOKEN_RECEIVER,
-    AlertmanagerError,
     LocalAlertmanager,
     WebhookReceiver,
     render_config,
+    running_alertmanager,
 )
 from tests.services import INGEST_TOKEN
 
@@ -59,13 +59,5 @@ def alertmanager(ingest):
         ],
         group_by=["alertname"], group_wait="1s", group_interval="1s", repeat_interval="1h",
     )
-    try:
-        am = LocalAlertmanager(config)
-    except AlertmanagerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        am.start()
+    with running_alertmanager(config) as am:
         yield am
-    finally:
-        am.stop()
-        am.cleanup()

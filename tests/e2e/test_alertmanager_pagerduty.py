@@ -11,7 +11,7 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from tests.e2e.alertmanager import AlertmanagerError, LocalAlertmanager, PagerDutyReceiver, postable_alert, render_config
+from tests.e2e.alertmanager import PagerDutyReceiver, postable_alert, render_config, running_alertmanager
 from tests.e2e.test_alertmanager_to_kafka import now_ms
 from tests.services import API_TOKENS
 from tests.support import wait_for
@@ -40,16 +40,8 @@ def alertmanager(vigil):
         [PagerDutyReceiver("vigil-pagerduty", f"{ingest.url}/v2/enqueue", routing_key, severity="critical")],
         group_by=["alertname"], group_wait="1s", group_interval="1s", repeat_interval="1h",
     )
-    try:
-        am = LocalAlertmanager(config)
-    except AlertmanagerError as exc:
-        pytest.fail(str(exc), pytrace=False)
-    try:
-        am.start()
+    with running_alertmanager(config) as am:
         yield am
-    finally:
-        am.stop()
-        am.cleanup()
 
 
 async def test_alertmanagers_pagerduty_trigger_opens_one_incident_and_its_resolve_moves_it_to_mitigating(vigil, alertmanager):
