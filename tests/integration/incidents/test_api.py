@@ -32,6 +32,11 @@ STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 # What exists today under /api/v1: 4 reads and 11 changes. The matrix must never check fewer.
 MIN_OPERATIONS = 15
 MIN_STATE_CHANGING = 11
+# A path naming a silence names the module's first one (made by the `api` fixture), and a new
+# silence needs matchers and an end the schema alone cannot make valid.
+SILENCE = "1"
+BODIES = {("POST", f"{API}/silences"): lambda: {
+    "matchers": ["service=api-matrix"], "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), "comment": "matrix"}}
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,6 +60,8 @@ def api(running_incidents, kafka_broker, topic_prefix) -> Iterator[Api]:
     with running_incidents() as svc:
         clients = {role: svc.client(role) for role in TOKENS}
         clients["anonymous"] = svc.client(None)
+        silence = clients["responder"].post(f"{API}/silences", json=BODIES[("POST", f"{API}/silences")]())
+        assert silence.status_code == 201 and str(silence.json()["id"]) == SILENCE, silence.text
         yield Api(svc.app, svc.url, kafka_broker.bootstrap_servers, topic_prefix, clients)
 
 
@@ -109,7 +116,7 @@ class Operation:
         return self.method in STATE_CHANGING
 
     def url(self, ref: str) -> str:
-        return re.sub(r"\{[^}]+\}", ref, self.path)
+        return re.sub(r"\{[^}]+\}", ref, self.path.replace("{silence}", SILENCE))
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -167,6 +174,8 @@ def route_roles(app: FastAPI) -> dict[tuple[str, str], str | None]:
 
 def example_body(op: Operation, components: dict) -> dict | None:
     """A minimal valid JSON body for `op` built from its request schema (required fields only)."""
+    if (op.method, op.path) in BODIES:
+        return BODIES[(op.method, op.path)]()
     body = op.spec.get("requestBody")
     if not body:
         return None
