@@ -23,6 +23,7 @@ from services.responder_cli.silences import silence_app
 from services.responder_cli.tokens import tokens_app
 from services.console.users_cli import users_app  # the console's accounts (PostgreSQL, no HTTP)
 from services.env_cli import env_app  # compose's .env (files only)
+from services.cli_help import literal_help
 from shared.settings import BaseServiceSettings, SettingsError
 
 app = typer.Typer(help="Vigil: alerts in, incidents, escalations, pages and SLOs out.", no_args_is_help=True)
@@ -332,6 +333,8 @@ def _print_banner(listeners: list, first_admin: tuple[str, str] | None = None) -
     out.write(f"  Postgres: {os.environ.get('VIGIL_DATABASE_URL')}\n\n")
     out.flush()
 
+
+literal_help(app)  # after every registration above: help shown as written, "[default: …]" too
 
 if __name__ == "__main__":
     app()
