@@ -7,6 +7,7 @@ status the page answers with (the peer's 403/404/409/422 as they are; 401, 5xx a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -49,6 +50,7 @@ class Peers:
         self._key = key
         self._clock = clock
         self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, transport=transport)
+        self._flights: dict[tuple, asyncio.Future] = {}  # shared GETs under way
 
     def configured(self, service: str) -> bool:
         return bool(self._urls.get(service))
@@ -60,8 +62,21 @@ class Peers:
         return mint(self._key, kind="session", person=caller.person, role=caller.role,
                     expires_at=self._clock() + ASSERTION_TTL)
 
-    async def get(self, service: str, path: str, caller: Caller, *, params: Any = None) -> Any:
-        return await self.call("GET", service, path, caller, params=params)
+    async def get(self, service: str, path: str, caller: Caller, *, params: Any = None,
+                  shared_after: int | None = None) -> Any:
+        """The JSON answer of a GET. `shared_after`, for a read whose answer depends only on the role:
+        the number of the last change the caller knows of (the live feed's); the call joins one under
+        way with the same service, path, parameters, role and number — which began after that change
+        — instead of asking again. So the burst of list refreshes that follows a change (every open
+        page at once) asks the incident service once. A shared answer is read, never changed."""
+        if shared_after is None:
+            return await self.call("GET", service, path, caller, params=params)
+        key = (service, path, repr(params), caller.role, shared_after)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._flights[key] = asyncio.ensure_future(self.call("GET", service, path, caller, params=params))
+            flight.add_done_callback(lambda _: self._flights.pop(key, None))
+        return await asyncio.shield(flight)  # a page that goes away does not cancel the others' call
 
     async def read(self, service: str, path: str, caller: Caller, *, params: Any = None) -> tuple[Any, PeerError | None]:
         """(answer, None), or (None, the error) — for a part of a page that can say why it is empty."""

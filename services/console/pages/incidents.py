@@ -68,7 +68,9 @@ async def _rows(request: Request, me, filters: Filters) -> dict:
                 "error": f"Not a label filter: {', '.join(filters.label_problems)}. Write name=value (service=checkout "
                          "team=payments; all must match), or a service's name alone."}
     try:
-        page = await request.state.console.peers.get("incidents", "/api/v1/incidents", caller(me), params=filters.params())
+        ctx = request.state.console  # every open page refreshes after a change: they share one call
+        page = await ctx.peers.get("incidents", "/api/v1/incidents", caller(me), params=filters.params(),
+                                   shared_after=ctx.live.seq)
         return {"incidents": page["items"], "more": page["next_cursor"] is not None, "error": None, **shown}
     except PeerError as exc:
         return {"incidents": [], "more": False, "error": exc.message, **shown}

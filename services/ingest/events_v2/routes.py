@@ -24,9 +24,7 @@ from services.ingest.events_v2.schemas import (
     ROUTING_KEY_LENGTH, EnqueueEvent, IntegrationKeyCreated, IntegrationKeyIn, IntegrationKeyOut,
 )
 from services.ingest.events_v2.store import KeyStore
-from services.ingest.routes import (
-    BodyTooLarge, ClientGone, header, holds_nul, install_asgi_route, read_body, respond,
-)
+from services.ingest.asgi import BodyTooLarge, ClientGone, header, holds_nul, install_asgi_route, read_body, respond
 from shared.api_auth import Admin
 from shared.clock import Clock
 from shared.db import ACQUIRE_TIMEOUT_S
