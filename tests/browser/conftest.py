@@ -59,21 +59,24 @@ class Stack:
         assert response.status_code == 200, response.text
 
 
-def _start_all(stack: ExitStack, bootstrap: str, database_url: str, prefix: str, wanted: dict[str, dict]) -> dict[str, Running]:
-    """Start these services at once (each waits for Kafka and PostgreSQL on its own); stopped with `stack`."""
+def _start_all(started: list, bootstrap: str, database_url: str, prefix: str, wanted: dict[str, dict]) -> dict[str, Running]:
+    """Start these services at once (each waits for Kafka and PostgreSQL on its own); each one that
+    started goes into `started`, for `_stop_all`."""
     managers = {name: start_service(name, service_settings(name, bootstrap=bootstrap, database_url=database_url,
                                                            topic_prefix=prefix, **overrides))
                 for name, overrides in wanted.items()}
     with ThreadPoolExecutor(len(managers)) as pool:
         futures = {name: pool.submit(manager.__enter__) for name, manager in managers.items()}
-    running = {}
-    for name, future in futures.items():
-        if future.exception() is None:
-            running[name] = future.result()
-            stack.push(managers[name].__exit__)
-    for future in futures.values():
-        future.result()  # the first failure, once every started one will be stopped
-    return running
+    started.extend(managers[name] for name, future in futures.items() if future.exception() is None)
+    return {name: future.result() for name, future in futures.items()}  # raises the first failure
+
+
+def _stop_all(started: list) -> None:
+    """Stop them at once too: each one's consumers leave their groups, which takes a while."""
+    if started:
+        with ThreadPoolExecutor(len(started)) as pool:
+            for manager in started:
+                pool.submit(manager.__exit__, None, None, None)
 
 
 @pytest.fixture(scope="package")
@@ -82,13 +85,15 @@ def console_stack(kafka_broker, postgres_server) -> Iterator[Stack]:
     database_url = create_database(postgres_server)
     prefix = f"t{uuid.uuid4().hex[:10]}."
     keys = {"identity_keys": IDENTITY_KEYS}
+    started: list = []
     with ExitStack() as services:
-        first = _start_all(services, bootstrap, database_url, prefix, {
+        services.callback(_stop_all, started)
+        first = _start_all(started, bootstrap, database_url, prefix, {
             "ingest": {}, "incidents": keys, "slo": {"slo_evaluate_interval_s": 1, **keys}})
         ingest, incidents, slo = first["ingest"], first["incidents"], first["slo"]
-        escalator = _start_all(services, bootstrap, database_url, prefix, {"escalator": {
+        escalator = _start_all(started, bootstrap, database_url, prefix, {"escalator": {
             "escalator_incidents_url": incidents.url, "escalator_incidents_token": TOKENS["admin"], **keys}})["escalator"]
-        console = _start_all(services, bootstrap, database_url, prefix, {"console": {
+        console = _start_all(started, bootstrap, database_url, prefix, {"console": {
             "console_incidents_url": incidents.url, "console_escalator_url": escalator.url, "console_slo_url": slo.url}})["console"]
         config = render_config([WebhookReceiver(RECEIVER, f"{ingest.url}{WEBHOOK_PATH}", INGEST_TOKEN)],
                                group_by=["alertname"], group_wait="0s", group_interval="1s", repeat_interval="1h")
