@@ -134,6 +134,22 @@ async def test_when_a_silence_ends_by_itself_the_alerts_still_firing_open_incide
     assert ok(env["viewer"].get(f"{API}/silences/{s['id']}"))["state"] == "expired"
 
 
+async def test_with_two_replicas_each_held_alert_is_released_once(env, running_incidents):
+    run = run_id()
+    with running_incidents(incidents_silence_check_s=0.1):  # a second replica: same database, its own check
+        s = silence(env, run, ends_in=timedelta(seconds=3))
+        now = datetime.now(UTC)
+        await produce(env, *(alert(run, f"A{n}", starts_at=now) for n in range(30)))
+        wait_for(lambda: len(held(env, s["id"])) == 30, what="30 alerts held")
+        found = wait_for(lambda: len(incidents_of(env, run)) == 30 and incidents_of(env, run), timeout_s=15,
+                         what="30 incidents after the silence's end")
+        assert all(a["incident"] and not a["held"] for a in held(env, s["id"]))
+    for incident in found:
+        ended = [t for t in timeline_texts(env, incident["number"]) if f"silence {s['id']} ended" in t]
+        assert len(ended) == 1, (incident["number"], ended)
+    assert len(incidents_of(env, run)) == 30
+
+
 async def test_an_incident_opened_in_a_maintenance_windows_scope_is_suppressed_and_pages_nobody(env):
     run = run_id()
     service_in, service_out = f"db-{run}", f"api-{run}"
