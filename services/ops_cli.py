@@ -1,5 +1,6 @@
-"""`vigil report …` and `vigil action-items …`: the operations records through the incident
-service's HTTP API (never its database). Markdown by default, `--json` for the JSON.
+"""`vigil report …`, `vigil action-items …` and `vigil records …`: the operations records through the
+incident service's HTTP API (never its database). Reports print their Markdown, lists a table (or
+"no … records"); `--json` prints the JSON, for scripts.
 
 The API is `--url` / `VIGIL_INCIDENTS_API_URL` / `VIGIL_INCIDENTS_URL`, else the URL `vigil login`
 stored (default http://127.0.0.1:8081); the token `--token` / `VIGIL_API_TOKEN`, else the one `vigil
@@ -12,8 +13,10 @@ from typing import Any
 
 import typer
 
+from services.record_tables import TABLES, records_table
 from services.responder_cli import credentials
 from services.responder_cli.client import ApiError, Unreachable, open_client, request
+from services.responder_cli.common import local_zone
 
 report_app = typer.Typer(help="Operations reports: daily check, weekly/monthly reviews, incident reports, postmortems, handoffs.",
                          no_args_is_help=True)
@@ -168,7 +171,8 @@ def update_item(item_id: int = typer.Argument(...), status: str = typer.Option(N
 
 
 records_app = typer.Typer(help="Runbooks, toil, reliability gaps, deployments and maintenance windows.", no_args_is_help=True)
-RECORD_KINDS = ("runbooks", "toil", "reliability-gaps", "deployments", "maintenance-windows")
+RECORD_KINDS = tuple(TABLES)
+WITH_REVIEW = ("runbooks", "toil", "reliability-gaps")  # kinds the API renders as the process's review document
 
 
 def _kind(kind: str) -> str:
@@ -195,11 +199,20 @@ FIELDS = typer.Argument(None, help="name=value pairs, e.g. name='DB failover' ow
 
 
 @records_app.command("list")
-def list_records(kind: str = typer.Argument(..., help=", ".join(RECORD_KINDS)), url: str = URL, token: str = TOKEN,
-                 as_json: bool = AS_JSON) -> None:
-    """The records of one kind (runbooks with their outdated status, toil with monthly totals and trend)."""
-    params = {} if as_json else {"format": "markdown"}
-    _show(_call(url, token, "GET", f"/{_kind(kind)}", params=params), as_json)
+def list_records(kind: str = typer.Argument(..., help=", ".join(RECORD_KINDS)),
+                 markdown: bool = typer.Option(False, "--markdown", help=f"The review document instead ({', '.join(WITH_REVIEW)})."),
+                 url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """The records of one kind as a table (runbooks with their outdated status, toil with monthly totals)."""
+    kind = _kind(kind)
+    if markdown and as_json:
+        _fail("--markdown or --json, not both")
+    if markdown:
+        if kind not in WITH_REVIEW:
+            _fail(f"{kind} have no review document; without --markdown they are shown as a table")
+        typer.echo(_call(url, token, "GET", f"/{kind}", params={"format": "markdown"}))
+        return
+    rows = _call(url, token, "GET", f"/{kind}")
+    _show(rows, True) if as_json else typer.echo(records_table(kind, rows, local_zone()))
 
 
 @records_app.command("add")

@@ -78,6 +78,8 @@ def test_runbooks_and_toil_are_recorded_and_reviewed_from_the_command_line(serve
     runbook = json.loads(out)
     assert runbook["name"] == name and runbook["status"] != "Current"
     code, out = run(server, "records", "list", "runbooks")
+    assert code == 0 and out.startswith("ID") and name in out and "Outdated: " in out, out
+    code, out = run(server, "records", "list", "runbooks", "--markdown")
     assert code == 0 and "## Runbook Review" in out and name in out
     code, out = run(server, "records", "update", "runbooks", str(runbook["id"]), f"last_updated_on={datetime.now(UTC).date()}")
     assert code == 0 and json.loads(out)["last_updated_on"] == datetime.now(UTC).date().isoformat()
@@ -90,3 +92,20 @@ def test_runbooks_and_toil_are_recorded_and_reviewed_from_the_command_line(serve
     assert code == 1 and "unknown record kind" in out
     code, out = run(server, "records", "add", "runbooks", "owner=kim", token=VIEWER)
     assert code == 1 and "403" in out
+
+
+def test_every_kind_lists_as_a_table_or_says_it_has_none(server):
+    for kind, noun in (("deployments", "deployment"), ("maintenance-windows", "maintenance window"),
+                       ("reliability-gaps", "reliability gap"), ("toil", "toil"), ("runbooks", "runbook")):
+        code, out = run(server, "records", "list", kind)
+        assert code == 0 and (out.startswith("ID") or out.strip() == f"no {noun} records"), (kind, out)
+    change = f"v{uuid.uuid4().hex[:6]}"
+    code, out = run(server, "records", "add", "deployments", f"change={change}", "service=api", "status=rolled_back")
+    assert code == 0, out
+    code, out = run(server, "records", "list", "deployments")
+    line = next(line for line in out.splitlines() if change in line)
+    assert "api" in line and "rolled_back" in line
+    code, out = run(server, "records", "list", "deployments", "--json")
+    assert code == 0 and any(d["change"] == change for d in json.loads(out))
+    code, out = run(server, "records", "list", "deployments", "--markdown")
+    assert code == 1 and "no review document" in out
