@@ -2,6 +2,10 @@
 
 - `ratioMetric` whose `good`/`bad`/`total` metric sources name Vigil's counters
   (`metricSource.spec.query`: `requests`, `errors` or `good`) → a success-ratio SLO;
+- `ratioMetric` with Prometheus queries (`sum(rate(x{...}[5m]))`, `increase(...)`, a bare selector)
+  → an SLO on the selectors inside them (`series/promql.py`; the SLO must name its `service`). A
+  good/total pair of one histogram's `_bucket` series, `le="<bound>"` over `le="+Inf"`, is a latency
+  SLO under that bound. Other PromQL is refused with the query named;
 - `thresholdMetric` (query `latency`) with objectives `op: lt|lte` and `value` in milliseconds →
   a latency SLO (the value must be a histogram bucket bound);
 - `budgetingMethod` Occurrences or Timeslices; one definition per objective.
@@ -11,13 +15,57 @@ The time window is always Vigil's (rolling 30 days and the calendar month, both 
 from __future__ import annotations
 
 from services.slo.definitions import SloDefinition, SloDefinitionError
+from services.slo.series.promql import UnmappableQuery, selector_in
+from services.slo.series.selectors import Matcher, parse_selector
+
+VIGIL_COUNTERS = {"requests", "errors", "good"}
 
 
-def _query(source: object) -> str:
+def _raw_query(source: object) -> str:
     if not isinstance(source, dict):
         return ""
     spec = (source.get("metricSource") or {}).get("spec") or {}
-    return str(spec.get("query", "")).strip().lower()
+    return str(spec.get("query", "")).strip()
+
+
+def _query(source: object) -> str:
+    return _raw_query(source).lower()
+
+
+def _latency_bound(good: str, total: str) -> tuple[str, float] | None:
+    """(histogram selector, bound in seconds) when `good` and `total` are one histogram's buckets:
+    `le="<bound>"` over `le="+Inf"`, the other matchers the same."""
+    g, t = parse_selector(good), parse_selector(total)
+    if g.metric is None or g.metric != t.metric or not g.metric.endswith("_bucket"):
+        return None
+    g_le = [m for m in g.matchers if m.label == "le"]
+    if [m for m in t.matchers if m.label == "le"] != [Matcher("le", "=", "+Inf")] or len(g_le) != 1 or g_le[0].op != "=":
+        return None
+    rest = {m for m in g.matchers if m.label != "le"}
+    if rest != {m for m in t.matchers if m.label != "le"}:
+        return None
+    try:
+        bound = float(g_le[0].value)
+    except ValueError:
+        return None
+    histogram = type(g)(tuple(m for m in g.matchers if m.label != "le"))
+    return histogram.text(), bound
+
+
+def _from_prometheus(name: str, ratio: dict, service: str) -> dict:
+    """The SloDefinition fields of a ratioMetric over Prometheus queries."""
+    if service == "*":
+        raise SloDefinitionError(f"OpenSLO SLO {name!r}: a ratioMetric over Prometheus queries needs spec.service")
+    try:
+        selectors = {part: selector_in(_raw_query(ratio[part])) for part in ("good", "bad", "total") if part in ratio}
+    except UnmappableQuery as exc:
+        raise SloDefinitionError(f"OpenSLO SLO {name!r}: {exc}") from None
+    if "total" not in selectors or ("good" in selectors) == ("bad" in selectors):
+        raise SloDefinitionError(f"OpenSLO SLO {name!r}: ratioMetric needs total and one of good or bad")
+    if "good" in selectors and (latency := _latency_bound(selectors["good"], selectors["total"])):
+        histogram, bound = latency
+        return {"indicator": "latency_under", "histogram": histogram, "threshold_ms": bound * 1000, "display": "percentile_ms"}
+    return {"indicator": "success_ratio", **selectors}
 
 
 def from_openslo(doc: dict) -> list[SloDefinition]:
@@ -37,7 +85,11 @@ def from_openslo(doc: dict) -> list[SloDefinition]:
     for i, objective in enumerate(objectives):
         suffix = f"-{objective['name']}" if objective.get("name") and len(objectives) > 1 else ("" if len(objectives) == 1 else f"-{i + 1}")
         title = str(objective.get("displayName") or spec.get("description") or name)
-        if "ratioMetric" in indicator:
+        if "ratioMetric" in indicator and not {_query(p) for p in (indicator["ratioMetric"] or {}).values()
+                                                if isinstance(p, dict)} <= VIGIL_COUNTERS:
+            fields = _from_prometheus(name, indicator["ratioMetric"] or {}, common["service"])
+            found.append(SloDefinition(name=f"{name}{suffix}", title=title, target=float(objective["target"]), **fields, **common))
+        elif "ratioMetric" in indicator:
             ratio = indicator["ratioMetric"] or {}
             queries = {part: _query(ratio.get(part)) for part in ("good", "bad", "total") if part in ratio}
             if queries.get("total") != "requests" or not (queries.get("good") == "good" or queries.get("bad") == "errors"):
