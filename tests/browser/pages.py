@@ -36,6 +36,6 @@ PAGES = (
     ConsolePage("runbooks", "/operations/runbooks"),
     ConsolePage("runbook", "/operations/runbooks/{runbook}"),
     ConsolePage("handoffs", "/operations/handoffs"),
-    ConsolePage("me", "/me"),
+    ConsolePage("me", "/me", who="alice"),  # in the on-call configuration: her contact methods and rules
     ConsolePage("error", "/incidents/INC-424242", status=404),
 )
