@@ -67,12 +67,12 @@ GET_INCIDENT_FOR_UPDATE = "SELECT * FROM escalator.incident WHERE id = $1 FOR UP
 UPSERT_INCIDENT = """
 INSERT INTO escalator.incident
     (id, number, version, title, severity, status, acknowledged_at, acknowledged_by, labels, schedule, policy,
-     opened_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+     opened_at, updated_at, suppressed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)
 ON CONFLICT (id) DO UPDATE SET
     number = EXCLUDED.number, version = EXCLUDED.version, title = EXCLUDED.title, severity = EXCLUDED.severity,
     status = EXCLUDED.status, acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
-    updated_at = EXCLUDED.updated_at"""
+    updated_at = EXCLUDED.updated_at, suppressed = EXCLUDED.suppressed"""
 SET_ACK_TIMED_OUT = "UPDATE escalator.incident SET ack_timed_out = $2 WHERE id = $1"
 
 PENDING_TIMERS = "SELECT * FROM escalator.timer WHERE incident_id = $1 AND state = 'pending' ORDER BY due_at"
@@ -100,14 +100,14 @@ INCIDENTS_FOR_UPDATE = "SELECT * FROM escalator.incident WHERE id = ANY($1::bigi
 UPSERT_INCIDENTS = """
 INSERT INTO escalator.incident
     (id, number, version, title, severity, status, acknowledged_at, acknowledged_by, labels, schedule, policy,
-     opened_at, updated_at)
-SELECT i, n, v, t, sev, st, a, ab, l::jsonb, sc, p::jsonb, $12, $12
+     opened_at, updated_at, suppressed)
+SELECT i, n, v, t, sev, st, a, ab, l::jsonb, sc, p::jsonb, $12, $12, su
 FROM unnest($1::bigint[], $2::text[], $3::int[], $4::text[], $5::smallint[], $6::text[], $7::timestamptz[], $8::text[],
-            $9::text[], $10::text[], $11::text[]) AS x(i, n, v, t, sev, st, a, ab, l, sc, p)
+            $9::text[], $10::text[], $11::text[], $13::boolean[]) AS x(i, n, v, t, sev, st, a, ab, l, sc, p, su)
 ON CONFLICT (id) DO UPDATE SET
     number = EXCLUDED.number, version = EXCLUDED.version, title = EXCLUDED.title, severity = EXCLUDED.severity,
     status = EXCLUDED.status, acknowledged_at = EXCLUDED.acknowledged_at, acknowledged_by = EXCLUDED.acknowledged_by,
-    updated_at = EXCLUDED.updated_at"""
+    updated_at = EXCLUDED.updated_at, suppressed = EXCLUDED.suppressed"""
 PENDING_TIMERS_OF = """
 SELECT * FROM escalator.timer WHERE incident_id = ANY($1::bigint[]) AND state = 'pending' ORDER BY incident_id, due_at"""
 CANCEL_PENDING_MANY = """
@@ -244,7 +244,7 @@ async def get_incident(conn: asyncpg.Connection, incident_id: int, *, for_update
 async def upsert_incident(conn: asyncpg.Connection, **f) -> None:
     await conn.execute(
         UPSERT_INCIDENT, f["id"], f["number"], f["version"], f["title"], f["severity"], f["status"],
-        f["acknowledged_at"], f["acknowledged_by"], f["labels"], f["schedule"], f["policy"], f["now"],
+        f["acknowledged_at"], f["acknowledged_by"], f["labels"], f["schedule"], f["policy"], f["now"], f["suppressed"],
     )
 
 
@@ -357,6 +357,7 @@ async def upsert_incidents(conn: asyncpg.Connection, rows: list[dict], *, now: d
         [r["title"] for r in rows], [r["severity"] for r in rows], [r["status"] for r in rows],
         [r["acknowledged_at"] for r in rows], [r["acknowledged_by"] for r in rows],
         [json.dumps(r["labels"]) for r in rows], [r["schedule"] for r in rows], [r["policy"] for r in rows], now,
+        [r["suppressed"] for r in rows],
     )
 
 

@@ -111,6 +111,8 @@ class EscalationOut(BaseModel):
     schedule: str
     acknowledged_at: datetime | None
     policy: dict = Field(description="The policy snapshot taken when the incident opened.")
+    suppressed: bool = Field(default=False, description="Opened inside a maintenance window's scope: no pages, no tickets")
+    note: str | None = Field(default=None, description="Why there is no escalation, when there is none by rule")
     timers: list[TimerOut]
     pages: list[PageOut]
     tickets: list[TicketOut]

@@ -204,7 +204,8 @@ def _incident_fields(event: IncidentEvent, *, acknowledged_at, schedule: str, po
     """The incident row's columns; `policy` the snapshot document (or its JSON text for the batch's upsert)."""
     return dict(id=event.incident_id, number=event.number, version=event.version, title=event.title,
                 severity=event.severity, status=event.status, acknowledged_at=acknowledged_at,
-                acknowledged_by=event.acknowledged_by, labels=event.labels, schedule=schedule, policy=policy)
+                acknowledged_by=event.acknowledged_by, labels=event.labels, schedule=schedule, policy=policy,
+                suppressed=event.suppressed)
 
 
 async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *, store: ConfigStore, now: datetime) -> Applied:

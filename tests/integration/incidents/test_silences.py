@@ -171,6 +171,8 @@ async def test_an_incident_opened_in_a_maintenance_windows_scope_is_suppressed_a
                for t in timeline_texts(env, found["During"]["number"]))
     plans = {name: wait_for(lambda n=i["number"]: escalation(env, n), what=f"{name}'s plan") for name, i in found.items()}
     assert plans["During"]["timers"] == [] and plans["During"]["pages"] == []
+    assert plans["During"]["suppressed"] is True and "maintenance window" in plans["During"]["note"]
+    assert plans["Elsewhere"]["suppressed"] is False and plans["Elsewhere"]["note"] is None
     assert plans["Elsewhere"]["pages"] and plans["Before"]["pages"], "incidents outside the window (or opened before it) page"
 
 
