@@ -23,15 +23,15 @@ from services.slo.series.feeds import Feed, Target, targets_for
 
 MAX_UNSELECTED = 200_000  # series remembered as "no SLO selects it" before that memory is dropped
 
-# A batch's series: its key (the same for every batch: remote-write's label bytes), how to get its
-# labels (only called for a series not seen before), its samples — (timestamp ms, counter value),
-# or for delta series (timestamp ms, increase, start ms) — and whether it is a delta series.
-SeriesSamples = tuple[Hashable, Callable[[], dict[str, str]], Iterable[tuple], bool]
+# A batch's series: its key (the same for every batch: remote-write's label bytes), its samples —
+# (timestamp ms, counter value), or for delta series (timestamp ms, increase, start ms) — and
+# whether it is a delta series. `prepare`'s `labels_of(key)` gives the labels of a key not seen before.
+SeriesSamples = tuple[Hashable, Iterable[tuple], bool]
 
 
 @dataclass(slots=True)
 class Tracked:
-    targets: tuple[Target, ...]
+    targets: int  # the index of its set of targets (`SeriesFold.target_sets`)
     last: LastSample | None = None
 
 
@@ -54,62 +54,100 @@ class SeriesFold:
         self.series: dict[Hashable, Tracked] = {}
         self.unselected: set[Hashable] = set()
         self.remainders: dict[Target, float] = {}
+        # The distinct sets of targets series feed (a few per service), by index: a batch sums its
+        # increases per (set, minute), small ints, and spreads them over the targets once at the end.
+        self.target_sets: list[tuple[Target, ...]] = []
+        self._set_index: dict[tuple[Target, ...], int] = {}
 
     @property
     def active_series(self) -> int:
         return len(self.series)
 
-    def _tracked(self, key: Hashable, labels: Callable[[], dict[str, str]], prepared: Prepared) -> Tracked | None:
-        tracked = self.series.get(key) or prepared.new_series.get(key)
-        if tracked is not None or key in self.unselected:
-            return tracked
-        targets = targets_for(labels(), self.feeds)
+    def _track(self, key: Hashable, labels: dict[str, str], prepared: Prepared) -> Tracked | None:
+        targets = targets_for(labels, self.feeds)
         if not targets:
             if len(self.unselected) >= MAX_UNSELECTED:
                 self.unselected.clear()
             self.unselected.add(key)  # only a cache: safe to keep even if the batch is not committed
             return None
-        tracked = prepared.new_series[key] = Tracked(targets)
+        index = self._set_index.get(targets)
+        if index is None:
+            index = self._set_index[targets] = len(self.target_sets)
+            self.target_sets.append(targets)
+        tracked = prepared.new_series[key] = Tracked(index)
         return tracked
 
-    def prepare(self, batch: Iterable[SeriesSamples], *, now_ms: int, oldest_ms: int, future_ms: int) -> Prepared:
+    def prepare(self, batch: Iterable[SeriesSamples], *, labels_of: Callable[[Hashable], dict[str, str]],
+                now_ms: int, oldest_ms: int, future_ms: int) -> Prepared:
         """The increases of `batch`'s samples at or after `oldest_ms` and before `now_ms + future_ms`."""
         prepared = Prepared(buckets={})
-        sums: dict[tuple[Target, int], float] = {}
+        sums: dict[tuple[int, int], float] = {}
         lasts = prepared.lasts
         outcomes = prepared.outcomes
-        newest_ms = now_ms + future_ms
-        for key, labels, samples, delta in batch:
-            tracked = self._tracked(key, labels, prepared)
+        series, new_series, unselected = self.series, prepared.new_series, self.unselected
+        newest_ms, max_gap_ms = now_ms + future_ms, self.max_gap_ms
+        increases = 0
+        for key, samples, delta in batch:
+            tracked = series.get(key)
             if tracked is None:
-                outcomes["unselected"] += 1
-                continue
+                tracked = new_series.get(key)
+                if tracked is None:
+                    if key in unselected:
+                        outcomes["unselected"] += 1
+                        continue
+                    tracked = self._track(key, labels_of(key), prepared)
+                    if tracked is None:
+                        outcomes["unselected"] += 1
+                        continue
             last = lasts[key] if key in lasts else tracked.last
+            targets = tracked.targets
             for sample in samples:
                 t_ms = sample[0]
                 if t_ms < oldest_ms or t_ms > newest_ms:
                     outcomes["too_late" if t_ms < oldest_ms else "future"] += 1
                     continue
-                if delta:
-                    last, outcome, increase, since_ms = step_delta(last, t_ms, sample[2], sample[1])
+                value = sample[1]
+                # The common case inline: a later sample of a counter that went up (or stayed).
+                if (not delta and last is not None and last.t_ms < t_ms <= last.t_ms + max_gap_ms
+                        and value >= last.value and value == value):
+                    increase, since_ms = value - last.value, last.t_ms
+                    last = LastSample(t_ms, value)
+                    increases += 1
                 else:
-                    since_ms = last.t_ms if last is not None else t_ms
-                    last, outcome, increase = step(last, t_ms, sample[1], max_gap_ms=self.max_gap_ms)
-                outcomes[outcome] += 1
-                if outcome != "increase" or not increase:
+                    if delta:
+                        last, outcome, increase, since_ms = step_delta(last, t_ms, sample[2], value)
+                    else:
+                        since_ms = last.t_ms if last is not None else t_ms
+                        last, outcome, increase = step(last, t_ms, value, max_gap_ms=max_gap_ms)
+                    if outcome != "increase":
+                        outcomes[outcome] += 1
+                        continue
+                    increases += 1
+                if not increase:
                     continue
-                for minute_ms, share in spread(since_ms, t_ms, increase, max_spread_ms=self.max_spread_ms):
-                    for target in tracked.targets:
-                        k = (target, minute_ms)
-                        sums[k] = sums.get(k, 0.0) + share * target.sign
+                minute_ms = (t_ms - 1) // MINUTE_MS * MINUTE_MS
+                if since_ms >= minute_ms:  # within one minute: no spreading
+                    k = (targets, minute_ms)
+                    sums[k] = sums.get(k, 0.0) + increase
+                else:
+                    for minute_ms, share in spread(since_ms, t_ms, increase, max_spread_ms=self.max_spread_ms):
+                        k = (targets, minute_ms)
+                        sums[k] = sums.get(k, 0.0) + share
             lasts[key] = last
+        if increases:
+            outcomes["increase"] += increases
         prepared.buckets = self._round(sums, prepared.remainders)
         return prepared
 
-    def _round(self, sums: dict[tuple[Target, int], float], remainders: dict[Target, float]) -> dict[BucketKey, Bucket]:
+    def _round(self, sums: dict[tuple[int, int], float], remainders: dict[Target, float]) -> dict[BucketKey, Bucket]:
+        per_target: dict[tuple[Target, int], float] = {}
+        for (index, minute_ms), amount in sums.items():
+            for target in self.target_sets[index]:
+                k = (target, minute_ms)
+                per_target[k] = per_target.get(k, 0.0) + amount * target.sign
         buckets: dict[BucketKey, Bucket] = {}
         minutes: dict[int, datetime] = {}
-        for (target, minute_ms), amount in sorted(sums.items(), key=lambda kv: kv[0][1]):
+        for (target, minute_ms), amount in sorted(per_target.items(), key=lambda kv: kv[0][1]):
             exact = amount + remainders.get(target, self.remainders.get(target, 0.0))
             whole = round(exact)
             remainders[target] = exact - whole
@@ -132,8 +170,8 @@ class SeriesFold:
 
     def commit(self, prepared: Prepared) -> None:
         """Keep what `prepared` saw: its series' last samples and the rounding remainders."""
-        self.series.update(prepared.new_series)
         series = self.series
+        series.update(prepared.new_series)
         for key, last in prepared.lasts.items():
             series[key].last = last
         self.remainders.update(prepared.remainders)

@@ -83,9 +83,12 @@ def _labels(base: dict[str, str], name: str, point, **extra: str) -> dict[str, s
 
 
 def _series(labels: dict[str, str], t_ms: int, value: float, start_ms: int, delta: bool) -> SeriesSamples:
-    key = tuple(sorted(labels.items()))
     sample = (t_ms, value, start_ms) if delta else (t_ms, value)
-    return key, (lambda: labels), (sample,), delta
+    return tuple(sorted(labels.items())), (sample,), delta
+
+
+def labels_of(key: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return dict(key)
 
 
 def series(request: ExportMetricsServiceRequest, skipped: Tally) -> Iterator[SeriesSamples]:

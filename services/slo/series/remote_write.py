@@ -101,26 +101,23 @@ def labels_of(raw: bytes) -> dict[str, str]:
     return labels
 
 
-def _samples(data: bytes, spans: list[tuple[int, int]]) -> list[tuple[int, float]]:
-    out = []
-    unpack = _DOUBLE.unpack_from
-    for i, stop in spans:
-        value, ts = 0.0, 0
-        while i < stop:
-            tag = data[i]
-            if tag == 0x09:  # value: fixed64
-                value = unpack(data, i + 1)[0]
-                i += 9
-            elif tag == 0x10:  # timestamp: varint (int64)
-                ts, i = _varint(data, i + 1)
-                if ts >= 1 << 63:
-                    ts -= 1 << 64
-            else:
-                i = _skip_field(data, i)
-        if i != stop:
-            raise UndecodableRequest("a sample runs past its end")
-        out.append((ts, value))
-    return out
+def _sample(data: bytes, i: int, stop: int) -> tuple[int, float]:
+    """One Sample message in data[i:stop], whatever its field order."""
+    value, ts = 0.0, 0
+    while i < stop:
+        tag = data[i]
+        if tag == 0x09:  # value: fixed64
+            value = _DOUBLE.unpack_from(data, i + 1)[0]
+            i += 9
+        elif tag == 0x10:  # timestamp: varint (int64)
+            ts, i = _varint(data, i + 1)
+            if ts >= 1 << 63:
+                ts -= 1 << 64
+        else:
+            i = _skip_field(data, i)
+    if i != stop:
+        raise UndecodableRequest("a sample runs past its end")
+    return ts, value
 
 
 def _skip_field(data: bytes, i: int) -> int:
@@ -128,56 +125,96 @@ def _skip_field(data: bytes, i: int) -> int:
     return _skip(data, i, tag & 7)
 
 
+def _timestamp(raw: bytes) -> int | None:
+    """The int64 varint that is all of `raw` (None: `raw` holds more than that)."""
+    ts, n = _varint(raw, 0)
+    if n != len(raw):
+        return None
+    return ts - (1 << 64) if ts >= 1 << 63 else ts
+
+
 def series(data: bytes) -> Iterator[SeriesSamples]:
-    """(label bytes, labels reader, samples) per TimeSeries of a decompressed WriteRequest."""
+    """(label bytes, samples, False) per TimeSeries of a decompressed WriteRequest (`labels_of`
+    reads a key's labels).
+
+    The hot loop of remote-write (every sample of every series passes here), written for CPython:
+    the usual encoding — labels first, then samples of exactly `value, timestamp` — is read with
+    few calls, and a timestamp's bytes are looked up instead of decoded (one scrape's series share
+    a handful of timestamps). Anything else takes the general path."""
     i, end = 0, len(data)
+    unpack = _DOUBLE.unpack_from
+    timestamps: dict[bytes, int] = {}
     try:
         while i < end:
-            tag, i = _varint(data, i)
-            if tag != 0x0A:  # not a timeseries: metadata (3) or an unknown field
+            if data[i] != 0x0A:  # not a timeseries: metadata (3) or an unknown field
+                tag, i = _varint(data, i)
                 i = _skip(data, i, tag & 7)
                 continue
-            n, i = _varint(data, i)
+            n = data[i + 1]
+            if n < 0x80:
+                i += 2
+            else:
+                n, i = _varint(data, i + 1)
             stop = i + n
             if stop > end:
                 raise UndecodableRequest("a series runs past the end of the body")
-            label_start = label_end = -1
-            label_parts: list[bytes] | None = None  # only when other fields sit between labels
-            sample_spans: list[tuple[int, int]] = []
-            while i < stop:
-                start = i
-                t = data[i]
-                if t < 0x80:
-                    i += 1
-                else:
-                    t, i = _varint(data, i)
-                if t & 7 != 2:
-                    i = _skip(data, i, t & 7)
-                    continue
-                m = data[i]
+            j = i
+            while j < stop and data[j] == 0x0A:  # the labels, as Prometheus writes them: first and together
+                m = data[j + 1]
+                j = j + 2 + m if m < 0x80 else sum(_varint(data, j + 1))
+            key = data[i:j]
+            samples = []
+            while j < stop:
+                if data[j] != 0x12:
+                    key, samples = _unusual(data, i, stop)
+                    j = stop
+                    break
+                m = data[j + 1]
                 if m < 0x80:
-                    i += 1
+                    s = j + 2
                 else:
-                    m, i = _varint(data, i)
-                if t == 0x0A:
-                    if label_start < 0:
-                        label_start = start
-                    elif label_parts is not None:
-                        label_parts.append(data[start:i + m])
-                    elif label_end != start:
-                        label_parts = [data[label_start:label_end], data[start:i + m]]
-                    label_end = i + m
-                elif t == 0x12:
-                    sample_spans.append((i, i + m))
-                i += m
-            if i != stop:
+                    m, s = _varint(data, j + 1)
+                j = s + m
+                if m > 10 and data[s] == 0x09 and data[s + 9] == 0x10 and j <= stop:
+                    raw = data[s + 10:j]
+                    ts = timestamps.get(raw)
+                    if ts is None:
+                        ts = _timestamp(raw)
+                        if ts is not None:
+                            timestamps[raw] = ts
+                    if ts is not None:
+                        samples.append((ts, unpack(data, s + 1)[0]))
+                        continue
+                samples.append(_sample(data, s, j))
+            if j != stop:
                 raise UndecodableRequest("a series' fields run past its end")
-            key = b"".join(label_parts) if label_parts else data[label_start:label_end] if label_start >= 0 else b""
-            yield key, (lambda k=key: labels_of(k)), _samples(data, sample_spans), False
+            yield key, samples, False
+            i = stop
         if i != end:
             raise UndecodableRequest("the last series runs past the end of the body")
     except (IndexError, struct.error, UnicodeDecodeError) as exc:
         raise UndecodableRequest(f"not a protobuf WriteRequest: {exc}") from None
+
+
+def _unusual(data: bytes, i: int, stop: int) -> tuple[bytes, list[tuple[int, float]]]:
+    """A series with other fields (exemplars, native histograms: skipped) or labels between samples."""
+    labels: list[bytes] = []
+    samples = []
+    while i < stop:
+        start = i
+        tag, i = _varint(data, i)
+        if tag & 7 != 2:
+            i = _skip(data, i, tag & 7)
+            continue
+        m, i = _varint(data, i)
+        if tag == 0x0A:
+            labels.append(data[start:i + m])
+        elif tag == 0x12:
+            samples.append(_sample(data, i, i + m))
+        i += m
+    if i != stop:
+        raise UndecodableRequest("a series' fields run past its end")
+    return b"".join(labels), samples
 
 
 def _field(tag: int, payload: bytes) -> bytes:

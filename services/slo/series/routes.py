@@ -48,7 +48,7 @@ async def prometheus_remote_write(request: Request, _p: Responder) -> Response:
     body = await read_body(request, ctx.settings.slo_max_body_bytes)
     try:
         data = remote_write.decompress(body, max_bytes=ctx.settings.slo_series_max_decoded_bytes)
-        await ctx.series.ingest(ctx.pool, remote_write.series(data), now=ctx.clock())
+        await ctx.series.ingest(ctx.pool, remote_write.series(data), labels_of=remote_write.labels_of, now=ctx.clock())
     except remote_write.TooLarge as exc:
         raise _bad(413, "too_large", str(exc)) from None
     except remote_write.UndecodableRequest as exc:
@@ -83,7 +83,7 @@ async def _otlp(request: Request) -> Response:
     except otlp.UndecodableExport as exc:
         raise _bad(400, "invalid_otlp", str(exc)) from None
     skipped: Tally = Tally()
-    await ctx.series.ingest(ctx.pool, otlp.series(export, skipped), now=ctx.clock())
+    await ctx.series.ingest(ctx.pool, otlp.series(export, skipped), labels_of=otlp.labels_of, now=ctx.clock())
     answer = ExportMetricsServiceResponse()
     if skipped:
         answer.partial_success.error_message = "not SLIs, skipped: " + ", ".join(f"{n} {k}" for k, n in sorted(skipped.items()))

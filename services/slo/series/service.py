@@ -6,7 +6,7 @@ leaves no trace. One batch at a time: a series' samples must be compared in orde
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -32,10 +32,11 @@ class SeriesIngest:
         self.lock = asyncio.Lock()
         self._forgot_at_ms = 0
 
-    async def ingest(self, pool: asyncpg.Pool, batch: Iterable[SeriesSamples], *, now: datetime) -> Prepared:
+    async def ingest(self, pool: asyncpg.Pool, batch: Iterable[SeriesSamples], *, labels_of: Callable[[Hashable], dict[str, str]],
+                     now: datetime) -> Prepared:
         now_ms = int(now.timestamp() * 1000)
         async with self.lock:
-            prepared = self.fold.prepare(batch, now_ms=now_ms, oldest_ms=int((now - self.late_window).timestamp() * 1000),
+            prepared = self.fold.prepare(batch, labels_of=labels_of, now_ms=now_ms, oldest_ms=int((now - self.late_window).timestamp() * 1000),
                                          future_ms=int(FUTURE.total_seconds() * 1000))
             if prepared.buckets:
                 async with pool.acquire() as conn, conn.transaction():

@@ -85,7 +85,7 @@ MIN0 = datetime.fromtimestamp(T0 / 1000, UTC)
 
 
 def batch(*series):
-    return [(tuple(sorted(labels.items())), (lambda labels=labels: labels), samples, False) for labels, samples in series]
+    return [(tuple(sorted(labels.items())), samples, False) for labels, samples in series]
 
 
 def minutes(prepared) -> dict:
@@ -98,7 +98,7 @@ def fold(*definitions) -> SeriesFold:
 
 
 def prepare(f: SeriesFold, *series):
-    return f.prepare(batch(*series), now_ms=T0 + 10 * M, oldest_ms=T0 - 60 * M, future_ms=5 * M)
+    return f.prepare(batch(*series), labels_of=dict, now_ms=T0 + 10 * M, oldest_ms=T0 - 60 * M, future_ms=5 * M)
 
 
 def test_total_and_bad_selectors_feed_requests_and_errors_of_the_minute():

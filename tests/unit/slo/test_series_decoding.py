@@ -18,7 +18,7 @@ from services.slo.series.counters import is_stale_marker
 
 def decoded(body: bytes) -> list:
     data = remote_write.decompress(body, max_bytes=1 << 20)
-    return [(labels(), samples) for _key, labels, samples, _delta in remote_write.series(data)]
+    return [(remote_write.labels_of(key), samples) for key, samples, _delta in remote_write.series(data)]
 
 
 def test_a_write_request_reads_back_as_its_series_and_samples():
@@ -75,7 +75,7 @@ def _export() -> ExportMetricsServiceRequest:
 
 def test_otlp_sums_and_histograms_become_labelled_series_and_other_kinds_are_counted_as_skipped():
     skipped: Counter = Counter()
-    got = [(labels(), samples, delta) for _k, labels, samples, delta in otlp.series(_export(), skipped)]
+    got = [(otlp.labels_of(key), samples, delta) for key, samples, delta in otlp.series(_export(), skipped)]
     assert got[:4] == [
         ({"job": "checkout", "http_response_status_code": "500", "__name__": "http_requests"}, ((2000, 42.0),), False),
         ({"job": "checkout", "le": "0.1", "__name__": "duration_bucket"}, ((2000, 3.0, 1000),), True),
