@@ -203,6 +203,7 @@ IncidentEventKind = Literal[
     "commander_assigned", "resolved", "reopened",
     "alerts_resolved",  # every alert of the incident resolved; it stays for a person to close (status after it)
     "alerts_firing",  # an alert fired again into an incident whose alerts had all resolved
+    "unsuppressed",  # the maintenance window that suppressed it ended while it was open: it pages from now on
 ]
 
 

@@ -367,7 +367,8 @@ def decide(
     latest = max((p.escalation for p in planned), default=0)
     if incident.version < latest:
         return Decision(reason=f"stale: version {incident.version} is older than the plan (version {latest})")
-    if kind in ("opened", "unacknowledged", "reopened", "severity_changed", "alerts_firing") and incident.version == latest:
+    if kind in ("opened", "unacknowledged", "reopened", "severity_changed", "alerts_firing", "unsuppressed") \
+            and incident.version == latest:
         return Decision(reason=f"already applied: the plan of version {latest} is in place")
     if incident.suppressed:
         # As PagerDuty's maintenance: the incident is recorded, nobody is paged or ticketed for it,
@@ -401,6 +402,8 @@ def decide(
                             "(the incident waits for a person to resolve it)")
         case "alerts_firing":
             return restart("an alert fired again")
+        case "unsuppressed":
+            return restart("its maintenance window ended while its alerts fire")
         case "ack_timeout":
             return _ack_timed_out(incident, policy, now)
         case "status_changed" | "commander_assigned":

@@ -52,8 +52,9 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         rules = settings.grouping()
         rt.work.every("settle-flapping", lambda: settle_flapping(rt.pool, rules=rules, now=clock(), on_resolved=ctx.on_resolved),
                       interval_s=settings.incidents_flap_check_s, timeout_s=60.0)
-        # Alerts held by a silence whose end passed take the normal path (once, with any number of replicas).
-        rt.work.every("release-silenced-alerts", lambda: silencing.release_ended(rt.pool, rules=rules, clock=clock),
+        # Alerts held by a silence whose end passed take the normal path, and incidents of an ended
+        # maintenance window page again (each once, with any number of replicas).
+        rt.work.every("silence-and-window-ends", lambda: silencing.check_ends(rt.pool, rules=rules, clock=clock),
                       interval_s=settings.incidents_silence_check_s, timeout_s=30.0)
         peers = Peers(
             slo_url=settings.incidents_slo_url, escalator_url=settings.incidents_escalator_url,

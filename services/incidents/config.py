@@ -41,7 +41,8 @@ class IncidentsSettings(ApiTokenSettings):
         default=30.0, gt=0, le=3600, description="How often flapping incidents are checked for stable alerts.")
     incidents_silence_check_s: float = Field(
         default=5.0, gt=0, le=3600, description="How often the service looks for silences whose end has passed, "
-        "to hand the alerts they still hold to the normal path (expiring a silence does it at once).")
+        "to hand the alerts they still hold to the normal path (expiring a silence does it at once), and for "
+        "maintenance windows that ended with their suppressed incidents open (those page from then on).")
     incidents_severity_levels: dict[str, str] = Field(
         default_factory=lambda: dict(DEFAULT_LABEL_LEVELS),
         description="severity label value (lower case) -> critical|high|medium|low, as JSON",

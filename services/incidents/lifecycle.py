@@ -13,7 +13,7 @@ from services.incidents.severity import response_deadline
 Status = Literal["investigating", "mitigating", "resolved"]
 EventKind = Literal[
     "opened", "acknowledged", "unacknowledged", "status_changed", "severity_changed",
-    "commander_assigned", "resolved", "reopened", "alerts_resolved", "alerts_firing",
+    "commander_assigned", "resolved", "reopened", "alerts_resolved", "alerts_firing", "unsuppressed",
 ]
 SYSTEM = "vigil"
 
@@ -180,6 +180,16 @@ def alert_fired_again(incident: Incident, *, alert: str) -> Change:
     person): escalation resumes, since the problem is back."""
     text = f"alert {alert} fired again after every alert had resolved: escalation resumes"
     return Change(incident, [Entry("alerts_firing", text, SYSTEM)], ["alerts_firing"])
+
+
+def maintenance_ended(incident: Incident, *, window: int, firing: int) -> Change:
+    """The maintenance window that suppressed this open incident has ended: from now on it pages
+    like any other, at once if its alerts still fire."""
+    if firing:
+        text = f"maintenance window {window} ended while {firing} of its alerts still fire: escalation starts"
+        return Change(incident, [Entry("unsuppressed", text, SYSTEM)], ["unsuppressed"])
+    text = f"maintenance window {window} ended; its alerts have resolved: an alert firing again pages"
+    return Change(incident, [Entry("unsuppressed", text, SYSTEM)], [])
 
 
 def flapping(changes: int, *, limit: int) -> bool:

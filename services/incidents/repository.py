@@ -76,7 +76,7 @@ ORDER BY i.id LIMIT 100 FOR NO KEY UPDATE OF i SKIP LOCKED"""
 INCIDENT_COLUMNS = """id, version, group_key, title, severity, severity_source, status, commander, impact_users,
     impact_features, impact_revenue, impact_text, detected_by, labels, started_at, detected_at, acknowledged_at,
     acknowledged_by, mitigated_at, resolved_at, root_cause, contributing_factors, fix_applied, status_text,
-    next_update_at, created_at, updated_at, suppressed_by_window"""
+    next_update_at, created_at, updated_at, suppressed_by_window, suppression_lifted_at"""
 
 # Incident rows are locked FOR NO KEY UPDATE, never FOR UPDATE: an incident's id never changes, and
 # FOR UPDATE would also wait for the FOR KEY SHARE lock every insert referring to the incident takes

@@ -137,7 +137,10 @@ class IncidentOut(BaseModel):
     response_due_at: datetime
     response_target_met: bool | None
     suppressed_by_window: int | None = Field(
-        default=None, description="Opened inside this maintenance window's scope: recorded, never paged or ticketed")
+        default=None, description="Opened inside this maintenance window's scope: recorded, not paged or ticketed "
+        "while the window runs")
+    suppression_lifted_at: datetime | None = Field(
+        default=None, description="When that window ended with the incident open: it pages like any other since")
 
     @classmethod
     def from_row(cls, row, *, now: datetime) -> IncidentOut:
@@ -162,7 +165,7 @@ class IncidentOut(BaseModel):
             time_to_detect_s=secs(d.time_to_detect), time_to_acknowledge_s=secs(d.time_to_acknowledge),
             time_to_mitigate_s=secs(d.time_to_mitigate), time_to_resolve_s=secs(d.time_to_resolve),
             response_due_at=d.response_due_at, response_target_met=d.response_target_met,
-            suppressed_by_window=row.get("suppressed_by_window"),
+            suppressed_by_window=row.get("suppressed_by_window"), suppression_lifted_at=row.get("suppression_lifted_at"),
         )
 
 

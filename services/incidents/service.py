@@ -203,7 +203,7 @@ async def publish(
             occurred_at=now, source="incidents", kind=kind, incident_id=row["id"], number=f"INC-{row['id']}",
             version=row["version"], title=row["title"], severity=row["severity"], status=row["status"],
             acknowledged_by=row["acknowledged_by"], commander=row["commander"], actor=actor,
-            labels=row["labels"], detected_at=row["detected_at"], suppressed=row["suppressed_by_window"] is not None,
+            labels=row["labels"], detected_at=row["detected_at"], suppressed=row["suppressed_by_window"] is not None and row["suppression_lifted_at"] is None,
         )
         await writes.enqueue(event)
 

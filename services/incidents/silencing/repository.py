@@ -72,6 +72,16 @@ WHERE s.id = ANY($1::bigint[]) AND s.released_at IS NULL AND s.ends_at <= $3 AND
     SELECT 1 FROM incidents.alert_occurrence o
     WHERE o.suppressed_by = s.id AND o.status = 'firing' AND o.incident_id IS NULL)"""
 
+# Open incidents a maintenance window suppressed whose window has ended (or was deleted): claimed, so
+# with several replicas each is lifted once.
+ENDED_WINDOW_INCIDENTS = """
+SELECT i.id, i.suppressed_by_window FROM incidents.incident i
+LEFT JOIN incidents.maintenance_window w ON w.id = i.suppressed_by_window
+WHERE i.suppressed_by_window IS NOT NULL AND i.suppression_lifted_at IS NULL AND i.status <> 'resolved'
+  AND (w.id IS NULL OR w.ends_at <= $1)
+ORDER BY i.id LIMIT $2 FOR NO KEY UPDATE OF i SKIP LOCKED"""
+LIFT_SUPPRESSION = "UPDATE incidents.incident SET suppression_lifted_at = $2 WHERE id = $1"
+
 # The weekly review: silences created in the period, and alerts suppressed in it per silence and
 # per maintenance window (an alert of an incident opened suppressed counts for its window).
 SILENCES_CREATED_BETWEEN = f"""
@@ -146,6 +156,14 @@ async def release_alert(conn: asyncpg.Connection, fingerprint: str, starts_at: d
 
 async def mark_released(conn: asyncpg.Connection, silence_ids: list[int], *, now: datetime, settled_before: datetime) -> None:
     await conn.execute(MARK_RELEASED, silence_ids, now, settled_before)
+
+
+async def ended_window_incidents(conn: asyncpg.Connection, now: datetime, *, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(ENDED_WINDOW_INCIDENTS, now, limit)
+
+
+async def lift_suppression(conn: asyncpg.Connection, incident_id: int, now: datetime) -> None:
+    await conn.execute(LIFT_SUPPRESSION, incident_id, now)
 
 
 async def silences_created_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:

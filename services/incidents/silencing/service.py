@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import asyncpg
 import structlog
 
-from services.incidents import service
+from services.incidents import repository as incident_repo, service
 from services.incidents.config import GroupingRules
-from services.incidents.lifecycle import SYSTEM, Entry, Refused
+from services.incidents.lifecycle import SYSTEM, Entry, Refused, maintenance_ended
 from services.incidents.silences import Matcher, check_silence_matchers, released_text
 from services.incidents.silencing import repository as repo
 from shared.clock import Clock
@@ -113,3 +113,24 @@ async def release_ended(pool: asyncpg.Pool, *, rules: GroupingRules, clock: Cloc
         released = await release_held(conn, ended, rules=rules, now=now)
         await repo.mark_released(conn, ended, now=now, settled_before=now - SETTLE)
     return released
+
+
+async def lift_ended_windows(pool: asyncpg.Pool, *, clock: Clock, batch: int = 100) -> int:
+    """Open incidents whose maintenance window has ended page like any other from now on: at once
+    (an `unsuppressed` event) when their alerts still fire. Each incident is claimed by one replica
+    and lifted once."""
+    now = clock()
+    async with pool.acquire() as conn, conn.transaction():
+        claimed = await repo.ended_window_incidents(conn, now, limit=batch)
+        for row in claimed:
+            await repo.lift_suppression(conn, row["id"], now)  # before the change: its events are no longer suppressed
+            incident = incident_repo.incident_from_row(await incident_repo.get_incident_row(conn, row["id"], for_update=True))
+            firing = await incident_repo.firing_count(conn, incident.id)
+            await service.apply(conn, maintenance_ended(incident, window=row["suppressed_by_window"], firing=firing), now=now)
+    return len(claimed)
+
+
+async def check_ends(pool: asyncpg.Pool, *, rules: GroupingRules, clock: Clock) -> None:
+    """The periodic job: ended silences release their alerts; ended maintenance windows lift their incidents."""
+    await release_ended(pool, rules=rules, clock=clock)
+    await lift_ended_windows(pool, clock=clock)

@@ -176,6 +176,24 @@ async def test_an_incident_opened_in_a_maintenance_windows_scope_is_suppressed_a
     assert plans["Elsewhere"]["pages"] and plans["Before"]["pages"], "incidents outside the window (or opened before it) page"
 
 
+async def test_when_the_maintenance_window_ends_while_its_incident_still_fires_the_incident_pages(env):
+    run = run_id()
+    now = datetime.now(UTC)
+    window = ok(env["responder"].post(f"{API}/maintenance-windows", json={
+        "starts_at": (now - timedelta(minutes=1)).isoformat(), "ends_at": (now + timedelta(seconds=3)).isoformat(),
+        "activity": "failover drill", "service": f"db-{run}"}), 201)
+    await produce(env, alert(run, "Replication", starts_at=now, service=f"db-{run}"))
+    [incident] = wait_for(lambda: incidents_of(env, run), what="the suppressed incident")
+    assert incident["suppressed_by_window"] == window["id"] and incident["suppression_lifted_at"] is None
+    assert wait_for(lambda: escalation(env, incident["number"]), what="its plan")["pages"] == []
+    plan = wait_for(lambda: (p := escalation(env, incident["number"])) and p["pages"] and p, timeout_s=15,
+                    what="pages once the window has ended")
+    assert plan["suppressed"] is False
+    lifted = ok(env["viewer"].get(f"{API}/incidents/{incident['number']}"))
+    assert lifted["suppression_lifted_at"] is not None and lifted["suppressed_by_window"] == window["id"]
+    assert any(f"maintenance window {window['id']} ended while 1 of its alerts still fire" in e["text"] for e in lifted["timeline"])
+
+
 def test_silences_need_a_responder_and_refuse_matchers_that_cannot_work(env):
     body = {"matchers": ["service=api"], "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), "comment": "x"}
     assert env["anonymous"].post(f"{API}/silences", json=body).status_code == 401

@@ -40,3 +40,10 @@ def test_the_same_incident_not_suppressed_pages_at_once():
     decision = decide_on("opened", incident)
     assert [s.action for s in decision.schedule if s.due_at == T0] == ["page"]
     assert decide_on("opened", replace(incident, suppressed=True)).schedule == ()
+
+
+def test_when_its_maintenance_window_ends_while_it_fires_the_incident_is_escalated_from_then():
+    incident = IncidentState(id=7, version=4, severity=1)  # its events no longer say suppressed
+    decision = decide_on("unsuppressed", incident, now=T0 + timedelta(hours=1))
+    assert [s.due_at for s in decision.schedule if s.action == "page"][0] == T0 + timedelta(hours=1)
+    assert "maintenance window ended" in decision.reason

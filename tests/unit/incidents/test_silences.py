@@ -180,3 +180,13 @@ def test_the_weekly_review_lists_the_weeks_silences_and_the_earlier_ones_that_st
         (3, False, 1, 'env=~"dev|qa"'), (9, True, 4, 'service="api"')]
     assert (summary["silences_created"], summary["alerts_silenced"]) == (1, 5)
     assert (summary["incidents_suppressed"], summary["alerts_in_suppressed_incidents"]) == (2, 5)
+
+
+def test_an_ended_maintenance_window_pages_for_its_open_incident_only_when_its_alerts_still_fire():
+    from services.incidents.lifecycle import Incident, maintenance_ended
+
+    incident = Incident(id=3, status="investigating", severity=1, severity_source="alerts", detected_at=T0, started_at=T0)
+    firing = maintenance_ended(incident, window=4, firing=2)
+    assert firing.events == ["unsuppressed"] and "window 4 ended while 2 of its alerts still fire" in firing.entries[0].text
+    quiet = maintenance_ended(incident, window=4, firing=0)
+    assert quiet.events == [] and "an alert firing again pages" in quiet.entries[0].text
