@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import typing
 
 import typer
 from typer.core import HAS_RICH
@@ -23,6 +24,19 @@ def literal(text: str | None) -> str | None:
     return _UNESCAPED_BRACKET.sub(r"\\[", text) if text else text
 
 
+def parameter_infos(callback) -> list[ParameterInfo]:
+    """The typer.Option/Argument of each parameter: as its default, or in its Annotated[...]."""
+    try:
+        hints = typing.get_type_hints(callback, include_extras=True)
+    except (NameError, TypeError):  # an annotation only a type checker resolves: defaults alone
+        hints = {}
+    infos = []
+    for name, parameter in inspect.signature(callback).parameters.items():
+        metadata = getattr(hints.get(name), "__metadata__", ())
+        infos += [m for m in (parameter.default, *metadata) if isinstance(m, ParameterInfo)]
+    return infos
+
+
 def literal_help(app: typer.Typer) -> None:
     """Escape the help of `app`, its commands, their parameters and every group under it, in place
     (only where Rich renders it: plain click help shows brackets as they are)."""
@@ -33,9 +47,8 @@ def literal_help(app: typer.Typer) -> None:
     app.info.help = literal(app.info.help)
     for command in app.registered_commands:
         command.help = literal(command.help or inspect.getdoc(command.callback))
-        for parameter in inspect.signature(command.callback).parameters.values():
-            if isinstance(parameter.default, ParameterInfo):
-                parameter.default.help = literal(parameter.default.help)
+        for info in parameter_infos(command.callback):
+            info.help = literal(info.help)
     if app.registered_callback is not None:
         app.registered_callback.help = literal(app.registered_callback.help or inspect.getdoc(app.registered_callback.callback))
     for group in app.registered_groups:

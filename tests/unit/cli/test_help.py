@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 import pytest
 import typer
@@ -68,7 +69,8 @@ def test_a_new_group_is_escaped_too():
     extra = typer.Typer()
 
     @extra.command()
-    def check(day: str = typer.Option(None, help="YYYY-MM-DD [default: today]")) -> None:
+    def check(day: str = typer.Option(None, help="YYYY-MM-DD [default: today]"),
+              zone: Annotated[str, typer.Option(help="IANA zone [default: UTC]")] = "UTC") -> None:
         """Tick the boxes: [x] done, [ ] open."""
 
     root = typer.Typer()
@@ -77,3 +79,4 @@ def test_a_new_group_is_escaped_too():
     literal_help(root)
     output = squeezed(CliRunner().invoke(root, ["extra", "check", "--help"], env={"COLUMNS": "120"}).output)
     assert squeezed("[default: today]") in output and squeezed("[x] done, [ ] open") in output
+    assert squeezed("IANA zone [default: UTC]") in output
