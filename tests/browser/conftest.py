@@ -48,7 +48,7 @@ class Stack:
     bootstrap: str
     topic_prefix: str
     seeded: dict[str, str] = field(default_factory=dict)
-    _storage: dict[str, dict] = field(default_factory=dict)
+    cookies: dict[str, list] = field(default_factory=dict)  # a signed-in person's, once they signed in
 
     @cached_property
     def admin_api(self) -> httpx.Client:
@@ -135,13 +135,13 @@ def signed_in(console_stack, chromium):
         opened.append(ctx)
         if name is None:
             return ctx
-        if name not in console_stack._storage:
+        if name not in console_stack.cookies:
             page = ctx.new_page()
             sign_in(page, name)
             page.close()
-            console_stack._storage[name] = ctx.storage_state()
+            console_stack.cookies[name] = ctx.cookies()
         else:
-            ctx.add_cookies(console_stack._storage[name]["cookies"])
+            ctx.add_cookies(console_stack.cookies[name])
         return ctx
 
     yield context
