@@ -33,6 +33,7 @@ SeriesSamples = tuple[Hashable, Iterable[tuple], bool]
 class Tracked:
     targets: int  # the index of its set of targets (`SeriesFold.target_sets`)
     last: LastSample | None = None
+    touched: bool = True  # a sample arrived since the last `forget_idle`
 
 
 @dataclass
@@ -173,13 +174,18 @@ class SeriesFold:
         series = self.series
         series.update(prepared.new_series)
         for key, last in prepared.lasts.items():
-            series[key].last = last
+            tracked = series[key]
+            tracked.last = last
+            tracked.touched = True
         self.remainders.update(prepared.remainders)
 
-    def forget_idle(self, *, now_ms: int) -> int:
-        """Drop the series without a sample for `max_gap_ms` (their next sample is a baseline anyway)."""
-        cutoff = now_ms - self.max_gap_ms
-        idle = [k for k, t in self.series.items() if t.last is None or t.last.t_ms < cutoff]
+    def forget_idle(self) -> int:
+        """Drop the series that received no sample since the last call (called every `max_gap_ms`:
+        a series silent that long starts from a baseline anyway). By arrival, not by the samples'
+        timestamps, so a sender catching up on an old backlog keeps its series."""
+        idle = [k for k, t in self.series.items() if not t.touched]
         for k in idle:
             del self.series[k]
+        for t in self.series.values():
+            t.touched = False
         return len(idle)

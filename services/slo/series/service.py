@@ -6,6 +6,7 @@ leaves no trace. One batch at a time: a series' samples must be compared in orde
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Hashable, Iterable
 from datetime import datetime, timedelta
 
@@ -21,7 +22,6 @@ METRICS = own_registry(__name__)  # this service's registry (shared/metrics.py)
 SAMPLES = Counter("vigil_slo_series_samples_total", "Remote-write and OTLP samples, by what they were", ["outcome"],
                   registry=METRICS)
 ACTIVE = Gauge("vigil_slo_series_active", "Series an SLO selects whose last sample is kept", registry=METRICS)
-FORGET_EVERY_MS = 60_000
 FUTURE = timedelta(minutes=5)
 
 
@@ -30,7 +30,7 @@ class SeriesIngest:
         self.fold = fold
         self.late_window = late_window
         self.lock = asyncio.Lock()
-        self._forgot_at_ms = 0
+        self._forgot_at = time.monotonic()
 
     async def ingest(self, pool: asyncpg.Pool, batch: Iterable[SeriesSamples], *, labels_of: Callable[[Hashable], dict[str, str]],
                      now: datetime) -> Prepared:
@@ -42,9 +42,9 @@ class SeriesIngest:
                 async with pool.acquire() as conn, conn.transaction():
                     await repo.add_buckets(conn, minutes=prepared.buckets, hours=roll_up_hours(prepared.buckets))
             self.fold.commit(prepared)
-            if now_ms - self._forgot_at_ms >= FORGET_EVERY_MS:
-                self.fold.forget_idle(now_ms=now_ms)
-                self._forgot_at_ms = now_ms
+            if time.monotonic() - self._forgot_at >= self.fold.max_gap_ms / 1000:
+                self.fold.forget_idle()
+                self._forgot_at = time.monotonic()
             ACTIVE.set(self.fold.active_series)
         for outcome, n in prepared.outcomes.items():
             SAMPLES.labels(outcome).inc(n)

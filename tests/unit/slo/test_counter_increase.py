@@ -159,7 +159,9 @@ def test_samples_outside_the_late_window_or_from_the_future_are_dropped():
     assert p.outcomes == {"too_late": 1, "future": 1}
 
 
-def test_idle_series_are_forgotten():
+def test_series_without_a_sample_between_two_sweeps_are_forgotten_whatever_their_timestamps():
     f = fold(CHECKOUT)
-    f.commit(prepare(f, (OK, [(T0, 1)]), (ERR, [(T0 + 10 * M, 1)])))
-    assert f.forget_idle(now_ms=T0 + GAP + 1) == 1 and f.active_series == 1
+    f.commit(prepare(f, (OK, [(T0 - 50 * M, 1)]), (ERR, [(T0, 1)])))
+    assert f.forget_idle() == 0  # both arrived since the last sweep, even the one from a backlog
+    f.commit(prepare(f, (ERR, [(T0 + 15_000, 2)])))
+    assert f.forget_idle() == 1 and f.active_series == 1
