@@ -305,7 +305,8 @@ class ConsoleBench:
             stream_path = CURSOR.search(listing.text).group(1).replace("&amp;", "&")
         on_kafka: dict[tuple[str, int], float] = {}
         watching = asyncio.ensure_future(self._watch_incident_topic(on_kafka))
-        limits = httpx.Limits(max_connections=o.sse_clients, max_keepalive_connections=o.sse_clients)
+        limits = httpx.Limits(max_connections=o.sse_clients, max_keepalive_connections=o.sse_clients,
+                              keepalive_expiry=1.0)
         stop = asyncio.Event()
         async with httpx.AsyncClient(base_url=self.url("console"), timeout=30, limits=limits) as rows_http:
             clients = [SseClient("127.0.0.1", self.ports["console"], stream_path, cookie, "/incidents/rows?status=open",
@@ -348,7 +349,9 @@ class ConsoleBench:
                                                      role="admin", expires_at=datetime.now(UTC) + timedelta(hours=1))}
         produced: list[tuple[str, int]] = []
         rng = random.Random(o.seed)
-        async with httpx.AsyncClient(base_url=self.url("incidents"), timeout=30, headers=headers) as api:
+        # Connections idle for seconds between changes: closed before uvicorn's keep-alive (5 s) could.
+        async with httpx.AsyncClient(base_url=self.url("incidents"), timeout=30, headers=headers,
+                                     limits=httpx.Limits(keepalive_expiry=1.0)) as api:
             number = None
             for n in range(o.events):
                 await asyncio.sleep(o.event_interval_s * rng.uniform(0.5, 1.5))
