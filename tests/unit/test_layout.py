@@ -51,7 +51,9 @@ PURE_CORES = [
     "services/notifier/policy.py", "services/notifier/links.py", "services/notifier/messages.py",
     "services/responder_cli/parse.py", "services/responder_cli/render.py", "shared/identity.py",
     "services/console/throttle.py", "services/console/csrf.py", "services/console/sessions.py",
-    "services/console/tokens.py", "services/console/rendering.py",
+    "services/console/tokens.py", "services/console/rendering.py", "services/console/calendar.py",
+    "services/console/slo_view.py", "services/console/markdown.py", "services/console/oidc/claims.py",
+    "services/ingest/events_v2/mapping.py", "services/ingest/events_v2/keys.py",
 ]
 IO_LIBRARIES = {
     "asyncpg", "aiokafka", "kafka", "httpx", "requests", "aiohttp", "urllib", "http", "socket", "ssl", "smtplib",
