@@ -32,7 +32,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from services.escalator.business_calendar import MONDAY_TO_FRIDAY, BusinessCalendar
+from shared.business_calendar import MONDAY_TO_FRIDAY, BusinessCalendar
 from shared.events import deterministic_id
 
 Role = Literal["primary", "backup"]

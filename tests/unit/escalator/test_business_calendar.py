@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from services.escalator.business_calendar import BusinessCalendar
+from shared.business_calendar import BusinessCalendar
 
 BERLIN = BusinessCalendar(zone="Europe/Berlin", country="DE")
 BAVARIA = BusinessCalendar(zone="Europe/Berlin", country="DE", subdivision="BY")

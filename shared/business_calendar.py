@@ -1,4 +1,5 @@
-"""PURE: business hours and holidays, so low-severity work is due when people are at work.
+"""PURE: business hours and holidays, so low-severity work is due when people are at work (the
+escalator) and scheduled reports skip the days nobody works (the incident service).
 
 A `BusinessCalendar` is opening hours (wall-clock times in an IANA zone) on some weekdays, minus the
 public holidays of a country (and optionally a subdivision) from the `holidays` package, minus extra
