@@ -32,8 +32,8 @@ app.add_typer(action_items_app, name="action-items")
 app.add_typer(records_app, name="records")
 app.command("login")(login)
 app.command("logout")(logout)
-app.add_typer(incidents_app, name="incidents")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(incidents_app, name="incidents")
 app.command("oncall")(oncall)
 app.add_typer(overrides_app, name="overrides")
 app.add_typer(slo_app, name="slo")
@@ -323,10 +323,12 @@ def _print_banner(listeners: list, first_admin: tuple[str, str] | None = None) -
     if console is not None:
         out.write(f"\n  Console:  http://{console.host}:{console.port}/\n")
         if first_admin:
-            out.write(f"  First admin account: {first_admin[0]}   password: {first_admin[1]}\n"
-                      "  (shown this once; `vigil users password admin` sets a new one, `vigil users add` adds people)\n")
+            out.write(f"  First admin account: {first_admin[0]}   password: {first_admin[1]}   (shown this once)\n")
         else:
-            out.write("  Sign in with your console account (`vigil users add <name>` adds one).\n")
+            out.write("  Sign in with your console account.\n")
+        # `vigil users` works on the console's database directly: it needs its URL.
+        out.write(f"  People:   VIGIL_DATABASE_URL={os.environ.get('VIGIL_DATABASE_URL')} vigil users add <name>\n"
+                  "            (`vigil users password <name>` with the same variable sets a new password)\n")
     if os.environ.get("VIGIL_DEV_MAIL_URL"):
         out.write(f"\n  Mail:     {os.environ['VIGIL_DEV_MAIL_URL']}   (every e-mail the notifier sends; pages of the example people)\n")
     out.write(f"\n  Kafka:    {os.environ.get('VIGIL_KAFKA_BOOTSTRAP_SERVERS')}\n")

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import structlog
 import uvicorn
 from fastapi import FastAPI
 
@@ -65,6 +66,14 @@ def run(main) -> None:
         runner.run(main)
 
 
+async def _serve_as(name: str, server: uvicorn.Server, *, several: bool) -> None:
+    """Serve one app; with several in the process (`vigil dev`), each log line of its tasks names it
+    (`vigil_service=…`: the lifespan, consumers and loops inherit this task's context)."""
+    if several:
+        structlog.contextvars.bind_contextvars(vigil_service=name)
+    await server.serve()
+
+
 async def serve(listeners: list[Listener]) -> None:
     """Serve every app until SIGINT/SIGTERM, then shut all of them down cleanly (lifespans run
     their shutdown: consumers commit, producers flush). A second Ctrl-C forces the exit."""
@@ -88,7 +97,10 @@ async def serve(listeners: list[Listener]) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop, sig)
     try:
-        results = await asyncio.gather(*(s.serve() for s in servers), return_exceptions=True)
+        results = await asyncio.gather(
+            *(_serve_as(item.name, s, several=len(servers) > 1) for item, s in zip(listeners, servers, strict=True)),
+            return_exceptions=True,
+        )
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

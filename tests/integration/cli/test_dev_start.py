@@ -1,7 +1,8 @@
 """`vigil dev` as a new user starts it: every service in one process against a real broker and a real
 PostgreSQL (the session's, through VIGIL_KAFKA_BOOTSTRAP_SERVERS / VIGIL_DATABASE_URL, with this
-module's own topics), on free ports. A clean start says nothing at warning or error level, and the
-"Vigil is running" banner comes only once every service answers its readiness probe."""
+module's own topics), on free ports. A clean start says nothing at warning or error level, the
+"Vigil is running" banner comes only once every service answers its readiness probe, and a test
+alert's way through the services is told by one info line per step."""
 
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ def _loud_lines(text: str) -> list[str]:
     return loud
 
 
-def test_a_clean_start_is_quiet_and_announces_itself_once_every_service_is_ready(
+def test_a_clean_start_is_quiet_announces_itself_once_ready_and_tells_each_alerts_story(
     tmp_path, kafka_broker, postgres_server, topic_prefix
 ):
     process, ports, stdout, stderr = _start(tmp_path, kafka_broker, postgres_server, topic_prefix)
@@ -76,6 +77,18 @@ def test_a_clean_start_is_quiet_and_announces_itself_once_every_service_is_ready
         for name, port in ports.items():
             assert f"http://127.0.0.1:{port}" in banner, name
         assert banner.count(BANNER) == 1
+        # A user's first alert: the log tells its story, one info line per step, with the ids.
+        fired = subprocess.run(
+            [sys.executable, "-m", "services.cli", "alerts", "fire", "--url", f"http://127.0.0.1:{ports['ingest']}",
+             "--token", (tmp_path / "state" / "ingest-token").read_text().strip()],
+            capture_output=True, text=True, timeout=30, env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config")},
+        )
+        assert fired.returncode == 0, fired.stderr
+        story = ["alerts received", "incident opened", "page sent", "delivery sent"]
+        deadline = time.monotonic() + 20
+        while not all(f'"event": "{line}"' in stderr.read_text() for line in story):
+            assert time.monotonic() < deadline, f"the alert's story is incomplete:\n{stderr.read_text()[-3000:]}"
+            time.sleep(0.1)
         process.send_signal(signal.SIGINT)
         assert process.wait(30) == 0
     finally:
@@ -87,3 +100,7 @@ def test_a_clean_start_is_quiet_and_announces_itself_once_every_service_is_ready
     assert _loud_lines(log) == []
     assert "Started server process" not in log  # uvicorn's, once per service with one PID
     assert "kafka topics ready" in log
+    told = {r["event"]: r for r in map(json.loads, log.splitlines()) if r["event"] in ("incident opened", "page sent", "delivery sent")}
+    assert told["incident opened"]["incident_id"] == told["page sent"]["incident_id"] == told["delivery sent"]["incident_id"] == "INC-1"
+    assert told["page sent"]["page_id"] == told["delivery sent"]["page_id"] and told["delivery sent"]["delivery_id"]
+    assert {r["vigil_service"] for r in told.values()} == {"incidents", "escalator", "notifier"}
