@@ -19,7 +19,7 @@ DEV_INGEST_TOKEN = Path(".local/ingest-token")  # written by `vigil dev`
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Alertmanager's endsAt of a firing alert
 
 
-def test_alert_payload(*, labels: dict[str, str], summary: str, starts_at: datetime, resolved_at: datetime | None) -> dict:
+def webhook_payload(*, labels: dict[str, str], summary: str, starts_at: datetime, resolved_at: datetime | None) -> dict:
     """One alert in a webhook notification (v4), as a real Alertmanager groups it by `alertname`."""
     status = "firing" if resolved_at is None else "resolved"
     alert = {
@@ -82,7 +82,7 @@ def fire(
     labels = {"alertname": name, "severity": severity, "service": service, "env": "dev"}
     at = now().replace(microsecond=0)
     starts_at = _starts(labels, firing_now=None if resolved else at)
-    payload = test_alert_payload(labels=labels, summary=summary, starts_at=starts_at, resolved_at=at if resolved else None)
+    payload = webhook_payload(labels=labels, summary=summary, starts_at=starts_at, resolved_at=at if resolved else None)
     try:
         stored = credentials.load()  # the ingest URL `vigil login` kept, if any
     except ValueError:
