@@ -151,6 +151,12 @@ def _utc(value: datetime, name: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def local_instant(day: date, wall: time, zone: str) -> datetime:
+    """The instant (UTC) of wall-clock `wall` on `day` in `zone`, by the DST rules of the module:
+    a time skipped by a spring-forward is the transition, a repeated one its first occurrence."""
+    return _instant(day, wall, zone_info(zone))
+
+
 def _instant(day: date, wall: time, tz: ZoneInfo) -> datetime:
     """The instant (UTC) of wall-clock `wall` on `day` in `tz`, by the DST rules of the module."""
     naive = datetime.combine(day, wall)
