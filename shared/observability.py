@@ -8,6 +8,7 @@ import random
 import re
 import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
@@ -46,6 +47,35 @@ class _Lines:
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
+# What aiokafka logs at warning or error level on every retry while a reachable broker's topics,
+# partition leaders or group coordinators are still being set up (a fresh cluster, services that
+# create the topics others read starting together). A broker that cannot be reached is not in here.
+KAFKA_START_UP_RETRIES = (
+    "not found in cluster metadata", "NotLeaderForPartitionError", "LeaderNotAvailableError",
+    "GroupCoordinatorNotAvailableError", "CoordinatorLoadInProgressError", "Marking the coordinator dead",
+)
+START_UP_GRACE_S = 60.0
+_grace_until: float | None = None
+
+
+class KafkaStartUpGrace(logging.Filter):
+    """Keeps the process's first `START_UP_GRACE_S` seconds quiet about Kafka clients retrying what
+    start-up races make them retry: those aiokafka records are dropped (kept at debug level). After
+    the grace period they come through at their own level: then they mean something is wrong."""
+
+    def __init__(self, *, until: float, debug: bool) -> None:
+        super().__init__()
+        self._until = until
+        self._debug = debug
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if (record.levelno > logging.INFO and record.name.startswith("aiokafka") and time.monotonic() < self._until
+                and any(text in record.getMessage() for text in KAFKA_START_UP_RETRIES)):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self._debug
+        return True
+
+
 def configure_logging(*, level: str = "info", fmt: str = "auto", stream=None) -> None:
     """structlog for the whole process: JSON lines, or coloured console output on a TTY.
 
@@ -54,8 +84,10 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", stream=None) ->
     and notification received). Lines below `level` cost one method call. Standard-library loggers
     (uvicorn, aiokafka) are routed through the same processors and renderer. `stream`: where the
     lines go, stderr by default."""
-    global _configured
+    global _configured, _grace_until
     stream = stream or sys.stderr
+    if _grace_until is None:  # the process's start: its first configuration
+        _grace_until = time.monotonic() + START_UP_GRACE_S
     json_output = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared = [
         structlog.contextvars.merge_contextvars,
@@ -77,6 +109,7 @@ def configure_logging(*, level: str = "info", fmt: str = "auto", stream=None) ->
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
+    handler.addFilter(KafkaStartUpGrace(until=_grace_until, debug=_LEVELS[level] <= logging.DEBUG))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS[level])
