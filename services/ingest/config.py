@@ -29,6 +29,13 @@ class IngestSettings(ApiTokenSettings):
     ingest_dedup_retention_days: int = Field(
         default=7, ge=1, le=365, description="How long a resolved Events v2 dedup key is remembered (a retried resolve is "
         "the same event within it).")
+    ingest_heartbeat_batch: int = Field(
+        default=200, ge=1, le=5000, description="Heartbeat monitors the checker fires per transaction at most.")
+    ingest_heartbeat_max_idle_s: float = Field(
+        default=5.0, gt=0, le=60, description="The heartbeat checker reads the next deadline at least this often "
+        "(a ping that moves a deadline sooner wakes it by NOTIFY).")
+    ingest_heartbeat_tick_timeout_s: float = Field(
+        default=30.0, gt=0, le=600, description="Deadline of one heartbeat check (claim and fire one batch).")
 
     @field_validator("ingest_tokens")
     @classmethod

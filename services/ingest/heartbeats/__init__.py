@@ -1,0 +1,1 @@
+"""Heartbeat monitors (dead-man's switches): docs/heartbeats.md."""

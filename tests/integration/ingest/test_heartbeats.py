@@ -1,0 +1,188 @@
+"""Heartbeat monitors on ingest against the real broker and PostgreSQL, with a clock the test moves:
+a monitor that stops pinging fires one AlertEvent on vigil.alerts.v1 once its grace time passed
+(never before), a ping resolves it, /fail fires at once, two replicas fire a deadline once, an
+ingest that was stopped while monitors went down fires each once when it is back; tokens and roles."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from services.ingest.heartbeats.alerts import fingerprint_of
+from shared.events import AlertEvent, Topic
+from shared.local.kafka_broker import free_port
+from tests.conftest import create_database
+from tests.services import API_TOKENS
+from tests.support import ManualClock, TopicCursor
+
+pytestmark = pytest.mark.integration
+
+API = "/api/v1/heartbeats"
+FAST = {"api_tokens": API_TOKENS, "ingest_heartbeat_max_idle_s": 0.2}
+
+
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="module")
+def ingest(running_ingest, database_url, clock):
+    with running_ingest(database_url=database_url, clock=clock, **FAST) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="module")
+def alerts(kafka_broker, topic_prefix):
+    return lambda: TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
+
+
+def ready(client: httpx.Client) -> httpx.Client:
+    """Heartbeats answer once ingest's database is connected (in the background)."""
+    deadline = time.monotonic() + 20
+    while client.get(API).status_code == 503 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return client
+
+
+def create(client: httpx.Client, **fields) -> dict:
+    body = {"name": f"job-{uuid.uuid4().hex[:8]}", "service": "backup", "severity": "critical", "period_s": 60,
+            "grace_s": 30, **fields}
+    made = ready(client).post(API, json=body)
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def ping(client: httpx.Client, monitor: dict, kind: str = "ping", *, method: str = "POST") -> dict:
+    answer = client.request(method, f"{API}/{monitor['id']}/{kind}", headers={"Authorization": f"Bearer {monitor['token']}"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+async def events_of(cursor: TopicCursor, monitors: list[dict], expected: int, *, settle_s: float = 0.7) -> list[AlertEvent]:
+    """The AlertEvents of `monitors` after the cursor, once `expected` of them arrived (and `settle_s`
+    more, so that one too many is seen)."""
+    fingerprints = {fingerprint_of(m["id"]) for m in monitors}
+    deadline = time.monotonic() + 15
+    while True:
+        records = await cursor.read(expected=expected, timeout_s=max(deadline - time.monotonic(), 0.5), settle_s=settle_s)
+        mine = [e for e in (AlertEvent.model_validate_json(r.value) for r in records) if e.fingerprint in fingerprints]
+        if len(mine) >= expected or time.monotonic() > deadline:
+            return mine
+
+
+async def test_a_monitor_that_stops_pinging_fires_once_its_grace_passed_and_a_ping_resolves_it(ingest, clock, alerts):
+    admin = ingest.client("admin")
+    monitor = create(admin, labels={"team": "storage"})
+    assert monitor["status"] == "new" and len(monitor["token"]) >= 32 and "token" not in admin.get(API).json()[0]
+    pinged_at = clock.now
+    answer = ping(ingest.client(None), monitor)
+    assert answer["status"] == "up" and answer["down_at"].startswith((pinged_at + timedelta(seconds=90)).isoformat()[:19])
+    cursor = await alerts()
+    clock.advance(seconds=61)
+    assert admin.get(f"{API}/{monitor['id']}").json()["status"] == "late"
+    clock.advance(seconds=28.9)  # 0.1 s before the deadline: nothing
+    assert await events_of(cursor, [monitor], 1, settle_s=0.3) == []
+    clock.advance(seconds=0.2)
+    [fired] = await events_of(cursor, [monitor], 1)
+    assert fired.status == "firing" and fired.source == "heartbeat" and fired.starts_at == pinged_at + timedelta(seconds=90)
+    assert fired.labels == {"team": "storage", "alertname": "HeartbeatMissing", "monitor": monitor["name"],
+                            "service": "backup", "severity": "critical"}
+    assert "missed its ping" in fired.annotations["summary"] and fired.annotations["last_ping_at"]
+    assert admin.get(f"{API}/{monitor['id']}").json()["status"] == "down"
+    clock.advance(seconds=600)  # many periods later: still the one alert
+    cursor = await alerts()
+    resumed = ingest.client(None).get(f"{API}/{monitor['id']}/ping", params={"token": monitor["token"]})
+    assert resumed.status_code == 200 and resumed.json()["status"] == "up"
+    [resolved] = await events_of(cursor, [monitor], 1)
+    assert (resolved.status, resolved.starts_at, resolved.ends_at) == ("resolved", fired.starts_at, clock.now)
+    metrics = ingest.client(None).get("/metrics").text
+    assert "vigil_ingest_heartbeat_check_lateness_seconds_count" in metrics
+    assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
+
+
+async def test_a_fail_ping_fires_at_once_and_a_start_without_finish_fires_after_the_grace_time(ingest, clock, alerts):
+    admin = ingest.client("admin")
+    monitor = create(admin, period_s=3600, grace_s=120)
+    ping(ingest.client(None), monitor)
+    cursor = await alerts()
+    failed_at = clock.now
+    assert ping(ingest.client(None), monitor, "fail")["status"] == "down"
+    [fired] = await events_of(cursor, [monitor], 1)
+    assert fired.status == "firing" and fired.starts_at == failed_at and "reported a failure" in fired.annotations["summary"]
+    cursor = await alerts()
+    ping(ingest.client(None), monitor)
+    assert ping(ingest.client(None), monitor, "start", method="GET")["down_at"].startswith(
+        (clock.now + timedelta(seconds=120)).isoformat()[:19])
+    clock.advance(seconds=121)
+    resolved, unfinished = await events_of(cursor, [monitor], 2)
+    assert (resolved.status, resolved.starts_at) == ("resolved", failed_at)
+    assert unfinished.status == "firing" and "did not finish within 2 min" in unfinished.annotations["summary"]
+    assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
+
+
+async def test_two_replicas_fire_each_missed_deadline_once(ingest, running_ingest, database_url, clock, alerts):
+    admin = ingest.client("admin")
+    monitors = [create(admin, period_s=30, grace_s=10) for _ in range(30)]
+    for monitor in monitors:
+        ping(ingest.client(None), monitor)
+    with running_ingest(database_url=database_url, clock=clock, **FAST) as second:
+        ready(second.client("viewer"))
+        cursor = await alerts()
+        clock.advance(seconds=41)
+        fired = await events_of(cursor, monitors, len(monitors), settle_s=1.5)
+    assert len(fired) == len(monitors) and {e.fingerprint for e in fired} == {fingerprint_of(m["id"]) for m in monitors}
+    assert {e.status for e in fired} == {"firing"}
+    for monitor in monitors:
+        assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
+
+
+async def test_an_ingest_back_after_downtime_fires_each_monitor_that_went_down_once(running_ingest, postgres_server, alerts):
+    database, clock = create_database(postgres_server), ManualClock()
+    with running_ingest(database_url=database, clock=clock, **FAST) as before:
+        monitor = create(before.client("responder"), period_s=10, grace_s=5)
+        pinged_at = clock.now
+        ping(before.client(None), monitor)
+    cursor = await alerts()
+    clock.advance(minutes=10)  # 60 periods while no ingest ran
+    with running_ingest(database_url=database, clock=clock, **FAST) as after:
+        [fired] = await events_of(cursor, [monitor], 1, settle_s=1.5)
+        assert fired.starts_at == pinged_at + timedelta(seconds=15)
+        assert ready(after.client("viewer")).get(f"{API}/{monitor['id']}").json()["status"] == "down"
+
+
+def test_pings_need_the_monitors_token_and_changes_a_responder(ingest):
+    admin, anonymous = ingest.client("admin"), ingest.client(None)
+    monitor = create(admin)
+    url = f"{API}/{monitor['id']}/ping"
+    assert anonymous.post(url).status_code == 401
+    assert anonymous.post(url, headers={"Authorization": "Bearer not-the-token-of-this-monitor"}).status_code == 401
+    assert anonymous.get(url, params={"token": monitor["token"] + "x"}).status_code == 401
+    assert anonymous.post(f"{API}/{uuid.uuid4()}/ping", params={"token": monitor["token"]}).status_code == 404
+    assert ingest.client("viewer").post(url).status_code == 403  # an API token pings as a responder at least
+    assert ingest.client("responder").post(url).json()["status"] == "up"
+    viewer = ingest.client("viewer")
+    assert viewer.post(API, json={"name": "x", "service": "y", "period_s": 60, "grace_s": 1}).status_code == 403
+    assert viewer.delete(f"{API}/{monitor['id']}").status_code == 403
+    assert [m["id"] for m in viewer.get(API).json() if m["id"] == monitor["id"]] == [monitor["id"]]
+    assert admin.post(API, json={"name": monitor["name"], "service": "y", "period_s": 60, "grace_s": 1}).status_code == 409
+    bad = admin.post(API, json={"name": "z", "service": "y", "cron": "0 3 * * *", "timezone": "Mars/Olympus", "grace_s": 1})
+    assert bad.status_code == 422 and "IANA" in bad.text
+    edited = ingest.client("responder").patch(f"{API}/{monitor['id']}", json={"cron": "30 2 * * *", "timezone": "Europe/Berlin"})
+    assert edited.status_code == 200 and (edited.json()["cron"], edited.json()["period_s"]) == ("30 2 * * *", None)
+    assert ingest.client("responder").post(f"{API}/{monitor['id']}/pause").json()["status"] == "paused"
+    assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
+    assert admin.get(f"{API}/{monitor['id']}").status_code == 404
+
+
+def test_heartbeats_answer_503_while_ingests_database_is_away_and_the_webhook_still_works(running_ingest):
+    away = f"postgresql://vigil@127.0.0.1:{free_port()}/vigil"
+    with running_ingest(database_url=away, api_tokens=API_TOKENS) as svc:
+        answer = svc.client("admin").get(API)
+        assert answer.status_code == 503 and answer.headers["retry-after"]
+        assert svc.client(None).post(f"{API}/{uuid.uuid4()}/ping", params={"token": "x" * 32}).status_code == 503
+        assert svc.client(None).get("/readyz").status_code == 200
