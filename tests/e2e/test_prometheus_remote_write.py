@@ -4,8 +4,8 @@ then its traffic stops. Vigil's 5 m and 1 h burn rates and its latency SLI agree
 own answer to the equivalent PromQL (read from its HTTP API) within 1 % relative, the page alert
 stays quiet in the first phase and fires on vigil.alerts.v1 in the second.
 
-The short form (under 90 s) for `make test`; `python -m bench.remote_write --prometheus-minutes N`
-runs the long form."""
+The short form (under 90 s) for `make test`; `python -m bench.remote_write_agreement --minutes N`
+runs the long form (5 m and 1 h windows compared every 20 s for several minutes)."""
 
 from __future__ import annotations
 

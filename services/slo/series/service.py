@@ -39,8 +39,8 @@ class SeriesIngest:
             prepared = self.fold.prepare(batch, labels_of=labels_of, now_ms=now_ms, oldest_ms=int((now - self.late_window).timestamp() * 1000),
                                          future_ms=int(FUTURE.total_seconds() * 1000))
             if prepared.buckets:
-                async with pool.acquire() as conn, conn.transaction():
-                    await repo.add_buckets(conn, minutes=prepared.buckets, hours=roll_up_hours(prepared.buckets))
+                async with pool.acquire() as conn:
+                    await repo.add_buckets_at_once(conn, minutes=prepared.buckets, hours=roll_up_hours(prepared.buckets))
             self.fold.commit(prepared)
             if time.monotonic() - self._forgot_at >= self.fold.max_gap_ms / 1000:
                 self.fold.forget_idle()
