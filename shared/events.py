@@ -28,6 +28,7 @@ class Topic:
     DELIVERIES = "vigil.deliveries.v1"
     SHIFTS = "vigil.shifts.v1"  # on-call shift start and end notices, keyed by person
     IDENTITY = "vigil.identity.v1"  # compacted: personal API tokens' state (revocations), keyed by token id
+    REPORTS = "vigil.reports.v1"  # operations reports the schedule produced, for the notifier to deliver
     COMPACTED = frozenset({PEOPLE, IDENTITY})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
@@ -378,6 +379,31 @@ class ShiftNotice(Event):
     @staticmethod
     def id_for(*, schedule: str, tier: str, person: str, kind: str, at: datetime) -> str:
         return deterministic_id("shift-notice", schedule, tier, person, kind, utc_isoformat(at))
+
+
+class ReportPublished(Event):
+    """The incident service's schedule produced an operations report (daily check, weekly or
+    monthly review) and stored it; the notifier tells `recipients` with a link to its page. One per
+    (kind, period): the event id is deterministic, so a replay or a second replica sends nothing more.
+    A recipient is a person the notifier knows (their non-paging rules) or an address: an e-mail
+    address, an https webhook or Slack incoming-webhook URL, `slack:#channel`, or an Apprise URL."""
+
+    event_type: ClassVar[str] = "dev.vigil.report.v1"
+    topic: ClassVar[str] = Topic.REPORTS
+
+    kind: Literal["daily_check", "weekly_review", "monthly_review"]
+    period: str = Field(min_length=1, max_length=20, description="2026-12-07, 2026-W49, 2026-12")
+    title: str = Field(max_length=200, description="e.g. 'Daily operations check 2026-12-07'")
+    summary: str = Field(max_length=2000, description="One or two lines: what needs attention, in words.")
+    url: str | None = Field(default=None, max_length=2000, description="The report's console page.")
+    recipients: tuple[str, ...] = Field(default=(), max_length=100)
+
+    def kafka_key(self) -> bytes:
+        return self.kind.encode()
+
+    @staticmethod
+    def id_for(*, kind: str, period: str) -> str:
+        return deterministic_id("report-published", kind, period)
 
 
 # A (pydantic) dataclass with slots, not a BaseModel: an event carries ten or so of these, and

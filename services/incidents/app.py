@@ -14,6 +14,8 @@ from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
 from services.incidents.ops import record_routes, report_routes, routes as ops_routes, service as ops_service
 from services.incidents.ops.peers import Peers
+from services.incidents.ops.schedule import report_schedule
+from services.incidents.ops.ticker import ReportScheduler
 from services.incidents.service import OnResolved, settle_flapping
 from services.incidents.silencing import routes as silence_routes, service as silencing
 from shared.clock import Clock, utc_now
@@ -25,7 +27,7 @@ CE_SOURCE = "/vigil/incidents"
 
 SPEC = ServiceSpec(
     name="incidents", title="Vigil incidents", ce_source=CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS, Topic.DELIVERIES),
+    topics=(Topic.INCIDENTS, Topic.ALERTS, Topic.PAGES, Topic.TICKETS, Topic.DELIVERIES, Topic.REPORTS),
     description="Incidents opened from alerts, their lifecycle and timeline; the API for incident tools.",
     routers=(routes.router, ops_routes.router, report_routes.router, record_routes.router, silence_routes.router),
     schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
@@ -43,6 +45,7 @@ class IncidentsContext:
 
 
 def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay: bool = True) -> FastAPI:
+    schedule = report_schedule(settings)  # a rule, country or subdivision that cannot work stops the start here
     async def start(rt: Runtime) -> dict:
         # A resolved incident opens its postmortem draft in the resolve's own transaction.
         ctx = IncidentsContext(pool=rt.pool, clock=clock, on_resolved=ops_service.open_for_resolved)
@@ -65,6 +68,10 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
             zone=settings.incidents_report_zone, runbook_max_age_days=settings.incidents_runbook_max_age_days,
             peers=peers, checks=rt.checks,
         )
+        # Scheduled reports: each (kind, period) produced once, whatever the replicas (ops/ticker.py).
+        scheduler = ReportScheduler(rt.pool, ops, schedule, clock, recipients=tuple(settings.incidents_report_recipients),
+                                    console_url=settings.incidents_console_url)
+        rt.work.every("report-schedule", scheduler.tick, interval_s=settings.incidents_schedule_check_s, timeout_s=120.0)
         return {"incidents": ctx, "ops": ops, "grouping": rules}
 
     return build_app(SPEC, settings, start=start, clock=clock, run_relay=run_relay)

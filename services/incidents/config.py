@@ -68,7 +68,27 @@ class IncidentsSettings(ApiTokenSettings):
     incidents_peer_token: str | None = Field(default=None, description="API token (viewer) for the SLO and escalator APIs")
     incidents_peer_timeout_s: float = Field(default=5.0, gt=0, le=60)
 
-    @field_validator("incidents_slo_url", "incidents_escalator_url", "incidents_ingest_url")
+    # The report schedule (docs/operations.md "The schedule"): local times in the report zone, or "off".
+    incidents_daily_check_at: str = Field(
+        default="09:00", description="When the daily check of a business day is produced (HH:MM), or 'off'.")
+    incidents_weekly_review_at: str = Field(
+        default="mon 10:00", description="When the weekly review of the week before is produced ('mon 10:00'), or 'off'.")
+    incidents_monthly_review_at: str = Field(
+        default="10:00", description="When the monthly review of the month before is produced, on the first business "
+        "day of the month (HH:MM), or 'off'.")
+    incidents_business_country: str | None = Field(
+        default=None, description="ISO 3166-1 country whose public holidays are not business days (e.g. US, DE); "
+        "empty: only weekends.")
+    incidents_business_subdivision: str | None = Field(default=None, description="e.g. BY, CA: its holidays too.")
+    incidents_report_recipients: CommaList = Field(
+        default_factory=list, description="Who gets each scheduled report through the notifier: person names, e-mail "
+        "addresses, https webhook or Slack webhook URLs, slack:#channel, Apprise URLs (comma-separated).")
+    incidents_console_url: str | None = Field(
+        default=None, description="Base URL of the console, for the link to a report's page (default: the public URL).")
+    incidents_schedule_check_s: float = Field(
+        default=30.0, gt=0, le=3600, description="How often the service looks for reports due.")
+
+    @field_validator("incidents_slo_url", "incidents_escalator_url", "incidents_ingest_url", "incidents_console_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):

@@ -49,13 +49,7 @@ async def generate(request: Request, kind: str, body: GenerateReport, principal)
 
     async def work(conn, now):
         period = period_of(kind, body, octx=octx, now=now)
-        today = local_day(now, octx.zone)
-        common = {"period": period, "zone": octx.zone, "inputs": inputs, "now": now, "today": today,
-                  "runbook_max_age_days": octx.runbook_max_age_days}
-        if kind == "daily_check":
-            data = await service.daily_check_data(conn, self_ok=self_ok, **common)
-        else:
-            data = await service.review_data(conn, kind=kind, **common)
+        data = await service.report_data(conn, kind=kind, period=period, octx=octx, inputs=inputs, self_ok=self_ok, now=now)
         row = await service.store_report(conn, kind=kind, period=period, data=data, by=by, zone=octx.zone, now=now)
         return 201, ReportOut(**dict(row))
 

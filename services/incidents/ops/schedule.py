@@ -170,3 +170,43 @@ def on_claimed(schedule: ReportSchedule, kind: str, period: str, now: datetime) 
     if latest.period.label == period:
         return Produce(latest)
     return Supersede(kind, period, latest)
+
+
+TITLES = {"daily_check": "Daily operations check", "weekly_review": "Weekly operations review",
+          "monthly_review": "Monthly operations review"}
+_STATUS_WORDS = (("fail", "failing"), ("no_data", "no data"), ("unknown", "unknown"), ("not_checked", "not checked"))
+
+
+def announcement(kind: str, period: str, data: dict) -> tuple[str, str]:
+    """(title, summary) of a produced report, as the notifier's message says it: the checks that
+    need someone (failing, without data, not checked), or the review's headline numbers."""
+    title = f"{TITLES[kind]} {period}"
+    if kind == "daily_check":
+        checks = data.get("checks", [])
+        parts = []
+        for status, words in _STATUS_WORDS:
+            named = [c["label"] for c in checks if c["status"] == status]
+            if named:
+                parts.append(f"{words}: {', '.join(named)}")
+        passed = sum(c["status"] == "pass" for c in checks)
+        head = f"{passed} of {len(checks)} checks pass."
+        return title, head + (" " + "; ".join(parts) + "." if parts else "")
+    incidents = data.get("incidents", [])
+    per_sev = ", ".join(f"{s['label']} {s['count']}" for s in data.get("severity_summary", []) if s["count"])
+    attainment = data.get("attainment_percent")
+    items = data.get("action_items", [])
+    summary = (f"{len(incidents)} incidents" + (f" ({per_sev})" if per_sev else "")
+               + (f"; response targets met {attainment:g}%" if attainment is not None else "; no response target decided")
+               + f"; {len(items)} open action items ({sum(bool(i.get('overdue')) for i in items)} overdue).")
+    return title, summary
+
+
+def report_schedule(settings) -> ReportSchedule:
+    """The schedule of the incident service's settings (`IncidentsSettings`); ValueError naming a
+    rule, country or subdivision that cannot work."""
+    calendar = BusinessCalendar(zone=settings.incidents_report_zone, country=settings.incidents_business_country or None,
+                                subdivision=settings.incidents_business_subdivision or None)
+    texts = {"daily_check": settings.incidents_daily_check_at, "weekly_review": settings.incidents_weekly_review_at,
+             "monthly_review": settings.incidents_monthly_review_at}
+    return ReportSchedule(zone=settings.incidents_report_zone, calendar=calendar,
+                          rules={kind: parse_rule(kind, text) for kind, text in texts.items()})

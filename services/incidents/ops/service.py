@@ -239,6 +239,18 @@ async def daily_check_data(
     })
 
 
+async def report_data(
+    conn: asyncpg.Connection, *, kind: str, period: Period, octx: OpsContext, inputs: PeerInputs, self_ok: bool,
+    now: datetime,
+) -> dict:
+    """The computed part of a report of `kind` for `period`: what the API and the schedule store."""
+    common = {"period": period, "zone": octx.zone, "inputs": inputs, "now": now, "today": octx.today(now),
+              "runbook_max_age_days": octx.runbook_max_age_days}
+    if kind == "daily_check":
+        return await daily_check_data(conn, self_ok=self_ok, **common)
+    return await review_data(conn, kind=kind, **common)
+
+
 # What a person may add to a report (schemas.ReportManual), as the templates expect it when unset.
 MANUAL_DEFAULTS: dict = {
     "operator": None, "author": None, "attendees": [], "checks": {}, "anomalies": [], "executive_summary": None,
