@@ -14,6 +14,7 @@ import typer
 
 from services.ops_cli import action_items_app, records_app, report_app  # HTTP clients only (httpx, typer)
 from services.responder_cli.alerts import alerts_app
+from services.responder_cli.heartbeats import heartbeats_app
 from services.responder_cli.incidents import incidents_app
 from services.responder_cli.integration_keys import integration_keys_app
 from services.responder_cli.login import login, logout
@@ -42,6 +43,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(users_app, name="users")
 app.add_typer(env_app, name="env")
 app.add_typer(integration_keys_app, name="integration-keys")
+app.add_typer(heartbeats_app, name="heartbeats")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from services.ingest.heartbeats.alerts import fingerprint_of
 from shared.events import AlertEvent, Topic
 from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
-from tests.services import API_TOKENS
+from tests.services import API_TOKENS, TOKENS
 from tests.support import ManualClock, TopicCursor
 
 pytestmark = pytest.mark.integration
@@ -187,3 +187,32 @@ def test_heartbeats_answer_503_while_ingests_database_is_away_and_the_webhook_st
         assert answer.status_code == 503 and answer.headers["retry-after"]
         assert svc.client(None).post(f"{API}/{uuid.uuid4()}/ping", params={"token": "x" * 32}).status_code == 503
         assert svc.client(None).get("/readyz").status_code == 200
+
+
+def test_vigil_heartbeats_add_list_ping_pause_delete_against_ingest(ingest, tmp_path):
+    from typer.testing import CliRunner
+
+    from services.cli import app as vigil_app
+
+    def vigil(*args: str, role: str = "responder") -> tuple[int, str]:
+        env = {"XDG_CONFIG_HOME": str(tmp_path), "VIGIL_API_TOKEN": TOKENS[role], "VIGIL_INGEST_URL": ingest.url}
+        result = CliRunner().invoke(vigil_app, list(args), env=env)
+        return result.exit_code, result.output
+
+    ready(ingest.client("viewer"))
+    code, out = vigil("heartbeats", "add", "cli-backup", "--service", "db", "--cron", "30 2 * * *", "--tz", "Europe/Berlin",
+                      "--grace", "1h", "--label", "team=dba")
+    assert code == 0, out
+    token = out.split("keep it now:\n")[1].split()[0]
+    assert f"Bearer {token}" in out and "/api/v1/heartbeats/" in out and "cron 30 2 * * * (Europe/Berlin)" in out
+    code, out = vigil("heartbeats", "list", role="viewer")
+    [line] = [line for line in out.splitlines() if "cli-backup" in line]
+    assert " new " in line and "1h" in line and token not in out
+    code, out = vigil("heartbeats", "ping", "cli-backup")
+    assert code == 0 and out.startswith("cli-backup: up, down at"), out
+    code, out = vigil("heartbeats", "pause", "cli-backup")
+    assert code == 0 and "paused" in out, out
+    code, out = vigil("heartbeats", "delete", "cli-backup")
+    assert code == 0, out
+    code, out = vigil("heartbeats", "ping", "cli-backup")
+    assert code == 2 and "no heartbeat monitor named" in out
