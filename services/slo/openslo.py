@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from services.slo.definitions import SloDefinition, SloDefinitionError
 from services.slo.series.promql import UnmappableQuery, selector_in
-from services.slo.series.selectors import Matcher, parse_selector
+from services.slo.series.selectors import Matcher, Selector, parse_selector
 
 VIGIL_COUNTERS = {"requests", "errors", "good"}
 
@@ -48,7 +48,7 @@ def _latency_bound(good: str, total: str) -> tuple[str, float] | None:
         bound = float(g_le[0].value)
     except ValueError:
         return None
-    histogram = type(g)(tuple(m for m in g.matchers if m.label != "le"))
+    histogram = Selector(tuple(m for m in g.matchers if m.label != "le"))
     return histogram.text(), bound
 
 

@@ -91,5 +91,7 @@ def targets_for(labels: dict[str, str], feeds: tuple[Feed, ...]) -> tuple[Target
                 le = float(labels.get("le", ""))
             except ValueError:
                 continue  # not a bucket series (`_count`, `_sum` never match a `_bucket` name anyway)
+            if le != le:
+                continue  # NaN is no bound
             found.append(Target(f.service, "latency", le=bucket_key(le)))
     return tuple(found)
