@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SPEC = ServiceSpec(
     name="notifier", title="Vigil notifier", ce_source=CE_SOURCE,
-    topics=(Topic.PAGES, Topic.TICKETS, Topic.INCIDENTS, Topic.PEOPLE, Topic.DELIVERIES, Topic.SHIFTS),
+    topics=(Topic.PAGES, Topic.TICKETS, Topic.INCIDENTS, Topic.PEOPLE, Topic.DELIVERIES, Topic.SHIFTS, Topic.REPORTS),
     description="Delivers pages, tickets and shift notices to people (e-mail, Slack, signed webhooks, Apprise) "
     "with delivery tracking, retries, throttling that bundles, and one-click acknowledgement.",
     routers=(routes.router, one_click.router), schema=repository.SCHEMA, migrations=MIGRATIONS,

@@ -1,6 +1,6 @@
-"""The notifier's consumers: pages, tickets and shift notices become delivery rows, incident events
-cancel what is no longer needed, people events keep the notifier's copy of contact methods and
-rules. A poll's events of one partition are one transaction; the offset is committed after it
+"""The notifier's consumers: pages, tickets, shift notices and scheduled reports become delivery
+rows, incident events cancel what is no longer needed, people events keep the notifier's copy of
+contact methods and rules. A poll's events of one partition are one transaction; the offset is committed after it
 (ConsumerLoop), and the dispatcher is woken once it committed."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from aiokafka import ConsumerRecord
 
 from services.notifier import service
 from services.notifier.config import NotifierSettings
-from shared.events import Event, IncidentEvent, PageRequested, PersonUpdated, ShiftNotice, TicketRequested
+from shared.events import Event, IncidentEvent, PageRequested, PersonUpdated, ReportPublished, ShiftNotice, TicketRequested
 from shared.kafka import ConsumerLoop, EventProducer
 
 E = TypeVar("E", bound=Event)
@@ -30,6 +30,9 @@ def loops(ctx, settings: NotifierSettings, producer: EventProducer) -> list[tupl
     async def on_shift(conn, notice: ShiftNotice) -> bool:
         return bool(await service.apply_shift(conn, notice, now=ctx.clock(), started_at=ctx.started_at))
 
+    async def on_report(conn, report: ReportPublished) -> bool:
+        return bool(await service.apply_report(conn, report, now=ctx.clock(), started_at=ctx.started_at))
+
     async def on_incident(conn, event: IncidentEvent) -> bool:
         await service.apply_incident_event(conn, event, now=ctx.clock())
         return False
@@ -44,6 +47,7 @@ def loops(ctx, settings: NotifierSettings, producer: EventProducer) -> list[tupl
         ("consume-pages", _loop(ctx, settings, producer, PageRequested, "-pages", on_page)),
         ("consume-tickets", _loop(ctx, settings, producer, TicketRequested, "-tickets", on_ticket)),
         ("consume-shifts", _loop(ctx, settings, producer, ShiftNotice, "-shifts", on_shift)),
+        ("consume-reports", _loop(ctx, settings, producer, ReportPublished, "-reports", on_report)),
     ]
 
 

@@ -26,7 +26,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from services.notifier.links import ActionLinks
 from shared.events import PageRequested, TicketRequested
 
-NoticeKind = Literal["page", "notify", "ticket", "shift", "check"]
+NoticeKind = Literal["page", "notify", "ticket", "shift", "check", "report"]
 ButtonId = Literal["vigil_ack", "vigil_resolve"]
 
 SUBJECT_TITLE_CHARS = 100
@@ -35,7 +35,7 @@ EMAIL_LISTED = 20  # bundled incidents an e-mail lists one by one; the rest are 
 SLACK_LISTED = 10
 PLAIN_LISTED = 5
 _LABELS: Mapping[NoticeKind, str] = {"page": "page", "notify": "notification", "ticket": "ticket",
-                                     "shift": "on call", "check": "test"}
+                                     "shift": "on call", "check": "test", "report": "report"}
 _ROLES = {"primary": "the primary on call", "backup": "the backup on call", "override": "the on-call override"}
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")

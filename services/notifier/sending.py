@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
-from services.notifier import links, messages, policy
+from services.notifier import links, messages, policy, reports
 from services.notifier.config import NotifierSettings
 from services.notifier.outcome import SendResult
 from services.notifier.senders import UnsetVariable, expand
@@ -21,7 +21,7 @@ from services.notifier.senders.slack import slack_bot_client, slack_channel, sen
 from services.notifier.senders.smtp import SmtpTarget, send_email
 from services.notifier.senders.webhook import derive_secret, send_webhook
 from shared.clock import Clock
-from shared.events import PageRequested, ShiftNotice, TicketRequested, utc_isoformat
+from shared.events import PageRequested, ReportPublished, ShiftNotice, TicketRequested, utc_isoformat
 
 
 @dataclass
@@ -60,12 +60,15 @@ class Channels:
             return SendResult.permanent(f"{headline['method']}: {exc}")
         source = headline["source"]
         shift = ShiftNotice.model_validate(headline["payload"]) if source == "shift" else None
-        page = _page_of(headline) if shift is None else None
+        report = ReportPublished.model_validate(headline["payload"]) if source == "report" else None
+        page = _page_of(headline) if shift is None and report is None else None
         actions = self._links(headline["incident_id"], headline["person"], now) if source in ("page", "ticket") else None
         bundled = tuple(self._bundled_ref(row, now) for row in _other_incidents(rows))
         if shift is not None:
             notice = messages.shift_notice(person=shift.person, schedule=shift.schedule, role=shift.tier,
                                            starting=shift.kind == "starting", at=shift.at, until=shift.until)
+        elif report is not None:
+            notice = reports.report_notice(report, person=headline["person"])
         elif source == "test":
             notice = messages.check_notice(person=headline["person"], method_label=headline["method"], at=now)
         elif source == "ticket":
@@ -87,6 +90,8 @@ class Channels:
                 return SendResult.permanent("no webhook key is configured (VIGIL_NOTIFIER_WEBHOOK_KEY)")
             if shift is not None:
                 body = _shift_body(shift, notice, delivery_id=headline["id"])
+            elif report is not None:
+                body = reports.webhook_body(report, notice, delivery_id=headline["id"])
             else:
                 body = messages.webhook(page, delivery_id=headline["id"], bundled=bundled, actions=actions).model_dump_json()
             secret = derive_secret(key.get_secret_value().encode(), headline["person"], headline["method"])

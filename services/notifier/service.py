@@ -12,8 +12,10 @@ import asyncpg
 import structlog
 
 from services.notifier import policy, repository as repo
+from services.notifier.reports import ADDRESS_PERSON, address_method, recipient_source_id
 from shared.events import (
-    DeliveryUpdated, IncidentEvent, PageRequested, PersonUpdated, ShiftNotice, TicketRequested, deterministic_id,
+    DeliveryUpdated, IncidentEvent, PageRequested, PersonUpdated, ReportPublished, ShiftNotice, TicketRequested,
+    deterministic_id,
 )
 from shared.outbox import enqueue_many, outbox_row
 
@@ -25,7 +27,7 @@ CE_SOURCE = "/vigil/notifier"
 PERSON_GRACE = timedelta(seconds=60)
 # A shift notice read this long after its boundary (the notifier was down) would only confuse.
 SHIFT_NOTICE_STALE = timedelta(hours=1)
-WITHOUT_TIMELINE = frozenset({"test", "shift"})  # delivery sources that concern no incident
+WITHOUT_TIMELINE = frozenset({"test", "shift", "report"})  # delivery sources that concern no incident
 
 
 class PersonNotYetKnown(RuntimeError):
@@ -146,6 +148,31 @@ async def apply_shift(conn: asyncpg.Connection, notice: ShiftNotice, *, now: dat
         for p in planned
     ]
     return await repo.insert_deliveries(conn, rows)
+
+
+async def apply_report(conn: asyncpg.Connection, report: ReportPublished, *, now: datetime,
+                       started_at: datetime) -> list[str]:
+    """A scheduled report reaches each recipient: an address directly, a person through their
+    non-paging rules; returns the ids stored now (none on a replay)."""
+    rows = []
+    for recipient in dict.fromkeys(report.recipients):
+        source_id = recipient_source_id(report, recipient)
+        method = address_method(recipient)
+        if method is not None:
+            person, planned = ADDRESS_PERSON, policy.plan(source_id, "notify", (method,), (), (), report.occurred_at)
+            address_of = {method.id: method.address}
+        else:
+            known, planned = await _plan_notify(conn, recipient, source_id, report.occurred_at, now=now, started_at=started_at)
+            person, address_of = recipient, {m.id: m.address for m in known.methods} if known else {}
+        if not planned:
+            log.warning("no contact method for a report", person=recipient, kind=report.kind, period=report.period)
+        rows += [
+            _row(p, source="report", source_id=source_id, incident_id=0, number="", severity=4, title=report.title,
+                 channel="notify", person=person, address=address_of[p.method_id], payload=report.model_dump(mode="json"),
+                 requested_at=report.occurred_at, cancelled=None)
+            for p in planned
+        ]
+    return await repo.insert_deliveries(conn, rows) if rows else []
 
 
 def _row(p: policy.PlannedDelivery, *, source: str, source_id: str, incident_id: int, number: str, severity: int,

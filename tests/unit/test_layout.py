@@ -48,7 +48,7 @@ PURE_CORES = [
     "services/slo/budget.py", "services/slo/buckets.py", "services/slo/windows.py", "services/slo/evaluation.py",
     "services/slo/alerts.py", "services/slo/capacity.py", "services/slo/history.py", "services/slo/chart.py",
     "services/slo/definitions.py", "services/slo/openslo.py",
-    "services/notifier/policy.py", "services/notifier/links.py", "services/notifier/messages.py",
+    "services/notifier/policy.py", "services/notifier/links.py", "services/notifier/messages.py", "services/notifier/reports.py",
     "services/responder_cli/parse.py", "services/responder_cli/render.py", "shared/identity.py",
     "services/console/throttle.py", "services/console/csrf.py", "services/console/sessions.py",
     "services/console/tokens.py", "services/console/rendering.py", "services/console/calendar.py",
