@@ -83,8 +83,10 @@ async def run(args) -> int:
         )
         url = f"http://127.0.0.1:{slo_port}"
         await wait_ready(f"{url}/readyz", slo)
-        exporter = Exporter(rate=300, phase_a_s=half_s, phase_b_s=half_s, errors_a=0.002, errors_b=0.2, fast_a=0.97, fast_b=0.85)
-        prom = LocalPrometheus(targets=[f"127.0.0.1:{exporter.port}"], write_url=f"{url}/api/v1/write", token=TOKEN, keep="shop_.*")
+        exporter_port = distinct_free_ports(1)[0]
+        prom = LocalPrometheus(targets=[f"127.0.0.1:{exporter_port}"], write_url=f"{url}/api/v1/write", token=TOKEN, keep="shop_.*")
+        exporter = Exporter(port=exporter_port, rate=300, phase_a_s=half_s, phase_b_s=half_s, errors_a=0.002, errors_b=0.2,
+                            fast_a=0.97, fast_b=0.85)
         end = time.monotonic() + 2 * half_s + 120
         print(f"{'elapsed':>8} {'vigil 5m':>9} {'prom 5m':>9} {'diff':>7} {'vigil 1h':>9} {'prom 1h':>9} {'diff':>7}  firing", flush=True)
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10) as http:

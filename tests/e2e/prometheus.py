@@ -71,9 +71,9 @@ def find_prometheus() -> str:
 
 
 class Exporter:
-    def __init__(self, *, rate: float, phase_a_s: float, phase_b_s: float, errors_a: float, errors_b: float,
+    def __init__(self, *, port: int, rate: float, phase_a_s: float, phase_b_s: float, errors_a: float, errors_b: float,
                  fast_a: float, fast_b: float) -> None:
-        self.port = free_port()
+        self.port = port
         args = [rate, phase_a_s, phase_b_s, errors_a, errors_b, fast_a, fast_b]
         self.process = subprocess.Popen([sys.executable, "-c", EXPORTER, str(self.port), *map(str, args)])
         self.started = time.monotonic()

@@ -16,6 +16,7 @@ import uuid
 import pytest
 
 from shared.events import AlertEvent, Topic, decode
+from shared.local.kafka_broker import free_port
 from tests.e2e.prometheus import Exporter, LocalPrometheus
 from tests.services import TOKENS
 from tests.support import TopicCursor, wait_for
@@ -69,13 +70,17 @@ def test_vigil_agrees_with_prometheus_on_burn_rates_and_pages_when_the_ratio_pas
     with running_slo(slo_config_file=str(config), slo_evaluate_interval_s=0.5, slo_min_events=0) as slo:
         viewer = slo.client("viewer")
         alerts = asyncio.run(TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS))
-        exporter = Exporter(rate=300, phase_a_s=PHASE_A_S, phase_b_s=PHASE_B_S, errors_a=0.002, errors_b=0.2,
-                            fast_a=0.97, fast_b=0.85)
-        prometheus = LocalPrometheus(targets=[f"127.0.0.1:{exporter.port}"], write_url=f"{slo.url}/api/v1/write",
+        # Prometheus first: the exporter's phases start once it is up and scraping can begin.
+        port = free_port()
+        prometheus = LocalPrometheus(targets=[f"127.0.0.1:{port}"], write_url=f"{slo.url}/api/v1/write",
                                      token=TOKENS["responder"], keep="shop_.*")
+        exporter = None
         try:
-            time.sleep(max(0.0, exporter.started + PHASE_A_S - 2 - time.monotonic()))
-            quiet = wait_for(lambda: status(viewer, "availability"), what="the SLO evaluated")
+            exporter = Exporter(port=port, rate=300, phase_a_s=PHASE_A_S, phase_b_s=PHASE_B_S, errors_a=0.002, errors_b=0.2,
+                                fast_a=0.97, fast_b=0.85)
+            time.sleep(max(0.0, exporter.started + PHASE_A_S - 4 - time.monotonic()))
+            quiet = wait_for(lambda: status(viewer, "availability"), what="the SLO evaluated", timeout_s=3)
+            assert time.monotonic() < exporter.started + PHASE_A_S, "the first phase ended before Vigil had evaluated it"
             assert quiet["firing"] == [], quiet
             assert 0 < page_rule(quiet)["short_burn"] < 1
 
@@ -99,4 +104,5 @@ def test_vigil_agrees_with_prometheus_on_burn_rates_and_pages_when_the_ratio_pas
                 ("firing", "SLOErrorBudgetExhausted", "availability")]
         finally:
             prometheus.stop()
-            exporter.stop()
+            if exporter is not None:
+                exporter.stop()
