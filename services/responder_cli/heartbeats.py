@@ -79,11 +79,13 @@ def add(name: str = typer.Argument(..., help="Unique; the `monitor` label of its
                                   help="How late a ping may be before the alert fires."),
         severity: str = typer.Option("high", "--severity", help="critical, high, medium or low."),
         label_: list[str] = typer.Option(None, "--label", callback=parsed(label), help="name=value; repeatable."),
+        summary: str = typer.Option(None, "--summary", help="What its alert says when a ping is missed (the incident's title)."),
         url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
     """Make a monitor (responder). Its ping token is printed this once."""
     if (every is None) == (cron is None):
         raise typer.BadParameter("give --every or --cron")
-    body = {"name": name, "service": service, "grace_s": grace, "severity": severity, "labels": dict(label_ or [])}
+    body = {"name": name, "service": service, "grace_s": grace, "severity": severity, "labels": dict(label_ or []),
+            "summary": summary}
     body.update({"period_s": every} if every is not None else {"cron": cron, "timezone": zone})
     target = connect("ingest", url, token)
     created = call(target, "POST", "/heartbeats", json=body)

@@ -36,6 +36,8 @@ def _when(moment: datetime | None) -> str:
 
 
 def _summary(monitor: Monitor, alert: Fire) -> str:
+    if monitor.summary and alert.reason != "failed":
+        return monitor.summary
     if alert.reason == "failed":
         return f"Heartbeat {monitor.name} ({monitor.service}) reported a failure at {_when(alert.starts_at)}"
     if alert.reason == "unfinished":

@@ -12,13 +12,13 @@ from services.ingest.heartbeats.states import Monitor
 
 TIMER_CHANNEL = "ingest_heartbeat"  # NOTIFY '<due_at>' when a deadline moved close: checkers look again
 
-COLUMNS = """id::text AS id, name, service, severity, labels, period_s, cron, timezone, grace_s, token_sha256, token_hint,
+COLUMNS = """id::text AS id, name, service, severity, summary, labels, period_s, cron, timezone, grace_s, token_sha256, token_hint,
 status, last_ping_at, last_start_at, expected_at, due_at, firing_since, firing_reason, created_at, created_by, updated_at"""
 
 INSERT = f"""
 INSERT INTO ingest.heartbeat (id, name, service, severity, labels, period_s, cron, timezone, grace_s, token_sha256,
-                              token_hint, status, created_at, created_by, updated_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, 'new', $12, $13, $12)
+                              token_hint, status, created_at, created_by, updated_at, summary)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, 'new', $12, $13, $12, $14)
 ON CONFLICT (name) DO NOTHING
 RETURNING {COLUMNS}"""
 
@@ -47,7 +47,7 @@ WHERE h.id = s.id"""
 
 UPDATE_DEFINITION = f"""
 UPDATE ingest.heartbeat SET name = $2, service = $3, severity = $4, labels = $5::jsonb, period_s = $6, cron = $7,
-    timezone = $8, grace_s = $9, updated_at = $10
+    timezone = $8, grace_s = $9, updated_at = $10, summary = $11
 WHERE id = $1
 RETURNING {COLUMNS}"""
 
@@ -58,7 +58,7 @@ NOTIFY = f"SELECT pg_notify('{TIMER_CHANNEL}', $1)"
 def monitor_of(row: asyncpg.Record) -> Monitor:
     labels = row["labels"]
     return Monitor(
-        id=row["id"], name=row["name"], service=row["service"], severity=row["severity"],
+        id=row["id"], name=row["name"], service=row["service"], severity=row["severity"], summary=row["summary"],
         labels=json.loads(labels) if isinstance(labels, str) else labels,
         schedule=Schedule(period_s=row["period_s"], cron=row["cron"], timezone=row["timezone"]), grace_s=row["grace_s"],
         status=row["status"], last_ping_at=row["last_ping_at"], last_start_at=row["last_start_at"],
@@ -73,7 +73,8 @@ async def insert(
     """The new monitor's row; None when a monitor has that name."""
     s = monitor.schedule
     return await conn.fetchrow(INSERT, monitor.id, monitor.name, monitor.service, monitor.severity, json.dumps(monitor.labels),
-                               s.period_s, s.cron, s.timezone, monitor.grace_s, token_sha256, token_hint, now, by)
+                               s.period_s, s.cron, s.timezone, monitor.grace_s, token_sha256, token_hint, now, by,
+                               monitor.summary)
 
 
 async def get(conn: asyncpg.Connection, monitor_id: str, *, lock: bool = False) -> asyncpg.Record | None:
@@ -102,7 +103,8 @@ async def save_states(conn: asyncpg.Connection, monitors: list[Monitor], *, now:
 async def update_definition(conn: asyncpg.Connection, monitor: Monitor, *, now: datetime) -> asyncpg.Record:
     s = monitor.schedule
     return await conn.fetchrow(UPDATE_DEFINITION, monitor.id, monitor.name, monitor.service, monitor.severity,
-                               json.dumps(monitor.labels), s.period_s, s.cron, s.timezone, monitor.grace_s, now)
+                               json.dumps(monitor.labels), s.period_s, s.cron, s.timezone, monitor.grace_s, now,
+                               monitor.summary)
 
 
 async def delete(conn: asyncpg.Connection, monitor_id: str) -> None:

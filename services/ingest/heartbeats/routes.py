@@ -69,7 +69,8 @@ def digest(token: str) -> bytes:
 def out_of(row: asyncpg.Record, monitor: Monitor, now: datetime) -> HeartbeatOut:
     s = monitor.schedule
     return HeartbeatOut(
-        id=monitor.id, name=monitor.name, service=monitor.service, severity=monitor.severity, labels=monitor.labels,
+        id=monitor.id, name=monitor.name, service=monitor.service, severity=monitor.severity, summary=monitor.summary,
+        labels=monitor.labels,
         period_s=s.period_s, cron=s.cron, timezone=s.timezone, grace_s=monitor.grace_s,
         status=states.status_at(monitor, now), running=monitor.last_start_at is not None,
         last_ping_at=monitor.last_ping_at, last_start_at=monitor.last_start_at, expected_at=monitor.expected_at,
@@ -168,7 +169,8 @@ async def create_monitor(request: Request, body: HeartbeatIn, principal: Respond
     hb = ctx.heartbeats
     token = secrets.token_urlsafe(TOKEN_BYTES)
     monitor = Monitor(id=str(uuid.uuid4()), name=body.name, service=body.service, severity=body.severity or "high",
-                      labels=body.labels or {}, schedule=_schedule(body, None), grace_s=body.grace_s)
+                      labels=body.labels or {}, schedule=_schedule(body, None), grace_s=body.grace_s,
+                      summary=body.summary or None)
     now = hb.clock()
     async with hb.store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         row = await repo.insert(conn, monitor=monitor, token_sha256=digest(token), token_hint=token[-4:], now=now,
@@ -235,7 +237,8 @@ async def edit_monitor(request: Request, monitor_id: str, body: HeartbeatChange,
             raise HTTPException(422, detail={"error": "invalid", "message": str(exc)}) from None
         defined = replace(monitor, name=body.name or monitor.name, service=body.service or monitor.service,
                           severity=body.severity or monitor.severity,
-                          labels=monitor.labels if body.labels is None else body.labels)
+                          labels=monitor.labels if body.labels is None else body.labels,
+                          summary=monitor.summary if body.summary is None else body.summary or None)
         grace_s = monitor.grace_s if body.grace_s is None else body.grace_s
         decision = states.reschedule(defined, schedule=schedule, grace_s=grace_s)
         return decision.monitor, decision

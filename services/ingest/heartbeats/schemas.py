@@ -24,6 +24,9 @@ class HeartbeatChange(BaseModel):
     severity: Severity | None = Field(default=None, description="The `severity` label of its alert (default high).")
     labels: dict[LabelName, Annotated[str, StringConstraints(max_length=1024)]] | None = Field(
         default=None, max_length=50, description="More labels of its alert (routing, grouping).")
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = Field(
+        default=None, description="What its alert says when a ping is missed (the incident's title), e.g. "
+        "'Alerting pipeline silent: Alertmanager's Watchdog stopped arriving'; empty: the default sentence.")
     period_s: int | None = Field(default=None, ge=1, le=MAX_PERIOD_S,
                                  description="A ping is expected this many seconds after the last one. Or `cron`.")
     cron: Annotated[str, StringConstraints(strip_whitespace=True, min_length=9, max_length=200)] | None = Field(
@@ -65,6 +68,7 @@ class HeartbeatOut(BaseModel):
     name: str
     service: str
     severity: str
+    summary: str | None
     labels: dict[str, str]
     period_s: int | None
     cron: str | None

@@ -35,6 +35,7 @@ class Monitor:
     labels: dict[str, str]
     schedule: Schedule
     grace_s: int
+    summary: str | None = None  # what its alert says when it fires; None: the default sentence
     status: Status = "new"
     last_ping_at: datetime | None = None  # the last success or fail ping
     last_start_at: datetime | None = None  # a run started and not finished yet

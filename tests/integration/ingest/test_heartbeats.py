@@ -24,7 +24,7 @@ from shared.events import AlertEvent, Topic
 from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
 from tests.services import API_TOKENS, TOKENS
-from tests.support import ManualClock, TopicCursor
+from tests.support import ManualClock, TopicCursor, fixture_bytes
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +131,27 @@ async def test_a_fail_ping_fires_at_once_and_a_start_without_finish_fires_after_
     assert (resolved.status, resolved.starts_at) == ("resolved", failed_at)
     assert unfinished.status == "firing" and "did not finish within 2 min" in unfinished.annotations["summary"]
     assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
+
+
+async def test_alertmanagers_watchdog_posted_to_the_ping_url_keeps_a_monitor_up_and_its_silence_fires_sev1(
+        ingest, clock, alerts):
+    """The Watchdog idiom: Alertmanager's receiver for the always-firing Watchdog is a webhook whose
+    URL is the monitor's ping URL (its notification body is ignored); when the notifications stop,
+    the monitor's own summary fires as a critical alert."""
+    admin = ingest.client("admin")
+    watchdog = create(admin, name=f"alerting-pipeline-{uuid.uuid4().hex[:6]}", service="alertmanager", period_s=60,
+                      grace_s=180, summary="Alerting pipeline silent: Alertmanager's Watchdog stopped arriving")
+    notification = fixture_bytes("01-single-firing.json")
+    sent = ingest.client(None).post(f"{API}/{watchdog['id']}/ping", content=notification,
+                                    headers={"Authorization": f"Bearer {watchdog['token']}", "Content-Type": "application/json",
+                                             "User-Agent": "Alertmanager/0.28.1"})
+    assert sent.status_code == 200 and sent.json()["status"] == "up"
+    cursor = await alerts()
+    clock.advance(seconds=241)
+    [fired] = await events_of(cursor, [watchdog], 1)
+    assert fired.annotations["summary"] == "Alerting pipeline silent: Alertmanager's Watchdog stopped arriving"
+    assert fired.labels["severity"] == "critical" and fired.labels["service"] == "alertmanager"
+    assert admin.delete(f"{API}/{watchdog['id']}").status_code == 204
 
 
 async def test_two_replicas_fire_each_missed_deadline_once(ingest, running_ingest, database_url, clock, alerts):
