@@ -73,6 +73,19 @@ SELECT o.incident_id, EXISTS (SELECT 1 FROM incidents.incident_noise n WHERE n.i
 FROM incidents.alert_occurrence o
 WHERE o.incident_id IS NOT NULL AND o.starts_at >= $1 AND o.starts_at < $2"""
 
+# The daily check: alerts since the last check with their incident's state, whether any alert ever
+# came, tickets on incidents still open, and when the last check before a day was produced.
+ALERTS_WITH_STATE_BETWEEN = """
+SELECT o.incident_id, i.status, i.acknowledged_at IS NOT NULL AS acknowledged
+FROM incidents.alert_occurrence o JOIN incidents.incident i ON i.id = o.incident_id
+WHERE o.starts_at >= $1 AND o.starts_at < $2"""
+ANY_ALERT = "SELECT EXISTS (SELECT 1 FROM incidents.alert_occurrence)"
+OPEN_TICKETS = """
+SELECT t.incident_id, t.text, t.at FROM incidents.timeline_entry t JOIN incidents.incident i ON i.id = t.incident_id
+WHERE t.kind = 'ticket' AND i.status <> 'resolved' ORDER BY t.at"""
+LAST_DAILY_CHECK_BEFORE = """
+SELECT generated_at FROM incidents.ops_report WHERE kind = 'daily_check' AND period < $1 ORDER BY period DESC LIMIT 1"""
+
 REPORT_COLUMNS = "id, kind, period, period_start, period_end, data, manual, markdown, generated_by, generated_at, updated_at"
 
 UPSERT_REPORT = f"""
@@ -200,6 +213,22 @@ async def open_incidents(conn: asyncpg.Connection) -> list[asyncpg.Record]:
 
 async def alerts_started_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[asyncpg.Record]:
     return await conn.fetch(ALERTS_STARTED_BETWEEN, start, end)
+
+
+async def last_daily_check_before(conn: asyncpg.Connection, day: str) -> datetime | None:
+    return await conn.fetchval(LAST_DAILY_CHECK_BEFORE, day)
+
+
+async def alerts_with_state_between(conn: asyncpg.Connection, start: datetime, end: datetime) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(ALERTS_WITH_STATE_BETWEEN, start, end)]
+
+
+async def any_alert(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval(ANY_ALERT)
+
+
+async def open_tickets(conn: asyncpg.Connection) -> list[dict]:
+    return [dict(r) for r in await conn.fetch(OPEN_TICKETS)]
 
 
 async def upsert_report(

@@ -21,8 +21,9 @@ from services.incidents.ops import repository
 from services.incidents.ops.peers import Peers
 from services.incidents.ops.postmortems import WorkflowRefused, change_status, default_due, draft_from_incident, tick
 from services.incidents.ops.rendering import render
+from services.incidents.ops.daily_check import MANUAL_CHECKS, Overnight, daily_check, overnight_since
 from services.incidents.ops.reports import (
-    MANUAL_CHECKS, Period, PeerResult, alert_counts, capacity_summary, carried_over, daily_check, incident_rows,
+    Period, PeerResult, alert_counts, capacity_summary, carried_over, incident_rows,
     overall_attainment, runbook_rows, severity_summary, silencing_summary, slo_rows, toil_rows, toil_trend,
 )
 from services.incidents.silencing import repository as silencing_repo
@@ -151,8 +152,9 @@ async def peer_inputs(peers: Peers | None, *, kind: str) -> PeerInputs:
     if peers is None:
         return PeerInputs()
     if kind == "daily_check":
-        slo, gaps, health = await asyncio.gather(peers.slo_status(), peers.coverage_gaps(8), peers.readiness())
-        return PeerInputs(slo=slo, gaps=gaps, health=health)
+        slo, capacity, gaps, health = await asyncio.gather(peers.slo_status(), peers.capacity(), peers.coverage_gaps(8),
+                                                           peers.readiness())
+        return PeerInputs(slo=slo, capacity=capacity, gaps=gaps, health=health)
     slo, capacity = await asyncio.gather(peers.slo_status(), peers.capacity())
     return PeerInputs(slo=slo, capacity=capacity)
 
@@ -227,13 +229,20 @@ async def daily_check_data(
 ) -> dict:
     open_incidents = [incident_repo.incident_from_row(r) for r in await repository.open_incidents(conn)]
     health = {"incidents": PeerResult("ok" if self_ok else "failing"), **inputs.health}
+    since = overnight_since(await repository.last_daily_check_before(conn, period.label), now)
+    overnight = Overnight(since=since, alerts=await repository.alerts_with_state_between(conn, since, now),
+                          alerts_ever=await repository.any_alert(conn))
     result = daily_check(
-        health=health, open_incidents=open_incidents, slo=inputs.slo, gaps=inputs.gaps,
-        runbooks=await _runbooks(conn, today, runbook_max_age_days), now=now,
+        health=health, open_incidents=open_incidents, slo=inputs.slo, capacity=inputs.capacity, gaps=inputs.gaps,
+        runbooks=await _runbooks(conn, today, runbook_max_age_days), overnight=overnight,
+        tickets=await repository.open_tickets(conn), overdue_items=[i for i in await _action_items(conn) if i["due_on"] < today],
+        now=now,
     )
     return jsonable_encoder({
         "kind": "daily_check", "period": period_json(period, zone), "generated_at": now, **result,
         "health": {n: _peer(r) for n, r in health.items()}, "slo": {**_peer(inputs.slo), "rows": slo_rows(inputs.slo)},
+        "capacity": {**_peer(inputs.capacity), **capacity_summary(inputs.capacity)},
+        "overnight": {"since": since, "alerts": len(overnight.alerts)},
         "manual_checks": [{"key": k, "label": label} for k, label in MANUAL_CHECKS],
         "open_incidents": len(open_incidents),
     })

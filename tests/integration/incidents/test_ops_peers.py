@@ -63,11 +63,15 @@ def test_the_daily_check_holds_the_peers_health_slos_and_coverage_gaps(services)
     gaps = services["escalator"].get("/api/v1/coverage/gaps", params={"weeks": 8}).json()
     assert data["coverage_gaps"] == gaps
     checks = {c["key"]: c["status"] for c in data["checks"]}
-    assert checks["services_healthy"] == "pass"
+    assert checks["services_healthy"] == "warn"  # ingest has no URL here: not checked, so not a pass
     assert checks["oncall_coverage"] == ("fail" if gaps else "pass")
     def expected(latency: bool) -> str:
         rows = [s for s in slos if ("latency" in f"{s['title']} {s['id']}".lower()) is latency]
-        return "fail" if any(s["met"] is False or s["firing"] for s in rows) else "pass"
+        if any(s["met"] is False or s["firing"] for s in rows):
+            return "fail"
+        if all(s["met"] is None for s in rows):  # also no such SLO at all
+            return "no_data"
+        return "warn" if any(s["met"] is None for s in rows) else "pass"
 
     assert checks["latency_within_slo"] == expected(True)
     assert checks["error_rates_nominal"] == expected(False) == "fail"  # 1% errors against 99.9%

@@ -200,8 +200,12 @@ def test_the_daily_check_records_an_unreachable_peer_and_outdated_runbooks_and_t
     # The module's own alert topic and database: the seeded SEV1 is resolved, so no SEV1 is open.
     open_sev1 = ok(c["viewer"].get(f"{API}/incidents", params={"severity": 1, "status": ["investigating", "mitigating"]}))["items"]
     assert open_sev1 == []
-    assert checks == {"services_healthy": "fail", "no_critical_incidents": "pass", "error_rates_nominal": "not_configured",
-                      "latency_within_slo": "not_configured", "oncall_coverage": "unknown", "runbooks_current": "fail"}
+    # What it could not look at is "not checked" (no SLO service URL), never a pass.
+    assert {k: v for k, v in checks.items() if k not in ("overnight_alerts", "pending_tickets")} == {
+        "services_healthy": "fail", "no_critical_incidents": "pass", "error_rates_nominal": "not_checked",
+        "latency_within_slo": "not_checked", "error_budgets": "not_checked", "resource_utilization": "not_checked",
+        "oncall_coverage": "unknown", "runbooks_current": "fail"}
+    assert report["data"]["passed"] is False
     assert report["data"]["health"]["escalator"]["state"] == "unreachable"
     assert report["data"]["health"]["slo"]["state"] == "not_configured" and report["data"]["health"]["incidents"]["state"] == "ok"
     observations = [a["observation"] for a in report["data"]["anomalies"]]
@@ -211,7 +215,7 @@ def test_the_daily_check_records_an_unreachable_peer_and_outdated_runbooks_and_t
         "operator": "ana", "checks": {"overnight_alerts": True}, "anomalies": [{"time": "08:15", "observation": "disk at 85%", "action": "rotated"}]}))
     md = edited["markdown"]
     for line in ["**Operator:** ana", "- [x] Review overnight alerts", "- [ ] Check pending tickets",
-                 "- [ ] Latency within SLO — not configured: SLO service not configured", "| 08:15 | disk at 85% | rotated |"]:
+                 "- [ ] Latency within SLO — not checked: the SLO service is not configured (VIGIL_INCIDENTS_SLO_URL)", "| 08:15 | disk at 85% | rotated |"]:
         assert line in md, f"{line!r} not in\n{md}"
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from services.incidents.lifecycle import Incident
 from services.incidents.ops.reports import (
-    PeerResult, alert_counts, capacity_summary, carried_over, daily_check, day_period, incident_rows, incidents_in,
+    PeerResult, alert_counts, capacity_summary, carried_over, day_period, incident_rows, incidents_in,
     local_day, month_period, overall_attainment, parse_month, runbook_rows, severity_summary, slo_rows, toil_rows,
     toil_trend, week_period,
 )
@@ -177,44 +177,6 @@ SLOS = PeerResult("ok", {"items": [
     {"id": "api:availability", "service": "api", "title": "Availability", "target": "99.9%", "current": "99.95%", "met": True, "firing": [], "budget": {"remaining_percent": 71.0}},
     {"id": "api:latency-p99", "service": "api", "title": "Latency (p99)", "target": "< 500ms", "current": "620ms", "met": False, "firing": ["ticket"], "budget": {"remaining_percent": -3.0}},
 ]})
-
-
-def test_the_daily_check_passes_what_is_fine_fails_what_is_not_and_lists_anomalies():
-    result = daily_check(
-        health={"incidents": PeerResult("ok"), "slo": PeerResult("ok"), "escalator": PeerResult("unreachable", error="connection refused"),
-                "ingest": PeerResult("not_configured")},
-        open_incidents=[incident(9, 1, utc(2026, 12, 1, 7)), incident(10, 3, utc(2026, 12, 1, 8))],
-        slo=SLOS,
-        gaps=PeerResult("unreachable", error="connection refused"),
-        runbooks=runbook_rows([{"name": "dns", "last_updated_on": None}], today=date(2026, 12, 1), max_age_days=180),
-        now=NOW,
-    )
-    assert {c["key"]: c["status"] for c in result["checks"]} == {
-        "services_healthy": "fail", "no_critical_incidents": "fail", "error_rates_nominal": "pass",
-        "latency_within_slo": "fail", "oncall_coverage": "unknown", "runbooks_current": "fail",
-    }
-    assert [a["observation"] for a in result["anomalies"]] == [
-        "escalator not ready (unreachable: connection refused)",
-        "INC-9 (SEV1) is investigating",
-        "SLO api:latency-p99: 620ms against < 500ms, firing ticket",
-        "escalator unreachable: connection refused",
-        "runbook dns outdated: never updated",
-    ]
-    assert result["passed"] is False
-
-
-def test_a_daily_check_without_peers_says_not_configured_and_reports_coverage_gaps_when_it_has_them():
-    quiet = daily_check(health={"incidents": PeerResult("ok"), "slo": PeerResult("not_configured")}, open_incidents=[],
-                        slo=PeerResult("not_configured"), gaps=PeerResult("not_configured"), runbooks=[], now=NOW)
-    assert {c["key"]: c["status"] for c in quiet["checks"]} == {
-        "services_healthy": "pass", "no_critical_incidents": "pass", "error_rates_nominal": "not_configured",
-        "latency_within_slo": "not_configured", "oncall_coverage": "not_configured", "runbooks_current": "pass",
-    }
-    assert quiet["anomalies"] == [] and quiet["passed"] is True
-    gap = {"schedule": "primary", "tier": "primary", "start_at": "2026-12-05T02:00:00+00:00", "end_at": "2026-12-05T03:00:00+00:00"}
-    with_gap = daily_check(health={}, open_incidents=[], slo=PeerResult("not_configured"), gaps=PeerResult("ok", [gap]), runbooks=[], now=NOW)
-    assert [c["status"] for c in with_gap["checks"] if c["key"] == "oncall_coverage"] == ["fail"]
-    assert with_gap["anomalies"][0]["time"] == "2026-12-05T02:00:00+00:00" and with_gap["coverage_gaps"] == [gap]
 
 
 def test_slo_rows_and_capacity_come_from_the_slo_service_or_are_empty():
