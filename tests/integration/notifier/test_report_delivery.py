@@ -6,11 +6,12 @@ report's console page; a redelivered event sends nothing more."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 
 from shared.events import ContactMethod, PersonUpdated, ReportPublished
@@ -25,7 +26,7 @@ TITLE = "Daily operations check 2026-11-02"
 
 
 async def test_the_daily_check_is_mailed_to_an_address_and_a_person_with_its_link_once(
-        running_incidents, running_notifier, kafka_broker, topic_prefix):
+        running_incidents, running_notifier, kafka_broker, topic_prefix, database_url):
     clock = ManualClock(datetime(2026, 11, 2, 8, 30, tzinfo=NY))
     erin = PersonUpdated(event_id=str(uuid.uuid4()), occurred_at=datetime.now(UTC), source="test", person="erin",
                          revision=1, contact_methods=(ContactMethod(id="email", kind="email", address="erin@example.com"),))
@@ -39,7 +40,14 @@ async def test_the_daily_check_is_mailed_to_an_address_and_a_person_with_its_lin
         incidents_monthly_review_at="off",
     ) as incidents:
         await publish(kafka_broker, topic_prefix, erin)
-        time.sleep(0.3)  # the schedule plans 09:00 at the first tick
+        conn = await asyncpg.connect(database_url)
+        try:  # the schedule has planned today's 09:00 before the clock passes it
+            for _ in range(200):
+                if await conn.fetchval("SELECT count(*) FROM incidents.report_timer WHERE period = '2026-11-02'"):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await conn.close()
         clock.now = datetime(2026, 11, 2, 9, 1, tzinfo=NY)
 
         sent = mail.store.wait_for(lambda ms: len([m for m in ms if m.subject == TITLE]) >= 2, timeout_s=30)
@@ -58,5 +66,5 @@ async def test_the_daily_check_is_mailed_to_an_address_and_a_person_with_its_lin
             source="test", kind="daily_check", period="2026-11-02", title=TITLE, summary="again",
             recipients=("ops@example.com", "erin"))
         await publish(kafka_broker, topic_prefix, again)
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
         assert len([m for m in mail.store.all() if m.subject == TITLE]) == 2
