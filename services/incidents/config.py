@@ -83,12 +83,13 @@ class IncidentsSettings(ApiTokenSettings):
     incidents_report_recipients: CommaList = Field(
         default_factory=list, description="Who gets each scheduled report through the notifier: person names, e-mail "
         "addresses, https webhook or Slack webhook URLs, slack:#channel, Apprise URLs (comma-separated).")
-    incidents_console_url: str | None = Field(
-        default=None, description="Base URL of the console, for the link to a report's page (default: the public URL).")
+    incidents_public_url: str | None = Field(
+        default=None, description="Base URL people open the console at, for the link to a scheduled report's page; "
+        "without it the message carries no link.")
     incidents_schedule_check_s: float = Field(
         default=30.0, gt=0, le=3600, description="How often the service looks for reports due.")
 
-    @field_validator("incidents_slo_url", "incidents_escalator_url", "incidents_ingest_url", "incidents_console_url")
+    @field_validator("incidents_slo_url", "incidents_escalator_url", "incidents_ingest_url", "incidents_public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):

@@ -52,7 +52,7 @@ def public_host(objects) -> str:
 
 def test_url_settings_are_found_in_the_settings_classes():
     assert url_settings(services()["incidents"]) == [
-        "database_url", "incidents_escalator_url", "incidents_ingest_url", "incidents_slo_url"]
+        "database_url", "incidents_escalator_url", "incidents_ingest_url", "incidents_public_url", "incidents_slo_url"]
     assert "escalator_public_url" in url_settings(services()["escalator"])
 
 
