@@ -25,9 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import secrets
-import sys
 import tempfile
 import time
 import uuid
@@ -36,27 +33,16 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.structs import TopicPartition
 
-from bench.harness import Child, cpu_seconds, distinct_free_ports, start_child
-from bench.incidents_load import percentile
+from bench import escalator_load
+from bench.harness import Child, cpu_seconds
 from shared.events import AlertEvent, Topic
-from shared.local.kafka_broker import LocalKafka
-from shared.local.postgres_server import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
-PARTITIONS = 6
 PERIOD_S = 10
 TARGET_P99_S = 1.0
 METRIC = "vigil_ingest_heartbeat_check_lateness_seconds"
-
-
-def stats(values: list[float]) -> dict:
-    ordered = sorted(values)
-    return {"count": len(ordered), "p50": percentile(ordered, 50), "p99": percentile(ordered, 99),
-            "max": ordered[-1] if ordered else None}
 
 
 def load_average() -> str:
@@ -77,86 +63,34 @@ def histogram_quantiles(text: str) -> dict:
     return out
 
 
-class Run:
-    def __init__(self, args: argparse.Namespace, workdir: Path) -> None:
-        self.args = args
-        self.workdir = workdir
-        self.token = secrets.token_urlsafe(24)
-        self.children: list[Child] = []
-        kafka_port, controller_port, pg_port = distinct_free_ports(3)
-        self.kafka = LocalKafka(workdir / "kafka", port=kafka_port, controller_port=controller_port, heap="768m",
-                                partitions=PARTITIONS)
-        self.postgres = LocalPostgres(workdir / "postgres", port=pg_port, database="vigil")
+class Run(escalator_load.Run):
+    """The escalator benchmark's stack (Kafka, PostgreSQL, services in child processes), with ingest."""
 
-    async def spawn_ingest(self, n: int, database_url: str) -> tuple[Child, int]:
-        port = distinct_free_ports(1)[0]
-        child = await start_child(
-            self.children, f"ingest-{n}", sys.executable, "-m", "bench.serve", "ingest", "--port", str(port),
-            log=self.workdir / f"ingest-{n}.log", cwd=REPO,
-            env={"PYTHONPATH": str(REPO), "VIGIL_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warning"),
-                 "VIGIL_LOG_FORMAT": "json", "VIGIL_KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap_servers,
-                 "VIGIL_TOPIC_PARTITIONS": str(PARTITIONS), "VIGIL_API_TOKENS": f"{self.token}:admin",
-                 "VIGIL_INGEST_TOKENS": self.token, "VIGIL_DATABASE_URL": database_url,
-                 "VIGIL_INGEST_HEARTBEAT_BATCH": str(self.args.batch)},
-        )
+    async def spawn_ingest(self, database_url: str) -> tuple[Child, int]:
+        child, port = await self.spawn("ingest", {"VIGIL_DATABASE_URL": database_url,
+                                                  "VIGIL_INGEST_HEARTBEAT_BATCH": str(self.args.batch)})
         async with httpx.AsyncClient(timeout=2, headers={"Authorization": f"Bearer {self.token}"}) as http:
             deadline = time.monotonic() + 90
-            while True:
-                try:
-                    if (await http.get(f"http://127.0.0.1:{port}/api/v1/heartbeats")).status_code == 200:
-                        return child, port
-                except httpx.HTTPError:
-                    pass
-                if child.proc.returncode is not None or time.monotonic() > deadline:
+            while (await http.get(f"http://127.0.0.1:{port}/api/v1/heartbeats")).status_code != 200:
+                if time.monotonic() > deadline:
                     raise RuntimeError(f"ingest did not serve heartbeats; see {child.log}")
                 await asyncio.sleep(0.2)
+        return child, port
 
-    async def new_database(self, name: str) -> str:
-        conn = await asyncpg.connect(self.postgres.url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-        return self.postgres.url.rsplit("/", 1)[0] + f"/{name}"
-
-    async def create_topic(self) -> None:
+    async def create_alerts_topic(self) -> None:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.kafka.bootstrap_servers, request_timeout_ms=30_000)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(Topic.ALERTS, PARTITIONS, 1,
+            await admin.create_topics([NewTopic(Topic.ALERTS, escalator_load.PARTITIONS, 1,
                                                 topic_configs={"message.timestamp.type": "LogAppendTime"})])
         finally:
             await admin.close()
 
-    async def alerts_after(self, ends: dict, *, want: int, timeout_s: float) -> list:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
-        records: list = []
-        try:
-            consumer.assign(list(ends))
-            for tp, offset in ends.items():
-                consumer.seek(tp, offset)
-            deadline = time.monotonic() + timeout_s
-            while len(records) < want and time.monotonic() < deadline:
-                for batch in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
-                    records.extend(batch)
-        finally:
-            await consumer.stop()
-        return records
-
-    async def alert_ends(self) -> dict:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka.bootstrap_servers, enable_auto_commit=False)
-        await consumer.start()
-        try:
-            return await consumer.end_offsets([TopicPartition(Topic.ALERTS, p) for p in range(PARTITIONS)])
-        finally:
-            await consumer.stop()
-
     async def measure(self) -> dict:
         n, window, lead = self.args.monitors, self.args.window_s, self.args.lead_s
         database_url = await self.new_database("heartbeats")
-        ingests = [await self.spawn_ingest(i, database_url) for i in range(self.args.replicas)]
-        ends = await self.alert_ends()
+        ingests = [await self.spawn_ingest(database_url) for _ in range(self.args.replicas)]
+        ends = await self.page_ends(Topic.ALERTS)
         conn = await asyncpg.connect(database_url)
         try:
             start = datetime.now(UTC) + timedelta(seconds=lead)
@@ -187,7 +121,7 @@ class Run:
                                     "WHERE status = 'down'")
         finally:
             await conn.close()
-        records = await self.alerts_after(ends, want=n, timeout_s=60)
+        records = await self.pages_after(ends, want=n, timeout_s=60)
         on_kafka, event_ids = [], set()
         for record in records:
             event = AlertEvent.model_validate_json(record.value)
@@ -202,7 +136,8 @@ class Run:
         return {
             "monitors": n, "window_s": window, "replicas": len(ingests), "batch": self.args.batch,
             "down": len(checker), "alerts_on_kafka": len(records), "distinct_event_ids": len(event_ids),
-            "never_early": all(v >= 0 for v in checker), "checker_s": stats(checker), "on_kafka_s": stats(on_kafka),
+            "never_early": all(v >= 0 for v in checker), "checker_s": escalator_load.stats(checker),
+            "on_kafka_s": escalator_load.stats(on_kafka),
             "metric_s": histogram_quantiles(metric_text),
             "ingest_cpu_s": [round(b - a, 2) for a, b in zip(cpu_before, cpu_after) if a is not None and b is not None],
             "load_average_before": load_before, "load_average_after": load_after,
@@ -234,12 +169,13 @@ def report(r: dict) -> None:
 
 async def amain(args: argparse.Namespace) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vigil-bench-heartbeats-"))
+    args.server_tree = None  # the escalator benchmark's option: the services run from this tree
     run = Run(args, workdir)
     results: dict = {"started_at": datetime.now(UTC).isoformat(), "args": vars(args)}
     await asyncio.to_thread(run.kafka.start, timeout_s=120)
     await asyncio.to_thread(run.postgres.start, timeout_s=60)
     try:
-        await run.create_topic()
+        await run.create_alerts_topic()
         results["heartbeats"] = await run.measure()
     finally:
         for child in reversed(run.children):

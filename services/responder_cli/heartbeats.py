@@ -9,7 +9,16 @@ import uuid
 import typer
 
 from services.responder_cli import render
-from services.responder_cli.common import AS_JSON, TOKEN, call, connect, local_zone, parsed, show, url_option
+from services.responder_cli.common import (
+    AS_JSON,
+    TOKEN,
+    call,
+    connect,
+    local_zone,
+    parsed,
+    show,
+    url_option,
+)
 from services.responder_cli.parse import duration, label
 
 heartbeats_app = typer.Typer(

@@ -16,7 +16,8 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Histogram
 
-from services.ingest.heartbeats import repository as repo, states
+from services.ingest.heartbeats import repository as repo
+from services.ingest.heartbeats import states
 from services.ingest.heartbeats.service import carry_out
 from shared.clock import Clock
 from shared.metrics import own_registry
@@ -69,7 +70,7 @@ class Checker:
                             await listener.remove_listener(repo.TIMER_CHANNEL, self._on_notify)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the checker must outlive PostgreSQL outages
+            except Exception as exc:
                 failures += 1
                 log.warning("heartbeat checker failed, will retry", error=repr(exc), attempt=failures,
                             exc_info=failures == 1 and not isinstance(exc, (OSError, asyncpg.PostgresError,

@@ -18,10 +18,17 @@ from fastapi import APIRouter, FastAPI, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from services.ingest.config import IngestSettings
-from services.ingest.heartbeats import repository as repo, states
+from services.ingest.heartbeats import repository as repo
+from services.ingest.heartbeats import states
 from services.ingest.heartbeats.runtime import Heartbeats
 from services.ingest.heartbeats.schedule import Schedule, ScheduleError
-from services.ingest.heartbeats.schemas import HeartbeatChange, HeartbeatCreated, HeartbeatIn, HeartbeatOut, PingAnswer
+from services.ingest.heartbeats.schemas import (
+    HeartbeatChange,
+    HeartbeatCreated,
+    HeartbeatIn,
+    HeartbeatOut,
+    PingAnswer,
+)
 from services.ingest.heartbeats.service import carry_out
 from services.ingest.heartbeats.states import Decision, Monitor, PingKind
 from shared.api_auth import Responder, Viewer
@@ -60,6 +67,14 @@ def _uuid(monitor_id: str) -> str:
         return str(uuid.UUID(monitor_id))
     except ValueError:
         raise _not_found(monitor_id) from None
+
+
+async def _locked(conn: asyncpg.Connection, monitor_id: str) -> asyncpg.Record:
+    """The monitor's row, locked for the transaction; 404 when there is none."""
+    row = await repo.get(conn, _uuid(monitor_id), lock=True)
+    if row is None:
+        raise _not_found(monitor_id)
+    return row
 
 
 def digest(token: str) -> bytes:
@@ -115,12 +130,9 @@ async def _ping(request: Request, monitor_id: str, kind: PingKind, authorization
         raise HTTPException(403, detail={"error": "forbidden", "message": f"pinging with an API token needs the responder "
                                          f"role; the token has {principal.role}"})
     ctx = _context(request)
-    monitor_id = _uuid(monitor_id)
     hb = ctx.heartbeats
     async with hb.store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-        row = await repo.get(conn, monitor_id, lock=True)
-        if row is None:
-            raise _not_found(monitor_id)
+        row = await _locked(conn, monitor_id)
         if principal is None and not hmac.compare_digest(digest(secret), bytes(row["token_sha256"])):
             raise HTTPException(401, detail={"error": "unauthorized", "message": "wrong ping token for this monitor"},
                                 headers={"WWW-Authenticate": 'Bearer realm="vigil-heartbeat"'})
@@ -204,14 +216,13 @@ async def get_monitor(request: Request, monitor_id: str, _principal: Viewer) -> 
     return out_of(row, repo.monitor_of(row), hb.clock())
 
 
-async def _change(request: Request, monitor_id: str, change, *, actor: str, what: str) -> HeartbeatOut:
-    """Lock the monitor, `change(monitor, now) -> (definition changed or None, decision)`, store both."""
+async def _change(request: Request, monitor_id: str, change, *, actor: str, what: str, remove: bool = False) -> HeartbeatOut:
+    """Lock the monitor, `change(monitor, now) -> (definition changed or None, decision)`, store both
+    (`remove`: then delete the monitor)."""
     ctx = _context(request)
     hb = ctx.heartbeats
     async with hb.store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-        row = await repo.get(conn, _uuid(monitor_id), lock=True)
-        if row is None:
-            raise _not_found(monitor_id)
+        row = await _locked(conn, monitor_id)
         monitor, now = repo.monitor_of(row), hb.clock()
         defined, decision = change(monitor, now)
         if defined is not None:
@@ -220,6 +231,8 @@ async def _change(request: Request, monitor_id: str, change, *, actor: str, what
             except asyncpg.UniqueViolationError:
                 raise HTTPException(409, detail={"error": "conflict", "message": f"a monitor named {defined.name!r} exists"}) from None
         await _apply(conn, ctx, monitor, decision, now)
+        if remove:
+            await repo.delete(conn, monitor.id)
     log.info(f"heartbeat monitor {what}", monitor=monitor.name, actor=actor, alerts=len(decision.alerts))
     return out_of(row, decision.monitor, now)
 
@@ -266,16 +279,8 @@ async def resume_monitor(request: Request, monitor_id: str, principal: Responder
                responses=error_responses(401, 403, 404, 503))
 async def delete_monitor(request: Request, monitor_id: str, principal: Responder) -> None:
     """Deletes the monitor; an alert firing for it resolves (nothing else ever would)."""
-    ctx = _context(request)
-    hb = ctx.heartbeats
-    async with hb.store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-        row = await repo.get(conn, _uuid(monitor_id), lock=True)
-        if row is None:
-            raise _not_found(monitor_id)
-        monitor, now = repo.monitor_of(row), hb.clock()
-        await _apply(conn, ctx, monitor, states.delete(monitor, now), now)
-        await repo.delete(conn, monitor.id)
-    log.info("heartbeat monitor deleted", monitor=monitor.name, actor=principal.name)
+    await _change(request, monitor_id, lambda m, now: (None, states.delete(m, now)), actor=principal.name,
+                  what="deleted", remove=True)
 
 
 def install(app: FastAPI) -> None:

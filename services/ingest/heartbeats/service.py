@@ -11,7 +11,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.ingest.heartbeats import alerts, repository as repo
+from services.ingest.heartbeats import alerts
+from services.ingest.heartbeats import repository as repo
 from services.ingest.heartbeats.states import Decision, Monitor
 from shared.outbox import enqueue_many, outbox_row
 

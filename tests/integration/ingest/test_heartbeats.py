@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from services.ingest.events_v2.store import MIGRATIONS
-from services.ingest.heartbeats import repository as repo, states
+from services.ingest.heartbeats import repository as repo
+from services.ingest.heartbeats import states
 from services.ingest.heartbeats.alerts import fingerprint_of
 from services.ingest.heartbeats.schedule import Schedule
 from services.ingest.heartbeats.service import SCHEMA

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,8 +28,8 @@ def s(seconds: float) -> timedelta:
 
 
 def monitor(**fields) -> Monitor:
-    base = dict(id="7d4f0a52-8c1e-4c54-9a3e-1c2b3d4e5f60", name="nightly-backup", service="backup", severity="high",
-                labels={"team": "ops"}, schedule=Schedule(period_s=300), grace_s=60)
+    base = {"id": "7d4f0a52-8c1e-4c54-9a3e-1c2b3d4e5f60", "name": "nightly-backup", "service": "backup",
+            "severity": "high", "labels": {"team": "ops"}, "schedule": Schedule(period_s=300), "grace_s": 60}
     return Monitor(**{**base, **fields})
 
 
@@ -71,7 +72,7 @@ def test_an_hourly_cron_is_expected_every_real_hour_across_both_dst_changes():
         for _ in range(hours):
             moment = next_expected(schedule, moment)
             seen.append(moment.astimezone(UTC))
-        gaps = {b - a for a, b in zip(seen, seen[1:])}
+        gaps = {b - a for a, b in pairwise(seen)}
         assert gaps == {timedelta(hours=1)}, seen
 
 
