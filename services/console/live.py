@@ -21,6 +21,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from services.console.fragments import SharedRenderings
 from shared.events import IncidentEvent, Topic, decode
 from shared.kafka import client_options
 from shared.settings import BaseServiceSettings
@@ -41,6 +42,7 @@ class LiveIncidents:
         self.seq = 0
         self._changes: deque[tuple[int, dict | None]] = deque(maxlen=KEEP)
         self._next = asyncio.Event()
+        self.rows = SharedRenderings()  # the list's rows, rendered once per change for every open page
 
     @property
     def cursor(self) -> str:

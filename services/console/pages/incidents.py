@@ -12,11 +12,24 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 
-from services.console import live, markdown, rendering
+from services.console import fragments, live, markdown, rendering
 from services.console.peers import PeerError
-from services.console.web import Administering, FormPost, Me, PageError, Responding, caller
+from services.console.web import (
+    SECURITY_HEADERS,
+    Administering,
+    FormPost,
+    Me,
+    PageError,
+    Responding,
+    caller,
+)
 
 router = APIRouter(include_in_schema=False)
 LIST_LIMIT = 100
@@ -60,20 +73,20 @@ def _filters(status: str, sev: list[int], q: str, label: list[str]) -> Filters:
                    q.strip()[:200], labels, problems)
 
 
-async def _rows(request: Request, me, filters: Filters) -> dict:
-    """The list's context: incidents, or the sentence that says why there are none to show."""
-    shown = {"filtered": filters.filtered}
+async def _rows(request: Request, me, filters: Filters, *, seq: int | None = None) -> dict:
+    """The list's context: incidents, or the sentence that says why there are none to show. `seq`: the
+    change the rows are read after, for the live refresh (they share one call)."""
+    shown = {"filtered": filters.filtered, "peer_error": False}
     if filters.label_problems:
         return {"incidents": [], "more": False, **shown,
                 "error": f"Not a label filter: {', '.join(filters.label_problems)}. Write name=value (service=checkout "
                          "team=payments; all must match), or a service's name alone."}
     try:
-        ctx = request.state.console  # every open page refreshes after a change: they share one call
-        page = await ctx.peers.get("incidents", "/api/v1/incidents", caller(me), params=filters.params(),
-                                   shared_after=ctx.live.seq)
+        page = await request.state.console.peers.get("incidents", "/api/v1/incidents", caller(me),
+                                                     params=filters.params(), shared_after=seq)
         return {"incidents": page["items"], "more": page["next_cursor"] is not None, "error": None, **shown}
     except PeerError as exc:
-        return {"incidents": [], "more": False, "error": exc.message, **shown}
+        return {"incidents": [], "more": False, "error": exc.message, **shown, "peer_error": True}
 
 
 @router.get("/incidents")
@@ -83,7 +96,7 @@ async def incident_list(
     done: str | None = None, number: str | None = None,
 ) -> Response:
     filters = _filters(status, sev, q, label)
-    rows = await _rows(request, me, filters)
+    rows = await _rows(request, me, filters, seq=request.state.console.live.seq)
     notice = f"{number} {DONE[done]}." if done in DONE and number and rendering.incident_ref(number) else None
     return request.state.console.pages.render(
         request, "incidents.html.j2", me=me, status=filters.status, severities=filters.severities, text=filters.text,
@@ -98,10 +111,20 @@ async def incident_rows(
     q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
 ) -> Response:
     """The list alone: what an open page fetches when the live stream says something changed."""
-    filters = _filters(status, sev, q, label)
-    rows = await _rows(request, me, filters)
-    return request.state.console.pages.render(request, "incident_rows.html.j2", me=me, status=filters.status,
-                                              query=filters.query, request_id=secrets.token_hex(8), **rows)
+    ctx, filters = request.state.console, _filters(status, sev, q, label)
+    seq = ctx.live.seq  # every open page refreshes after a change: they share one rendering of its rows
+
+    async def render() -> tuple[str, bool]:
+        rows = await _rows(request, me, filters, seq=seq)
+        page = ctx.pages.render(request, "incident_rows.html.j2", me=fragments.RoleOnly(me.role), status=filters.status,
+                                query=filters.query, request_id=fragments.REQUEST_ID_PLACEHOLDER, **rows)
+        return page.body.decode(), not rows["peer_error"]
+
+    key = (filters.status, tuple(filters.severities), filters.text, tuple(filters.labels),
+           tuple(filters.label_problems), me.role)
+    shared = await ctx.live.rows.get(seq, key, render)
+    return HTMLResponse(fragments.personal(shared, csrf_token=me.csrf_token, request_id=secrets.token_hex(8)),
+                        headers=SECURITY_HEADERS)
 
 
 @router.get("/events/incidents")
