@@ -8,9 +8,14 @@ from datetime import datetime
 
 import asyncpg
 
+# A period planned already keeps its row; a new due time (the rules changed) replaces the old one
+# until the row is done.
 PLAN = """
-INSERT INTO incidents.report_timer (kind, period, due_at) VALUES ($1, $2, $3)
-ON CONFLICT (kind, period) DO NOTHING"""
+INSERT INTO incidents.report_timer AS t (kind, period, due_at) VALUES ($1, $2, $3)
+ON CONFLICT (kind, period) DO UPDATE SET due_at = EXCLUDED.due_at
+WHERE t.done_at IS NULL AND t.due_at <> EXCLUDED.due_at"""
+RESCHEDULE = """
+UPDATE incidents.report_timer SET due_at = $3, lease_until = NULL WHERE kind = $1 AND period = $2 AND done_at IS NULL"""
 # Due rows not done and not leased by a live replica: taken with a lease, skipping what another
 # replica holds right now. A replica that dies mid-way leaves its lease to run out.
 CLAIM_DUE = """
@@ -37,6 +42,10 @@ LIST = "SELECT kind, period, due_at, done_at, outcome, note FROM incidents.repor
 
 async def plan(conn: asyncpg.Connection, *, kind: str, period: str, due_at: datetime) -> None:
     await conn.execute(PLAN, kind, period, due_at)
+
+
+async def reschedule(conn: asyncpg.Connection, *, kind: str, period: str, due_at: datetime) -> None:
+    await conn.execute(RESCHEDULE, kind, period, due_at)
 
 
 async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease_until: datetime, limit: int) -> list[asyncpg.Record]:

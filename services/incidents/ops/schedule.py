@@ -160,12 +160,28 @@ class Supersede:
     latest: Due
 
 
-def on_claimed(schedule: ReportSchedule, kind: str, period: str, now: datetime) -> Produce | Supersede | None:
-    """What to do with a claimed due row: produce it, or — when a later period of its kind is due
-    as well — supersede it by the latest one. None: the kind was turned off since it was planned
-    (the row is dropped)."""
+@dataclass(frozen=True)
+class Reschedule:
+    """The rules moved this period's report later (a new time or weekday) since its row was planned:
+    it is due at `due_at` now."""
+
+    kind: str
+    period: str
+    due_at: datetime
+
+
+def on_claimed(schedule: ReportSchedule, kind: str, period: str, now: datetime) -> Produce | Supersede | Reschedule | None:
+    """What to do with a claimed due row: produce it; or — when a later period of its kind is due as
+    well — supersede it by the latest one; or, when the rules now put it later, move it. None: the
+    schedule no longer produces it (the kind was turned off, the day is no longer a business day);
+    the row is dropped."""
+    at = due_at(schedule, kind, period_of(kind, period, schedule.zone))
+    if at is None:
+        return None
+    if at > now:
+        return Reschedule(kind, period, at)
     latest = latest_due(schedule, kind, now)
-    if latest is None:
+    if latest is None:  # unreachable: this period itself is due
         return None
     if latest.period.label == period:
         return Produce(latest)

@@ -1,8 +1,8 @@
 """The report schedule's loop (docs/operations.md "The schedule"): each tick plans the next period of
 every kind the schedule produces (`report_timer` rows, idempotent), claims the due ones under
 `FOR UPDATE SKIP LOCKED` with a lease, and carries out what the pure `schedule.on_claimed` decides:
-produce the report, or — the service was down over several periods — mark the missed period
-superseded and produce the latest one instead. Producing is one transaction: the row is marked done
+produce the report; or — the service was down over several periods — mark the missed period
+superseded and produce the latest one instead; or move a row the changed rules now put later. Producing is one transaction: the row is marked done
 first (a second producer finds it done and stops), the report is computed and stored as
 `POST /api/v1/reports/…` stores it (what people wrote stays), and `ReportPublished` goes into the
 outbox for the notifier. A failing tick is logged and retried by the supervisor; the lease lets
@@ -19,7 +19,7 @@ from prometheus_client import Counter
 
 from services.incidents import repository as incident_repo
 from services.incidents.ops import report_timers, service
-from services.incidents.ops.schedule import Due, ReportSchedule, Supersede, announcement, next_due, on_claimed
+from services.incidents.ops.schedule import Due, ReportSchedule, Reschedule, Supersede, announcement, next_due, on_claimed
 from shared.clock import Clock
 from shared.events import ReportPublished
 from shared.metrics import own_registry
@@ -68,7 +68,11 @@ class ReportScheduler:
         if decision is None:
             async with self.pool.acquire() as conn:
                 await report_timers.finish(conn, kind=kind, period=period, now=now, outcome="dropped",
-                                           note="the schedule no longer produces this kind")
+                                           note="the schedule no longer produces it")
+            return 0
+        if isinstance(decision, Reschedule):
+            async with self.pool.acquire() as conn:
+                await report_timers.reschedule(conn, kind=kind, period=period, due_at=decision.due_at)
             return 0
         if isinstance(decision, Supersede):
             latest = decision.latest

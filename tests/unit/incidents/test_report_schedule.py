@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from services.incidents.ops.schedule import (
-    KINDS, Produce, ReportSchedule, Rule, Supersede, due_at, latest_due, next_due, on_claimed, parse_rule, period_of,
+    KINDS, Produce, ReportSchedule, Reschedule, Rule, Supersede, due_at, latest_due, next_due, on_claimed, parse_rule, period_of,
 )
 from shared.business_calendar import BusinessCalendar
 
@@ -100,6 +100,18 @@ def test_catch_up_after_downtime_produces_only_the_latest_period():
     # Before 09:00 on Wednesday 11 (a holiday) the latest is still Tuesday's.
     assert latest_due(s, "daily_check", local("2026-11-11T23:00")).period.label == "2026-11-10"
     assert on_claimed(schedule(daily_check="off"), "daily_check", "2026-11-06", now) is None
+
+
+def test_a_row_planned_under_old_rules_moves_later_or_is_dropped():
+    now = local("2026-11-06T09:05")
+    later = schedule(daily_check="11:00")
+    assert on_claimed(later, "daily_check", "2026-11-06", now) == Reschedule("daily_check", "2026-11-06",
+                                                                            local("2026-11-06T11:00").astimezone(UTC))
+    # Weekly moved from Monday to Friday: W45's row planned for Monday 9 November is due Friday the 13th.
+    friday = schedule(weekly_review="fri 10:00")
+    assert on_claimed(friday, "weekly_review", "2026-W45", local("2026-11-09T10:05")).due_at == \
+        local("2026-11-13T10:00").astimezone(UTC)
+    assert on_claimed(schedule(country="US"), "daily_check", "2026-11-11", local("2026-11-11T09:05")) is None  # a holiday
 
 
 def test_period_labels_read_back():
