@@ -190,7 +190,8 @@ def on_claimed(schedule: ReportSchedule, kind: str, period: str, now: datetime) 
 
 TITLES = {"daily_check": "Daily operations check", "weekly_review": "Weekly operations review",
           "monthly_review": "Monthly operations review"}
-_STATUS_WORDS = (("fail", "failing"), ("no_data", "no data"), ("unknown", "unknown"), ("not_checked", "not checked"))
+_STATUS_WORDS = (("fail", "Failing"), ("warn", "To look at"), ("no_data", "No data"), ("unknown", "Unknown"),
+                 ("not_checked", "Not checked"))
 
 
 def announcement(kind: str, period: str, data: dict) -> tuple[str, str]:
@@ -206,7 +207,7 @@ def announcement(kind: str, period: str, data: dict) -> tuple[str, str]:
                 parts.append(f"{words}: {', '.join(named)}")
         passed = sum(c["status"] == "pass" for c in checks)
         head = f"{passed} of {len(checks)} checks pass."
-        return title, head + (" " + "; ".join(parts) + "." if parts else "")
+        return title, " ".join([head, *(p + "." for p in parts)])
     incidents = data.get("incidents", [])
     per_sev = ", ".join(f"{s['label']} {s['count']}" for s in data.get("severity_summary", []) if s["count"])
     attainment = data.get("attainment_percent")

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from services.incidents.ops.schedule import (
-    KINDS, Produce, ReportSchedule, Reschedule, Rule, Supersede, due_at, latest_due, next_due, on_claimed, parse_rule, period_of,
+    KINDS, Produce, ReportSchedule, Reschedule, Rule, Supersede, announcement, due_at, latest_due, next_due, on_claimed,
+    parse_rule, period_of,
 )
 from shared.business_calendar import BusinessCalendar
 
@@ -139,3 +140,17 @@ def test_next_and_latest_due_bracket_now_and_nothing_falls_between(zone, now, at
     assert following.due_at >= following.period.end or kind == "daily_check"
     if kind == "daily_check":
         assert s.calendar.is_business_day(following.period.first_day)
+
+
+def test_the_announcement_names_what_needs_someone_and_the_reviews_headline():
+    checks = [{"label": "Runbooks current", "status": "no_data"}, {"label": "Error budgets left", "status": "fail"},
+              {"label": "All services healthy", "status": "warn"}, {"label": "No critical alerts", "status": "pass"},
+              {"label": "Resource utilisation", "status": "not_checked"}]
+    title, summary = announcement("daily_check", "2026-11-02", {"checks": checks})
+    assert title == "Daily operations check 2026-11-02"
+    assert summary == ("1 of 5 checks pass. Failing: Error budgets left. To look at: All services healthy. "
+                       "No data: Runbooks current. Not checked: Resource utilisation.")
+    review = {"incidents": [{}, {}], "severity_summary": [{"label": "SEV1", "count": 0}, {"label": "SEV2", "count": 2}],
+              "attainment_percent": 50.0, "action_items": [{"overdue": True}, {"overdue": False}]}
+    assert announcement("weekly_review", "2026-W45", review) == (
+        "Weekly operations review 2026-W45", "2 incidents (SEV2 2); response targets met 50%; 2 open action items (1 overdue).")

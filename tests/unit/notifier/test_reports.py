@@ -16,7 +16,7 @@ def report(url: str | None = "https://console.example/operations/reports/daily-c
     return ReportPublished(
         event_id=ReportPublished.id_for(kind="daily_check", period="2026-11-02"), occurred_at=datetime(2026, 11, 2, 14, tzinfo=UTC),
         source="incidents", kind="daily_check", period="2026-11-02", title="Daily operations check 2026-11-02",
-        summary="7 of 10 checks pass. failing: Error budgets; no data: Runbooks current.", url=url,
+        summary="7 of 10 checks pass. Failing: Error budgets. No data: Runbooks current.", url=url,
         recipients=("ops@example.com", "erin"))
 
 
@@ -39,7 +39,7 @@ def test_an_address_keeps_its_method_id_and_each_recipient_its_own_deliveries():
 def test_the_message_names_the_report_says_what_needs_someone_and_links_to_its_page():
     notice = report_notice(report(), person="erin")
     assert notice.subject == "Daily operations check 2026-11-02"
-    assert "failing: Error budgets" in notice.summary
+    assert "Failing: Error budgets." in notice.summary
     assert notice.links == (("Open the report", "https://console.example/operations/reports/daily-check/2026-11-02"),)
     assert report_notice(report(url=None), person="erin").links == ()
     assert report_notice(report(url="javascript:alert(1)"), person="erin").links == ()
