@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from services.console import repository, routes, service
 from services.console.config import ConsoleSettings
 from services.console.live import IncidentFeed, LiveIncidents
-from services.console.pages import incidents, me, oidc, oncall, operations, signin, slos
+from services.console.pages import incidents, me, oidc, oncall, operations, signin, silences, slos
 from services.console.peers import Peers
 from services.console.sessions import CookiePolicy
 from services.console.throttle import LoginLimit
@@ -35,7 +35,7 @@ SPEC = ServiceSpec(
     topics=(Topic.IDENTITY, Topic.INCIDENTS),
     description="The web console for people: sign-in and sessions, personal API tokens, and the incident pages, "
     "acting through the other services' APIs as the signed-in person.",
-    routers=(routes.router, signin.router, oidc.router, incidents.router, oncall.router, slos.router, operations.router, me.router), schema=repository.SCHEMA, migrations=MIGRATIONS,
+    routers=(routes.router, signin.router, oidc.router, incidents.router, oncall.router, slos.router, operations.router, silences.router, me.router), schema=repository.SCHEMA, migrations=MIGRATIONS,
 )
 
 
