@@ -35,6 +35,7 @@ class Heartbeats:
         self.checker: Checker | None = None
         self.relay: OutboxRelay | None = None
         self._stopping = asyncio.Event()
+        # As the checker's (shared/due_loop.py): a deadline sooner than this needs its NOTIFY.
         self.notify_within = timedelta(seconds=2 * max_idle_s)
 
     @property
@@ -56,8 +57,7 @@ class Heartbeats:
         pool = self.store.pool
         self.relay = OutboxRelay(pool, schema=SCHEMA, producer=self._producer, poll_interval_s=0.5)
         self.checker = Checker(pool, clock=self.clock, ce_source=self.ce_source, batch=self._batch,
-                               max_idle_s=self._max_idle_s, tick_timeout_s=self._tick_timeout_s,
-                               notify_within=self.notify_within)
+                               max_idle_s=self._max_idle_s, tick_timeout_s=self._tick_timeout_s)
         if self._stopping.is_set():
             return
         log.info("heartbeat checker and outbox relay started")
