@@ -174,6 +174,10 @@ SELECT pg_notify($26, '') WHERE $27::boolean"""
 
 TIMELINE = """
 SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at, id"""
+# The newest $2 entries (the index on (incident_id, at, id) read backwards), newest first.
+TIMELINE_NEWEST = """
+SELECT at, kind, text, actor FROM incidents.timeline_entry WHERE incident_id = $1 ORDER BY at DESC, id DESC LIMIT $2"""
+TIMELINE_COUNT = "SELECT count(*) FROM incidents.timeline_entry WHERE incident_id = $1"
 
 ALERTS_OF_INCIDENT = """
 SELECT fingerprint, starts_at, status, severity, alertname, labels, annotations, generator_url, ends_at,
@@ -401,6 +405,13 @@ async def add_timeline_rows(conn: asyncpg.Connection, rows: list[tuple]) -> None
 
 async def timeline(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:
     return await conn.fetch(TIMELINE, incident_id)
+
+
+async def newest_timeline(conn: asyncpg.Connection, incident_id: int, *, limit: int) -> tuple[list[asyncpg.Record], int]:
+    """The newest `limit` entries in time order, and how many the timeline has in all."""
+    newest = await conn.fetch(TIMELINE_NEWEST, incident_id, limit)
+    total = len(newest) if len(newest) < limit else await conn.fetchval(TIMELINE_COUNT, incident_id)
+    return newest[::-1], total
 
 
 async def alerts_of(conn: asyncpg.Connection, incident_id: int) -> list[asyncpg.Record]:

@@ -77,19 +77,29 @@ async def list_incidents(
 
 @router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline",
             responses=NAMED)
-async def get_incident(request: Request, ref: str, _: Viewer, conn: Connection) -> IncidentDetail:
+async def get_incident(
+    request: Request, ref: str, _: Viewer, conn: Connection,
+    timeline_limit: Annotated[int | None, Query(ge=1, le=10_000, description=(
+        "Only the newest this many timeline entries (still in time order); `timeline_total` says how many "
+        "there are in all. Without it: the whole timeline."))] = None,
+) -> IncidentDetail:
     ctx = request.state.incidents
     iid = incident_id(ref)
     row = await repo.get_incident_row(conn, iid)
     if row is None:
         raise not_found(ref)
     alerts = await repo.alerts_of(conn, iid)
-    timeline = await repo.timeline(conn, iid)
+    if timeline_limit is None:
+        timeline = await repo.timeline(conn, iid)
+        total = len(timeline)
+    else:
+        timeline, total = await repo.newest_timeline(conn, iid, limit=timeline_limit)
     out = IncidentOut.from_row(row, now=ctx.clock())
     return IncidentDetail(
         **out.model_dump(),
         alerts=[AlertItem(**dict(a)) for a in alerts],
         timeline=[TimelineItem(**dict(t)) for t in timeline],
+        timeline_total=total,
     )
 
 

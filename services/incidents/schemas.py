@@ -172,6 +172,7 @@ class IncidentOut(BaseModel):
 class IncidentDetail(IncidentOut):
     alerts: list[AlertItem]
     timeline: list[TimelineItem]
+    timeline_total: int = Field(description="How many entries the timeline has (more than shown with `timeline_limit`).")
 
 
 class IncidentPage(BaseModel):

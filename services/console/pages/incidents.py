@@ -33,6 +33,7 @@ from services.console.web import (
 
 router = APIRouter(include_in_schema=False)
 LIST_LIMIT = 100
+TIMELINE_SHOWN = 200  # an incident page's newest timeline entries (a long incident has thousands)
 MAX_LABEL_FIELDS = 40  # repeated `label` parameters read; more are ignored
 FILTER_STATUSES = ("open", "investigating", "mitigating", "resolved", "all")
 DONE = {"acknowledged": "acknowledged", "note": "note added", "status": "status changed", "resolved": "resolved",
@@ -145,12 +146,14 @@ def _ref(ref: str) -> str:
 
 
 @router.get("/incidents/{ref}")
-async def incident_page(request: Request, ref: str, me: Me, done: str | None = None) -> Response:
+async def incident_page(request: Request, ref: str, me: Me, done: str | None = None, timeline: str | None = None) -> Response:
+    """One incident; its timeline's newest TIMELINE_SHOWN entries (`?timeline=all`: every one)."""
     iid = _ref(ref)
     ctx, who = request.state.console, caller(me)
+    shown = {} if timeline == "all" else {"timeline_limit": TIMELINE_SHOWN}
     # The parts are read at once; only the incident itself is needed to show the page.
     (incident, missing), (escalation, trouble), (postmortems, _), (policy, _) = await asyncio.gather(
-        ctx.peers.read("incidents", f"/api/v1/incidents/{iid}", who),
+        ctx.peers.read("incidents", f"/api/v1/incidents/{iid}", who, params=shown),
         ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", who),
         ctx.peers.read("incidents", "/api/v1/postmortems", who, params={"incident": f"INC-{iid}", "limit": 1}),
         ctx.peers.read("incidents", "/api/v1/postmortem-policy", who))
@@ -171,6 +174,7 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
     notice = f"{incident['number']} {DONE[done]}." if done in DONE else None
     return ctx.pages.render(
         request, "incident.html.j2", me=me, incident=incident, notice=notice, request_id=secrets.token_hex(8),
+        timeline_total=incident.get("timeline_total", len(incident["timeline"])),
         statuses=rendering.STATUSES, escalation=escalation, escalation_note=escalation_note,
         pending=rendering.pending_steps(escalation, ctx.clock()) if escalation else [],
         alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], links) for a in incident["alerts"]],
