@@ -6,11 +6,12 @@ second and remote-writes to the SLO service (`python -m services.slo`, its own K
 PostgreSQL). Every 20 s the SLO's 5 m and 1 h burn rates are read from Vigil and Prometheus is asked
 the same question at the moment Vigil evaluated (`time=evaluated_at`) over the same span: Vigil's
 windows are the minute buckets from the first whole minute after `now − window`, so the PromQL is
-`sum(increase(bad[D])) / sum(increase(total[D]))` with D = evaluated_at − that minute.
-Prints every comparison. Judged are those after the first two minutes (before, one error more or
-less is over 1 %) and not within 10 s after the exporter's ratio steps (Vigil evaluates every 5 s
-and its data trail the scrape by the remote-write queue's second: right after a step that is a
-visible skew, not a difference in counting). Exit 0 when every judged one agreed within 1 %
+`sum(increase(bad[D])) / sum(increase(total[D]))` with D = (the data's end) − that minute.
+Vigil evaluates every 5 s and its data trail the scrapes by the remote-write queue's second, so
+Prometheus is asked as of the scrape Vigil had folded: the one whose requests since the first
+scrape equal the events of Vigil's 1 h window (from the raw samples, `shop_requests_total[70m]`).
+Judged are the comparisons after the first minute (before it one error more or less is over 1 %)
+whose scrape was found. Exit 0 when every judged one agreed within 1 %
 relative and the page fired after the ratio passed 14.4 × the allowed 0.5 %, 1 otherwise. Writes
 JSON to bench/results/.
 """
@@ -52,9 +53,27 @@ def span_ms(evaluated_at: datetime, window: timedelta) -> int:
     return int((evaluated_at - first_minute) / timedelta(milliseconds=1))
 
 
-def prometheus_burn(prom: LocalPrometheus, at: datetime, window: timedelta) -> float | None:
+def newest_folded_scrape(prom: LocalPrometheus, at: datetime, total_events: int) -> datetime | None:
+    """The scrape up to which Vigil had folded when it evaluated at `at`: the one whose requests since
+    the first scrape equal the events of Vigil's 1 h window (which holds all of a run under an hour)."""
     answer = httpx.get(f"{prom.url}/api/v1/query", timeout=5,
-                       params={"query": RATIO.format(d=span_ms(at, window)), "time": at.timestamp()}).json()
+                       params={"query": 'shop_requests_total{job="shop"}[70m]', "time": at.timestamp()}).json()
+    sums: dict[float, float] = {}
+    for series in answer["data"]["result"]:
+        for t, v in series["values"]:
+            sums[float(t)] = sums.get(float(t), 0.0) + float(v)
+    if not sums:
+        return None
+    first = sums[min(sums)]
+    matching = [t for t, v in sorted(sums.items()) if v - first == total_events]
+    return datetime.fromtimestamp(matching[-1], UTC) if matching else None
+
+
+def prometheus_burn(prom: LocalPrometheus, at: datetime, window: timedelta, *, data_until: datetime) -> float | None:
+    """Prometheus' answer over Vigil's span of `window` at `at`, as of the scrape Vigil had folded."""
+    span = span_ms(at, window) - int((at - data_until) / timedelta(milliseconds=1))
+    answer = httpx.get(f"{prom.url}/api/v1/query", timeout=5,
+                       params={"query": RATIO.format(d=span), "time": data_until.timestamp()}).json()
     result = answer["data"]["result"]
     value = float(result[0]["value"][1]) if result else math.nan
     return None if math.isnan(value) else value / (1 - TARGET)
@@ -99,10 +118,13 @@ async def run(args) -> int:
                 at = datetime.fromisoformat(status["evaluated_at"]).astimezone(UTC)
                 rule = next(b for b in status["burn_rates"] if (b["long_window"], b["short_window"]) == ("1h", "5m"))
                 since_start = at.timestamp() - (time.time() - (time.monotonic() - exporter.started))
-                judged = since_start >= 120 and not any(0 <= since_start - step < 10 for step in (half_s, 2 * half_s))
+                folded = newest_folded_scrape(prom, at, rule["long_window_events"])
+                judged = since_start >= 60 and folded is not None
+                until = folded or at
                 row = {"elapsed_s": round(time.monotonic() - exporter.started), "evaluated_at": at.isoformat(), "judged": judged,
-                       "vigil_5m": rule["short_burn"], "prometheus_5m": prometheus_burn(prom, at, timedelta(minutes=5)),
-                       "vigil_1h": rule["long_burn"], "prometheus_1h": prometheus_burn(prom, at, timedelta(hours=1)),
+                       "data_until": until.isoformat(), "lag_s": round((at - until).total_seconds(), 3),
+                       "vigil_5m": rule["short_burn"], "prometheus_5m": prometheus_burn(prom, at, timedelta(minutes=5), data_until=until),
+                       "vigil_1h": rule["long_burn"], "prometheus_1h": prometheus_burn(prom, at, timedelta(hours=1), data_until=until),
                        "firing": status["firing"]}
                 for w in ("5m", "1h"):
                     p, v = row[f"prometheus_{w}"], row[f"vigil_{w}"]
@@ -121,7 +143,7 @@ async def run(args) -> int:
                     return f"{x:7.3%}" if x is not None else f"{'-':>7}"
 
                 print(f"{row['elapsed_s']:>7}s {fmt(row['vigil_5m'])} {fmt(row['prometheus_5m'])} {pct(row['diff_5m'])} "
-                      f"{fmt(row['vigil_1h'])} {fmt(row['prometheus_1h'])} {pct(row['diff_1h'])}  {'judged' if judged else 'shown':6} "
+                      f"{fmt(row['vigil_1h'])} {fmt(row['prometheus_1h'])} {pct(row['diff_1h'])} {row['lag_s']:6.2f}s {'judged' if judged else 'shown':6} "
                       f"{','.join(row['firing'])}", flush=True)
     finally:
         if prom:
