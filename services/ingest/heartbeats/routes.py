@@ -69,12 +69,20 @@ def _uuid(monitor_id: str) -> str:
         raise _not_found(monitor_id) from None
 
 
-async def _locked(conn: asyncpg.Connection, monitor_id: str) -> asyncpg.Record:
-    """The monitor's row, locked for the transaction; 404 when there is none."""
-    row = await repo.get(conn, _uuid(monitor_id), lock=True)
+async def _locked(conn: asyncpg.Connection, monitor_id: str, *, missing: HTTPException | None = None) -> asyncpg.Record:
+    """The monitor's row, locked for the transaction; `missing` (default 404) when there is none."""
+    try:
+        row = await repo.get(conn, str(uuid.UUID(monitor_id)), lock=True)
+    except ValueError:
+        row = None
     if row is None:
-        raise _not_found(monitor_id)
+        raise missing or _not_found(monitor_id)
     return row
+
+
+def _wrong_token() -> HTTPException:
+    return HTTPException(401, detail={"error": "unauthorized", "message": "wrong ping token for this monitor"},
+                         headers={"WWW-Authenticate": 'Bearer realm="vigil-heartbeat"'})
 
 
 def digest(token: str) -> bytes:
@@ -106,7 +114,7 @@ PING_DOC = """{what}
 Authenticate with the monitor's **ping token** (shown once, when the monitor was made) as
 `Authorization: Bearer <token>` or as `?token=<token>` (for tools that can only call a URL), or with
 a responder's API token. GET and POST do the same; a request body is ignored. Answers 401 for a
-wrong token, 404 for an unknown monitor, 503 while ingest's database is away (cron's `curl --retry`
+wrong token (and for an unknown monitor, unless the caller sent an API token: then 404), 503 while ingest's database is away (cron's `curl --retry`
 retries it). Any ping resumes a paused monitor."""
 
 DOCS = {
@@ -132,10 +140,10 @@ async def _ping(request: Request, monitor_id: str, kind: PingKind, authorization
     ctx = _context(request)
     hb = ctx.heartbeats
     async with hb.store.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn, conn.transaction():
-        row = await _locked(conn, monitor_id)
+        # Without an API token, an unknown monitor is a wrong token too: the answer tells nobody which ids exist.
+        row = await _locked(conn, monitor_id, missing=None if principal else _wrong_token())
         if principal is None and not hmac.compare_digest(digest(secret), bytes(row["token_sha256"])):
-            raise HTTPException(401, detail={"error": "unauthorized", "message": "wrong ping token for this monitor"},
-                                headers={"WWW-Authenticate": 'Bearer realm="vigil-heartbeat"'})
+            raise _wrong_token()
         monitor, now = repo.monitor_of(row), hb.clock()
         decision = states.ping(monitor, kind, now)
         await _apply(conn, ctx, monitor, decision, now)
