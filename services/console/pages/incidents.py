@@ -151,19 +151,19 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
     iid = _ref(ref)
     ctx, who = request.state.console, caller(me)
     shown = {} if timeline == "all" else {"timeline_limit": TIMELINE_SHOWN}
-    # The parts are read at once; only the incident itself is needed to show the page.
-    (incident, missing), (escalation, trouble), (postmortems, _), (policy, _) = await asyncio.gather(
+    # The parts are read at once; only the incident itself is needed to show the page. Vigil's runbooks
+    # too (an alert's runbook annotation may name one): asking after the incident came doubled the wait.
+    (incident, missing), (escalation, trouble), (postmortems, _), (policy, _), (runbooks, _) = await asyncio.gather(
         ctx.peers.read("incidents", f"/api/v1/incidents/{iid}", who, params=shown),
         ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", who),
         ctx.peers.read("incidents", "/api/v1/postmortems", who, params={"incident": f"INC-{iid}", "limit": 1}),
-        ctx.peers.read("incidents", "/api/v1/postmortem-policy", who))
+        ctx.peers.read("incidents", "/api/v1/postmortem-policy", who),
+        ctx.peers.read("incidents", "/api/v1/runbooks", who))
     if missing is not None:
         raise (PageError(404, "Not found", f"There is no incident INC-{iid}.") if missing.peer_status == 404 else missing)
-    runbooks: list[dict] = []
-    if any(rendering.mentions_runbook(a["annotations"]) for a in incident["alerts"]):
-        runbooks = (await ctx.peers.read("incidents", "/api/v1/runbooks", who))[0] or []
+    named = any(rendering.mentions_runbook(a["annotations"]) for a in incident["alerts"])
     links = markdown.VigilLinks.of(base_urls=[ctx.settings.console_public_url, *ctx.settings.peer_urls().values()],
-                                   runbooks=runbooks)
+                                   runbooks=(runbooks or []) if named else [])
     escalation_note = None
     if trouble is not None:
         escalation_note = trouble.message if trouble.peer_status != 404 else (
