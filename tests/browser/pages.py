@@ -12,6 +12,7 @@ class ConsolePage:
     path: str  # str.format()ted with the seed's values: {critical}, {resolved}, {runbook}, {daily}, …
     who: str | None = "ada"  # signed in as (an admin sees every form); None: not signed in
     status: int = 200
+    pictured: bool = True  # in docs/console.md (False: checked, but the same template as another row)
 
     def url(self, seeded: dict[str, str]) -> str:
         return self.path.format(**seeded)
@@ -21,7 +22,7 @@ PAGES = (
     ConsolePage("signin", "/signin", who=None),
     ConsolePage("incidents", "/incidents"),
     ConsolePage("incident", "/incidents/{critical}"),
-    ConsolePage("incident-resolved", "/incidents/{resolved}"),
+    ConsolePage("incident-resolved", "/incidents/{resolved}", pictured=False),
     ConsolePage("oncall", "/oncall"),
     ConsolePage("oncall-schedule", "/oncall/platform"),
     ConsolePage("slos", "/slos"),
@@ -36,6 +37,9 @@ PAGES = (
     ConsolePage("runbooks", "/operations/runbooks"),
     ConsolePage("runbook", "/operations/runbooks/{runbook}"),
     ConsolePage("handoffs", "/operations/handoffs"),
+    ConsolePage("silences", "/silences"),
+    ConsolePage("silence", "/silences/{silence}"),
+    ConsolePage("silence-new", "/silences/new"),
     ConsolePage("me", "/me", who="alice"),  # in the on-call configuration: her contact methods and rules
     ConsolePage("error", "/incidents/INC-424242", status=404),
 )

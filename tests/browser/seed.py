@@ -75,7 +75,7 @@ def seed_slos(slo_url: str) -> None:
 
 
 def seed_operations(api: httpx.Client, *, resolved: str, open_number: str) -> dict[str, str]:
-    """A postmortem, an overdue action item, a runbook, a handoff and two reports."""
+    """A postmortem, an overdue action item, a runbook, a handoff, a silence and two reports."""
     today = datetime.now(UTC).date()
 
     def made(response: httpx.Response) -> dict:
@@ -99,9 +99,13 @@ def seed_operations(api: httpx.Client, *, resolved: str, open_number: str) -> di
     made(api.post("/api/v1/handoffs", json={"from_person": "ada", "to_person": "alice",
                                             "note": f"{open_number} is still open: watch checkout's error rate.",
                                             "things_to_watch": ["checkout 5xx ratio", "orders-db connections"]}))
+    silence = made(api.post("/api/v1/silences", json={
+        "matchers": [{"name": "service", "value": "export"}, {"name": "env", "op": "!=", "value": "prod"}],
+        "ends_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
+        "comment": "Migrating the staging warehouse (CHG-1042)."}))
     daily = made(api.post("/api/v1/reports/daily-check", json={}))
     weekly = made(api.post("/api/v1/reports/weekly-review", json={}))
-    return {"runbook": str(runbook["id"]), "daily": daily["period"], "weekly": weekly["period"]}
+    return {"runbook": str(runbook["id"]), "daily": daily["period"], "weekly": weekly["period"], "silence": str(silence["id"])}
 
 
 def settled_incidents(api: httpx.Client, *, quiet_s: float = 1.5) -> int:
