@@ -27,6 +27,9 @@ FIELDS = ("matchers", "starts_at", "ends_at", "comment")
 # A field named in the API's 422 message: `matchers`, `matchers[2].value`, `ends_at`, `body` (the whole request).
 _FIELD = r"(?:matchers(?:\[\d+\])?(?:\.\w+)?|starts_at|ends_at|comment|body)"
 _NEXT_FIELD = re.compile(rf"; (?={_FIELD}: )")
+KEY_REUSED = "this Idempotency-Key was used for another request"  # the incident service's words
+SENT_BEFORE = ("this form was sent before, a minute or more ago, and made a silence (it is listed under Silences). "
+               "Send it again to make another one.")
 _FIELD_MESSAGE = re.compile(rf"^({_FIELD}): (.*)$", re.DOTALL)
 
 
@@ -138,7 +141,7 @@ def silence_request(form: SilenceForm, *, now: datetime) -> dict:
             raise InputError("ends_at", "Give the time it ends, or choose how long it lasts.")
         ends_at = form_time(form.until, "ends_at")
     elif form.end in END_PRESETS:
-        ends_at = (starts_at or now) + END_PRESETS[form.end][1]
+        ends_at = minute_up((starts_at or now) + END_PRESETS[form.end][1])
     else:
         raise InputError("ends_at", "Choose how long it lasts (1 h, 2 h, 4 h, 1 d) or when it ends.")
     body: dict = {"matchers": matchers, "ends_at": ends_at.isoformat(), "comment": form.comment}
@@ -147,10 +150,19 @@ def silence_request(form: SilenceForm, *, now: datetime) -> dict:
     return body
 
 
+def minute_up(at: datetime) -> datetime:
+    """The next whole minute (or `at`, on one). A preset end is never shorter than chosen, and the
+    same form sent twice within the minute is the same request, which its Idempotency-Key replays."""
+    whole = at.replace(second=0, microsecond=0)
+    return whole if whole == at else whole + timedelta(minutes=1)
+
+
 def field_errors(message: str) -> dict[str, list[str]]:
     """The API's 422 sentence (`invalid request: matchers: Value error, …; comment: …`, as the
     console's peer client words it) as messages per form field — `matchers`, `starts_at`, `ends_at`,
     `comment` — and `form` for the rest (a message naming no field, or the whole request)."""
+    if message == KEY_REUSED:
+        return {"form": [SENT_BEFORE]}
     head, _, rest = message.partition(": ")
     if head != "invalid request" or not _FIELD_MESSAGE.match(rest):
         return {"form": [message]}
@@ -158,8 +170,10 @@ def field_errors(message: str) -> dict[str, list[str]]:
     for part in _NEXT_FIELD.split(rest):
         matched = _FIELD_MESSAGE.match(part)
         name, text = matched.groups() if matched else ("body", part)
-        where = next((f for f in FIELDS if name.startswith(f)), "form")
         text = text.removeprefix("Value error, ")
+        where = next((f for f in FIELDS if name.startswith(f)), "form")
+        if where == "form" and text.startswith("ends_at "):  # the request's own check: "ends_at must be after starts_at"
+            where = "ends_at"
         if name.startswith("matchers["):  # which row: the API numbers the matchers it was sent from 0
             text = f"matcher {int(name[9:name.index(']')]) + 1}: {text}"
         found.setdefault(where, []).append(text)

@@ -89,11 +89,13 @@ def test_a_silence_created_through_the_form_is_the_signed_in_persons_and_listed_
     form = stack.alice.page(f"/silences/new?label=service=checkout-{run}&label=env=prod")
     shown = page_text(form)
     assert f'value="checkout-{run}"' in shown and 'value="prod"' in shown  # the "Silence…" link's rows
-    created = create(stack.alice, {"name_0": "service", "op_0": "=", "value_0": f"checkout-{run}",
-                                   "name_1": "", "op_1": "=", "value_1": "", "matchers_text": 'env=~"prod.*"',
-                                   "comment": f"deploy {run}"})
+    fields = {"key": uuid.uuid4().hex, "name_0": "service", "op_0": "=", "value_0": f"checkout-{run}", "name_1": "",
+              "op_1": "=", "value_1": "", "matchers_text": 'env=~"prod.*"', "comment": f"deploy {run}"}
+    created = create(stack.alice, fields)
     assert created.status_code == 303, created.text
     silence_id = created.headers["location"].split("/")[2].split("?")[0]
+    again = create(stack.alice, fields)  # submitted twice (the same form's key): one silence
+    assert again.status_code == 303 and again.headers["location"] == created.headers["location"]
     made = stack.silence(silence_id)
     assert made["created_by"] == "alice"
     assert made["matchers_text"] == f'service="checkout-{run}", env=~"prod.*"'

@@ -68,6 +68,16 @@ def test_a_preset_end_counts_from_the_start_when_one_is_given(preset, length):
     assert body["ends_at"] == (start + length).isoformat()
 
 
+def test_a_preset_end_is_rounded_up_to_the_minute_so_a_double_submit_is_the_same_request():
+    first = silence_request(form(name_0="service", value_0="api", end="1h", comment="x"), now=NOW + timedelta(seconds=3))
+    second = silence_request(form(name_0="service", value_0="api", end="1h", comment="x"), now=NOW + timedelta(seconds=41))
+    assert first == second and first["ends_at"] == (NOW + timedelta(hours=1, minutes=1)).isoformat()
+
+
+def test_a_form_sent_again_later_says_a_silence_was_made_already():
+    assert "made a silence" in field_errors("this Idempotency-Key was used for another request")["form"][0]
+
+
 def test_an_end_at_a_time_is_read_as_utc():
     body = silence_request(form(name_0="service", value_0="api", end="until", until="2026-12-08T02:00", comment="db"),
                            now=NOW)
@@ -130,8 +140,9 @@ def test_the_silence_link_carries_each_label_and_prefills_the_same_rows():
     ("invalid request: matchers: Value error, x=~'a; b(': bad; ends_at: Input should be a valid datetime",
      {"matchers": ["x=~'a; b(': bad"], "ends_at": ["Input should be a valid datetime"]}),
     ("invalid request: body: Value error, ends_at must be after starts_at",
-     {"form": ["ends_at must be after starts_at"]}),
-    ("this Idempotency-Key was used for another request", {"form": ["this Idempotency-Key was used for another request"]}),
+     {"ends_at": ["ends_at must be after starts_at"]}),
+    ("invalid request: body: Field required", {"form": ["Field required"]}),
+    ("no silence 7", {"form": ["no silence 7"]}),
 ])
 def test_the_apis_422_messages_go_beside_the_fields_they_name(message, expected):
     assert field_errors(message) == expected
