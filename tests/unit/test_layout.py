@@ -54,6 +54,7 @@ PURE_CORES = [
     "services/console/tokens.py", "services/console/rendering.py", "services/console/calendar.py",
     "services/console/slo_view.py", "services/console/markdown.py", "services/console/oidc/claims.py",
     "services/ingest/events_v2/mapping.py", "services/ingest/events_v2/keys.py",
+    "services/ingest/heartbeats/schedule.py", "services/ingest/heartbeats/states.py", "services/ingest/heartbeats/alerts.py",
 ]
 IO_LIBRARIES = {
     "asyncpg", "aiokafka", "kafka", "httpx", "requests", "aiohttp", "urllib", "http", "socket", "ssl", "smtplib",
