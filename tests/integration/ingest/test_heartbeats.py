@@ -25,7 +25,7 @@ from shared.events import AlertEvent, Topic
 from shared.local.kafka_broker import free_port
 from tests.conftest import create_database
 from tests.services import API_TOKENS, TOKENS
-from tests.support import ManualClock, TopicCursor, fixture_bytes
+from tests.support import ManualClock, TopicCursor, fixture_bytes, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -134,24 +134,42 @@ async def test_a_fail_ping_fires_at_once_and_a_start_without_finish_fires_after_
     assert admin.delete(f"{API}/{monitor['id']}").status_code == 204
 
 
-async def test_alertmanagers_watchdog_posted_to_the_ping_url_keeps_a_monitor_up_and_its_silence_fires_sev1(
-        ingest, clock, alerts):
+async def test_alertmanagers_watchdog_posted_to_the_ping_url_keeps_a_monitor_up_and_its_silence_opens_a_sev1(
+        ingest, running_incidents, clock, alerts):
     """The Watchdog idiom: Alertmanager's receiver for the always-firing Watchdog is a webhook whose
     URL is the monitor's ping URL (its notification body is ignored); when the notifications stop,
-    the monitor's own summary fires as a critical alert."""
+    the monitor's own summary fires as a critical alert, which the incident service opens as SEV1;
+    the next notification resolves it."""
     admin = ingest.client("admin")
+    silent = f"Alerting pipeline silent {uuid.uuid4().hex[:8]}: Alertmanager's Watchdog stopped arriving"
     watchdog = create(admin, name=f"alerting-pipeline-{uuid.uuid4().hex[:6]}", service="alertmanager", period_s=60,
-                      grace_s=180, summary="Alerting pipeline silent: Alertmanager's Watchdog stopped arriving")
+                      grace_s=180, summary=silent)
     notification = fixture_bytes("01-single-firing.json")
-    sent = ingest.client(None).post(f"{API}/{watchdog['id']}/ping", content=notification,
-                                    headers={"Authorization": f"Bearer {watchdog['token']}", "Content-Type": "application/json",
-                                             "User-Agent": "Alertmanager/0.28.1"})
+
+    def notify() -> httpx.Response:
+        return ingest.client(None).post(f"{API}/{watchdog['id']}/ping", content=notification,
+                                        headers={"Authorization": f"Bearer {watchdog['token']}",
+                                                 "Content-Type": "application/json", "User-Agent": "Alertmanager/0.28.1"})
+
+    sent = notify()
     assert sent.status_code == 200 and sent.json()["status"] == "up"
-    cursor = await alerts()
-    clock.advance(seconds=241)
-    [fired] = await events_of(cursor, [watchdog], 1)
-    assert fired.annotations["summary"] == "Alerting pipeline silent: Alertmanager's Watchdog stopped arriving"
-    assert fired.labels["severity"] == "critical" and fired.labels["service"] == "alertmanager"
+    with running_incidents() as incidents:
+        api = incidents.client("viewer")
+
+        def incident():
+            items = api.get("/api/v1/incidents", params={"q": silent.split(":")[0]}).json()["items"]
+            return items[0] if items else None
+
+        cursor = await alerts()
+        clock.advance(seconds=241)
+        [fired] = await events_of(cursor, [watchdog], 1, settle_s=0.2)
+        assert fired.annotations["summary"] == silent
+        assert fired.labels["severity"] == "critical" and fired.labels["service"] == "alertmanager"
+        opened = wait_for(incident, timeout_s=20, what="the SEV1 incident")
+        assert opened["severity"] == 1 and opened["title"] == silent and opened["labels"]["alertname"] == "HeartbeatMissing"
+        assert notify().json()["status"] == "up"
+        # SEV1 waits for a person once its alerts resolved (mitigating), with nobody more paged.
+        assert wait_for(lambda: (i := incident()) and i["status"] == "mitigating" and i, what="alerts resolved")
     assert admin.delete(f"{API}/{watchdog['id']}").status_code == 204
 
 
