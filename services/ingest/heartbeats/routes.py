@@ -114,8 +114,8 @@ PING_DOC = """{what}
 Authenticate with the monitor's **ping token** (shown once, when the monitor was made) as
 `Authorization: Bearer <token>` or as `?token=<token>` (for tools that can only call a URL), or with
 a responder's API token. GET and POST do the same; a request body is ignored. Answers 401 for a
-wrong token (and for an unknown monitor, unless the caller sent an API token: then 404), 503 while ingest's database is away (cron's `curl --retry`
-retries it). Any ping resumes a paused monitor."""
+wrong token (and for an unknown monitor, unless the caller sent an API token: then 404), 503 while
+ingest's database is away (cron's `curl --retry` retries it). Any ping resumes a paused monitor."""
 
 DOCS = {
     "success": "A run finished: the monitor is up, its firing alert resolves, and the next ping is expected "
@@ -161,8 +161,9 @@ def _ping_route(path: str, kind: PingKind, summary: str) -> None:
         return await _ping(request, monitor_id, kind, authorization, token)
 
     endpoint.__doc__ = PING_DOC.format(what=DOCS[kind])
-    router.add_api_route(path, endpoint, methods=["GET", "POST"], response_model=PingAnswer, summary=summary,
-                         operation_id=f"heartbeat_{kind}", responses=error_responses(401, 403, 404, 503))
+    for method in ("GET", "POST"):  # a route each: one operation id per method
+        router.add_api_route(path, endpoint, methods=[method], response_model=PingAnswer, summary=summary,
+                             operation_id=f"heartbeat_{kind}_{method.lower()}", responses=error_responses(401, 403, 404, 503))
 
 
 _ping_route("/{monitor_id}/ping", "success", "Ping: a run finished")
