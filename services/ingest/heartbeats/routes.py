@@ -182,7 +182,7 @@ def _schedule(body: HeartbeatChange, current: Schedule | None) -> Schedule:
 
 
 @router.post("", status_code=201, response_model=HeartbeatCreated, summary="Make a heartbeat monitor",
-             responses=error_responses(401, 403, 409, 422, 503))
+             responses=error_responses(400, 401, 403, 409, 422, 503))
 async def create_monitor(request: Request, body: HeartbeatIn, principal: Responder) -> JSONResponse:
     """Makes a monitor, `new` until its first ping (nothing is expected before it). **The ping token
     is in this answer only**: Vigil keeps its SHA-256."""
@@ -247,7 +247,7 @@ async def _change(request: Request, monitor_id: str, change, *, actor: str, what
 
 
 @router.patch("/{monitor_id}", response_model=HeartbeatOut, summary="Edit a heartbeat monitor",
-              responses=error_responses(401, 403, 404, 409, 422, 503))
+              responses=error_responses(400, 401, 403, 404, 409, 422, 503))
 async def edit_monitor(request: Request, monitor_id: str, body: HeartbeatChange, principal: Responder) -> HeartbeatOut:
     """Changes the fields sent. A new schedule or grace time moves the deadline from the last ping at
     once (when that deadline has passed already, the alert fires now)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 MIN_PERIOD_S = 1
 MAX_PERIOD_S = 366 * 86400
@@ -45,6 +45,15 @@ class Schedule:
             zone_of(self.timezone)
             if len(self.cron.split()) != 5 or not croniter.is_valid(self.cron):
                 raise ScheduleError(f"{self.cron!r} is not a cron expression of 5 fields (minute hour day month weekday)")
+
+    def check_fires(self) -> None:
+        """Raise ScheduleError for a cron expression no date ever matches (`0 0 30 2 *`): its
+        monitor could never expect a ping. (Not in __post_init__: rows read back need no search.)"""
+        if self.cron is not None:
+            try:
+                croniter(self.cron, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+            except CroniterBadDateError:
+                raise ScheduleError(f"{self.cron!r} matches no date") from None
 
     def describe(self) -> str:
         if self.period_s is not None:

@@ -44,7 +44,7 @@ class HeartbeatChange(BaseModel):
             raise ValueError("give period_s or cron, not both")
         if self.cron is not None or self.timezone is not None:
             try:
-                Schedule(cron=self.cron or "* * * * *", timezone=self.timezone or "UTC")
+                Schedule(cron=self.cron or "* * * * *", timezone=self.timezone or "UTC").check_fires()
             except ScheduleError as exc:
                 raise ValueError(str(exc)) from None
         return self

@@ -229,6 +229,8 @@ def test_pings_need_the_monitors_token_and_changes_a_responder(ingest):
     assert admin.post(API, json={"name": monitor["name"], "service": "y", "period_s": 60, "grace_s": 1}).status_code == 409
     bad = admin.post(API, json={"name": "z", "service": "y", "cron": "0 3 * * *", "timezone": "Mars/Olympus", "grace_s": 1})
     assert bad.status_code == 422 and "IANA" in bad.text
+    never = admin.post(API, json={"name": "z", "service": "y", "cron": "0 0 30 2 *", "grace_s": 1})
+    assert never.status_code == 422 and "matches no date" in never.text
     edited = ingest.client("responder").patch(f"{API}/{monitor['id']}", json={"cron": "30 2 * * *", "timezone": "Europe/Berlin"})
     assert edited.status_code == 200 and (edited.json()["cron"], edited.json()["period_s"]) == ("30 2 * * *", None)
     assert ingest.client("responder").post(f"{API}/{monitor['id']}/pause").json()["status"] == "paused"

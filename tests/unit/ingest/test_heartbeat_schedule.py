@@ -96,6 +96,12 @@ def test_a_schedule_that_cannot_work_is_refused_saying_why(fields, message):
         Schedule(**fields)
 
 
+def test_a_cron_expression_that_matches_no_date_is_refused_before_it_is_stored():
+    with pytest.raises(ScheduleError, match="matches no date"):
+        Schedule(cron="0 0 30 2 *").check_fires()
+    Schedule(cron="0 0 29 2 *").check_fires()  # every four years is a date
+
+
 # States.
 
 def test_a_new_monitor_expects_nothing_until_its_first_ping():
