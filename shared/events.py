@@ -29,7 +29,8 @@ class Topic:
     SHIFTS = "vigil.shifts.v1"  # on-call shift start and end notices, keyed by person
     IDENTITY = "vigil.identity.v1"  # compacted: personal API tokens' state (revocations), keyed by token id
     REPORTS = "vigil.reports.v1"  # operations reports the schedule produced, for the notifier to deliver
-    COMPACTED = frozenset({PEOPLE, IDENTITY})  # created with cleanup.policy=compact: the latest message per key stays
+    BUDGETS = "vigil.budgets.v1"  # compacted: the latest error-budget state per service and SLO
+    COMPACTED = frozenset({PEOPLE, IDENTITY, BUDGETS})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
     def dlq(topic: str) -> str:
@@ -491,3 +492,30 @@ class TokenChanged(Event):
 
     def kafka_key(self) -> bytes:
         return self.token_id.encode()
+
+
+BudgetState = Literal["healthy", "burning", "exhausted"]
+
+
+class BudgetStateChanged(Event):
+    """One SLO's error budget changed state (healthy, burning: a burn-rate alert fires, exhausted),
+    published by the SLO service when its evaluation sees the change. `vigil.budgets.v1` is compacted
+    by service and SLO, so a consumer reading it from the beginning learns every budget's state; the
+    escalator's error-budget policy acts on it when an incident opens."""
+
+    event_type: ClassVar[str] = "dev.vigil.budget.v1"
+    topic: ClassVar[str] = Topic.BUDGETS
+
+    service: str = Field(min_length=1, max_length=200)
+    slo: str = Field(min_length=1, max_length=63)
+    state: BudgetState
+    previous_state: BudgetState | None = Field(default=None, description="None: the first state published for this SLO")
+    remaining_fraction: float = Field(description="The rolling 30-day budget left (1 = untouched, below 0 = overspent)")
+    since: AwareDatetime = Field(description="When the evaluator first saw this state")
+
+    def kafka_key(self) -> bytes:
+        return f"{self.service}\x1f{self.slo}".encode()
+
+    @staticmethod
+    def id_for(*, service: str, slo: str, state: str, since: datetime) -> str:
+        return deterministic_id("budget-state", service, slo, state, utc_isoformat(since))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.slo import repository, routes
+from services.slo.budget_policy import ErrorBudgetPolicy
 from services.slo.config import SloSettings
 from services.slo.consumer import consumer_loop
 from services.slo.definitions import SloDefinition
@@ -35,7 +36,7 @@ CE_SOURCE = "/vigil/slo"
 GC_THRESHOLDS = (1_000_000, 20, 100)
 
 SPEC = ServiceSpec(
-    name="slo", title="Vigil SLO", ce_source=CE_SOURCE, topics=(Topic.METRICS, Topic.ALERTS),
+    name="slo", title="Vigil SLO", ce_source=CE_SOURCE, topics=(Topic.METRICS, Topic.ALERTS, Topic.BUDGETS),
     description="Error budgets kept from the metrics stream, burn-rate alerts, capacity forecasts.",
     routers=(routes.router, series_routes.router), schema=repository.SCHEMA, migrations=MIGRATIONS,
     init_connection=repository.init_connection,
@@ -50,6 +51,7 @@ class SloContext:
     definitions: tuple[SloDefinition, ...]
     producer: EventProducer
     series: SeriesIngest
+    budget_policies: dict[str, ErrorBudgetPolicy] = field(default_factory=dict)  # by service or `*`
 
 
 def evaluator_config(settings: SloSettings, definitions: tuple[SloDefinition, ...]) -> EvaluatorConfig:
@@ -65,12 +67,14 @@ def create_app(
     settings: SloSettings, *, clock: Clock = utc_now, run_relay: bool = True, run_evaluator: bool = True,
 ) -> FastAPI:
     definitions = settings.definitions()
+    budget_policies = settings.budget_policies()
 
     async def start(rt: Runtime) -> dict:
         max_gap_ms = settings.slo_series_max_gap_s * 1000
         series = SeriesIngest(SeriesFold(feeds_of(definitions), max_gap_ms=max_gap_ms),
                               late_window=timedelta(seconds=settings.slo_late_event_window_s))
-        ctx = SloContext(pool=rt.pool, clock=clock, settings=settings, definitions=definitions, producer=rt.producer,
+        ctx = SloContext(pool=rt.pool, clock=clock, settings=settings, definitions=definitions,
+                         budget_policies=budget_policies, producer=rt.producer,
                          series=series)
         loop = consumer_loop(ctx, settings, rt.producer)
         rt.work.start(f"consume-{loop.topic}", loop.run, loop.stop)

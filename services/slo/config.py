@@ -6,8 +6,9 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from services.slo.budget_policy import ErrorBudgetPolicy
 from services.slo.definitions import DEFAULT_DEFINITIONS, SloDefinition
-from services.slo.definitions_file import parse_definitions
+from services.slo.definitions_file import parse_budget_policies, parse_definitions
 from shared.api_auth import ApiTokenSettings
 from shared.settings import TimeZoneName
 
@@ -52,3 +53,9 @@ class SloSettings(ApiTokenSettings):
         if self.slo_config_file is None:
             return DEFAULT_DEFINITIONS
         return parse_definitions(self.slo_config_file.read_text())
+
+    def budget_policies(self) -> dict[str, ErrorBudgetPolicy]:
+        """The error-budget policies by service (`*` for every other); empty = the default."""
+        if self.slo_config_file is None:
+            return {}
+        return parse_budget_policies(self.slo_config_file.read_text())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from services.slo.budget_policy import ErrorBudgetPolicy
 from services.slo.definitions import SloDefinition, SloDefinitionError
 from services.slo.openslo import from_openslo
 from services.slo.series.feeds import feeds_of
@@ -14,6 +15,7 @@ from services.slo.series.feeds import feeds_of
 class _OwnFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
     slos: list[SloDefinition]
+    error_budget_policy: dict[str, ErrorBudgetPolicy] = {}  # by service or `*` (budget_policy.policy_for)
 
 
 def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
@@ -41,3 +43,15 @@ def parse_definitions(text: str) -> tuple[SloDefinition, ...]:
         raise SloDefinitionError("an SLO name is used twice for the same service")
     feeds_of(found)  # one total, bad/good and histogram selector per service
     return found
+
+
+def parse_budget_policies(text: str) -> dict[str, ErrorBudgetPolicy]:
+    """The `error_budget_policy` section of our YAML (by service, or `*`); OpenSLO files have none,
+    so their services get the default (freeze releases when a budget is exhausted)."""
+    docs = [d for d in yaml.safe_load_all(text) if d is not None]
+    if len(docs) == 1 and isinstance(docs[0], dict) and "slos" in docs[0]:
+        try:
+            return dict(_OwnFile.model_validate(docs[0]).error_budget_policy)
+        except ValidationError as exc:
+            raise SloDefinitionError(f"invalid error_budget_policy: {exc}") from None
+    return {}

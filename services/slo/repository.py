@@ -16,6 +16,7 @@ import asyncpg
 from pydantic_core import to_json
 
 from services.slo.alerts import Firing, Transition
+from services.slo.budget_policy import StoredState
 from services.slo.buckets import RESOURCES, Bucket, BucketKey
 from services.slo.windows import floor_hour
 
@@ -309,6 +310,25 @@ async def firing_alerts(conn: asyncpg.Connection, tiers: Sequence[str]) -> list[
 
 async def put_alert_state(conn: asyncpg.Connection, t: Transition, *, now: datetime) -> None:
     await conn.execute(PUT_ALERT_STATE, t.fingerprint, t.service, t.subject, t.tier, t.status, t.starts_at, t.ends_at, now)
+
+
+# --- error-budget states (budget_policy.state_changes) ----------------------------------------
+
+BUDGET_STATES = "SELECT service, slo, state, since FROM slo.budget_state FOR UPDATE"
+PUT_BUDGET_STATES = """
+INSERT INTO slo.budget_state (service, slo, state, since)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (service, slo) DO UPDATE SET state = excluded.state, since = excluded.since"""
+
+
+async def budget_states(conn: asyncpg.Connection) -> list[StoredState]:
+    """The budget states last published, locked until the caller's transaction ends (one publisher)."""
+    return [StoredState(r["service"], r["slo"], r["state"], r["since"]) for r in await conn.fetch(BUDGET_STATES)]
+
+
+async def put_budget_states(conn: asyncpg.Connection, states: Sequence[StoredState]) -> None:
+    await conn.execute(PUT_BUDGET_STATES, [s.service for s in states], [s.slo for s in states],
+                       [s.state for s in states], [s.since for s in states])
 
 
 # --- pruning -----------------------------------------------------------------------------------

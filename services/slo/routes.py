@@ -14,10 +14,13 @@ from prometheus_client import Counter
 from pydantic import TypeAdapter, ValidationError
 
 from services.slo import repository as repo
+from services.slo.budget_policy import policy_for, release_gate
 from services.slo.chart import burn_down_svg
 from services.slo.definitions import definitions_for
 from services.slo.history import daily_history, month_days
-from services.slo.schemas import CapacityList, DefinitionList, PushAccepted, SloDetail, SloHistory, SloList
+from services.slo.schemas import (
+    CapacityList, DefinitionList, PushAccepted, ReleaseGateOut, SloDetail, SloHistory, SloList,
+)
 from services.slo.service import FromTheFuture, check_not_future
 from services.slo.windows import calendar_month
 from shared.api_auth import Responder, Viewer
@@ -125,6 +128,22 @@ async def list_capacity(_p: Viewer, conn: Connection, service: str | None = Quer
     crossed ("scaling needed by"), as the evaluator last computed them."""
     rows = await repo.list_capacity(conn, service)
     return {"items": [r["status"] for r in rows], "evaluated_at": max((r["evaluated_at"] for r in rows), default=None)}
+
+
+@router.get("/services/{service}/release-gate", response_model=ReleaseGateOut, responses=NAMED,
+            summary="Whether the error-budget policy allows releases now")
+async def get_release_gate(request: Request, service: str, _p: Viewer, conn: Connection) -> dict:
+    """The freeze signal for deploy tooling: `allowed` is false while an SLO of the service is in the
+    state its `error_budget_policy` freezes on (by default: its 30-day budget is exhausted), and
+    `reason` says which SLO and how much of its budget is spent. As of the evaluator's last tick.
+    404 when no SLO of the service has been evaluated (it has sent no metrics)."""
+    rows = await repo.list_statuses(conn, service)
+    if not rows:
+        raise _not_found(f"no SLO evaluated for service {service!r}")
+    policy = policy_for(service, request.state.slo.budget_policies)
+    gate = release_gate(service=service, statuses=[r["status"] for r in rows], policy=policy)
+    return {"service": service, "allowed": gate.allowed, "reason": gate.reason, "policy": policy.model_dump(),
+            "slos": gate.slos, "evaluated_at": max(r["evaluated_at"] for r in rows)}
 
 
 async def read_body(request: Request, limit: int) -> bytes:

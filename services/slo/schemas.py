@@ -126,3 +126,23 @@ class CapacityList(BaseModel):
 class PushAccepted(BaseModel):
     accepted: int
     topic: str
+
+
+class GateSlo(BaseModel):
+    slo: str
+    state: Literal["healthy", "burning", "exhausted"] = Field(
+        description="exhausted: the budget-exhausted alert fires; burning: a page or ticket burn-rate alert fires")
+    spent_percent: float = Field(description="Of the rolling 30-day budget; over 100 once overspent")
+    remaining_percent: float
+    firing: list[str]
+
+
+class ReleaseGateOut(BaseModel):
+    """Whether the service's error-budget policy allows releases now (deploy tooling's freeze signal)."""
+
+    service: str
+    allowed: bool
+    reason: str = Field(description="e.g. 'checkout:availability is exhausted (104 % of its 30-day budget spent) (policy: freeze when exhausted)'")
+    policy: dict = Field(description="The policy in force for the service (error_budget_policy in VIGIL_SLO_CONFIG_FILE)")
+    slos: list[GateSlo] = Field(description="Every evaluated SLO of the service, the worst first")
+    evaluated_at: datetime | None

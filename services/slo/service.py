@@ -15,15 +15,16 @@ from prometheus_client import Counter, Gauge
 from services.slo import repository as repo
 from services.slo.alerts import CAPACITY_TIERS, SLO_TIERS, Transition, Wanted, subject_key, transitions, wanted_alerts
 from services.slo.buckets import RESOURCES, fold, roll_up_hours
+from services.slo.budget_policy import StoredState, state_changes
 from services.slo.capacity import capacity_alert, capacity_status, forecast
 from services.slo.definitions import SloDefinition, definitions_for
 from services.slo.evaluation import Evaluation, EvaluatorConfig, evaluate_counts
 from services.slo.window_cache import LongWindowCache, read_counts
 from services.slo.window_queries import put_slices
 from services.slo.windows import floor_hour
-from shared.events import MetricsEvent
+from shared.events import BudgetStateChanged, MetricsEvent
 from shared.metrics import own_registry
-from shared.outbox import enqueue
+from shared.outbox import enqueue, enqueue_many, outbox_row
 
 CE_SOURCE = "/vigil/slo"
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -90,6 +91,16 @@ async def apply_alerts(conn: asyncpg.Connection, *, wanted: list[Wanted], tiers:
     return changes
 
 
+async def publish_budget_states(conn: asyncpg.Connection, statuses: list[dict], *, now: datetime) -> list[BudgetStateChanged]:
+    """Publish (through the outbox, in the caller's transaction) each SLO's budget state that differs
+    from the one last published, and remember it: a state is published once per change."""
+    changes = state_changes(statuses=statuses, stored=await repo.budget_states(conn), now=now)
+    if changes:
+        await repo.put_budget_states(conn, [StoredState(e.service, e.slo, e.state, e.since) for e in changes])
+        await enqueue_many(conn, schema=repo.SCHEMA, rows=[outbox_row(e, ce_source=CE_SOURCE) for e in changes])
+    return changes
+
+
 def log_transitions(changes: list[Transition]) -> None:
     """One line per alert raised or resolved (once its transaction committed), with the service, the
     SLO (or resource), the fingerprint and the event id bound to the log context for it."""
@@ -135,7 +146,11 @@ async def evaluate_slos(pool: asyncpg.Pool, cfg: EvaluatorConfig, now: datetime,
             await repo.put_statuses(conn, [(e.service, e.definition.name, e.status) for e in evaluations], now)
             await repo.delete_stale_statuses(conn, now)
             changes = await apply_alerts(conn, wanted=wanted_alerts(evaluations), tiers=SLO_TIERS, now=now)
+            budget_changes = await publish_budget_states(conn, [e.status for e in evaluations], now=now)
     log_transitions(changes)
+    for b in budget_changes:
+        log.info("error budget state changed", service=b.service, slo=b.slo, state=b.state,
+                 previous_state=b.previous_state, remaining_fraction=b.remaining_fraction)
     for e in evaluations:
         BUDGET_REMAINING.labels(e.service, e.definition.name).set(e.status["budget"]["remaining_percent"] / 100)
     EVALUATED.set(len(evaluations))
