@@ -11,6 +11,7 @@ import structlog
 from fastapi import FastAPI
 
 from services.escalator import repository, routes, service, shift_notices
+from services.escalator.budgets import budget_events_loop
 from services.escalator.config import EscalatorSettings
 from services.escalator.consumer import incident_events_loop
 from services.escalator.incidents_client import IncidentsClient
@@ -25,7 +26,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SPEC = ServiceSpec(
     name="escalator", title="Vigil escalator", ce_source=service.CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE, Topic.SHIFTS),
+    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE, Topic.SHIFTS, Topic.BUDGETS),
     description="Escalation policies, on-call schedules and durable timers: incidents become pages and tickets.",
     routers=(routes.router,), schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
     # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL crash
@@ -68,6 +69,8 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         rt.app.state.escalator = ctx  # tests that move the clock call ctx.ticker.wake()
         loop = incident_events_loop(ctx, settings, rt.producer)
         rt.work.start("consume-incidents", loop.run, loop.stop)
+        budgets = budget_events_loop(ctx, settings, rt.producer)
+        rt.work.start("consume-budgets", budgets.run, budgets.stop)
         rt.work.start("ticker", ticker.run, ticker.stop)
         if settings.escalator_shift_notices:
             lead = timedelta(seconds=settings.escalator_shift_notice_lead_s)

@@ -16,6 +16,8 @@ people:            # contact methods and personal notification rules, published 
 default_schedule: platform
 routes:            # first match wins: every label given must equal the incident's label
   - {match: {team: db}, schedule: db}
+budget_policy:     # services.escalator.budget_policy: by the incident's `service` label, or "*"
+  checkout: {exhausted: {medium: page}, burning: {ack_timeout_factor: 0.5}, healthy: {low: business_hours}}
 ```
 """
 
@@ -31,6 +33,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from services.escalator.budget_policy import ServiceBudgetPolicy
 from services.escalator.policy import Duration, PolicyConfig
 from services.escalator.rotation import Override, Rotation, Schedule
 from shared.events import ContactMethod, NotificationStep, PersonUpdated, deterministic_id
@@ -189,6 +192,8 @@ class OnCallConfig(BaseModel):
     people: dict[str, Person] = Field(default_factory=dict)
     default_schedule: str | None = Field(default=None, description="Default: the first schedule.")
     routes: tuple[Route, ...] = ()
+    budget_policy: dict[str, ServiceBudgetPolicy] = Field(
+        default_factory=dict, description="How a service's error-budget state changes its incidents' policy when they open")
 
     @model_validator(mode="after")
     def _references(self) -> OnCallConfig:

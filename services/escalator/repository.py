@@ -383,3 +383,37 @@ async def fire_pages(conn: asyncpg.Connection, pages: list[dict], outbox: list[t
         [t for t, _ in finished], [outcome[:500] for _, outcome in finished], outbox_channel,
     )
     return set(row["new_pages"])
+
+
+# --- error-budget states (vigil.budgets.v1) and the budget policy's notes ----------------------------
+
+PUT_BUDGET_STATE = """
+INSERT INTO escalator.budget_state (service, slo, state, remaining_fraction, since, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (service, slo) DO UPDATE SET state = EXCLUDED.state, remaining_fraction = EXCLUDED.remaining_fraction,
+    since = EXCLUDED.since, updated_at = EXCLUDED.updated_at
+WHERE escalator.budget_state.since <= EXCLUDED.since"""
+BUDGET_STATES_OF = """
+SELECT service, slo, state, remaining_fraction FROM escalator.budget_state WHERE service = ANY($1::text[])
+ORDER BY service, slo"""
+SET_BUDGET_NOTES = """
+UPDATE escalator.incident i SET budget_note = x.note
+FROM unnest($1::bigint[], $2::text[]) AS x(id, note) WHERE i.id = x.id"""
+
+
+async def put_budget_state(conn: asyncpg.Connection, *, service: str, slo: str, state: str, remaining_fraction: float,
+                           since: datetime, now: datetime) -> None:
+    """Keep the latest state of one SLO (an older one, redelivered, changes nothing)."""
+    await conn.execute(PUT_BUDGET_STATE, service, slo, state, remaining_fraction, since, now)
+
+
+async def budget_states_of(conn: asyncpg.Connection, services: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+    """The stored SLO states of `services`, by service."""
+    out: dict[str, list[asyncpg.Record]] = {}
+    for r in await conn.fetch(BUDGET_STATES_OF, list(services)):
+        out.setdefault(r["service"], []).append(r)
+    return out
+
+
+async def set_budget_notes(conn: asyncpg.Connection, notes: dict[int, str]) -> None:
+    await conn.execute(SET_BUDGET_NOTES, list(notes), list(notes.values()))

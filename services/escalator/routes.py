@@ -274,6 +274,7 @@ async def escalation(request: Request, ref: str, _: Viewer, conn: Connection) ->
         schedule=incident["schedule"], acknowledged_at=incident["acknowledged_at"], policy=incident["policy"],
         suppressed=incident["suppressed"],
         note="suppressed: opened during a maintenance window, so nobody is paged or ticketed" if incident["suppressed"] else None,
+        budget_note=incident["budget_note"],
         timers=[TimerOut(**{k: t[k] for k in TimerOut.model_fields}) for t in timers],
         pages=[PageOut(**{k: p[k] for k in PageOut.model_fields}) for p in pages],
         tickets=[TicketOut(**{k: t[k] for k in TicketOut.model_fields}) for t in tickets],

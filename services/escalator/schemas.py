@@ -113,6 +113,9 @@ class EscalationOut(BaseModel):
     policy: dict = Field(description="The policy snapshot taken when the incident opened.")
     suppressed: bool = Field(default=False, description="Opened inside a maintenance window's scope: no pages, no tickets")
     note: str | None = Field(default=None, description="Why there is no escalation, when there is none by rule")
+    budget_note: str | None = Field(
+        default=None, description="Why the policy snapshot differs from the configuration's: the service's error-budget "
+        "policy, e.g. \"medium → page: checkout's error budget is exhausted (availability: -4 % left)\"")
     timers: list[TimerOut]
     pages: list[PageOut]
     tickets: list[TicketOut]

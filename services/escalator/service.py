@@ -15,6 +15,7 @@ import asyncpg
 import structlog
 
 from services.escalator import repository as repo
+from services.escalator.budget_policy import BudgetOfSlo, adjusted, adjustments, policy_for
 from services.escalator.oncall_config import OnCallConfig, ScheduleSpec, load_yaml, parse, people_updates, schedule_of
 from services.escalator.policy import IncidentState, PlannedStep, PolicyConfig, decide
 from services.escalator.rotation import OnCallWindow, Override, on_call_window
@@ -169,10 +170,32 @@ def planned_of(row: asyncpg.Record) -> PlannedStep:
     )
 
 
-def _routing(event: IncidentEvent, stored: asyncpg.Record | None, config: OnCallConfig, store: ConfigStore):
-    """(schedule, policy snapshot document, the kind to decide on, acknowledged_at) for `event`."""
+async def budget_policies(conn: asyncpg.Connection, opening: list[IncidentEvent], config: OnCallConfig,
+                          store: ConfigStore) -> dict[int, tuple[dict, str]]:
+    """For incidents opening now whose service's error-budget state changes their policy (the
+    configuration's `budget_policy`): incident id -> (the adjusted policy snapshot, why it differs)."""
+    services = sorted({svc for e in opening if (svc := e.labels.get("service"))})
+    if not config.budget_policy or not services:
+        return {}
+    states = await repo.budget_states_of(conn, services)
+    out = {}
+    for event in opening:
+        service = event.labels.get("service")
+        budgets = [BudgetOfSlo(r["slo"], r["state"], r["remaining_fraction"]) for r in states.get(service, [])]
+        changes = adjustments(service=service, policy=policy_for(service, config.budget_policy), budgets=budgets)
+        if changes:
+            out[event.incident_id] = (adjusted(store.policy, changes).model_dump(mode="json"),
+                                      "; ".join(c.reason for c in changes))
+    return out
+
+
+def _routing(event: IncidentEvent, stored: asyncpg.Record | None, config: OnCallConfig, store: ConfigStore,
+             budget: dict[int, tuple[dict, str]] | None = None):
+    """(schedule, policy snapshot document, the kind to decide on, acknowledged_at) for `event`;
+    `budget`: the snapshots the error-budget policy adjusted, by incident."""
     if stored is None:
-        schedule, policy_doc = config.route(event.labels), store.policy_doc
+        schedule = config.route(event.labels)
+        policy_doc = budget[event.incident_id][0] if budget and event.incident_id in budget else store.policy_doc
         # An incident first seen after it opened (the escalator was added later) still escalates.
         kind = "opened" if event.status != "resolved" and event.acknowledged_by is None else event.kind
     else:
@@ -200,6 +223,11 @@ def _steps(event: IncidentEvent, stored: asyncpg.Record | None, *, kind: str, ac
     return decision, steps, ack_timeout
 
 
+def _with_budget(reason: str, budget: tuple[dict, str] | None) -> str:
+    """The decision's reason, with why the error-budget policy changed the plan (when it did)."""
+    return reason if budget is None else f"{reason} (budget policy: {budget[1]})"
+
+
 def _incident_fields(event: IncidentEvent, *, acknowledged_at, schedule: str, policy: dict | str) -> dict:
     """The incident row's columns; `policy` the snapshot document (or its JSON text for the batch's upsert)."""
     return dict(id=event.incident_id, number=event.number, version=event.version, title=event.title,
@@ -217,9 +245,12 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
     if stored is not None and event.version <= stored["version"]:
         return Applied(f"stale: version {event.version} ≤ {stored['version']}", [])
     config = await store.current(conn)
-    schedule, policy_doc, kind, acknowledged_at = _routing(event, stored, config, store)
+    budget = await budget_policies(conn, [event], config, store) if stored is None else {}
+    schedule, policy_doc, kind, acknowledged_at = _routing(event, stored, config, store, budget)
     await repo.upsert_incident(conn, **_incident_fields(event, acknowledged_at=acknowledged_at, schedule=schedule,
                                                         policy=policy_doc), now=now)
+    if budget:
+        await repo.set_budget_notes(conn, {i: note for i, (_doc, note) in budget.items()})
     # A new incident has no timers yet: two round trips saved on the paging path.
     planned = [planned_of(r) for r in await repo.pending_timers(conn, event.incident_id)] if stored else []
     who = await store.who_is_on_call_fn(conn, config, schedule, start=now, end=now + LOOKAHEAD)
@@ -231,7 +262,7 @@ async def apply_incident_event(conn: asyncpg.Connection, event: IncidentEvent, *
         await repo.cancel_pending(conn, event.incident_id, why=decision.reason, now=now)
     await repo.insert_timers(conn, steps, now=now)
     log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
-             version=event.version, decision=decision.reason, timers=len(steps))
+             version=event.version, decision=_with_budget(decision.reason, budget.get(event.incident_id)), timers=len(steps))
     return Applied(decision.reason, due_now=[s.id for s in steps if s.due_at <= now], config=config, who=who)
 
 
@@ -290,6 +321,7 @@ async def apply_incident_events(
     fresh_ids = set(marked["fresh"])
     fresh = [e for e in events if e.event_id in fresh_ids]
     stored_rows = await repo.incidents_for_update(conn, [e.incident_id for e in fresh]) if fresh else {}
+    budget = await budget_policies(conn, [e for e in fresh if e.incident_id not in stored_rows], config, store)
     work = []
     for event in fresh:
         stored = stored_rows.get(event.incident_id)
@@ -297,13 +329,15 @@ async def apply_incident_events(
             log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
                      version=event.version, decision=f"stale: version {event.version} ≤ {stored['version']}", timers=0)
             continue
-        work.append((event, stored, *_routing(event, stored, config, store)))
+        work.append((event, stored, *_routing(event, stored, config, store, budget)))
     if not work:
         return BatchApplied(config, [])
     await repo.upsert_incidents(conn, [
         _incident_fields(event, acknowledged_at=ack, schedule=schedule, policy=store.policy_text(doc))
         for event, _stored, schedule, doc, _kind, ack in work
     ], now=now)
+    if budget:
+        await repo.set_budget_notes(conn, {i: note for i, (_doc, note) in budget.items()})
     known = [event.incident_id for event, stored, *_ in work if stored is not None]
     pending: dict[int, list[PlannedStep]] = {}
     for row in await repo.pending_timers_of(conn, known) if known else []:
@@ -327,7 +361,8 @@ async def apply_incident_events(
         due += [(s, incident, whos[schedule]) for s in sorted(steps, key=lambda s: (s.due_at, s.step))
                 if s.due_at <= now and s.action != "ack_check"]
         log.info("incident event applied", incident_id=event.number, event_id=event.event_id, kind=event.kind,
-                 version=event.version, decision=decision.reason, timers=len(steps))
+                 version=event.version, decision=_with_budget(decision.reason, budget.get(event.incident_id)),
+                 timers=len(steps))
     if cancels:
         await repo.cancel_pending_many(conn, cancels, now=now)
     ticker_due = repo.ticker_due(all_steps, now=now)
