@@ -109,7 +109,7 @@ async def unit_of_work(request: Request, principal: Principal, body: object, wor
         except service.NotFound as exc:
             raise HTTPException(404, detail={"error": "not_found", "message": str(exc)}) from None
         except lifecycle.Refused as exc:
-            raise HTTPException(409, detail={"error": "conflict", "message": str(exc)}) from None
+            raise HTTPException(409, detail={"error": exc.error, "message": str(exc)}) from None
         content = jsonable_encoder(payload)
         if key:
             await repo.put_idempotent(conn, key, principal.name, signature, status_code, content)

@@ -21,6 +21,14 @@ SYSTEM = "vigil"
 class Refused(Exception):
     """The change is not allowed in the incident's current state; the message says why."""
 
+    error = "conflict"
+
+
+class StillFiring(Refused):
+    """Resolving an incident whose alerts still fire needs a confirmation."""
+
+    error = "alerts_firing"
+
 
 @dataclass(frozen=True)
 class Incident:
@@ -104,9 +112,16 @@ def set_status(incident: Incident, *, status: Status, by: str, now: datetime, re
     return Change(after, [Entry("status_changed", text, by)], ["status_changed"])
 
 
-def resolve(incident: Incident, *, by: str, now: datetime, resolution: Resolution) -> Change:
+def resolve(incident: Incident, *, by: str, now: datetime, resolution: Resolution, firing: int = 0,
+            even_if_firing: bool = False) -> Change:
+    """`firing`: how many of its alerts still fire. Resolving then needs `even_if_firing` (the
+    problem may still be there), and the timeline records that it was resolved so."""
     if incident.status == "resolved":
         return Change(incident)
+    alerts = f"{firing} alert{'s' if firing != 1 else ''}"
+    if firing and not even_if_firing:
+        raise StillFiring(f"INC-{incident.id} still has {alerts} firing: resolve it anyway with even_if_firing "
+                          "(the timeline records it), or wait until they resolve")
     after = replace(
         incident,
         status="resolved",
@@ -116,7 +131,8 @@ def resolve(incident: Incident, *, by: str, now: datetime, resolution: Resolutio
         contributing_factors=resolution.contributing_factors or incident.contributing_factors,
         fix_applied=resolution.fix_applied or incident.fix_applied,
     )
-    return Change(after, [Entry("resolved", f"resolved by {by}", by)], ["resolved"])
+    text = f"resolved by {by}" + (f" while {alerts} still fired" if firing else "")
+    return Change(after, [Entry("resolved", text, by)], ["resolved"])
 
 
 def reopen(incident: Incident, *, by: str, reason: str, now: datetime) -> Change:

@@ -165,11 +165,21 @@ async def set_status(request: Request, ref: str, body: SetStatus, principal: Res
 @router.post("/incidents/{ref}/resolve", response_model=IncidentOut, summary="Resolve, with the resolution fields",
              responses=CHANGE)
 async def resolve(request: Request, ref: str, principal: Responder, body: Resolve | None = None) -> JSONResponse:
-    def decide(inc, by, b, now):
-        fields = lifecycle.Resolution(b.root_cause, b.contributing_factors, b.fix_applied)
-        return lifecycle.resolve(inc, by=by, now=now, resolution=fields)
+    """409 `alerts_firing` while alerts of the incident still fire, unless `even_if_firing`."""
+    body = body or Resolve()
+    iid, on_resolved = incident_id(ref), request.state.incidents.on_resolved
+    by = actor(principal, body)
+    fields = lifecycle.Resolution(body.root_cause, body.contributing_factors, body.fix_applied)
 
-    return await lifecycle_route(decide)(request, ref, principal, body or Resolve())
+    async def work(conn, now):
+        firing = await repo.firing_count(conn, iid)
+        row, _ = await service.change_incident(
+            conn, iid, lambda inc: lifecycle.resolve(inc, by=by, now=now, resolution=fields, firing=firing,
+                                                     even_if_firing=body.even_if_firing),
+            now=now, on_resolved=on_resolved)
+        return 200, IncidentOut.from_row(row, now=now)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
 
 
 @router.post("/incidents/{ref}/reopen", response_model=IncidentOut, summary="Reopen a resolved incident", responses=CHANGE)

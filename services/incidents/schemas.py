@@ -61,6 +61,8 @@ class Resolve(Actor):
     root_cause: str | None = Field(default=None, max_length=10_000)
     contributing_factors: str | None = Field(default=None, max_length=10_000)
     fix_applied: str | None = Field(default=None, max_length=10_000)
+    even_if_firing: bool = Field(default=False, description="Resolve although alerts of the incident still fire "
+                                 "(without it: 409 `alerts_firing`); the timeline records it.")
 
 
 class Impact(Actor):

@@ -17,6 +17,7 @@ class Acted:
     ok: bool
     status: int  # the incident service's answer (0: it did not answer)
     message: str
+    error: str = ""  # its error code, e.g. alerts_firing (a resolve that needs a confirmation)
 
 
 class IncidentsClient:
@@ -27,25 +28,41 @@ class IncidentsClient:
             headers={"Authorization": f"Bearer {token}"} if token else {},
         )
 
-    async def act(self, incident_id: int, action: Action, *, by: str, key: str) -> Acted:
-        """Acknowledge or resolve (idempotent by `key`); never raises for the peer's trouble."""
+    async def act(self, incident_id: int, action: Action, *, by: str, key: str, even_if_firing: bool = False) -> Acted:
+        """Acknowledge or resolve (idempotent by `key`); never raises for the peer's trouble.
+        `even_if_firing`: resolve although alerts still fire (the person confirmed it)."""
         if not self.base_url:
             return Acted(False, 0, "the notifier is not connected to the incident service (VIGIL_NOTIFIER_INCIDENTS_URL)")
         try:
             response = await self._http.post(
-                f"/api/v1/incidents/{incident_id}/{PATHS[action]}", json={"by": by}, headers={"Idempotency-Key": key},
+                f"/api/v1/incidents/{incident_id}/{PATHS[action]}",
+                json={"by": by, **({"even_if_firing": True} if even_if_firing else {})}, headers={"Idempotency-Key": key},
             )
         except httpx.HTTPError as exc:
             return Acted(False, 0, f"the incident service did not answer ({type(exc).__name__}); try again")
         if response.status_code == 200:
             return Acted(True, 200, "done")
-        detail = _message(response)
+        detail, error = _message(response), _error(response)
+        if response.status_code == 409 and error == "alerts_firing":  # needs the person's confirmation
+            return Acted(False, 409, detail, error)
         if response.status_code == 409:  # e.g. already resolved: nothing left to do
-            return Acted(True, 409, detail)
-        return Acted(False, response.status_code, detail)
+            return Acted(True, 409, detail, error)
+        return Acted(False, response.status_code, detail, error)
 
     async def close(self) -> None:
         await self._http.aclose()
+
+
+def _error(response: httpx.Response) -> str:
+    """The error code of a Vigil error body (`{"error", "message"}`, or inside FastAPI's `detail`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail")
+    return str((detail if isinstance(detail, dict) else body).get("error") or "")
 
 
 def _message(response: httpx.Response) -> str:

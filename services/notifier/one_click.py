@@ -72,16 +72,25 @@ async def confirm(request: Request, token: str) -> HTMLResponse:
 
 
 @router.post("/ack/{token}", response_class=HTMLResponse, summary="Act on a one-click link (acknowledge or resolve)")
-async def act(request: Request, token: str) -> HTMLResponse:
+async def act(request: Request, token: str, even_if_firing: bool = False) -> HTMLResponse:
+    """`even_if_firing`: the person confirmed resolving although its alerts still fire."""
     claim = _claim(request, token)
     if isinstance(claim, HTMLResponse):
         return claim
     number, _title = await _incident_title(request, claim.incident_id)
+    confirmed = even_if_firing and claim.action == "resolve"
     acted = await request.state.notifier.incidents.act(
-        claim.incident_id, claim.action, by=f"{claim.person} (link)", key=_key(token),
+        claim.incident_id, claim.action, by=f"{claim.person} (link)", key=_key(token) + ("-anyway" if confirmed else ""),
+        even_if_firing=confirmed,
     )
     log.info("one-click link used", incident_id=number, person=claim.person, action=claim.action, ok=acted.ok,
              status=acted.status)
+    if acted.error == "alerts_firing":
+        return _page(f"{number} is not resolved yet", f"<p>{html.escape(acted.message)}.</p>"
+                     "<p class=muted>Its alerts say the problem may still be there. Resolve it anyway only if you "
+                     "know it is over; the timeline records that you did.</p>"
+                     "<form method=post action=\"?even_if_firing=true\"><button type=submit>Resolve anyway</button></form>",
+                     409)
     if not acted.ok:
         return _page(f"{number} was not {VERBS[claim.action][1]}", f"<p>{html.escape(acted.message)}</p>",
                      503 if acted.status in (0, 502, 503, 504) else 409)

@@ -59,10 +59,13 @@ def resolve(
     root_cause: str = typer.Option(None, "--root-cause", help="What caused it."),
     contributing: str = typer.Option(None, "--contributing-factors", help="What made it worse or possible."),
     fix: str = typer.Option(None, "--fix", help="The fix applied."),
+    even_if_firing: bool = typer.Option(False, "--even-if-firing",
+                                        help="Resolve although its alerts still fire (refused without it)."),
     url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON,
 ) -> None:
     """Resolve, with the resolution fields (a SEV1/SEV2 gets a postmortem draft from them)."""
-    body = {"root_cause": root_cause, "contributing_factors": contributing, "fix_applied": fix}
+    body = {"root_cause": root_cause, "contributing_factors": contributing, "fix_applied": fix,
+            "even_if_firing": even_if_firing or None}
     _change(ref, "resolve", {k: v for k, v in body.items() if v is not None}, url, token, as_json)
 
 

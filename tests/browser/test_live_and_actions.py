@@ -92,7 +92,8 @@ def test_a_critical_alert_appears_in_the_open_list_within_a_second_without_reloa
     assert all(m["after_kafka_ms"] <= LIVE_BUDGET_MS and m["after_api_ms"] <= LIVE_BUDGET_MS for m in measured), measured
     # Resolved again, so that the later pages (and screenshots) show only the seeded incidents.
     for m in measured[1:]:
-        assert stack.admin_api.post(f"/api/v1/incidents/{m['number']}/resolve", json={}).status_code == 200
+        assert stack.admin_api.post(f"/api/v1/incidents/{m['number']}/resolve",
+                                    json={"even_if_firing": True}).status_code == 200  # its alert still fires
     LIVE["numbers"] = [m["number"] for m in measured]
 
 
@@ -120,13 +121,21 @@ def test_resolving_records_the_resolution_fields(console_stack, alice_list):
     page.fill("#root-cause", "The payment provider's TLS certificate expired.")
     page.fill("#contributing-factors", "No expiry monitoring on third-party endpoints.")
     page.fill("#fix-applied", "Pinned the renewed certificate; added an expiry alert.")
+    # Its alert still fires (Alertmanager has not sent the resolve): the form asks for a confirmation,
+    # and resolving without it is refused with a sentence saying what to do.
+    assert "still fires" in page.get_by_test_id("firing-warning").inner_text()
+    refused = page.request.post(f"/incidents/{number}/resolve", form={
+        "csrf_token": page.locator("#resolve-form input[name=csrf_token]").input_value(), "fix_applied": "x"})
+    assert refused.status == 409 and "Its alerts still fire" in refused.text() and "Resolve anyway" in refused.text()
+    page.check("#even-if-firing")
     page.get_by_test_id("resolve").click()
     page.wait_for_url(f"**/incidents/{number}?done=resolved*")
     assert page.get_by_test_id("incident-status").inner_text() == "Resolved"
     assert "TLS certificate expired" in page.locator(".resolution").inner_text()
     incident = console_stack.admin_api.get(f"/api/v1/incidents/{number}").json()
     assert incident["status"] == "resolved"
-    assert [t["actor"] for t in incident["timeline"] if t["kind"] == "resolved"] == ["alice"]
+    assert [(t["actor"], t["text"]) for t in incident["timeline"] if t["kind"] == "resolved"] == [
+        ("alice", "resolved by alice while 1 alert still fired")]
     assert incident["root_cause"] == "The payment provider's TLS certificate expired."
     assert incident["fix_applied"] == "Pinned the renewed certificate; added an expiry alert."
     assert page.get_by_test_id("actions").locator("details.resolve").count() == 0

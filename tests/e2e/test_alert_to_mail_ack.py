@@ -108,4 +108,15 @@ async def test_the_primary_gets_an_email_acknowledges_from_its_link_and_the_back
         return any("email" in t and primary in t for t in texts)
 
     wait_for(timeline_has_the_email, timeout_s=20, what="the delivery in the incident's timeline")
+
+    # Its Resolve link while the alert still fires: a question first, then resolved on "Resolve anyway".
+    resolve_link = next(link for link in links if "resolve" in browser.get(link).text.lower() and link != ack_link)
+    asked = browser.post(resolve_link)
+    assert asked.status_code == 409 and "is not resolved yet" in asked.text and "Resolve anyway" in asked.text, asked.text
+    assert inc.get(f"/api/v1/incidents/{incident['id']}").json()["status"] != "resolved"
+    anyway = browser.post(resolve_link, params={"even_if_firing": "true"})
+    assert anyway.status_code == 200 and "resolved" in anyway.text.lower(), anyway.text
+    resolved = inc.get(f"/api/v1/incidents/{incident['id']}").json()
+    assert resolved["status"] == "resolved"
+    assert any(t["text"] == f"resolved by {primary} (link) while 1 alert still fired" for t in resolved["timeline"])
     browser.close()

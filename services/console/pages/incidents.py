@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -178,7 +179,8 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
         statuses=rendering.STATUSES, escalation=escalation, escalation_note=escalation_note,
         pending=rendering.pending_steps(escalation, ctx.clock()) if escalation else [],
         alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], links) for a in incident["alerts"]],
-        postmortem=postmortem, postmortem_text=rendering.needs_postmortem(incident, postmortem, (policy or {}).get("sevs")))
+        postmortem=postmortem, postmortem_text=rendering.needs_postmortem(incident, postmortem, (policy or {}).get("sevs")),
+        firing_alerts=sum(1 for a in incident["alerts"] if a["status"] == "firing"))
 
 
 async def _act(request: Request, post: FormPost, ref: str, action: str, body: dict, done: str) -> Response:
@@ -225,7 +227,15 @@ async def set_status(request: Request, ref: str, post: Responding) -> Response:
 @router.post("/incidents/{ref}/resolve")
 async def resolve(request: Request, ref: str, post: Responding) -> Response:
     body = {name: _text(post, name) for name in ("root_cause", "contributing_factors", "fix_applied")}
-    return await _act(request, post, ref, "resolve", body, "resolved")
+    body["even_if_firing"] = post.form.get("even_if_firing") == "true"
+    try:
+        return await _act(request, post, ref, "resolve", body, "resolved")
+    except PeerError as exc:
+        if exc.peer_status != 409 or not re.search(r"still has \d+ alerts? firing", exc.message):
+            raise
+        raise PageError(409, "Its alerts still fire", f"{exc.message.split(':')[0]}. If you know the problem is over, "
+                        "go back, tick “Resolve anyway” on the resolve form and resolve again: the timeline records "
+                        "it.") from None
 
 
 @router.post("/incidents/{ref}/reopen")

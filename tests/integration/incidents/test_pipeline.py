@@ -235,6 +235,23 @@ async def test_a_flapping_alert_keeps_its_incident_open_and_resumes_escalation_o
         assert kinds().count("alerts_resolved") == 2
 
 
+async def test_resolving_an_incident_whose_alert_still_fires_needs_a_confirmation(pipeline):
+    am, api = pipeline
+    run = run_id()
+    firing = unique_payload("01-single-firing.json", run)
+    firing["alerts"][0]["labels"]["severity"] = "critical"
+    assert am.post(WEBHOOK, content=json.dumps(firing)).status_code == 200
+    [incident] = wait_for(lambda: incidents_of_run(api, run), what="incident")
+    refused = api.post(f"/api/v1/incidents/{incident['id']}/resolve", json={"fix_applied": "restarted"})
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"] == "alerts_firing"
+    assert "still has 1 alert firing" in refused.json()["message"]
+    done = api.post(f"/api/v1/incidents/{incident['id']}/resolve", json={"fix_applied": "restarted", "even_if_firing": True})
+    assert done.status_code == 200 and done.json()["status"] == "resolved", done.text
+    assert any(t["kind"] == "resolved" and t["text"].endswith("while 1 alert still fired")
+               for t in detail(api, incident["id"])["timeline"])
+
+
 async def test_pages_and_tickets_are_written_into_the_timeline_once(pipeline, kafka_broker, topic_prefix):
     _, api = pipeline
     declared = api.post("/api/v1/incidents", json={"title": "Checkout errors reported", "severity": 2}).json()

@@ -219,3 +219,12 @@ def test_flapping_and_stable_again_say_what_they_mean():
     assert started.entries[0].text.startswith("flapping: its alerts changed state 6 times within 30 min")
     ended = lc.flapping_ended(BASE, window=timedelta(minutes=30), firing=0)
     assert ended.entries[0].text == "stable again: no alert changes for 30 min (every alert resolved)"
+
+
+def test_resolving_while_alerts_fire_needs_a_confirmation_and_the_timeline_says_so():
+    with pytest.raises(lc.StillFiring, match="still has 2 alerts firing"):
+        lc.resolve(BASE, by="alice", now=NOW, resolution=lc.Resolution(), firing=2)
+    change = lc.resolve(BASE, by="alice", now=NOW, resolution=lc.Resolution(), firing=1, even_if_firing=True)
+    assert change.incident.status == "resolved" and change.events == ["resolved"]
+    assert change.entries[0].text == "resolved by alice while 1 alert still fired"
+    assert lc.resolve(BASE, by="alice", now=NOW, resolution=lc.Resolution()).entries[0].text == "resolved by alice"
