@@ -70,7 +70,8 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         )
         # Scheduled reports: each (kind, period) produced once, whatever the replicas (ops/ticker.py).
         scheduler = ReportScheduler(rt.pool, ops, schedule, clock, recipients=tuple(settings.incidents_report_recipients),
-                                    console_url=settings.incidents_public_url)
+                                    console_url=settings.incidents_public_url,
+                                    postmortem_reminder_days=settings.incidents_postmortem_reminder_days)
         rt.work.every("report-schedule", scheduler.tick, interval_s=settings.incidents_schedule_check_s, timeout_s=120.0)
         return {"incidents": ctx, "ops": ops, "grouping": rules}
 

@@ -76,6 +76,12 @@ class IncidentsSettings(ApiTokenSettings):
     incidents_monthly_review_at: str = Field(
         default="10:00", description="When the monthly review of the month before is produced, on the first business "
         "day of the month (HH:MM), or 'off'.")
+    incidents_reminders_at: str = Field(
+        default="08:30", description="When the daily reminder digests of a business day go out (HH:MM), or 'off' "
+        "(docs/operations.md \"Reminders\").")
+    incidents_postmortem_reminder_days: int = Field(
+        default=5, ge=1, le=365, description="An unpublished postmortem this many days after its incident resolved "
+        "is in its commander's reminder digest.")
     incidents_business_country: str | None = Field(
         default=None, description="ISO 3166-1 country whose public holidays are not business days (e.g. US, DE); "
         "empty: only weekends.")

@@ -4,7 +4,8 @@ The seed's calendar, each rule a wall-clock time in the report zone (or off):
 - the daily check of day D at 09:00 on D, on business days only (no check on a weekend or a
   public holiday of the configured country);
 - the weekly review of ISO week W on the Monday after it at 10:00 (any weekday can be set);
-- the monthly review of month M on the first business day of the month after it at 10:00.
+- the monthly review of month M on the first business day of the month after it at 10:00;
+- the reminder digests of day D (ops/reminders.py) at 08:30 on D, on business days only.
 
 A (kind, period) is due once, at `due_at`; the ticker keeps one durable row per (kind, period).
 Catch-up after downtime produces only the latest period due (`latest_due`), never every period
@@ -20,7 +21,8 @@ from datetime import date, datetime, time, timedelta
 from services.incidents.ops.reports import Period, day_period, local_day, month_period, parse_month, week_period
 from shared.business_calendar import BusinessCalendar, local_instant
 
-KINDS = ("daily_check", "weekly_review", "monthly_review")
+KINDS = ("daily_check", "weekly_review", "monthly_review", "reminders")
+DAILY = frozenset({"daily_check", "reminders"})  # one period a day, business days only
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How far the search for a due time looks, in periods: a business calendar with no business day in
 # ten years is refused by the calendar itself; this only bounds the loops.
@@ -72,7 +74,7 @@ class Due:
 
 def period_of(kind: str, label: str, zone: str) -> Period:
     """The period a stored label names: `2026-12-07`, `2026-W49`, `2026-12`."""
-    if kind == "daily_check":
+    if kind in DAILY:
         return day_period(date.fromisoformat(label), zone)
     if kind == "weekly_review":
         year, _, week = label.partition("-W")
@@ -86,7 +88,7 @@ def due_at(schedule: ReportSchedule, kind: str, period: Period) -> datetime | No
     rule = schedule.rules.get(kind)
     if rule is None:
         return None
-    if kind == "daily_check":
+    if kind in DAILY:
         day = period.first_day
         return local_instant(day, rule.at, schedule.zone) if schedule.calendar.is_business_day(day) else None
     if kind == "weekly_review":
@@ -100,7 +102,7 @@ def due_at(schedule: ReportSchedule, kind: str, period: Period) -> datetime | No
 
 
 def _step(kind: str, period: Period, zone: str, direction: int) -> Period:
-    if kind == "daily_check":
+    if kind in DAILY:
         return day_period(period.first_day + timedelta(days=direction), zone)
     if kind == "weekly_review":
         return week_period(period.first_day + timedelta(days=7 * direction), zone)
@@ -109,7 +111,7 @@ def _step(kind: str, period: Period, zone: str, direction: int) -> Period:
 
 
 def _period_containing(kind: str, day: date, zone: str) -> Period:
-    if kind == "daily_check":
+    if kind in DAILY:
         return day_period(day, zone)
     if kind == "weekly_review":
         return week_period(day, zone)
@@ -189,7 +191,7 @@ def on_claimed(schedule: ReportSchedule, kind: str, period: str, now: datetime) 
 
 
 TITLES = {"daily_check": "Daily operations check", "weekly_review": "Weekly operations review",
-          "monthly_review": "Monthly operations review"}
+          "monthly_review": "Monthly operations review", "reminders": "Reminders"}
 _STATUS_WORDS = (("fail", "Failing"), ("warn", "To look at"), ("no_data", "No data"), ("unknown", "Unknown"),
                  ("not_checked", "Not checked"))
 
@@ -224,6 +226,6 @@ def report_schedule(settings) -> ReportSchedule:
     calendar = BusinessCalendar(zone=settings.incidents_report_zone, country=settings.incidents_business_country or None,
                                 subdivision=settings.incidents_business_subdivision or None)
     texts = {"daily_check": settings.incidents_daily_check_at, "weekly_review": settings.incidents_weekly_review_at,
-             "monthly_review": settings.incidents_monthly_review_at}
+             "monthly_review": settings.incidents_monthly_review_at, "reminders": settings.incidents_reminders_at}
     return ReportSchedule(zone=settings.incidents_report_zone, calendar=calendar,
                           rules={kind: parse_rule(kind, text) for kind, text in texts.items()})

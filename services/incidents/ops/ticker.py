@@ -5,7 +5,8 @@ produce the report; or — the service was down over several periods — mark th
 superseded and produce the latest one instead; or move a row the changed rules now put later. Producing is one transaction: the row is marked done
 first (a second producer finds it done and stops), the report is computed and stored as
 `POST /api/v1/reports/…` stores it (what people wrote stays), and `ReportPublished` goes into the
-outbox for the notifier. A failing tick is logged and retried by the supervisor; the lease lets
+outbox for the notifier. The reminders kind is the same timer producing, instead of a report, one
+digest per person (ops/reminders.py), each a `ReportPublished` addressed to that person. A failing tick is logged and retried by the supervisor; the lease lets
 another replica take over a row whose producer died."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import structlog
 from prometheus_client import Counter
 
 from services.incidents import repository as incident_repo
-from services.incidents.ops import report_timers, service
+from services.incidents.ops import reminders, reminders_repository, report_timers, service
 from services.incidents.ops.schedule import Due, ReportSchedule, Reschedule, Supersede, announcement, next_due, on_claimed
 from shared.clock import Clock
 from shared.events import ReportPublished
@@ -49,6 +50,7 @@ class ReportScheduler:
     console_url: str | None = None
     lease: timedelta = timedelta(minutes=5)
     batch: int = 10
+    postmortem_reminder_days: int = reminders.DEFAULT_POSTMORTEM_AFTER_DAYS
 
     async def tick(self) -> int:
         """One round; returns how many reports it produced."""
@@ -89,6 +91,8 @@ class ReportScheduler:
 
     async def produce(self, due: Due, now: datetime) -> bool:
         """Compute, store and publish `due`'s report, once: False when its row was done already."""
+        if due.kind == "reminders":
+            return await self.send_reminders(due, now)
         inputs = await service.peer_inputs(self.ops.peers, kind=due.kind)  # before the transaction: peers may be slow
         self_ok = await self.ops.self_check() if due.kind == "daily_check" else True
         async with self.pool.acquire() as conn, conn.transaction():
@@ -108,4 +112,33 @@ class ReportScheduler:
         REPORTS_PRODUCED.labels(kind=due.kind).inc()
         log.info("report produced", kind=due.kind, period=due.period.label, due_at=due.due_at.isoformat(),
                  late_s=round((now - due.due_at).total_seconds()), recipients=len(self.recipients))
+        return True
+
+    async def send_reminders(self, due: Due, now: datetime) -> bool:
+        """Publish the day's reminder digests, one per person with something due, once: False when
+        the day's row was done already. The digest's event id is (person, day): a second producer
+        would publish nothing the notifier has not seen."""
+        day = due.period.first_day
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await report_timers.finish(conn, kind=due.kind, period=due.period.label, now=now, outcome="produced"):
+                return False
+            digests = reminders.digests(
+                calendar=self.schedule.calendar, day=day, now=now,
+                action_items=await reminders_repository.open_action_items(conn),
+                postmortems=await reminders_repository.unpublished_postmortems(conn),
+                runbooks=await reminders_repository.runbooks_with_review(conn),
+                postmortem_after_days=self.postmortem_reminder_days,
+            )
+            for digest in digests:
+                title, summary = reminders.digest_text(digest)
+                event = ReportPublished(
+                    event_id=digest.event_id, occurred_at=now, source="incidents", kind="reminders", period=day.isoformat(),
+                    title=title[:200], summary=summary[:2000],
+                    url=f"{self.console_url}/operations/action-items" if self.console_url else None,
+                    recipients=(digest.person,),
+                )
+                await enqueue(conn, schema=incident_repo.SCHEMA, event=event, ce_source=CE_SOURCE)
+        REPORTS_PRODUCED.labels(kind=due.kind).inc()
+        log.info("reminders sent", day=day.isoformat(), people=len(digests), due_at=due.due_at.isoformat(),
+                 late_s=round((now - due.due_at).total_seconds()))
         return True

@@ -18,7 +18,7 @@ from tests.support import ManualClock
 
 NY = ZoneInfo("America/New_York")
 SCHEDULE = {"incidents_report_zone": "America/New_York", "incidents_business_country": "US",
-            "incidents_schedule_check_s": 0.05, "incidents_public_url": "http://console.test"}
+            "incidents_schedule_check_s": 0.05, "incidents_public_url": "http://console.test", "incidents_reminders_at": "off"}
 PRODUCED = re.compile(r'^vigil_incidents_reports_produced_total\{kind="(\w+)"\} (\S+)$', re.MULTILINE)
 
 

@@ -36,7 +36,7 @@ async def test_the_daily_check_is_mailed_to_an_address_and_a_person_with_its_lin
     ), running_incidents(
         clock=clock, incidents_report_zone="America/New_York", incidents_business_country="US",
         incidents_schedule_check_s=0.05, incidents_public_url="https://console.example",
-        incidents_report_recipients=["ops@example.com", "erin"], incidents_weekly_review_at="off",
+        incidents_report_recipients=["ops@example.com", "erin"], incidents_weekly_review_at="off", incidents_reminders_at="off",
         incidents_monthly_review_at="off",
     ) as incidents:
         await publish(kafka_broker, topic_prefix, erin)

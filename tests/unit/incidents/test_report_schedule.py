@@ -19,7 +19,7 @@ NY = "America/New_York"
 
 
 def schedule(zone: str = NY, country: str | None = "US", **rules: str | None) -> ReportSchedule:
-    texts = {"daily_check": "09:00", "weekly_review": "mon 10:00", "monthly_review": "10:00", **rules}
+    texts = {"daily_check": "09:00", "weekly_review": "mon 10:00", "monthly_review": "10:00", "reminders": "off", **rules}
     return ReportSchedule(zone=zone, calendar=BusinessCalendar(zone=zone, country=country),
                           rules={k: parse_rule(k, texts[k]) for k in KINDS})
 
@@ -129,16 +129,17 @@ TIMES = st.times().map(lambda t: t.replace(second=0, microsecond=0))
 @given(zone=ZONES, now=INSTANTS, at=TIMES, kind=st.sampled_from(KINDS))
 def test_next_and_latest_due_bracket_now_and_nothing_falls_between(zone, now, at, kind):
     texts = {"daily_check": at.strftime("%H:%M"), "weekly_review": at.strftime("wed %H:%M"),
-             "monthly_review": at.strftime("%H:%M")}
+             "monthly_review": at.strftime("%H:%M"), "reminders": at.strftime("%H:%M")}
     s = ReportSchedule(zone=zone, calendar=BusinessCalendar(zone=zone, country="DE"),
                        rules={k: parse_rule(k, texts[k]) for k in KINDS})
     latest, following = latest_due(s, kind, now), next_due(s, kind, now)
     assert latest.due_at <= now < following.due_at
     assert next_due(s, kind, latest.due_at - timedelta(microseconds=1)) == latest
     assert next_due(s, kind, latest.due_at) == following  # consecutive: no period is skipped between them
-    assert latest.period.end <= following.period.start or kind == "daily_check"
-    assert following.due_at >= following.period.end or kind == "daily_check"
-    if kind == "daily_check":
+    daily = kind in ("daily_check", "reminders")  # due during the day they are about, business days only
+    assert latest.period.end <= following.period.start or daily
+    assert following.due_at >= following.period.end or daily
+    if daily:
         assert s.calendar.is_business_day(following.period.first_day)
 
 
