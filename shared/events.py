@@ -242,6 +242,11 @@ class IncidentEvent(Event):
         return deterministic_id("incident", str(incident_id), str(version), kind)
 
 
+POLICY_NOTE_MAX = 1000
+POLICY_NOTE_TEXT = ("Set when the error-budget policy changed the incident's escalation when it opened: why, e.g. "
+                    "\"medium → page: checkout's error budget is exhausted (availability: -4 % left)\".")
+
+
 class PageRequested(Event):
     """The escalator asks the paging pipeline to reach a person. `page_id` is deterministic per
     (incident, escalation step, person): a replay or a second replica never pages twice."""
@@ -266,6 +271,7 @@ class PageRequested(Event):
     links: dict[str, str] = Field(default_factory=dict, description="e.g. incident (API), runbook, generator URLs")
     late: str | None = Field(default=None, max_length=500, description="Set when the page is sent late, after a gap "
                              "in which the escalator could not act: how late, why, and which earlier pages were skipped.")
+    policy_note: str | None = Field(default=None, max_length=POLICY_NOTE_MAX, description=POLICY_NOTE_TEXT)
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()
@@ -284,6 +290,7 @@ class TicketRequested(Event):
     title: str
     due_at: AwareDatetime
     assignee: str | None = None
+    policy_note: str | None = Field(default=None, max_length=POLICY_NOTE_MAX, description=POLICY_NOTE_TEXT)
 
     def kafka_key(self) -> bytes:
         return str(self.incident_id).encode()

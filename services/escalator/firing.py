@@ -24,7 +24,7 @@ from services.escalator.incidents_client import IncidentsClient
 from services.escalator.oncall_config import OnCallConfig
 from services.escalator.policy import CATCH_UP_AFTER, IncidentState, PlannedStep, catch_up, decide
 from services.escalator.service import CE_SOURCE, BatchApplied, ConfigStore, DueNow, Who, planned_of
-from shared.events import PageRequested, TicketRequested
+from shared.events import POLICY_NOTE_MAX, PageRequested, TicketRequested
 from shared.metrics import own_registry
 from shared.outbox import channel, enqueue, enqueue_many, outbox_row
 
@@ -70,6 +70,13 @@ def links_for(link_base: str | None, incident_id: int) -> dict[str, str]:
     return {"incident": f"{link_base}/{incident_id}"} if link_base else {}
 
 
+def policy_note(incident) -> str | None:
+    """Why the error-budget policy changed the incident's escalation (its `budget_note`), carried by
+    each of its pages and tickets so the incident service can put it into the timeline (once)."""
+    note = incident.get("budget_note")
+    return note if note is None or len(note) <= POLICY_NOTE_MAX else note[:POLICY_NOTE_MAX - 1] + "…"
+
+
 def on_call(step: PlannedStep, who: Who, now: datetime) -> tuple[str, ...]:
     """The people on call for the step's role at `now`, each once."""
     return tuple(dict.fromkeys(who(step.role, now)))
@@ -82,7 +89,7 @@ def page_of(step: PlannedStep, person: str, page_id: str, *, timer_id: str, reas
         channel=step.action, reason=reason, step=max(step.step, 0), repetition=step.repetition,
         contact=config.contact(person), due_at=step.due_at, links=links_for(link_base, incident["id"]),
         occurred_at=now, source="escalator", incident_id=incident["id"], number=incident["number"],
-        severity=incident["severity"], title=incident["title"], late=late,
+        severity=incident["severity"], title=incident["title"], late=late, policy_note=policy_note(incident),
     )
     columns = dict(page_id=page_id, timer_id=timer_id, incident_id=incident["id"], target=person, role=step.role,
                    channel=step.action, reason=reason, due_at=step.due_at)
@@ -148,7 +155,7 @@ async def fire_timer(
             ticket = TicketRequested(
                 event_id=ticket_id, ticket_id=ticket_id, due_at=step.ticket_due_at, assignee=assignee, occurred_at=now,
                 source="escalator", incident_id=incident["id"], number=number, severity=incident["severity"],
-                title=incident["title"],
+                title=incident["title"], policy_note=policy_note(incident),
             )
             await enqueue(conn, schema=repo.SCHEMA, event=ticket, ce_source=CE_SOURCE)
             log.info("ticket opened", incident_id=number, person=assignee, step=step.step, ticket_id=ticket_id,

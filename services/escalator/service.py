@@ -356,7 +356,8 @@ async def apply_incident_events(
         if decision.cancel_all and stored is not None:
             cancels.append((event.incident_id, decision.reason))
         all_steps += steps
-        incident = dict(id=event.incident_id, number=event.number, severity=event.severity, title=event.title, schedule=schedule)
+        incident = dict(id=event.incident_id, number=event.number, severity=event.severity, title=event.title, schedule=schedule,
+                        budget_note=stored["budget_note"] if stored is not None else budget.get(event.incident_id, (None, None))[1])
         # The order the one-by-one path fires them in (LOCK_PENDING): by due time, then step.
         due += [(s, incident, whos[schedule]) for s in sorted(steps, key=lambda s: (s.due_at, s.step))
                 if s.due_at <= now and s.action != "ack_check"]

@@ -1,7 +1,8 @@
 """The units of work of the page, ticket and delivery consumers: the pages and tickets the escalator
 requested and what the notifier's deliveries came to, written into their incident's timeline once
-per page (ticket) id and delivery event id, inside the caller's transaction. `delivery_text` is the
-pure wording of a delivery."""
+per page (ticket) id and delivery event id, inside the caller's transaction; a page or ticket whose
+escalation the error-budget policy changed adds why, once per incident. `page_entry`, `ticket_entry`,
+`policy_entry` and `delivery_text` are the pure wording."""
 
 from __future__ import annotations
 
@@ -16,22 +17,46 @@ from shared.clock import Clock
 from shared.events import DeliveryUpdated, PageRequested, TicketRequested
 
 
+def policy_entry(event: PageRequested | TicketRequested) -> tuple[Entry, str] | None:
+    """PURE: the timeline line saying why the error-budget policy changed the incident's escalation,
+    e.g. "escalation changed by the error-budget policy: medium → page: checkout's error budget is
+    exhausted (availability: -4 % left)", with its dedup key: one line per incident, however many
+    of its pages and tickets carry the note."""
+    if not event.policy_note:
+        return None
+    entry = Entry("budget_policy", f"escalation changed by the error-budget policy: {event.policy_note}", "escalator")
+    return entry, f"budget-policy:{event.incident_id}"
+
+
+def page_entry(page: PageRequested) -> Entry:
+    """PURE: "paged <who> (<reason>)", or "notified …" for a non-paging notification."""
+    verb = "paged" if page.channel == "page" else "notified"
+    return Entry("page", f"{verb} {page.target} ({page.reason})", "escalator")
+
+
+def ticket_entry(ticket: TicketRequested) -> Entry:
+    """PURE: "ticket <id> due <when>"."""
+    return Entry("ticket", f"ticket {ticket.ticket_id} due {ticket.due_at.isoformat()}", "escalator")
+
+
+async def _record(conn: asyncpg.Connection, event: PageRequested | TicketRequested, entry: Entry, *, dedup_key: str) -> bool:
+    """Write the entry of a page or ticket into its incident's timeline once per `dedup_key`,
+    preceded (once per incident) by why the error-budget policy changed the escalation."""
+    if await repo.get_incident_row(conn, event.incident_id) is None:
+        return False
+    if (policy := policy_entry(event)) is not None:
+        await repo.add_timeline(conn, event.incident_id, [policy[0]], at=event.occurred_at, dedup_key=policy[1])
+    await repo.add_timeline(conn, event.incident_id, [entry], at=event.occurred_at, dedup_key=dedup_key)
+    return True
+
+
 async def record_page(conn: asyncpg.Connection, page: PageRequested, *, now: datetime) -> bool:
     """Write "paged <who> (<reason>)" into the incident's timeline, once per page id."""
-    if await repo.get_incident_row(conn, page.incident_id) is None:
-        return False
-    verb = "paged" if page.channel == "page" else "notified"
-    entry = Entry("page", f"{verb} {page.target} ({page.reason})", "escalator")
-    await repo.add_timeline(conn, page.incident_id, [entry], at=page.occurred_at, dedup_key=f"page:{page.page_id}")
-    return True
+    return await _record(conn, page, page_entry(page), dedup_key=f"page:{page.page_id}")
 
 
 async def record_ticket(conn: asyncpg.Connection, ticket: TicketRequested, *, now: datetime) -> bool:
-    if await repo.get_incident_row(conn, ticket.incident_id) is None:
-        return False
-    entry = Entry("ticket", f"ticket {ticket.ticket_id} due {ticket.due_at.isoformat()}", "escalator")
-    await repo.add_timeline(conn, ticket.incident_id, [entry], at=ticket.occurred_at, dedup_key=f"ticket:{ticket.ticket_id}")
-    return True
+    return await _record(conn, ticket, ticket_entry(ticket), dedup_key=f"ticket:{ticket.ticket_id}")
 
 
 async def record_pages(conn: asyncpg.Connection, pages: Sequence[PageRequested], *, clock: Clock) -> None:

@@ -1,7 +1,8 @@
 """The escalator's error-budget policy end to end, against a real SLO service, broker and
 PostgreSQL: the SLO service publishes its services' budget states on vigil.budgets.v1, the
 escalator stores them, and a medium incident of a service whose budget is exhausted pages its
-primary (the escalation view says why), while one of a healthy service is ticketed as configured."""
+primary (the escalation view says why, and so does the page, for the incident's timeline), while one
+of a healthy service is ticketed as configured."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ async def test_a_medium_incident_pages_when_its_services_budget_is_exhausted_and
         assert (page.target, page.role, page.reason) == ("bob", "primary", "initial")
         view = escalation(api, spent_iid)
         assert view["budget_note"] == f"medium → page: {SPENT}'s error budget is exhausted (error-rate: -4900 % left)"
+        assert page.policy_note == view["budget_note"], "the page carries why, for the incident's timeline"
         assert view["policy"]["medium"]["steps"][0]["action"] == "page"
 
         view = wait_for(lambda: (v := escalation(api, healthy_iid)).get("timers") and v, what="the healthy incident planned")

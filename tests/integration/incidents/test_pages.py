@@ -1,11 +1,13 @@
 """Pages and tickets from the escalator go into the timeline once per page (ticket) id, also when a
 consumer poll is folded in one transaction and when the topic is read again from the start (a new
-consumer group: a replay). Real PostgreSQL and a real broker."""
+consumer group: a replay); why the error-budget policy changed an incident's escalation, once per
+incident. Real PostgreSQL and a real broker."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -56,11 +58,20 @@ async def entries(conn: asyncpg.Connection, run: str) -> list[asyncpg.Record]:
     )
 
 
-async def test_a_poll_of_pages_and_tickets_is_one_transaction_and_a_replay_adds_nothing(postgres_server):
+@asynccontextmanager
+async def migrated(postgres_server):
+    """A connection to a new database with the incident service's schema."""
     conn = await asyncpg.connect(create_database(postgres_server))
     await repository.init_connection(conn)
     try:
         await migrate(conn, schema=repository.SCHEMA, directory=MIGRATIONS)
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def test_a_poll_of_pages_and_tickets_is_one_transaction_and_a_replay_adds_nothing(postgres_server):
+    async with migrated(postgres_server) as conn:
         first, second = await declare(conn, "one"), await declare(conn, "two")
         run = uuid.uuid4().hex[:6]
         pages = [page(first, 1, run), page(second, 1, run), page(first, 1, run), page(first, 2, run),
@@ -77,8 +88,33 @@ async def test_a_poll_of_pages_and_tickets_is_one_transaction_and_a_replay_adds_
             (first, "page", "paged person-2 (initial)"),
             (second, "ticket", f"ticket T-{run}-{second}-1 due {(NOW + timedelta(days=1)).isoformat()}"),
         ]
-    finally:
-        await conn.close()
+
+
+async def test_the_error_budget_policys_note_is_one_timeline_entry_per_incident_before_its_first_page(postgres_server):
+    async with migrated(postgres_server) as conn:
+        noted, plain = await declare(conn, "noted"), await declare(conn, "plain")
+        run = uuid.uuid4().hex[:6]
+        note = "medium → page: checkout's error budget is exhausted (availability: -4 % left)"
+        # Two people paged at once (a handoff overlap), a later page and a ticket: all carry the note.
+        pages = [page(noted, 1, run).model_copy(update={"policy_note": note}),
+                 page(noted, 1, run).model_copy(update={"page_id": f"pg-{run}-{noted}-1b", "target": "person-1b",
+                                                        "policy_note": note}),
+                 page(noted, 2, run).model_copy(update={"policy_note": note}), page(plain, 1, run)]
+        for _ in range(2):  # the poll read again: nothing twice
+            async with conn.transaction():
+                await paging.record_pages(conn, pages, clock=lambda: NOW)
+                await paging.record_tickets(conn, [ticket(noted, 3, run).model_copy(update={"policy_note": note})],
+                                            clock=lambda: NOW)
+        rows = await conn.fetch("SELECT incident_id, kind, text FROM incidents.timeline_entry "
+                                "WHERE incident_id = ANY($1::bigint[]) AND actor = 'escalator' ORDER BY id", [noted, plain])
+        assert [(r["incident_id"], r["kind"], r["text"]) for r in rows] == [
+            (noted, "budget_policy", f"escalation changed by the error-budget policy: {note}"),
+            (noted, "page", "paged person-1 (initial)"),
+            (noted, "page", "paged person-1b (initial)"),
+            (noted, "page", "paged person-2 (initial)"),
+            (plain, "page", "paged person-1 (initial)"),
+            (noted, "ticket", f"ticket T-{run}-{noted}-3 due {(NOW + timedelta(days=1)).isoformat()}"),
+        ]
 
 
 async def end_offset(bootstrap: str, topic: str) -> int:
