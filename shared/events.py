@@ -400,8 +400,9 @@ class ReportPublished(Event):
     topic: ClassVar[str] = Topic.REPORTS
 
     # "reminders": a person's daily reminder digest (the incident service's ops/reminders.py), one
-    # per (person, day), with that person as the only recipient.
-    kind: Literal["daily_check", "weekly_review", "monthly_review", "reminders"]
+    # per (person, day); "update_due": an incident's promised next update passed (period INC-<id>),
+    # once per promised time. Both have that person as the only recipient.
+    kind: Literal["daily_check", "weekly_review", "monthly_review", "reminders", "update_due"]
     period: str = Field(min_length=1, max_length=20, description="2026-12-07, 2026-W49, 2026-12")
     title: str = Field(max_length=200, description="e.g. 'Daily operations check 2026-12-07'")
     summary: str = Field(max_length=2000, description="One or two lines: what needs attention, in words.")

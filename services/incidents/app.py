@@ -16,6 +16,7 @@ from services.incidents.ops import record_routes, report_routes, routes as ops_r
 from services.incidents.ops.peers import Peers
 from services.incidents.ops.schedule import report_schedule
 from services.incidents.ops.ticker import ReportScheduler
+from services.incidents.ops.update_reminders import remind_updates_due
 from services.incidents.service import OnResolved, settle_flapping
 from services.incidents.silencing import routes as silence_routes, service as silencing
 from shared.clock import Clock, utc_now
@@ -73,6 +74,10 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
                                     console_url=settings.incidents_public_url,
                                     postmortem_reminder_days=settings.incidents_postmortem_reminder_days)
         rt.work.every("report-schedule", scheduler.tick, interval_s=settings.incidents_schedule_check_s, timeout_s=120.0)
+        if settings.incidents_update_reminders:  # the commander, when a promised next update passes (once each)
+            rt.work.every("update-reminders", lambda: remind_updates_due(
+                rt.pool, clock=clock, zone=settings.incidents_report_zone, console_url=settings.incidents_public_url),
+                interval_s=settings.incidents_schedule_check_s, timeout_s=30.0)
         return {"incidents": ctx, "ops": ops, "grouping": rules}
 
     return build_app(SPEC, settings, start=start, clock=clock, run_relay=run_relay)

@@ -79,6 +79,9 @@ class IncidentsSettings(ApiTokenSettings):
     incidents_reminders_at: str = Field(
         default="08:30", description="When the daily reminder digests of a business day go out (HH:MM), or 'off' "
         "(docs/operations.md \"Reminders\").")
+    incidents_update_reminders: bool = Field(
+        default=True, description="Remind an open incident's commander when its promised next update (next_update_at) "
+        "passes, once per promised time.")
     incidents_postmortem_reminder_days: int = Field(
         default=5, ge=1, le=365, description="An unpublished postmortem this many days after its incident resolved "
         "is in its commander's reminder digest.")

@@ -4,8 +4,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from services.incidents.ops.reminders import (ActionItem, OpenPostmortem, Runbook, digest_text, digests,
-                                              next_business_day)
+from services.incidents.ops.reminders import (ActionItem, OpenPostmortem, Runbook, UpdateDue, digest_text, digests,
+                                              next_business_day, update_due_text)
 from shared.business_calendar import BusinessCalendar
 
 CHRISTMAS = date(2026, 12, 25)  # a Friday
@@ -102,3 +102,13 @@ def test_one_digest_gathers_everything_a_person_has_and_its_id_is_per_person_and
     assert title == "Reminders for ann, 2026-12-10"
     assert summary == ("1 action item overdue: item 1 (due 2026-12-01). 1 postmortem to publish: #3 incident 3. "
                        "1 runbook to review: dns (review due 2026-12-01).")
+
+
+def test_update_reminder_names_the_promised_time_in_the_report_zone_and_is_once_per_promised_time():
+    promised = datetime(2026, 12, 10, 14, 30, tzinfo=timezone.utc)
+    due = UpdateDue(incident_id=7, title="checkout down", commander="cy", next_update_at=promised)
+    title, summary = update_due_text(due, zone="America/New_York", now=datetime(2026, 12, 10, 14, 41, tzinfo=timezone.utc))
+    assert title == "Status update due: INC-7 checkout down"
+    assert "promised for 2026-12-10 09:30 America/New_York (11 min ago)" in summary
+    moved = UpdateDue(incident_id=7, title="checkout down", commander="cy", next_update_at=datetime(2026, 12, 10, 15, tzinfo=timezone.utc))
+    assert due.event_id == UpdateDue(7, "renamed", "cy", promised).event_id != moved.event_id

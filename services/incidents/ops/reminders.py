@@ -8,12 +8,14 @@ business day, never one per item. A person's digest gathers
 - their runbooks whose next review date has come.
 Someone with nothing due gets no digest. No digest at all on a day that is not a business day of the
 schedule's calendar: what falls due then is in the next business day's digest (it is overdue by
-then)."""
+then). Apart from the digest, an open incident's promised next update passing reminds its commander
+at once (`UpdateDue`, ops/update_reminders.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from shared.business_calendar import BusinessCalendar
 from shared.events import deterministic_id
@@ -140,3 +142,27 @@ def digest_text(digest: Digest) -> tuple[str, str]:
         parts.append(f"{_plural(len(digest.runbooks), 'runbook', 'runbooks')} to review: "
                      + "; ".join(f"{r.name} (review due {r.next_review_on.isoformat()})" for r in digest.runbooks))
     return f"Reminders for {digest.person}, {digest.day.isoformat()}", ". ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class UpdateDue:
+    """An open incident whose promised next status update (`next_update_at`) has passed."""
+
+    incident_id: int
+    title: str
+    commander: str
+    next_update_at: datetime
+
+    @property
+    def event_id(self) -> str:
+        """Once per promised time: a new `next_update_at` is a new reminder, a replay is not."""
+        return deterministic_id("update-reminder", str(self.incident_id), self.next_update_at.isoformat())
+
+
+def update_due_text(due: UpdateDue, *, zone: str, now: datetime) -> tuple[str, str]:
+    """(title, summary) of the reminder to the commander, with the promised time in the report zone."""
+    promised = due.next_update_at.astimezone(ZoneInfo(zone))
+    late_min = max(0, round((now - due.next_update_at).total_seconds() / 60))
+    return (f"Status update due: INC-{due.incident_id} {due.title}",
+            f"The next status update of INC-{due.incident_id} was promised for {promised:%Y-%m-%d %H:%M} {zone} "
+            f"({late_min} min ago). Post an update with a new next-update time.")

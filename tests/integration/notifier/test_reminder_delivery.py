@@ -1,7 +1,8 @@
 """The daily reminder digests from the incident service to people's mailboxes, end to end: the
 schedule's reminders run at 08:30 on a business day (a clock the test moves), one `ReportPublished`
 per person leaves through the outbox, and the notifier mails each person their own digest through a
-real SMTP server — once, nothing for someone with nothing due, nothing on a public holiday."""
+real SMTP server — once, nothing for someone with nothing due, nothing on a public holiday. An open
+incident whose promised next update passed reminds its commander, once per promised time."""
 
 from __future__ import annotations
 
@@ -42,6 +43,10 @@ async def seed(conn: asyncpg.Connection) -> None:
         "RETURNING id", at)
     await conn.execute("INSERT INTO incidents.postmortem (incident_id, created_at, updated_at) VALUES ($1, $2, $2)",
                        incident, at)
+    await conn.execute(  # promised an update at 08:20 New York time: erin is reminded once it passes
+        "INSERT INTO incidents.incident (group_key, title, severity, status, commander, detected_by, started_at, "
+        "detected_at, next_update_at) VALUES ('g-open', 'api slow', 3, 'investigating', 'erin', 'alert', $1, $1, $2)",
+        at, datetime(2026, 11, 10, 8, 20, tzinfo=NY))
     await conn.execute("INSERT INTO incidents.runbook (name, owner, next_review_on, created_at, updated_at) "
                        "VALUES ('db failover', 'fay', '2026-11-01', $1, $1)", at)
 
@@ -55,7 +60,7 @@ async def wait_planned(conn: asyncpg.Connection, period: str) -> None:
     raise AssertionError(f"the reminders of {period} were never planned")
 
 
-async def test_each_person_gets_one_digest_of_their_own_once_and_none_on_a_holiday(
+async def test_each_person_gets_one_digest_of_their_own_once_and_the_commander_one_update_reminder(
         running_incidents, running_notifier, kafka_broker, topic_prefix, postgres_server):
     database = create_database(postgres_server)
     clock = ManualClock(datetime(2026, 11, 10, 8, 0, tzinfo=NY))
@@ -75,9 +80,14 @@ async def test_each_person_gets_one_digest_of_their_own_once_and_none_on_a_holid
             await wait_planned(conn, "2026-11-10")
             clock.now = datetime(2026, 11, 10, 8, 31, tzinfo=NY)
 
-            sent = mail.store.wait_for(lambda ms: len(ms) >= 2, timeout_s=30)
+            sent = mail.store.wait_for(lambda ms: len(ms) >= 3, timeout_s=30)
             assert sorted((m.to, m.subject) for m in sent) == [
-                ("erin@example.com", "Reminders for erin, 2026-11-10"), ("fay@example.com", "Reminders for fay, 2026-11-10")]
+                ("erin@example.com", "Reminders for erin, 2026-11-10"), ("erin@example.com", "Status update due: INC-2 api slow"),
+                ("fay@example.com", "Reminders for fay, 2026-11-10")]
+            update = next(m for m in sent if m.subject.startswith("Status update due"))
+            assert "promised for 2026-11-10 08:20 America/New_York (11 min ago)" in update.text
+            assert "https://console.example/incidents/INC-2" in update.text
+            sent = [m for m in sent if m is not update]
             erin = next(m for m in sent if m.to == "erin@example.com")
             assert "1 action item overdue: rotate keys (due 2026-11-02)" in erin.text
             assert "1 action item due soon: add alert (due 2026-11-12)" in erin.text  # the next business day
@@ -92,9 +102,9 @@ async def test_each_person_gets_one_digest_of_their_own_once_and_none_on_a_holid
             clock.now = datetime(2026, 11, 11, 9, 0, tzinfo=NY)
             await wait_planned(conn, "2026-11-12")
             await asyncio.sleep(1.0)
-            assert len(mail.store.all()) == 2  # once per person per day, and nothing on the holiday
+            assert len(mail.store.all()) == 3  # once per person per day, nothing on the holiday, one update reminder
             assert await conn.fetchval("SELECT count(*) FROM incidents.report_timer WHERE period = '2026-11-11'") == 0
             assert await conn.fetchval(
-                "SELECT count(*) FROM incidents.outbox WHERE topic LIKE '%vigil.reports.v1'") == 2  # zed: nothing due
+                "SELECT count(*) FROM incidents.outbox WHERE topic LIKE '%vigil.reports.v1'") == 3  # zed: nothing due
         finally:
             await conn.close()
