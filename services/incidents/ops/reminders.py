@@ -163,6 +163,6 @@ def update_due_text(due: UpdateDue, *, zone: str, now: datetime) -> tuple[str, s
     """(title, summary) of the reminder to the commander, with the promised time in the report zone."""
     promised = due.next_update_at.astimezone(ZoneInfo(zone))
     late_min = max(0, round((now - due.next_update_at).total_seconds() / 60))
-    return (f"Status update due: INC-{due.incident_id} {due.title}",
-            f"The next status update of INC-{due.incident_id} was promised for {promised:%Y-%m-%d %H:%M} {zone} "
-            f"({late_min} min ago). Post an update with a new next-update time.")
+    summary = (f"The next status update of INC-{due.incident_id} was promised for {promised:%Y-%m-%d %H:%M} {zone} "
+               f"({late_min} min ago). Post an update with a new next-update time.")
+    return f"Status update due: INC-{due.incident_id} {due.title}", summary

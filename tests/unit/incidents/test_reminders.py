@@ -1,18 +1,26 @@
 """The daily reminder digests (services/incidents/ops/reminders.py): who is reminded of what."""
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
-from services.incidents.ops.reminders import (ActionItem, OpenPostmortem, Runbook, UpdateDue, digest_text, digests,
-                                              next_business_day, update_due_text)
+from services.incidents.ops.reminders import (
+    ActionItem,
+    OpenPostmortem,
+    Runbook,
+    UpdateDue,
+    digest_text,
+    digests,
+    next_business_day,
+    update_due_text,
+)
 from shared.business_calendar import BusinessCalendar
 
 CHRISTMAS = date(2026, 12, 25)  # a Friday
 CALENDAR = BusinessCalendar(zone="UTC", closed_on=(CHRISTMAS,))
 THURSDAY = date(2026, 12, 10)
 FRIDAY = date(2026, 12, 11)
-NOW = datetime(2026, 12, 10, 8, 30, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 10, 8, 30, tzinfo=UTC)
 
 
 def item(id: int, owner: str, due_on: date) -> ActionItem:
@@ -65,20 +73,20 @@ def test_the_day_before_a_holiday_reminds_of_what_is_due_up_to_the_next_business
 
 
 def test_commander_is_reminded_of_a_postmortem_unpublished_five_days_after_the_incident():
-    old = postmortem(7, datetime(2026, 12, 5, 8, 30, tzinfo=timezone.utc), commander="cy")
-    young = postmortem(8, datetime(2026, 12, 5, 8, 31, tzinfo=timezone.utc), commander="cy")
+    old = postmortem(7, datetime(2026, 12, 5, 8, 30, tzinfo=UTC), commander="cy")
+    young = postmortem(8, datetime(2026, 12, 5, 8, 31, tzinfo=UTC), commander="cy")
     [cy] = run(postmortems=[old, young])
     assert [p.incident_id for p in cy.postmortems] == [7]
 
 
 def test_postmortem_days_are_a_setting():
-    young = postmortem(8, datetime(2026, 12, 8, 8, 30, tzinfo=timezone.utc), commander="cy")
+    young = postmortem(8, datetime(2026, 12, 8, 8, 30, tzinfo=UTC), commander="cy")
     assert run(postmortems=[young]) == []
     assert [d.person for d in run(postmortems=[young], postmortem_after_days=2)] == ["cy"]
 
 
 def test_postmortem_without_a_commander_reminds_its_author_and_without_either_nobody():
-    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    at = datetime(2026, 11, 1, tzinfo=UTC)
     result = run(postmortems=[postmortem(1, at, commander=None, author="dee"), postmortem(2, at, commander=None)])
     assert [(d.person, [p.incident_id for p in d.postmortems]) for d in result] == [("dee", [1])]
 
@@ -90,9 +98,9 @@ def test_runbook_owner_is_reminded_when_the_review_date_has_come_and_ownerless_r
 
 
 def test_one_digest_gathers_everything_a_person_has_and_its_id_is_per_person_and_day():
-    at = datetime(2026, 11, 1, tzinfo=timezone.utc)
-    kwargs = dict(action_items=[item(1, "ann", date(2026, 12, 1))], postmortems=[postmortem(3, at, "ann")],
-                  runbooks=[Runbook("dns", "ann", date(2026, 12, 1))])
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    kwargs = {"action_items": [item(1, "ann", date(2026, 12, 1))], "postmortems": [postmortem(3, at, "ann")],
+              "runbooks": [Runbook("dns", "ann", date(2026, 12, 1))]}
     [ann] = run(**kwargs)
     [again] = run(**kwargs)
     [friday] = run(day=FRIDAY, **kwargs)
@@ -105,10 +113,10 @@ def test_one_digest_gathers_everything_a_person_has_and_its_id_is_per_person_and
 
 
 def test_update_reminder_names_the_promised_time_in_the_report_zone_and_is_once_per_promised_time():
-    promised = datetime(2026, 12, 10, 14, 30, tzinfo=timezone.utc)
+    promised = datetime(2026, 12, 10, 14, 30, tzinfo=UTC)
     due = UpdateDue(incident_id=7, title="checkout down", commander="cy", next_update_at=promised)
-    title, summary = update_due_text(due, zone="America/New_York", now=datetime(2026, 12, 10, 14, 41, tzinfo=timezone.utc))
+    title, summary = update_due_text(due, zone="America/New_York", now=datetime(2026, 12, 10, 14, 41, tzinfo=UTC))
     assert title == "Status update due: INC-7 checkout down"
     assert "promised for 2026-12-10 09:30 America/New_York (11 min ago)" in summary
-    moved = UpdateDue(incident_id=7, title="checkout down", commander="cy", next_update_at=datetime(2026, 12, 10, 15, tzinfo=timezone.utc))
+    moved = UpdateDue(incident_id=7, title="checkout down", commander="cy", next_update_at=datetime(2026, 12, 10, 15, tzinfo=UTC))
     assert due.event_id == UpdateDue(7, "renamed", "cy", promised).event_id != moved.event_id
