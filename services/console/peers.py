@@ -35,12 +35,13 @@ class Caller:
 
 
 class PeerError(Exception):
-    def __init__(self, service: str, status: int, message: str, *, peer_status: int = 0) -> None:
+    def __init__(self, service: str, status: int, message: str, *, peer_status: int = 0, error: str = "") -> None:
         super().__init__(message)
         self.service = service
         self.status = status  # what the console's page answers with
         self.peer_status = peer_status  # what the service answered (0: nothing)
         self.message = message
+        self.error = error  # the service's error code, e.g. alerts_firing ("" when it gave none)
 
 
 class Peers:
@@ -127,12 +128,24 @@ def _error(service: str, title: str, response: httpx.Response) -> PeerError:
     if status == 403:
         return PeerError(service, 403, f"You may not do this: {detail}", peer_status=status)
     if status in (404, 409, 422):
-        return PeerError(service, status, detail, peer_status=status)
+        return PeerError(service, status, detail, peer_status=status, error=error_code(response))
     if status in (502, 503, 504):
         return PeerError(service, 503, f"The {title} is unavailable right now ({detail}). Try again in a moment.",
                          peer_status=status)
     log.error("a peer failed", service=service, status=status, detail=detail)
     return PeerError(service, 502, f"The {title} failed (HTTP {status}): {detail}", peer_status=status)
+
+
+def error_code(response: httpx.Response) -> str:
+    """The `error` of a Vigil error body (`{"error", "message"}`, or inside FastAPI's `detail`)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    detail = body.get("detail")
+    return str((detail if isinstance(detail, dict) else body).get("error") or "")
 
 
 def problem_message(response: httpx.Response) -> str:

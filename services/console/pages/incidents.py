@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -231,7 +230,7 @@ async def resolve(request: Request, ref: str, post: Responding) -> Response:
     try:
         return await _act(request, post, ref, "resolve", body, "resolved")
     except PeerError as exc:
-        if exc.peer_status != 409 or not re.search(r"still has \d+ alerts? firing", exc.message):
+        if exc.error != "alerts_firing":
             raise
         raise PageError(409, "Its alerts still fire", f"{exc.message.split(':')[0]}. If you know the problem is over, "
                         "go back, tick “Resolve anyway” on the resolve form and resolve again: the timeline records "
