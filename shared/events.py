@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.config import ExtraValues
 
 
 class Topic:
@@ -149,8 +150,8 @@ class AlertTopicMessage:
         Annotated[AlertEvent | AlertAcknowledged, Field(discriminator="status")])
 
     @classmethod
-    def model_validate_json(cls, value: bytes | str) -> AlertEvent | AlertAcknowledged:
-        return cls._adapter.validate_json(value)
+    def model_validate_json(cls, value: bytes | str, *, extra: ExtraValues | None = None) -> AlertEvent | AlertAcknowledged:
+        return cls._adapter.validate_json(value, extra=extra)
 
 
 E = TypeVar("E", bound=Event)
@@ -186,10 +187,15 @@ def encode(
 
 
 def decode(model: type[E], value: bytes | None) -> E:
-    """Parse a message value as `model`; raises pydantic.ValidationError or ValueError if it is not one."""
+    """Parse a message value as `model`; raises pydantic.ValidationError or ValueError if it is not one.
+
+    Fields the model does not know are dropped, not refused: schemas evolve by adding optional
+    fields (docs/deploy.md), so during a rolling upgrade an older consumer reads a newer producer's
+    messages instead of sending them to the dead-letter topic. Everything else stays strict, and a
+    model built in our code or from an HTTP body still refuses unknown fields (`extra="forbid"`)."""
     if value is None:
         raise ValueError("message has no value")
-    return model.model_validate_json(value)
+    return model.model_validate_json(value, extra="ignore")
 
 
 def header(headers: Headers | tuple, name: str) -> str | None:

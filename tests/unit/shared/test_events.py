@@ -1,9 +1,11 @@
+import json
 from datetime import UTC, datetime
 
 import pytest
 from pydantic import ValidationError
 
-from shared.events import AlertEvent, Topic, decode, encode, header
+from shared.events import (AlertEvent, AlertTopicMessage, ContactMethod, NotificationStep, PersonUpdated, Topic, decode, encode,
+                           header)
 
 EVENT = AlertEvent(
     event_id=AlertEvent.id_for(
@@ -73,3 +75,23 @@ def test_encode_uses_a_given_ce_time_and_otherwise_the_events_own():
     assert given["ce_time"] == b"2026-01-01T00:00:00+00:00"
     own = dict(encode(EVENT, ce_source="/x")[2])
     assert own["ce_time"] == EVENT.occurred_at.isoformat().encode()
+
+
+def test_a_newer_producers_added_fields_are_dropped_on_decode_but_refused_when_built_here():
+    """Rolling upgrade: a newer producer adds an optional field (top level or nested); an older
+    consumer must still read the message (a page sent to the dead-letter topic is a lost page)."""
+    newer = json.loads(EVENT.model_dump_json()) | {"added_in_a_later_release": {"x": 1}}
+    assert decode(AlertEvent, json.dumps(newer).encode()) == EVENT
+    assert AlertTopicMessage.model_validate_json(json.dumps(newer), extra="ignore") == EVENT
+    person = PersonUpdated(event_id="p", occurred_at=EVENT.occurred_at, source="escalator", person="alice", revision=3,
+                           contact_methods=(ContactMethod(id="email", kind="email", address="alice@example.com"),),
+                           page_rules=(NotificationStep(after_s=0, method="email"),))
+    newer_person = json.loads(person.model_dump_json())
+    newer_person["contact_methods"][0]["priority"] = 1
+    newer_person["page_rules"][0]["quiet_hours"] = "22-07"
+    assert decode(PersonUpdated, json.dumps(newer_person).encode()) == person
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        AlertEvent.model_validate(newer)
+    broken = json.loads(EVENT.model_dump_json()) | {"status": "exploded"}
+    with pytest.raises(ValidationError):
+        decode(AlertEvent, json.dumps(broken).encode())
