@@ -31,6 +31,7 @@ class Topic:
     IDENTITY = "vigil.identity.v1"  # compacted: personal API tokens' state (revocations), keyed by token id
     REPORTS = "vigil.reports.v1"  # operations reports the schedule produced, for the notifier to deliver
     BUDGETS = "vigil.budgets.v1"  # compacted: the latest error-budget state per service and SLO
+    HANDOVERS = "vigil.handovers.v1"  # a rotation's primary hands over: the incident service drafts the handoff
     COMPACTED = frozenset({PEOPLE, IDENTITY, BUDGETS})  # created with cleanup.policy=compact: the latest message per key stays
 
     @staticmethod
@@ -395,6 +396,32 @@ class ShiftNotice(Event):
         return deterministic_id("shift-notice", schedule, tier, person, kind, utc_isoformat(at))
 
 
+class HandoverDue(Event):
+    """A schedule's primary rotation hands over at `at` from `from_person` to `to_person` (overrides
+    included); both are on call until `overlap_ends_at`. The escalator sends it a lead before `at`;
+    the incident service drafts the on-call handoff for the outgoing person and asks the incoming one
+    to acknowledge it during the overlap. `handover_id` (also the event id) is deterministic per
+    (schedule, tier, at): a handover is announced once, whatever the replicas and restarts."""
+
+    event_type: ClassVar[str] = "dev.vigil.handover.v1"
+    topic: ClassVar[str] = Topic.HANDOVERS
+
+    handover_id: str
+    schedule: str = Field(min_length=1, max_length=100)
+    tier: Literal["primary"] = "primary"
+    from_person: str = Field(min_length=1, max_length=200)
+    to_person: str = Field(min_length=1, max_length=200)
+    at: AwareDatetime = Field(description="The handover: when the incoming person starts being on call.")
+    overlap_ends_at: AwareDatetime = Field(description="When the outgoing person stops: the acknowledgement is due by then.")
+
+    def kafka_key(self) -> bytes:
+        return self.schedule.encode()
+
+    @staticmethod
+    def id_for(*, schedule: str, tier: str, at: datetime) -> str:
+        return deterministic_id("handover", schedule, tier, utc_isoformat(at))
+
+
 class ReportPublished(Event):
     """The incident service's schedule produced an operations report (daily check, weekly or
     monthly review) and stored it; the notifier tells `recipients` with a link to its page. One per
@@ -407,8 +434,12 @@ class ReportPublished(Event):
 
     # "reminders": a person's daily reminder digest (the incident service's ops/reminders.py), one
     # per (person, day); "update_due": an incident's promised next update passed (period INC-<id>),
-    # once per promised time. Both have that person as the only recipient.
-    kind: Literal["daily_check", "weekly_review", "monthly_review", "reminders", "update_due"]
+    # once per promised time. Both have that person as the only recipient. The handoff kinds
+    # (period H-<handoff id>): "handoff_due" asks the outgoing person to complete the drafted handoff,
+    # "handoff_ack" asks the incoming one to acknowledge it during the overlap, "handoff_unacknowledged"
+    # tells the team it was not acknowledged when the overlap ended.
+    kind: Literal["daily_check", "weekly_review", "monthly_review", "reminders", "update_due",
+                  "handoff_due", "handoff_ack", "handoff_unacknowledged"]
     period: str = Field(min_length=1, max_length=20, description="2026-12-07, 2026-W49, 2026-12")
     title: str = Field(max_length=200, description="e.g. 'Daily operations check 2026-12-07'")
     summary: str = Field(max_length=2000, description="One or two lines: what needs attention, in words.")

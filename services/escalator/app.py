@@ -10,7 +10,7 @@ import asyncpg
 import structlog
 from fastapi import FastAPI
 
-from services.escalator import repository, routes, service, shift_notices
+from services.escalator import handover_job, handover_routes, repository, routes, service, shift_notices
 from services.escalator.budgets import budget_events_loop
 from services.escalator.config import EscalatorSettings
 from services.escalator.consumer import incident_events_loop
@@ -26,9 +26,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 SPEC = ServiceSpec(
     name="escalator", title="Vigil escalator", ce_source=service.CE_SOURCE,
-    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE, Topic.SHIFTS, Topic.BUDGETS),
+    topics=(Topic.INCIDENTS, Topic.PAGES, Topic.TICKETS, Topic.PEOPLE, Topic.SHIFTS, Topic.BUDGETS,
+            Topic.HANDOVERS),
     description="Escalation policies, on-call schedules and durable timers: incidents become pages and tickets.",
-    routers=(routes.router,), schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
+    routers=(routes.router, handover_routes.router), schema=repository.SCHEMA, migrations=MIGRATIONS, init_connection=repository.init_connection,
     # Pages leave without waiting for the WAL flush of their "published" mark: a PostgreSQL crash
     # may re-send the last ones (same page ids, dropped by consumers), never lose one.
     relay_marks_without_flush=True,
@@ -75,6 +76,10 @@ def create_app(settings: EscalatorSettings, *, clock: Clock = utc_now, run_relay
         if settings.escalator_shift_notices:
             lead = timedelta(seconds=settings.escalator_shift_notice_lead_s)
             rt.work.every("shift-notices", lambda: shift_notices.announce_due(rt.pool, store, now=clock(), lead=lead),
+                          interval_s=settings.escalator_shift_notice_interval_s, timeout_s=settings.escalator_tick_timeout_s)
+        if settings.escalator_handovers:  # the incident service drafts the handoff (vigil.handovers.v1)
+            handover_lead = timedelta(seconds=settings.escalator_handover_lead_s)
+            rt.work.every("handovers", lambda: handover_job.announce_handovers(rt.pool, store, now=clock(), lead=handover_lead),
                           interval_s=settings.escalator_shift_notice_interval_s, timeout_s=settings.escalator_tick_timeout_s)
         return {"escalator": ctx}
 

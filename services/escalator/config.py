@@ -42,6 +42,13 @@ class EscalatorSettings(ApiTokenSettings):
     )
     escalator_shift_notice_interval_s: float = Field(
         default=60.0, gt=0, le=600, description="How often the shift-notice job looks for boundaries due (at most the lead).")
+    escalator_handovers: bool = Field(
+        default=True, description="Announce each primary handover (HandoverDue) so the incident service drafts the handoff.")
+    escalator_handover_lead_s: float = Field(
+        default=3600.0, gt=0, le=86400,
+        description="How long before a primary handover it is announced (the outgoing person gets the handoff draft "
+        "then); a handover whose overlap has ended is never announced.",
+    )
     escalator_consumer_commit_interval_s: float = Field(
         default=0.0, ge=0, le=10,
         description="Offsets of vigil.incidents.v1 committed at most this often (0: after every poll). "
@@ -69,6 +76,9 @@ class EscalatorSettings(ApiTokenSettings):
         if self.escalator_shift_notice_interval_s > self.escalator_shift_notice_lead_s:
             raise ValueError("escalator_shift_notice_interval_s must not exceed escalator_shift_notice_lead_s: "
                              "a boundary is announced from a lead before it to a lead after it")
+        if self.escalator_shift_notice_interval_s > self.escalator_handover_lead_s:
+            raise ValueError("escalator_shift_notice_interval_s must not exceed escalator_handover_lead_s: "
+                             "the handover job runs that often")
         return self
 
     @field_validator("escalator_config_file")
