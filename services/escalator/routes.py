@@ -265,10 +265,13 @@ async def escalation(request: Request, ref: str, _: Viewer, conn: Connection) ->
     """Its policy snapshot, every timer (pending, fired, cancelled, with what it did) and the pages and
     tickets sent. `ref`: `INC-42` or `42`."""
     incident_id = _incident_number(ref)
-    incident = await repo.get_incident(conn, incident_id)
-    if incident is None:
-        raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen INC-{incident_id}"})
-    timers, pages, tickets = await repo.escalation_of(conn, incident_id)
+    # One snapshot: an event applied between two plain reads could show its pages beside the
+    # incident's state from before it (pages while still "suppressed").
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        incident = await repo.get_incident(conn, incident_id)
+        if incident is None:
+            raise HTTPException(404, detail={"error": "not_found", "message": f"the escalator has not seen INC-{incident_id}"})
+        timers, pages, tickets = await repo.escalation_of(conn, incident_id)
     return EscalationOut(
         incident_id=incident_id, number=incident["number"], severity=incident["severity"], status=incident["status"],
         schedule=incident["schedule"], acknowledged_at=incident["acknowledged_at"], policy=incident["policy"],
