@@ -5,7 +5,7 @@ It starts a throw-away Kafka broker and PostgreSQL and the four services the way
 (tests/services.py `start_service`: uvicorn in a thread, real Kafka, real PostgreSQL), loads each
 service's `/openapi.json` and, operation by operation, sends requests that schemathesis generates
 from the document (valid ones and ones that break it: wrong types, missing fields, NUL and control
-characters, huge numbers ...), with an admin token (ingest: its webhook token). Each answer must
+characters, huge numbers ...), with an admin token (on ingest's Alertmanager webhook, its webhook token). Each answer must
 
 - not be a server error: any 5xx fails, 503 included (nothing is down during the run);
 - have a status code the operation documents, a documented content type, and a body valid
@@ -62,6 +62,7 @@ from schemathesis.specs.openapi.checks import (
 CHECKS = (not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance)
 REQUEST_TIMEOUT_S = 30
 PATH_PARAMETER = re.compile(r"\{(\w+)\}")
+WEBHOOK_PREFIX = "/api/v1/webhooks/"
 MAX_TOP_UP_ROUNDS = 5
 CONSUMERS_SETTLE_S = 5  # after the last case, for the consumers to take what it produced
 SERVICES = ("ingest", "incidents", "escalator", "slo")
@@ -159,6 +160,7 @@ class Target:
     base_url: str
     token: str
     known: dict[str, list[str]] = field(default_factory=dict)  # path parameter -> values that name what exists
+    webhook_token: str | None = None  # ingest: the Alertmanager webhook's own token (`token` is an admin's)
     schema: Any = field(init=False)
     operations: list = field(init=False)
     run: ServiceRun = field(init=False)
@@ -169,6 +171,12 @@ class Target:
         self.operations = [result.ok() for result in self.schema.get_all_operations()]
         self.run = ServiceRun(self.service, operations=len(self.operations))
         self.headers = {"Authorization": f"Bearer {self.token}"}
+
+    def headers_for(self, path: str) -> dict[str, str]:
+        """The valid token for `path`: the webhook's on ingest's webhook, the admin's elsewhere."""
+        if self.webhook_token and path.startswith(WEBHOOK_PREFIX):
+            return {"Authorization": f"Bearer {self.webhook_token}"}
+        return self.headers
 
 
 def _items(session: requests.Session, target: Target, path: str) -> list[dict]:
@@ -221,7 +229,7 @@ def fuzz_operation(target: Target, operation, *, session: requests.Session, case
     existing = existing_path_values(session, target, operation.path)
     if existing:
         strategies.append(st.one_of([operation.as_strategy(path_parameters=values) for values in existing]))
-    sent = 0
+    sent, headers = 0, target.headers_for(operation.path)
 
     # Failures are recorded, not raised: every case runs and nothing is shrunk.
     @hypothesis.settings(
@@ -235,13 +243,13 @@ def fuzz_operation(target: Target, operation, *, session: requests.Session, case
             raise Stopped
         sent += 1
         try:
-            response = case.call(base_url=target.base_url, session=session, headers=target.headers, timeout=REQUEST_TIMEOUT_S)
+            response = case.call(base_url=target.base_url, session=session, headers=headers, timeout=REQUEST_TIMEOUT_S)
         except requests.RequestException as exc:
-            run.failures.append(failure_of(target.service, case, check="transport", response=None, headers=target.headers,
+            run.failures.append(failure_of(target.service, case, check="transport", response=None, headers=headers,
                                            problem=repr(exc)))
             return
         run.statuses[response.status_code] += 1
-        _check_case(target.service, case, response, target.headers, run)
+        _check_case(target.service, case, response, headers, run)
 
     if seed is not None:
         send = hypothesis.seed(seed)(send)
@@ -287,8 +295,9 @@ def fuzz(targets: list[Target], *, cases_per_operation: int, seed: int | None = 
 
 
 def target_of(service: str, running: Any) -> Target:
-    """A service started by tests/services.py `start_service`, with an admin token (ingest: its
-    webhook token) and the names its settings give: the escalator's people, the SLO definitions."""
+    """A service started by tests/services.py `start_service`, with an admin token (and on ingest's
+    webhook, its webhook token) and the names its settings give: the escalator's people, the SLO
+    definitions."""
     from services.escalator.oncall_config import load_yaml
     from tests.services import INGEST_TOKEN, TOKENS
 
@@ -298,7 +307,8 @@ def target_of(service: str, running: Any) -> Target:
         known["person"] = sorted({p for s in config.schedules for r in (s.primary, s.backup) for p in r.participants})
     if service == "slo":  # the definitions for every service (`*`) apply to any service name
         known.update(service=["checkout"], slo=[d.name for d in running.settings.definitions() if d.service == "*"])
-    return Target(service, running.url, INGEST_TOKEN if service == "ingest" else TOKENS["admin"], known=known)
+    return Target(service, running.url, TOKENS["admin"], known=known,
+                  webhook_token=INGEST_TOKEN if service == "ingest" else None)
 
 
 # -- the bench command: its own Kafka and PostgreSQL, the services as the tests start them ------------
