@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import time, timedelta
 
 from pydantic import Field, field_validator
 
 from services.incidents.severity import DEFAULT_LABEL_LEVELS, SEV_OF_LEVEL, level_of
 from shared.api_auth import ApiTokenSettings
+from shared.business_calendar import BusinessCalendar
 from shared.settings import CommaList, TimeZoneName
 
 LEVELS = set(SEV_OF_LEVEL)
@@ -89,6 +90,11 @@ class IncidentsSettings(ApiTokenSettings):
         default=None, description="ISO 3166-1 country whose public holidays are not business days (e.g. US, DE); "
         "empty: only weekends.")
     incidents_business_subdivision: str | None = Field(default=None, description="e.g. BY, CA: its holidays too.")
+    incidents_business_hours: str = Field(
+        default="09:00-17:00", pattern=r"^\d{2}:\d{2}-\d{2}:\d{2}$", description="Business hours (HH:MM-HH:MM, "
+        "Monday to Friday, in the report zone): a SEV4's response target is the close of business on the next "
+        "business day. Give the escalator's `business_hours` the same zone, hours and country, so its SEV4 ticket "
+        "falls due at that day's opening.")
     incidents_report_recipients: CommaList = Field(
         default_factory=list, description="Who gets each scheduled report through the notifier: person names, e-mail "
         "addresses, https webhook or Slack webhook URLs, slack:#channel, Apprise URLs (comma-separated).")
@@ -135,6 +141,14 @@ class IncidentsSettings(ApiTokenSettings):
         if not all(v in {"1", "2", "3", "4"} for v in value):
             raise ValueError("comma-separated SEV numbers 1-4")
         return value
+
+    def business_calendar(self) -> BusinessCalendar:
+        """Business days and hours: the SEV4 response deadline, the report schedule and reminders.
+        ValueError naming a country, subdivision or hours that cannot work."""
+        opens, closes = (time.fromisoformat(t) for t in self.incidents_business_hours.split("-"))
+        return BusinessCalendar(zone=self.incidents_report_zone, opens=opens, closes=closes,
+                                country=self.incidents_business_country or None,
+                                subdivision=self.incidents_business_subdivision or None)
 
     def grouping(self) -> GroupingRules:
         return GroupingRules(

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from services.incidents.severity import response_deadline
+from services.incidents.severity import DEFAULT_CALENDAR, response_deadline
+from shared.business_calendar import BusinessCalendar
 
 Status = Literal["investigating", "mitigating", "resolved"]
 EventKind = Literal[
@@ -237,11 +238,13 @@ class Durations:
     response_target_met: bool | None  # None: not acknowledged yet and still within the target
 
 
-def durations(incident: Incident, *, now: datetime) -> Durations:
+def durations(incident: Incident, *, now: datetime, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> Durations:
+    """`calendar`: the business days and hours of the SEV4 deadline (`severity.response_deadline`)."""
+
     def since_detect(t: datetime | None) -> timedelta | None:
         return t - incident.detected_at if t else None
 
-    due = response_deadline(incident.severity, incident.detected_at)
+    due = response_deadline(incident.severity, incident.detected_at, calendar)
     if incident.acknowledged_at is not None:
         met: bool | None = incident.acknowledged_at <= due
     else:

@@ -18,8 +18,9 @@ from services.incidents.api import (
 from services.incidents.lifecycle import Status
 from services.incidents.schemas import (
     Actor, AlertItem, AttachAlert, Declare, Impact, IncidentDetail, IncidentOut, IncidentPage, Note, Reopen, Resolve,
-    SetCommander, SetSeverity, SetStatus, TimelineItem, Unacknowledge,
+    SetCommander, SetSeverity, SetStatus, SeverityOut, TimelineItem, Unacknowledge,
 )
+from services.incidents.severities import severity_table
 from shared.api_auth import Principal
 from shared.service import Connection
 
@@ -38,7 +39,7 @@ def lifecycle_route(decide: Callable[[lifecycle.Incident, str, Actor, datetime],
             row, _ = await service.change_incident(
                 conn, iid, lambda inc: decide(inc, by, body, now), now=now, on_resolved=on_resolved
             )
-            return 200, IncidentOut.from_row(row, now=now)
+            return 200, IncidentOut.from_row(row, now=now, calendar=request.state.incidents.calendar)
 
         return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -71,8 +72,16 @@ async def list_incidents(
         labels=[tuple(item.split("=", 1)) for item in label], before_id=int(cursor) if cursor else None, limit=limit + 1,
     )
     now = ctx.clock()
-    items = [IncidentOut.from_row(r, now=now) for r in rows[:limit]]
+    items = [IncidentOut.from_row(r, now=now, calendar=ctx.calendar) for r in rows[:limit]]
     return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+
+
+@router.get("/severities", response_model=list[SeverityOut], summary="What each SEV means (SEV1-SEV4)")
+async def list_severities(request: Request, _: Viewer) -> list[SeverityOut]:
+    """The operations process's severity definitions (2.2) with their response targets and
+    escalation (1.3), for anyone choosing a SEV. `response_due` says when the acknowledgement is due
+    with this service's business calendar (the SEV4 "next business day")."""
+    return [SeverityOut(**row) for row in severity_table(request.state.incidents.calendar)]
 
 
 @router.get("/incidents/{ref}", response_model=IncidentDetail, summary="One incident with its alerts and timeline",
@@ -94,7 +103,7 @@ async def get_incident(
         total = len(timeline)
     else:
         timeline, total = await repo.newest_timeline(conn, iid, limit=timeline_limit)
-    out = IncidentOut.from_row(row, now=ctx.clock())
+    out = IncidentOut.from_row(row, now=ctx.clock(), calendar=ctx.calendar)
     return IncidentDetail(
         **out.model_dump(),
         alerts=[AlertItem(**dict(a)) for a in alerts],
@@ -134,7 +143,7 @@ async def declare(request: Request, body: Declare, principal: Responder) -> JSON
         )
         if row is None:
             raise lifecycle.Refused("an incident with this title was just declared by the same person")
-        return 201, IncidentOut.from_row(row, now=now)
+        return 201, IncidentOut.from_row(row, now=now, calendar=request.state.incidents.calendar)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -177,7 +186,7 @@ async def resolve(request: Request, ref: str, principal: Responder, body: Resolv
             conn, iid, lambda inc: lifecycle.resolve(inc, by=by, now=now, resolution=fields, firing=firing,
                                                      even_if_firing=body.even_if_firing),
             now=now, on_resolved=on_resolved)
-        return 200, IncidentOut.from_row(row, now=now)
+        return 200, IncidentOut.from_row(row, now=now, calendar=request.state.incidents.calendar)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -239,7 +248,8 @@ async def update_impact(request: Request, ref: str, body: Impact, principal: Adm
         await repo.update_details(conn, iid, details=details, now=now)
         changed = ", ".join(k for k in sent if k != "by") or "nothing"
         await repo.add_timeline(conn, iid, [lifecycle.Entry("impact_updated", f"updated {changed}", by)], at=now)
-        return 200, IncidentOut.from_row(await repo.get_incident_row(conn, iid), now=now)
+        return 200, IncidentOut.from_row(await repo.get_incident_row(conn, iid), now=now,
+                                         calendar=request.state.incidents.calendar)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 

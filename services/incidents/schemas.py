@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.incidents.lifecycle import durations
 from services.incidents.repository import incident_from_row
+from services.incidents.severity import DEFAULT_CALENDAR
 from shared.api_types import Instant
+from shared.business_calendar import BusinessCalendar
 
 
 class Body(BaseModel):
@@ -145,8 +147,9 @@ class IncidentOut(BaseModel):
         default=None, description="When that window ended with the incident open: it pages like any other since")
 
     @classmethod
-    def from_row(cls, row, *, now: datetime) -> IncidentOut:
-        d = durations(incident_from_row(row), now=now)
+    def from_row(cls, row, *, now: datetime, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> IncidentOut:
+        """`calendar`: the service's business calendar (the SEV4 response deadline)."""
+        d = durations(incident_from_row(row), now=now, calendar=calendar)
 
         def secs(td):
             return td.total_seconds() if td is not None else None
@@ -180,3 +183,16 @@ class IncidentDetail(IncidentOut):
 class IncidentPage(BaseModel):
     items: list[IncidentOut]
     next_cursor: str | None = Field(description="Pass as `cursor` to get the next page; null on the last page.")
+
+
+class SeverityOut(BaseModel):
+    severity: int = Field(description="1 = SEV1 … 4 = SEV4")
+    label: str = Field(description="SEV1 … SEV4")
+    level: str = Field(description="The alert level that maps to it by default: critical, high, medium, low")
+    definition: str = Field(description="The operations process's definition (2.2)")
+    examples: list[str]
+    response_time: str = Field(description="The response target as people say it (1.3)")
+    response_target_s: int | None = Field(description="The same in seconds; null for SEV4 (see `response_due`)")
+    response_due: str = Field(description="When the acknowledgement is due, with this service's business calendar")
+    escalation: str = Field(description="How Vigil reaches someone by default (1.3)")
+    help_text: str = Field(description="One line for a form next to the choice")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Literal
 
+from shared.business_calendar import BusinessCalendar
+
 Level = Literal["critical", "high", "medium", "low"]
 
 SEV_OF_LEVEL: dict[str, int] = {"critical": 1, "high": 2, "medium": 3, "low": 4}
@@ -34,12 +36,21 @@ def level_of(labels: dict[str, str], *, mapping: dict[str, str] | None = None, d
 
 
 
-def response_deadline(severity: int, detected_at: datetime) -> datetime:
-    """When a response (acknowledgement) is due. SEV4 is due at the end of the next weekday (UTC)
-    after detection; the escalator applies the configured business hours and holidays to tickets."""
+# Without a configured calendar: Monday to Friday, 09:00-17:00 UTC, no holidays (the escalator's
+# default business hours too).
+DEFAULT_CALENDAR = BusinessCalendar()
+
+
+def response_deadline(severity: int, detected_at: datetime, calendar: BusinessCalendar = DEFAULT_CALENDAR) -> datetime:
+    """When a response (acknowledgement) is due. SEV1-SEV3: detection plus the target. SEV4 ("next
+    business day"): the close of business on the day the escalator's ticket for it falls due — the
+    first opening of business hours after detection (`due_next_business_day`), in the calendar's zone
+    with its weekends and holidays skipped. Detected on Friday evening or Saturday: Monday's closing
+    (Tuesday's when Monday is a holiday); during Monday's hours: Tuesday's closing; before Monday's
+    opening: Monday's closing."""
     if severity in RESPONSE_TARGETS:
         return detected_at + RESPONSE_TARGETS[severity]
-    day = detected_at.date() + timedelta(days=1)
-    while day.weekday() >= 5:
-        day += timedelta(days=1)
-    return datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=detected_at.tzinfo)
+    ticket_due = calendar.due_next_business_day(detected_at)
+    hours = calendar.opening_hours(calendar.local_day(ticket_due))
+    assert hours is not None, "due_next_business_day returns an opening of a business day"
+    return hours[1]

@@ -2,7 +2,10 @@
 
 Periods are days, ISO weeks (Monday 00:00) and calendar months in the report zone, as half-open
 UTC intervals [start, end). An incident belongs to the period it was detected in. MTTR is the mean
-time from detection to resolve of the period's resolved incidents; response-target attainment is
+time from detection to resolve of the period's resolved incidents; MTTA the mean time from detection
+to acknowledgement of its acknowledged ones; time to detection the mean time from the first alert's
+start (`started_at`) to detection, of those whose start is known (not of an incident a person
+declared without saying when it started); response-target attainment is
 the share of incidents that met their SEV's target among those decided (lifecycle.durations:
 acknowledged by the deadline = met, acknowledged late or not by a passed deadline = missed; still
 within the target = not counted yet)."""
@@ -16,7 +19,9 @@ from statistics import fmean
 from zoneinfo import ZoneInfo
 
 from services.incidents.lifecycle import Incident, durations
+from services.incidents.severity import DEFAULT_CALENDAR
 from services.incidents.silences import matchers_text
+from shared.business_calendar import BusinessCalendar
 
 SEVS = (1, 2, 3, 4)
 # Occurrences per month of a toil frequency, as the operations process counts them
@@ -84,6 +89,10 @@ class SevSummary:
     target_met: int
     target_missed: int
     target_pending: int
+    acknowledged: int = 0
+    mtta_s: float | None = None
+    detection_measured: int = 0  # incidents whose start is known, the base of `mttd_s`
+    mttd_s: float | None = None
 
     @property
     def attainment_percent(self) -> float | None:
@@ -95,6 +104,8 @@ class SevSummary:
             "severity": self.severity, "label": f"SEV{self.severity}", "count": self.count, "resolved": self.resolved,
             "mttr_s": self.mttr_s, "target_met": self.target_met, "target_missed": self.target_missed,
             "target_pending": self.target_pending, "attainment_percent": self.attainment_percent,
+            "acknowledged": self.acknowledged, "mtta_s": self.mtta_s, "detection_measured": self.detection_measured,
+            "mttd_s": self.mttd_s,
         }
 
 
@@ -102,19 +113,31 @@ def incidents_in(incidents: list[Incident], period: Period) -> list[Incident]:
     return [i for i in incidents if period.contains(i.detected_at)]
 
 
-def severity_summary(incidents: list[Incident], *, now: datetime) -> list[SevSummary]:
-    """Count, MTTR and response-target attainment per SEV (every SEV, also without incidents)."""
+def _mean_s(spans: list[timedelta]) -> float | None:
+    return round(fmean(t.total_seconds() for t in spans), 1) if spans else None
+
+
+def severity_summary(incidents: list[Incident], *, now: datetime, calendar: BusinessCalendar = DEFAULT_CALENDAR,
+                     start_unknown: frozenset[int] = frozenset()) -> list[SevSummary]:
+    """Count, MTTR, MTTA, time to detection and response-target attainment per SEV (every SEV, also
+    without incidents; a mean is None without an incident that has the figure). `start_unknown`:
+    ids of incidents whose start nobody knows (declared without `started_at`), left out of the time
+    to detection. `calendar`: the business calendar of the SEV4 deadline."""
     rows = []
     for sev in SEVS:
         mine = [i for i in incidents if i.severity == sev]
-        derived = [durations(i, now=now) for i in mine]
-        resolve_times = [d.time_to_resolve.total_seconds() for d in derived if d.time_to_resolve is not None]
+        derived = [durations(i, now=now, calendar=calendar) for i in mine]
+        resolve_times = [d.time_to_resolve for d in derived if d.time_to_resolve is not None]
+        ack_times = [d.time_to_acknowledge for d in derived if d.time_to_acknowledge is not None]
+        detect_times = [d.time_to_detect for i, d in zip(mine, derived, strict=True)
+                        if d.time_to_detect is not None and i.id not in start_unknown]
         rows.append(SevSummary(
-            severity=sev, count=len(mine), resolved=len(resolve_times),
-            mttr_s=round(fmean(resolve_times), 1) if resolve_times else None,
+            severity=sev, count=len(mine), resolved=len(resolve_times), mttr_s=_mean_s(resolve_times),
             target_met=sum(d.response_target_met is True for d in derived),
             target_missed=sum(d.response_target_met is False for d in derived),
             target_pending=sum(d.response_target_met is None for d in derived),
+            acknowledged=len(ack_times), mtta_s=_mean_s(ack_times),
+            detection_measured=len(detect_times), mttd_s=_mean_s(detect_times),
         ))
     return rows
 
@@ -124,7 +147,8 @@ def overall_attainment(rows: list[SevSummary]) -> float | None:
     return round(100 * met / (met + missed), 1) if met + missed else None
 
 
-def incident_rows(incidents: list[Incident], *, titles: dict[int, str], noise: set[int], now: datetime) -> list[dict]:
+def incident_rows(incidents: list[Incident], *, titles: dict[int, str], noise: set[int], now: datetime,
+                  calendar: BusinessCalendar = DEFAULT_CALENDAR) -> list[dict]:
     """The incidents table: id, severity, duration (to resolve, or open so far), status, noise."""
     out = []
     for i in sorted(incidents, key=lambda i: (i.detected_at, i.id)):
@@ -132,7 +156,8 @@ def incident_rows(incidents: list[Incident], *, titles: dict[int, str], noise: s
         out.append({
             "id": i.id, "number": f"INC-{i.id}", "title": titles.get(i.id, ""), "severity": i.severity,
             "status": i.status, "duration_s": (end - i.detected_at).total_seconds(), "open": i.resolved_at is None,
-            "noise": i.id in noise, "response_target_met": durations(i, now=now).response_target_met,
+            "noise": i.id in noise,
+            "response_target_met": durations(i, now=now, calendar=calendar).response_target_met,
         })
     return out
 

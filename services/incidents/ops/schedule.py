@@ -223,8 +223,7 @@ def announcement(kind: str, period: str, data: dict) -> tuple[str, str]:
 def report_schedule(settings) -> ReportSchedule:
     """The schedule of the incident service's settings (`IncidentsSettings`); ValueError naming a
     rule, country or subdivision that cannot work."""
-    calendar = BusinessCalendar(zone=settings.incidents_report_zone, country=settings.incidents_business_country or None,
-                                subdivision=settings.incidents_business_subdivision or None)
+    calendar = settings.business_calendar()
     texts = {"daily_check": settings.incidents_daily_check_at, "weekly_review": settings.incidents_weekly_review_at,
              "monthly_review": settings.incidents_monthly_review_at, "reminders": settings.incidents_reminders_at}
     return ReportSchedule(zone=settings.incidents_report_zone, calendar=calendar,

@@ -26,7 +26,9 @@ from services.incidents.ops.reports import (
     Period, PeerResult, alert_counts, capacity_summary, carried_over, incident_rows,
     overall_attainment, runbook_rows, severity_summary, silencing_summary, slo_rows, toil_rows, toil_trend,
 )
+from services.incidents.severity import DEFAULT_CALENDAR
 from services.incidents.silencing import repository as silencing_repo
+from shared.business_calendar import BusinessCalendar
 
 KIND_TEMPLATE = {"daily_check": "daily_check", "weekly_review": "weekly_review", "monthly_review": "monthly_review"}
 RECENT_DAYS = 7  # a handoff lists the incidents of the last week
@@ -41,6 +43,7 @@ class OpsContext:
     runbook_max_age_days: int
     peers: Peers | None
     checks: dict[str, Callable[[], Awaitable[bool]]] = field(default_factory=dict)  # this service's readiness
+    calendar: BusinessCalendar = DEFAULT_CALENDAR  # business days and hours of the SEV4 response deadline
 
     async def self_check(self) -> bool:
         for check in self.checks.values():
@@ -168,12 +171,15 @@ def period_json(period: Period, zone: str) -> dict:
             "last_day": period.last_day, "zone": zone}
 
 
-async def _incidents_of(conn: asyncpg.Connection, period: Period, now: datetime):
+async def _incidents_of(conn: asyncpg.Connection, period: Period, now: datetime, calendar: BusinessCalendar):
+    """The period's incidents, its incidents table and the ids of those whose start nobody knows
+    (declared by a person without `started_at`: their start is their detection)."""
     rows = await repository.incidents_detected_between(conn, period.start, period.end)
     incidents = [incident_repo.incident_from_row(r) for r in rows]
     titles = {r["id"]: r["title"] for r in rows}
     noise = {r["id"] for r in rows if r["noise"]}
-    return incidents, incident_rows(incidents, titles=titles, noise=noise, now=now)
+    start_unknown = frozenset(r["id"] for r in rows if r["detected_by"] != "alert" and r["started_at"] == r["detected_at"])
+    return incidents, incident_rows(incidents, titles=titles, noise=noise, now=now, calendar=calendar), start_unknown
 
 
 async def _action_items(conn: asyncpg.Connection) -> list[dict]:
@@ -197,11 +203,11 @@ async def _silencing(conn: asyncpg.Connection, period: Period) -> dict:
 
 async def review_data(
     conn: asyncpg.Connection, *, kind: str, period: Period, zone: str, inputs: PeerInputs, now: datetime, today: date,
-    runbook_max_age_days: int,
+    runbook_max_age_days: int, calendar: BusinessCalendar = DEFAULT_CALENDAR,
 ) -> dict:
     """The weekly or monthly review's computed part."""
-    incidents, table = await _incidents_of(conn, period, now)
-    summary = severity_summary(incidents, now=now)
+    incidents, table, start_unknown = await _incidents_of(conn, period, now, calendar)
+    summary = severity_summary(incidents, now=now, calendar=calendar, start_unknown=start_unknown)
     alerts = [bool(r["noise"]) for r in await repository.alerts_started_between(conn, period.start, period.end)]
     data = {
         "kind": kind, "period": period_json(period, zone), "generated_at": now,
@@ -257,7 +263,7 @@ async def report_data(
               "runbook_max_age_days": octx.runbook_max_age_days}
     if kind == "daily_check":
         return await daily_check_data(conn, self_ok=self_ok, **common)
-    return await review_data(conn, kind=kind, **common)
+    return await review_data(conn, kind=kind, calendar=octx.calendar, **common)
 
 
 # What a person may add to a report (schemas.ReportManual), as the templates expect it when unset.
@@ -283,12 +289,13 @@ async def store_report(
     )
 
 
-async def incident_report(conn: asyncpg.Connection, incident_id: int, *, zone: str, now: datetime) -> dict | None:
+async def incident_report(conn: asyncpg.Connection, incident_id: int, *, zone: str, now: datetime,
+                          calendar: BusinessCalendar = DEFAULT_CALENDAR) -> dict | None:
     """The 2.1 declaration and 2.3 resolution records of one incident."""
     row = await incident_repo.get_incident_row(conn, incident_id)
     if row is None:
         return None
-    d = durations(incident_repo.incident_from_row(row), now=now)
+    d = durations(incident_repo.incident_from_row(row), now=now, calendar=calendar)
     postmortem = await repository.get_postmortem(conn, incident_id)
     data = jsonable_encoder({
         "incident": {k: row[k] for k in row.keys() if k != "group_key"},

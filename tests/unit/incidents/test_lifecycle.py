@@ -198,12 +198,13 @@ def test_durations_are_measured_from_detection():
 @pytest.mark.parametrize(
     "detected, due",
     [
-        (datetime(2026, 11, 26, 10, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC)),  # Thu -> end of Fri
-        (datetime(2026, 11, 27, 18, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),  # Fri -> end of Mon
-        (datetime(2026, 11, 28, 9, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)),  # Sat -> end of Mon
+        (datetime(2026, 11, 26, 10, tzinfo=UTC), datetime(2026, 11, 27, 17, tzinfo=UTC)),  # Thu -> close of Fri
+        (datetime(2026, 11, 27, 18, tzinfo=UTC), datetime(2026, 11, 30, 17, tzinfo=UTC)),  # Fri -> close of Mon
+        (datetime(2026, 11, 28, 9, tzinfo=UTC), datetime(2026, 11, 30, 17, tzinfo=UTC)),  # Sat -> close of Mon
     ],
 )
-def test_sev4_response_is_due_by_the_end_of_the_next_weekday(detected, due):
+def test_sev4_response_is_due_at_the_close_of_the_next_business_day_of_the_default_calendar(detected, due):
+    """Without a configured calendar: Monday to Friday, 09:00-17:00 UTC (test_severities.py: zones, holidays)."""
     from services.incidents.severity import response_deadline
 
     assert response_deadline(4, detected) == due
