@@ -2,7 +2,8 @@
 moves), broker and PostgreSQL, compared with values worked out by hand: the weekly and monthly
 reviews in America/New_York (an incident at 03:00 UTC on Monday belongs to the week before there,
 and to November), alerts vs noise, deployments, carried-over action items, the daily check with an
-unreachable peer, the incident report, handoffs, runbooks and toil."""
+unreachable peer, the incident report, handoffs, runbooks and toil; MTTA and time to detection per
+SEV; the severity definitions."""
 
 from __future__ import annotations
 
@@ -77,7 +78,8 @@ def seed(c, clock, bootstrap: str, *, alerts_topic: str) -> dict:
     }
     clock.now = utc(2020, 12, 2, 12, 0)
     ok(c["responder"].post(f"{API}/incidents/{s['c']}/noise", json={"reason": "flapping probe"}))
-    # Three alerts in two groups (SEV4, never acknowledged: pending), folded at Thu 3 Dec 12:00 UTC.
+    # Three alerts in two groups (SEV4, never acknowledged), started 3 min before Vigil received them at
+    # Thu 3 Dec 12:00 UTC = 07:00 in New York, before business hours (09:00-17:00): due at 17:00 that day.
     clock.now = utc(2020, 12, 3, 12, 0)
     run = uuid.uuid4().hex[:8]
     asyncio.run(produce_alerts(bootstrap, alerts_topic, run, clock.now))
@@ -100,9 +102,10 @@ async def produce_alerts(bootstrap: str, topic: str, run: str, now: datetime) ->
     try:
         for n, group in enumerate(["noisy", "noisy", "real"]):
             fingerprint = f"{run}{n}"
+            started = now - timedelta(minutes=3)
             event = AlertEvent(
-                event_id=AlertEvent.id_for(source="alertmanager", fingerprint=fingerprint, status="firing", starts_at=now, ends_at=None),
-                occurred_at=now, source="alertmanager", fingerprint=fingerprint, status="firing", starts_at=now,
+                event_id=AlertEvent.id_for(source="alertmanager", fingerprint=fingerprint, status="firing", starts_at=started, ends_at=None),
+                occurred_at=now, source="alertmanager", fingerprint=fingerprint, status="firing", starts_at=started,
                 labels={"alertname": f"Probe{group}", "severity": "low", "run": run}, group_key=f"{run}:{group}",
             )
             key, value, headers = encode(event, ce_source="/test")
@@ -131,8 +134,12 @@ def test_the_weekly_review_counts_mttr_and_attainment_per_sev_in_the_report_zone
     by_sev = {r["severity"]: (r["count"], r["mttr_s"], r["target_met"], r["target_missed"], r["target_pending"], r["attainment_percent"])
               for r in data["severity_summary"]}
     assert by_sev == {1: (1, 2400.0, 1, 0, 0, 100.0), 2: (1, 3600.0, 0, 1, 0, 0.0), 3: (1, 5400.0, 1, 0, 0, 100.0),
-                      4: (2, None, 0, 0, 2, None)}
-    assert data["attainment_percent"] == 66.7  # 2 of 3 decided
+                      4: (2, None, 0, 2, 0, 0.0)}  # SEV4: due at Thursday's close in New York, never acknowledged
+    assert data["attainment_percent"] == 40.0  # 2 of 5 decided
+    # MTTA from detection to acknowledgement; time to detection only where the start is known (the
+    # alerts' startsAt, 3 min before Vigil received them), not for incidents declared without one.
+    ack_detect = {r["severity"]: (r["acknowledged"], r["mtta_s"], r["detection_measured"], r["mttd_s"]) for r in data["severity_summary"]}
+    assert ack_detect == {1: (1, 240.0, 0, None), 2: (1, 1200.0, 0, None), 3: (1, 1800.0, 0, None), 4: (0, None, 2, 180.0)}
     assert data["alerts"] == {"total": 3, "actionable": 1, "false_positive": 2}
     assert [(i["number"], i["noise"]) for i in data["incidents"] if i["noise"]] == [(s["c"], True), (s["noisy"], True)]
     assert [d["change"] for d in data["deployments"]] == ["v2.1.5"]
@@ -143,10 +150,11 @@ def test_the_weekly_review_counts_mttr_and_attainment_per_sev_in_the_report_zone
         "**Week of:** 2020-11-30 – 2020-12-06 (2020-W49, America/New_York)",
         f"| {s['a']} | SEV1 | 40 min | Resolved |",
         f"| {s['c']} | SEV3 (noise) | 1.5 hr | Resolved |",
-        "| SEV1 | 1 | 40 min | 100% (1/1) |",
-        "| SEV2 | 1 | 60 min | 0% (0/1) |",
-        "| SEV4 | 2 | N/A | N/A |",
-        "Response targets met overall: 66.7%",
+        "| Severity | Count | MTTR | MTTA | Time to detection | Response target met |",
+        "| SEV1 | 1 | 40 min | 4 min | no data | 100% (1/1) |",
+        "| SEV2 | 1 | 60 min | 20 min | no data | 0% (0/1) |",
+        "| SEV4 | 2 | N/A | no data | 3 min | 0% (0/2) |",
+        "Response targets met overall: 40%",
         "- Total: 3\n- Actionable: 1\n- False positives: 2",
         "| v2.1.5 (api) | Success | None |",
         "SLO service: not configured.",
@@ -166,7 +174,7 @@ def test_the_monthly_review_of_november_in_new_york_holds_the_sunday_evening_inc
     assert {r["severity"]: (r["count"], r["mttr_s"]) for r in nov["data"]["severity_summary"]}[2] == (1, 1800.0)
     assert [t["monthly_total_minutes"] for t in nov["data"]["toil"]["rows"]] == [450]
     md = nov["markdown"]
-    for line in ["**Month:** 2020-11 (America/New_York)", "| SEV2 | 1 | 30 min | 100% (1/1) |",
+    for line in ["**Month:** 2020-11 (America/New_York)", "| SEV2 | 1 | 30 min | 10 min | no data | 100% (1/1) |",
                  "| db failover | 2020-06-01 | Outdated | Update (updated 186 days ago (max 90)) |",
                  "| Log rotation | Daily | 15 min | 7.5 hr |", "| Single DB | SPOF | P1 | kim | — | Planned |"]:
         assert line in md, f"{line!r} not in\n{md}"
@@ -266,3 +274,17 @@ def test_records_update_delete_and_refuse_duplicates_and_bad_values(env):
     assert c["responder"].post(f"{API}/maintenance-windows", json={"starts_at": "2020-12-06T02:00:00+00:00", "ends_at": "2020-12-06T01:00:00+00:00", "activity": "x"}).status_code == 422
     assert c["responder"].patch(f"{API}/reliability-gaps/abc", json={"status": "done"}).status_code == 404
     assert c["anonymous"].get(f"{API}/toil").status_code == 401
+
+
+def test_the_severity_definitions_and_the_sev4_deadline_follow_the_business_calendar(env):
+    c, _, s = env
+    table = ok(c["viewer"].get(f"{API}/severities"))
+    assert [(r["label"], r["definition"], r["examples"]) for r in table][:2] == [
+        ("SEV1", "Complete outage, all users affected", ["Site down", "Data loss"]),
+        ("SEV2", "Major impact, most users affected", ["Core feature broken"])]
+    assert table[3]["response_due"].startswith("close of business (17:00 America/New_York) on the next business day")
+    assert c["anonymous"].get(f"{API}/severities").status_code == 401
+    assert "/api/v1/severities" in ok(c["viewer"].get("/openapi.json"))["paths"]
+    # Received at 07:00 New York time on Thursday, before business hours: due at that day's close.
+    incident = ok(c["viewer"].get(f"{API}/incidents/{s['real']}"))
+    assert incident["response_due_at"] == "2020-12-03T22:00:00Z" and incident["response_target_met"] is False

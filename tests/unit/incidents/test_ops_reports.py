@@ -189,3 +189,23 @@ def test_slo_rows_and_capacity_come_from_the_slo_service_or_are_empty():
     assert capacity_summary(capacity)["min_headroom_percent"] == 22.0
     assert capacity_summary(capacity)["scaling_needed_by"] == "2027-03-01"
     assert capacity_summary(PeerResult("not_configured"))["rows"] == []
+
+
+def test_mtta_and_time_to_detection_per_sev_count_only_incidents_that_have_the_figure():
+    by_sev = {r.severity: r for r in severity_summary(incidents_in(DATASET, month_period(2026, 11, "UTC")), now=NOW)}
+    assert (by_sev[1].acknowledged, by_sev[1].mtta_s) == (2, 300.0)    # (3 + 7) / 2 min
+    assert (by_sev[2].acknowledged, by_sev[2].mtta_s) == (2, 900.0)    # (10 + 20) / 2 min
+    assert (by_sev[4].acknowledged, by_sev[4].mtta_s) == (0, None)     # INC-7 never acknowledged: no data
+    assert [(r.detection_measured, r.mttd_s) for r in by_sev.values()] == [(2, 120.0), (2, 120.0), (1, 120.0), (1, 120.0)]
+    assert by_sev[1].as_dict()["mtta_s"] == 300.0 and by_sev[4].as_dict()["mttd_s"] == 120.0
+
+
+def test_time_to_detection_leaves_out_incidents_whose_start_nobody_knows():
+    alerted = Incident(id=1, status="investigating", severity=2, severity_source="alerts",
+                       detected_at=utc(2026, 12, 2, 10, 5), started_at=utc(2026, 12, 2, 10))
+    declared = Incident(id=2, status="investigating", severity=2, severity_source="person",
+                        detected_at=utc(2026, 12, 2, 11), started_at=utc(2026, 12, 2, 11))
+    rows = severity_summary([alerted, declared], now=utc(2026, 12, 2, 12), start_unknown=frozenset({2}))
+    assert (rows[1].count, rows[1].detection_measured, rows[1].mttd_s) == (2, 1, 300.0)
+    rows = severity_summary([declared], now=utc(2026, 12, 2, 12), start_unknown=frozenset({2}))
+    assert (rows[1].detection_measured, rows[1].mttd_s, rows[1].mtta_s) == (0, None, None)
