@@ -1,7 +1,8 @@
 """The console benchmark's load: timed page requests (one after another, or a few at once), and
 browsers' live streams held open by one process — each an `EventSource` as htmx's SSE extension
-opens it (the page's `since` cursor, `Last-Event-ID` and the server's `retry:` on reconnect), which
-on every `incident` message fetches the list's rows again, as the page does before it shows them."""
+opens it (the page's `since` cursor, `Last-Event-ID` and the server's `retry:` on reconnect): an
+`incident` message says what changed, the `rows` after it are what the page shows (htmx's sse-swap),
+and on a `refresh` message instead the page fetches its rows, as htmx does."""
 
 from __future__ import annotations
 
@@ -141,18 +142,23 @@ class SseClient:
             self.retry_ms = int(fields["retry"])
         if "id" in fields:
             self.last_id = fields["id"]
+        if fields.get("event") == "rows":  # the rows came in the stream: shown (htmx's sse-swap)
+            for message in self._waiting:
+                message.shown_at = at
+            self._waiting = []
+            return False
+        if fields.get("event") == "refresh" and (self._fetcher is None or self._fetcher.done()):
+            self._fetcher = asyncio.ensure_future(self._show())  # the page fetches its rows itself
         if fields.get("event") != "incident":
             return False
         message = Message(at=at, changes=json.loads(fields.get("data", "{}")).get("changes"), reconnected=first
                           and self.connections > 1)
         self.messages.append(message)
         self._waiting.append(message)
-        if self._fetcher is None or self._fetcher.done():
-            self._fetcher = asyncio.ensure_future(self._show())
         return True
 
     async def _show(self) -> None:
-        """Fetch the rows as htmx does on `sse:incident`: one request at a time; messages that come
+        """Fetch the rows as htmx does on `sse:refresh`: one request at a time; messages that come
         meanwhile are answered by one more request after it (hx-trigger's default queue: last)."""
         while self._waiting:
             answering, self._waiting = self._waiting, []

@@ -1,6 +1,7 @@
 """The live incident list: the console follows `vigil.incidents.v1` and tells open pages that
-something changed, over Server-Sent Events; each page then fetches its own rows again (with its own
-filters), so what it shows always comes from the incident service.
+something changed, over Server-Sent Events, with the page's rows as they are now (rendered once per
+change, filters and role — fragments.py — read from the incident service), so a page shows a change
+without a request of its own: 200 open pages are 200 writes, not 200 requests at once.
 
 Every process reads the topic itself, without a consumer group (every replica serves browsers of its
 own), from the end: pages load their state over HTTP and only need the changes after that. Each
@@ -15,7 +16,7 @@ import json
 import secrets
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer
@@ -32,6 +33,7 @@ KEEP = 200  # changes remembered for a stream that reconnects
 KEEPALIVE_S = 10.0  # a comment line keeps proxies from closing an idle stream
 GATHER_S = 0.05  # a burst of changes goes out as one message
 RECONNECT_MS = 500  # how soon a browser opens the stream again after it ended
+CHECK_S = 2.0  # how old the open streams' sessions may be (docstring of StreamSessions)
 
 
 class LiveIncidents:
@@ -43,10 +45,14 @@ class LiveIncidents:
         self._changes: deque[tuple[int, dict | None]] = deque(maxlen=KEEP)
         self._next = asyncio.Event()
         self.rows = SharedRenderings()  # the list's rows, rendered once per change for every open page
+        self.sessions = StreamSessions()
 
     @property
     def cursor(self) -> str:
-        return f"{self.boot}.{self.seq}"
+        return self.cursor_at(self.seq)
+
+    def cursor_at(self, seq: int) -> str:
+        return f"{self.boot}.{seq}"
 
     def publish(self, change: dict | None) -> None:
         """A change (None: changes may have been missed, e.g. while the feed reconnected)."""
@@ -81,10 +87,18 @@ def change_of(event: IncidentEvent) -> dict:
             "acknowledged_by": event.acknowledged_by, "version": event.version}
 
 
-async def stream(live: LiveIncidents, *, since: str | None, duration_s: float) -> AsyncIterator[str]:
-    """The text/event-stream of one page: an `incident` event whenever something changed after what it
-    has seen, comments to keep it open, and an end after `duration_s` (the browser reconnects, sending
-    the last id it got)."""
+# The rows one page shows after change `seq`, with its session's token; None when the stream cannot
+# vouch for its session now (the page then fetches its rows itself, which checks the session).
+Rows = Callable[[int], Awaitable[str | None]]
+
+
+async def stream(live: LiveIncidents, *, since: str | None, duration_s: float, rows: Rows | None = None,
+                 signed_out: Callable[[], bool] = lambda: False) -> AsyncIterator[str]:
+    """The text/event-stream of one page: whenever something changed after what it has seen, an
+    `incident` event (what changed) and a `rows` event (the page's rows, for htmx's `sse-swap`) — or,
+    when `rows` gives none, a `refresh` event (the page fetches them); comments to keep it open; and an
+    end after `duration_s` (the browser reconnects, sending the last id it got) or once `signed_out()`.
+    Without `rows`, `incident` events alone."""
     seq = live.seen(since)
     if seq < 0 and since is None:
         seq = live.seq  # a stream without a cursor starts now
@@ -97,7 +111,89 @@ async def stream(live: LiveIncidents, *, since: str | None, duration_s: float) -
         await asyncio.sleep(GATHER_S)
         changes = live.changes_since(seq)
         seq = live.seq
-        yield f"id: {live.cursor}\nevent: incident\ndata: {json.dumps({'changes': changes})}\n\n"
+        told = f"id: {live.cursor_at(seq)}\nevent: incident\ndata: {json.dumps({'changes': changes})}\n\n"
+        if rows is None:
+            yield told
+            continue
+        html = await rows(seq)
+        if html is None:
+            yield f"{told}event: refresh\ndata: refresh\n\n"
+            if signed_out():
+                return
+            continue
+        yield f"{told}event: rows\n{event_data(html)}\n"  # the id above stays the stream's last
+
+
+def event_data(text: str) -> str:
+    """`text` as an event's data lines: EventSource joins them with "\\n" again. A bare CR also ends a
+    line in SSE, so CRs become LFs first (as an HTML parser reads them anyway): no text can end the
+    data early or add a field of its own."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "".join(f"data: {line}\n" for line in lines)
+
+
+class StreamSessions:
+    """The sessions of the open live streams, looked up together — one query for all of them every
+    CHECK_S while any stream is open — instead of once per stream per change. A stream sends rows only
+    for its session as it was at most CHECK_S ago (plus the query's time): a sign-out, a sign-out
+    everywhere, a disabled person or a changed role reaches an open stream within that bound. Until
+    a check has succeeded that recently (the database is slow or away) the stream sends `refresh`,
+    and the page's own request checks its session."""
+
+    def __init__(self, *, every_s: float = CHECK_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._every_s, self._clock = every_s, clock
+        self._watched: dict[str, int] = {}  # session hash -> open streams
+        self._found: dict[str, object | None] = {}  # session hash -> its session at the last check (None: gone)
+        self._checked_at: dict[str, float] = {}
+        self._lookup: Callable[[list[str]], Awaitable[dict[str, object]]] | None = None
+        self._checker: asyncio.Task | None = None
+        self.checks = 0  # queries made (the tests read it)
+
+    @contextlib.contextmanager
+    def watching(self, session_hash: str, session: object,
+                 lookup: Callable[[list[str]], Awaitable[dict[str, object]]]):
+        """Watch `session` (just looked up) while a stream is open; `lookup(hashes)` gives the sessions
+        of those hashes that are still signed in."""
+        self._lookup = lookup
+        self._watched[session_hash] = self._watched.get(session_hash, 0) + 1
+        self._found[session_hash], self._checked_at[session_hash] = session, self._clock()
+        if self._checker is None or self._checker.done():
+            self._checker = asyncio.ensure_future(self._check())
+        try:
+            yield
+        finally:
+            self._watched[session_hash] -= 1
+            if not self._watched[session_hash]:
+                for table in (self._watched, self._found, self._checked_at):
+                    del table[session_hash]
+
+    def current(self, session_hash: str) -> object | None:
+        """The session as last checked, if that was recent enough; else None."""
+        checked_at = self._checked_at.get(session_hash)
+        if checked_at is None or self._clock() - checked_at > 2 * self._every_s:
+            return None
+        return self._found.get(session_hash)
+
+    def gone(self, session_hash: str) -> bool:
+        """Whether the last check found the session signed out (or expired, or its person disabled)."""
+        return session_hash in self._found and self._found[session_hash] is None
+
+    async def _check(self) -> None:
+        while self._watched:
+            await asyncio.sleep(self._every_s)
+            hashes = list(self._watched)
+            if not hashes or self._lookup is None:
+                continue
+            began = self._clock()
+            try:
+                found = await self._lookup(hashes)
+            except Exception as exc:  # noqa: BLE001 — the next check tries again; streams send `refresh` meanwhile
+                log.warning("live streams' sessions could not be checked", error=f"{type(exc).__name__}: {exc}")
+                continue
+            self.checks += 1
+            for session_hash in hashes:
+                if session_hash in self._watched:
+                    self._found[session_hash], self._checked_at[session_hash] = found.get(session_hash), began
 
 
 class IncidentFeed:

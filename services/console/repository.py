@@ -30,6 +30,7 @@ SELECT s.id_hash, s.person, s.csrf_token, s.created_at, s.expires_at, s.last_see
        p.display_name, p.role, p.disabled
 FROM console.session s JOIN console.person p ON p.name = s.person
 WHERE s.id_hash = $1"""
+GET_SESSIONS = GET_SESSION.replace("WHERE s.id_hash = $1", "WHERE s.id_hash = ANY($1::text[])")  # the live streams'
 TOUCH_SESSION = "UPDATE console.session SET last_seen_at = $2 WHERE id_hash = $1"
 DELETE_SESSION = "DELETE FROM console.session WHERE id_hash = $1"
 DELETE_SESSIONS_OF = "DELETE FROM console.session WHERE person = $1"

@@ -5,10 +5,12 @@ refusal, a peer's trouble or an outage is a sentence on a page, never a stack tr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
+import asyncpg
 import jinja2
 import structlog
 from fastapi import Depends, FastAPI, Request
@@ -16,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.exceptions import HTTPException  # FastAPI's and Starlette's own (404, 405) alike
 
 from services.console import csrf, rendering, sessions
+from services.console import repository as repo
 from services.console.peers import Caller, PeerError
 from services.console.service import SignedIn, session_of
 from shared.db import ACQUIRE_TIMEOUT_S
@@ -97,6 +100,15 @@ async def current_session(request: Request) -> SignedIn | None:
         return None
     async with ctx.pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
         return await session_of(conn, cookie, now=ctx.clock())
+
+
+async def signed_in_sessions(pool: asyncpg.Pool, session_hashes: list[str], *, now: datetime) -> dict[str, SignedIn]:
+    """Those of these sessions (by hash) that are still signed in: the open live streams' check."""
+    async with pool.acquire(timeout=ACQUIRE_TIMEOUT_S) as conn:
+        found = await conn.fetch(repo.GET_SESSIONS, session_hashes)
+    return {row["id_hash"]: SignedIn(row["person"], row["display_name"], row["role"], row["id_hash"], row["csrf_token"],
+                                     row["expires_at"])
+            for row in found if not row["disabled"] and sessions.is_live(row["expires_at"], now)}
 
 
 async def _page_session(request: Request) -> SignedIn:

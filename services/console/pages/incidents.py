@@ -29,6 +29,7 @@ from services.console.web import (
     PageError,
     Responding,
     caller,
+    signed_in_sessions,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -106,14 +107,10 @@ async def incident_list(
         request_id=secrets.token_hex(8), **rows)
 
 
-@router.get("/incidents/rows")
-async def incident_rows(
-    request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
-    q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
-) -> Response:
-    """The list alone: what an open page fetches when the live stream says something changed."""
-    ctx, filters = request.state.console, _filters(status, sev, q, label)
-    seq = ctx.live.seq  # every open page refreshes after a change: they share one rendering of its rows
+async def _shared_rows(request: Request, me, filters: Filters, seq: int) -> str:
+    """The list's rows after change `seq`, rendered once for every page of the same filters and role,
+    with placeholders for the CSRF token and the request id (fragments.personal fills them in)."""
+    ctx = request.state.console
 
     async def render() -> tuple[str, bool]:
         rows = await _rows(request, me, filters, seq=seq)
@@ -123,18 +120,48 @@ async def incident_rows(
 
     key = (filters.status, tuple(filters.severities), filters.text, tuple(filters.labels),
            tuple(filters.label_problems), me.role)
-    shared = await ctx.live.rows.get(seq, key, render)
+    return await ctx.live.rows.get(seq, key, render)
+
+
+@router.get("/incidents/rows")
+async def incident_rows(
+    request: Request, me: Me, status: str = "open", sev: Annotated[list[int], Query()] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> Response:
+    """The list alone: what an open page fetches when its live stream cannot send the rows itself."""
+    # Every open page refreshes after a change: they share one rendering of its rows.
+    shared = await _shared_rows(request, me, _filters(status, sev, q, label), request.state.console.live.seq)
     return HTMLResponse(fragments.personal(shared, csrf_token=me.csrf_token, request_id=secrets.token_hex(8)),
                         headers=SECURITY_HEADERS)
 
 
 @router.get("/events/incidents")
-async def incident_events(request: Request, me: Me, since: str | None = None) -> StreamingResponse:
-    """Server-Sent Events: `incident` whenever an incident changed after the page's cursor."""
-    ctx = request.state.console
+async def incident_events(
+    request: Request, me: Me, since: str | None = None, status: str = "open",
+    sev: Annotated[list[int], Query()] = [],  # noqa: B006
+    q: Annotated[str, Query(max_length=200)] = "", label: Annotated[list[str], Query()] = [],  # noqa: B006
+) -> StreamingResponse:
+    """Server-Sent Events: whenever an incident changed after the page's cursor, `incident` (what
+    changed) and `rows` (the page's rows with the list's filters, as `/incidents/rows` answers)."""
+    ctx, filters = request.state.console, _filters(status, sev, q, label)
     cursor = request.headers.get("last-event-id") or since
-    return StreamingResponse(live.stream(ctx.live, since=cursor, duration_s=ctx.settings.console_live_stream_s),
-                             media_type="text/event-stream",
+    watched = me.session_hash
+
+    async def rows(seq: int) -> str | None:
+        now = ctx.live.sessions.current(watched)
+        if now is None:
+            return None
+        shared = await _shared_rows(request, now, filters, seq)
+        return fragments.personal(shared, csrf_token=now.csrf_token, request_id=secrets.token_hex(8))
+
+    async def events():
+        with ctx.live.sessions.watching(watched, me, lambda hashes: signed_in_sessions(ctx.pool, hashes,
+                                                                                       now=ctx.clock())):
+            async for chunk in live.stream(ctx.live, since=cursor, duration_s=ctx.settings.console_live_stream_s,
+                                           rows=rows, signed_out=lambda: ctx.live.sessions.gone(watched)):
+                yield chunk
+
+    return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

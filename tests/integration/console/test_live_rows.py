@@ -1,10 +1,13 @@
 """The live list's refresh (`/incidents/rows`) against the real incident service (real broker and
 PostgreSQL): every open page refreshing after the same change gets one shared rendering of the rows,
 yet a viewer's rows have no Acknowledge button and a responder's do, and every fragment carries its
-own session's CSRF token — a form from one session's rows is refused in another session."""
+own session's CSRF token — a form from one session's rows is refused in another session. The live
+stream carries those rows itself, and stops sending them to a session signed out elsewhere."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +16,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from services.console import sessions
 from tests.integration.console.support import CSRF, Browser, add_people, csrf_of
 from tests.services import IDENTITY_KEYS
 from tests.support import wait_for
@@ -97,3 +101,76 @@ def test_a_refresh_after_the_next_change_shows_it(stack):
                                                              "labels": {}}).json()["number"]
     wait_for(lambda: stack.live.seq > before, timeout_s=30, what="the console told of the new incident")
     assert f'data-number="{number}"' in alice.page(path).text
+
+
+def _rows_from_stream(browser: Browser, path: str, opened: threading.Event, wanted: str) -> str:
+    """Read a live stream until a `rows` event that contains `wanted`: that event's HTML."""
+    deadline = time.monotonic() + 30
+    with browser.http.stream("GET", path, timeout=30) as stream:
+        assert stream.status_code == 200
+        opened.set()
+        event, data = None, []
+        for line in stream.iter_lines():
+            assert time.monotonic() < deadline, "no rows with the change came"
+            if line.startswith("event: "):
+                event, data = line.removeprefix("event: "), []
+            elif line.startswith("data: "):
+                data.append(line.removeprefix("data: "))
+            elif not line and event == "rows" and wanted in "\n".join(data):
+                return "\n".join(data)
+    raise AssertionError("the stream ended without the rows")
+
+
+def test_the_live_stream_carries_each_pages_rows_with_its_own_token_and_role(stack):
+    run = uuid.uuid4().hex[:8]
+    (_, alice), (_, vera) = stack.browsers[0], stack.browsers[6]
+    cursor = stack.live.cursor
+    path = f"/events/incidents?status=open&q=stream+{run}&since={cursor}"
+    renders = stack.live.rows.renders
+    opened = [threading.Event(), threading.Event()]
+    with ThreadPoolExecutor(2) as pool:
+        streams = [pool.submit(_rows_from_stream, browser, path, event, f"stream {run}")
+                   for browser, event in zip((alice, vera), opened, strict=True)]
+        assert all(event.wait(30) for event in opened)
+        number = stack.incidents.post("/api/v1/incidents", json={"title": f"stream {run}", "severity": 2,
+                                                                  "labels": {}}).json()["number"]
+        alice_rows, vera_rows = (found.result(timeout=40) for found in streams)
+
+    assert stack.live.rows.renders - renders == 2, "the streamed rows were not rendered once per role"
+    assert f'data-number="{number}"' in alice_rows and f'data-number="{number}"' in vera_rows
+    assert 'data-testid="acknowledge"' not in vera_rows and not CSRF.search(vera_rows)
+    assert csrf_of(alice_rows) == csrf_of(alice.page(f"/incidents/{number}").text)
+    done = alice.http.post(f"/incidents/{number}/acknowledge", data={"csrf_token": csrf_of(alice_rows),
+                                                                      "request_id": run})
+    assert done.status_code == 303, done.text
+
+
+def test_a_stream_of_a_session_signed_out_everywhere_stops_sending_rows_and_ends(stack, database_url):
+    add_people(database_url, {"sam": ("responder", "sam-password-01")})
+    here, there = Browser(stack.console.url), Browser(stack.console.url)
+    try:
+        for browser in (here, there):
+            assert browser.sign_in("sam", "sam-password-01").status_code == 303
+        session = sessions.id_hash(there.http.cookies[sessions.COOKIE])
+        events: list[str] = []
+        opened = threading.Event()
+
+        def listen() -> None:
+            with there.http.stream("GET", f"/events/incidents?since={stack.live.cursor}", timeout=40) as stream:
+                opened.set()
+                events.extend(line for line in stream.iter_lines() if line.startswith("event: "))
+
+        with ThreadPoolExecutor(1) as pool:
+            listening = pool.submit(listen)
+            assert opened.wait(30)
+            assert here.submit("/me", "/signout/everywhere").status_code == 303
+            wait_for(lambda: stack.live.sessions.gone(session), timeout_s=10, what="the stream's session checked")
+            stack.incidents.post("/api/v1/incidents", json={"title": f"after sign-out {uuid.uuid4().hex[:8]}",
+                                                            "severity": 4, "labels": {}})
+            listening.result(timeout=30)  # the stream ended (before its VIGIL_CONSOLE_LIVE_STREAM_S)
+        assert "event: refresh" in events and "event: rows" not in events, events
+        refreshed = there.http.get("/incidents/rows", headers={"HX-Request": "true", "HX-Current-URL": stack.console.url})
+        assert refreshed.headers["HX-Redirect"].startswith("/signin")
+    finally:
+        here.close()
+        there.close()
