@@ -45,11 +45,17 @@ def recipient_source_id(report: ReportPublished, recipient: str) -> str:
     return deterministic_id("report-delivery", report.event_id, recipient.strip())
 
 
+# What the link of each kind asks the reader to do (the title and summary say why).
+LINK_TEXT = {"handoff_due": "Complete the handoff", "handoff_ack": "Read and acknowledge the handoff",
+             "handoff_unacknowledged": "Open the handoff"}
+
+
 def report_notice(report: ReportPublished, *, person: str) -> Notice:
     heading = one_line(report.title, limit=150)
     link = web_url(report.url)
+    label = LINK_TEXT.get(report.kind, "Open the report")
     return Notice(kind="report", person=person, subject=heading, heading=heading,
-                  summary=one_line(report.summary, limit=600), links=(("Open the report", link),) if link else ())
+                  summary=one_line(report.summary, limit=600), links=((label, link),) if link else ())
 
 
 def webhook_body(report: ReportPublished, notice: Notice, *, delivery_id: str) -> str:

@@ -1,5 +1,5 @@
 """HTTP clients for the peers the operations reports read: the SLO service (`/api/v1/slos`,
-`/api/v1/capacity`), the escalator (`/api/v1/coverage/gaps`) and every configured service's
+`/api/v1/capacity`), the escalator (`/api/v1/coverage/gaps`, `/api/v1/handovers`) and every configured service's
 `/readyz`. A peer without a URL is `not_configured`; one that does not answer in time, or answers
 an error, is `unreachable` / `error` with the reason — the report records that, it never fails."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 
@@ -50,6 +51,10 @@ class Peers:
         if result.state == "ok" and isinstance(result.data, dict):  # tolerate {"items": [...]}
             return PeerResult("ok", result.data.get("items", []))
         return result
+
+    async def handovers(self, *, start: datetime, end: datetime) -> PeerResult:
+        """The rotation's primary handovers with `start <= at < end` (a handoff's from/to are checked against them)."""
+        return await self._get(self.escalator_url, "/api/v1/handovers", {"start": start.isoformat(), "end": end.isoformat()})
 
     async def readiness(self) -> dict[str, PeerResult]:
         """`/readyz` of each peer service (not_configured when it has no URL)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from services.incidents.api import (
@@ -15,9 +15,12 @@ from services.incidents.api import (
     unit_of_work,
 )
 from services.incidents.lifecycle import Refused
-from services.incidents.ops import repository, service
+from services.incidents.ops import handover_flow, repository, service
+from services.incidents.ops.handovers import ROTATION_WINDOW, rotation_verdict
 from services.incidents.ops.reports import day_period, local_day, month_period, parse_month, week_period
-from services.incidents.ops.schemas import GenerateReport, HandoffAck, HandoffOut, NewHandoff, ReportManual, ReportOut
+from services.incidents.ops.schemas import (
+    CompleteHandoff, GenerateReport, HandoffAck, HandoffOut, NewHandoff, ReportManual, ReportOut,
+)
 from services.incidents.service import NotFound
 from shared.api_types import YEARS
 from shared.service import Connection
@@ -130,22 +133,84 @@ def handoff_out(row, *, zone: str) -> HandoffOut:
     return HandoffOut(**{k: v for k, v in dict(row).items() if k != "updated_at"})
 
 
+async def rotation_check(octx: service.OpsContext, body: NewHandoff, now: datetime) -> tuple[bool, str | None]:
+    """(checked, note) for a handoff written by hand: 422 naming who the rotation says when its
+    from/to are not one of the escalator's handovers around now; not checked (with why) when the
+    escalator is not configured or does not answer — the handoff is still taken."""
+    if octx.peers is None:
+        return False, "no escalator configured"
+    said = await octx.peers.handovers(start=now - ROTATION_WINDOW, end=now + ROTATION_WINDOW)
+    if said.state != "ok" or not isinstance(said.data, list):
+        return False, {"not_configured": "no escalator configured"}.get(said.state, f"the escalator did not answer: {said.error}")
+    matches, why = rotation_verdict(body.from_person, body.to_person, said.data, now=now, zone=octx.zone)
+    if not matches:
+        raise HTTPException(422, detail={"error": "not_the_rotation", "message": why})
+    return True, None
+
+
 @router.post("/handoffs", status_code=201, response_model=HandoffOut,
              summary="Write the on-call handoff (outgoing engineer): open items, recent incidents, maintenance, note",
              responses=CHANGE)
 async def create_handoff(request: Request, body: NewHandoff, principal: Responder) -> Response:
+    """`from_person` and `to_person` must be a handover of the escalator's rotation within a day of
+    now (422 names who the rotation says). When the escalator cannot be asked the handoff is taken
+    with `rotation_checked` false and `rotation_note` saying why. Handoffs the rotation's handovers
+    draft themselves are completed with `PUT /handoffs/{id}`."""
     octx = request.state.ops
+    checked, note = await rotation_check(octx, body, request.state.incidents.clock())  # before the transaction
 
     async def work(conn, now):
-        data = await service.handoff_data(conn, now=now, today=local_day(now, octx.zone))
-        draft = {**body.model_dump(exclude={"by"}), "data": data, "created_at": now, "acknowledged_by": None, "acknowledged_at": None}
+        data = await handover_flow.prefilled(conn, now=now, today=local_day(now, octx.zone))
+        draft = {**body.model_dump(exclude={"by"}), "data": data, "created_at": now, "acknowledged_by": None,
+                 "acknowledged_at": None, "status": "completed", "rotation_checked": checked, "rotation_note": note}
         row = await repository.insert_handoff(
             conn, from_person=body.from_person, to_person=body.to_person, note=body.note, things_to_watch=body.things_to_watch,
             data=data, markdown=service.render_handoff(draft, zone=octx.zone), by=actor(principal, body), now=now,
+            rotation_checked=checked, rotation_note=note,
         )
         return 201, handoff_out(row, zone=octx.zone)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.put("/handoffs/{handoff}", response_model=HandoffOut,
+            summary="The outgoing engineer completes the drafted handoff: note, things to watch, open items", responses=CHANGE)
+async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff, principal: Responder) -> Response:
+    """Only the handoff's `from_person` (or an admin) may; a service account acting for a person says
+    so with `by`. An acknowledged handoff cannot change any more (409)."""
+    octx = request.state.ops
+    who = actor(principal, body)
+
+    async def work(conn, now):
+        row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
+        if row is None:
+            raise NotFound(f"no handoff {handoff}")
+        if who != row["from_person"] and not (principal.at_least("admin") and not body.by):
+            raise HTTPException(403, detail={"error": "forbidden",
+                                             "message": f"the handoff is from {row['from_person']}; {who} cannot complete it"})
+        if row["acknowledged_at"] is not None:
+            raise Refused(f"{row['acknowledged_by']} acknowledged the handoff already; it cannot change any more")
+        data = dict(row["data"])
+        if body.open_items is not None:
+            data["open_items"] = [i.model_dump() for i in body.open_items]
+        changed = {**dict(row), "note": body.note, "things_to_watch": body.things_to_watch, "data": data,
+                   "status": "completed" if row["status"] == "draft" else row["status"]}
+        updated = await repository.complete_handoff(
+            conn, row["id"], note=body.note, things_to_watch=body.things_to_watch, data=data,
+            markdown=service.render_handoff(changed, zone=octx.zone), now=now)
+        return 200, handoff_out(updated, zone=octx.zone)
+
+    return await unit_of_work(request, principal, body.model_dump(), work)
+
+
+@router.get("/handoffs/{handoff}", response_model=HandoffOut, summary="One on-call handoff (JSON or Markdown)",
+            responses={**OR_MARKDOWN, **NAMED})
+async def get_handoff(request: Request, handoff: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | HandoffOut:
+    row = await repository.get_handoff(conn, item_id(handoff))
+    if row is None:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"no handoff {handoff}"})
+    out = handoff_out(row, zone=request.state.ops.zone)
+    return markdown_of([out.markdown]) if format == "markdown" else out
 
 
 @router.post("/handoffs/{handoff}/acknowledge", response_model=HandoffOut,

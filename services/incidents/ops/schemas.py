@@ -163,6 +163,21 @@ class NewHandoff(Actor):
     things_to_watch: list[str] = Field(default_factory=list, max_length=50)
 
 
+class OpenItem(Body):
+    item: str = Field(min_length=1, max_length=500)
+    priority: str = Field(default="", max_length=20)
+    context: str = Field(default="", max_length=2_000)
+
+
+class CompleteHandoff(Actor):
+    """The outgoing engineer completes the drafted handoff (or edits one not yet acknowledged)."""
+
+    note: str | None = Field(default=None, max_length=10_000)
+    things_to_watch: list[str] = Field(default_factory=list, max_length=50)
+    open_items: list[OpenItem] | None = Field(
+        default=None, max_length=100, description="Replace the prefilled open items (omit: keep them).")
+
+
 class HandoffAck(Actor):
     """The incoming engineer acknowledges: a person's token or session must be the handoff's
     `to_person`; a service account acting for a person says so with `by` (then `to_person`)."""
@@ -194,6 +209,18 @@ class HandoffOut(BaseModel):
     created_at: datetime
     acknowledged_by: str | None
     acknowledged_at: datetime | None
+    status: Literal["draft", "completed", "acknowledged", "flagged"] = Field(
+        description="draft: the outgoing engineer completes it; flagged: not acknowledged when the overlap ended")
+    handover_id: str | None = Field(description="The escalator's handover it was drafted for; null: written by hand")
+    schedule: str | None
+    handover_at: datetime | None = Field(description="When the incoming engineer starts")
+    overlap_ends_at: datetime | None = Field(description="When the outgoing engineer stops: acknowledge by then")
+    completed_at: datetime | None
+    ack_requested_at: datetime | None
+    flagged_at: datetime | None
+    rotation_checked: bool | None = Field(
+        description="Whether from/to were checked against the escalator's rotation (false: `rotation_note` says why not)")
+    rotation_note: str | None
 
 
 # --- the simple records
