@@ -180,12 +180,14 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
     shown = {} if timeline == "all" else {"timeline_limit": TIMELINE_SHOWN}
     # The parts are read at once; only the incident itself is needed to show the page. Vigil's runbooks
     # too (an alert's runbook annotation may name one): asking after the incident came doubled the wait.
-    (incident, missing), (escalation, trouble), (postmortems, _), (policy, _), (runbooks, _) = await asyncio.gather(
+    # The SEV definitions are the help text of the admins' severity choice.
+    (incident, missing), (escalation, trouble), (postmortems, _), (policy, _), (runbooks, _), (severities, _) = await asyncio.gather(
         ctx.peers.read("incidents", f"/api/v1/incidents/{iid}", who, params=shown),
         ctx.peers.read("escalator", f"/api/v1/incidents/{iid}/escalation", who),
         ctx.peers.read("incidents", "/api/v1/postmortems", who, params={"incident": f"INC-{iid}", "limit": 1}),
         ctx.peers.read("incidents", "/api/v1/postmortem-policy", who),
-        ctx.peers.read("incidents", "/api/v1/runbooks", who))
+        ctx.peers.read("incidents", "/api/v1/runbooks", who),
+        ctx.peers.read("incidents", "/api/v1/severities", who))
     if missing is not None:
         raise (PageError(404, "Not found", f"There is no incident INC-{iid}.") if missing.peer_status == 404 else missing)
     named = any(rendering.mentions_runbook(a["annotations"]) for a in incident["alerts"])
@@ -206,7 +208,7 @@ async def incident_page(request: Request, ref: str, me: Me, done: str | None = N
         pending=rendering.pending_steps(escalation, ctx.clock()) if escalation else [],
         alert_links=[rendering.alert_links(a["annotations"], a["generator_url"], links) for a in incident["alerts"]],
         postmortem=postmortem, postmortem_text=rendering.needs_postmortem(incident, postmortem, (policy or {}).get("sevs")),
-        firing_alerts=sum(1 for a in incident["alerts"] if a["status"] == "firing"))
+        firing_alerts=sum(1 for a in incident["alerts"] if a["status"] == "firing"), severities=severities or [])
 
 
 async def _act(request: Request, post: FormPost, ref: str, action: str, body: dict, done: str) -> Response:

@@ -206,3 +206,7 @@ def test_a_viewer_sees_the_incident_without_a_single_action(stack):
     admin = stack.browsers["ada"].page(f"/incidents/{number}").text
     for testid in ("acknowledge", "add-note", "set-status", "resolve", "set-severity", "set-commander"):
         assert f'data-testid="{testid}"' in admin
+    # The admin's severity choice carries the SEV definitions (operations process 2.2) as help text.
+    assert 'data-testid="severity-help"' in admin and 'data-testid="severity-help"' not in page.text
+    assert "SEV1 — Complete outage, all users affected</option>" in admin
+    assert "(e.g. non-critical bug) — respond within the next business day; ticket" in html.unescape(admin)
