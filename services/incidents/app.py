@@ -13,6 +13,7 @@ from services.incidents import open_gauge, repository, routes
 from services.incidents.config import IncidentsSettings
 from services.incidents.consumer import consumer_loops
 from services.incidents.ops import record_routes, report_routes, routes as ops_routes, service as ops_service
+from services.incidents.ops.consumer import handover_loop
 from services.incidents.ops.handover_flow import check_handoffs
 from services.incidents.ops.peers import Peers
 from services.incidents.ops.schedule import report_schedule
@@ -56,7 +57,7 @@ def create_app(settings: IncidentsSettings, *, clock: Clock = utc_now, run_relay
         # A resolved incident opens its postmortem draft in the resolve's own transaction.
         ctx = IncidentsContext(pool=rt.pool, clock=clock, on_resolved=ops_service.open_for_resolved,
                                calendar=schedule.calendar)
-        for loop in consumer_loops(ctx, settings, rt.producer):
+        for loop in [*consumer_loops(ctx, settings, rt.producer), handover_loop(ctx, settings, rt.producer)]:
             rt.work.start(f"consume-{loop.topic}", loop.run, loop.stop)
         rt.work.every("open-incidents-gauge", lambda: open_gauge.refresh_from(rt.pool), interval_s=5.0, timeout_s=10.0)
         rules = settings.grouping()

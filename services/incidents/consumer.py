@@ -13,10 +13,7 @@ from aiokafka import ConsumerRecord
 from services.incidents import acknowledgements, paging, service
 from services.incidents.alerts import independent_parts
 from services.incidents.config import IncidentsSettings
-from services.incidents.ops.handover_flow import receive_handover
-from shared.events import (
-    AlertAcknowledged, AlertEvent, AlertTopicMessage, DeliveryUpdated, HandoverDue, PageRequested, TicketRequested, Topic,
-)
+from shared.events import AlertAcknowledged, AlertEvent, AlertTopicMessage, DeliveryUpdated, PageRequested, TicketRequested, Topic
 from shared.kafka import ConsumerLoop, EventProducer
 
 log = structlog.get_logger("vigil.incidents")
@@ -93,14 +90,6 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
 
         return loop(topic, model, handle, suffix, handle_batch, batch_partitions=True, commit_interval_s=COMMIT_INTERVAL_S)
 
-    async def on_handover(event: HandoverDue, record: ConsumerRecord) -> None:
-        # The draft and its message in one transaction; the offset is committed after it (a replay
-        # finds the handover's draft and adds nothing).
-        with bound(handover_id=event.handover_id, schedule=event.schedule):
-            async with ctx.pool.acquire() as conn, conn.transaction():
-                await receive_handover(conn, event, zone=settings.incidents_report_zone,
-                                       console_url=settings.incidents_public_url, now=ctx.clock())
-
     return [
         # One transaction for every partition of a poll: the alerts of one group are spread over
         # the partitions (the key is the fingerprint) and meet at the group's incident row anyway.
@@ -111,6 +100,4 @@ def consumer_loops(ctx, settings: IncidentsSettings, producer: EventProducer) ->
         # The notifier's deliveries (sent, failed, cancelled).
         timeline_loop(Topic.DELIVERIES, DeliveryUpdated, "-deliveries", paging.record_delivery, paging.record_deliveries,
                       "delivery_id"),
-        # The escalator's handovers become draft handoffs (ops/handover_flow.py).
-        loop(Topic.HANDOVERS, HandoverDue, on_handover, "-handovers"),
     ]
