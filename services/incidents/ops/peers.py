@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from urllib.parse import quote
 from datetime import datetime
 
 import httpx
@@ -42,6 +43,12 @@ class Peers:
 
     async def slo_status(self) -> PeerResult:
         return await self._get(self.slo_url, "/api/v1/slos")
+
+    async def slo_history(self, slo_id: str, days: int = 40) -> PeerResult:
+        """One SLO's daily history (`<service>:<slo>`), the last `days` days (the SLO service keeps 40)."""
+        service, _, name = slo_id.partition(":")
+        return await self._get(self.slo_url, f"/api/v1/slos/{quote(service, safe='')}/{quote(name, safe='')}/history",
+                               {"days": days})
 
     async def capacity(self) -> PeerResult:
         return await self._get(self.slo_url, "/api/v1/capacity")

@@ -267,3 +267,72 @@ def capacity_summary(capacity: PeerResult) -> dict:
     headrooms = [r["headroom_percent"] for r in rows if r.get("headroom_percent") is not None]
     return {"rows": rows, "min_headroom_percent": min(headrooms) if headrooms else None,
             "scaling_needed_by": min(dates) if dates else None}
+
+
+# --- the monthly review's growth figures and SLO chart
+
+WEEKS_PER_MONTH = 365.25 / 12 / 7
+SPARK = "▁▂▃▄▅▆▇█"
+NO_DAY = "·"  # a day without data in a sparkline
+
+
+def previous_month(period: Period, zone: str) -> Period:
+    first = period.first_day - timedelta(days=1)
+    return month_period(first.year, first.month, zone)
+
+
+def month_over_month(current: dict[str, int], previous: dict[str, int]) -> list[dict]:
+    """Each count of this month against the month before, with the change in percent (None when the
+    month before had none: growth from nothing has no percentage)."""
+    rows = []
+    for what, now_count in current.items():
+        before = previous.get(what, 0)
+        change = round(100 * (now_count - before) / before, 1) if before else None
+        rows.append({"what": what, "current": now_count, "previous": before, "change_percent": change})
+    return rows
+
+
+def capacity_growth(rows: list[dict]) -> list[dict]:
+    """The capacity rows' weekly trend as growth per month (percentage points of utilisation), the
+    fastest first; rows without a trend (fewer than two days of data) are left out."""
+    grown = [{"service": r.get("service"), "resource": r.get("resource"), "current_percent": r.get("current_percent"),
+              "growth_percent_per_month": round(r["trend_percent_per_week"] * WEEKS_PER_MONTH, 1)}
+             for r in rows if r.get("trend_percent_per_week") is not None]
+    return sorted(grown, key=lambda r: -r["growth_percent_per_month"])
+
+
+def sparkline(values: list[float | None], *, top: float = 100.0) -> str:
+    """One character per value from ▁ (0) to █ (`top`); `·` where there is no value."""
+    def bar(v: float) -> str:
+        share = min(max(v / top, 0.0), 1.0)
+        return SPARK[round(share * (len(SPARK) - 1))]
+    return "".join(NO_DAY if v is None else bar(v) for v in values)
+
+
+def slo_month_chart(slo: PeerResult, histories: dict[str, PeerResult], period: Period) -> list[dict]:
+    """Per SLO: its month — the SLI over the month's events, the budget left at the end of the last
+    day with data, and the budget left day by day (1st to last) as a sparkline. Days are the SLO
+    service's (its calendar zone), matched to the review's month by date."""
+    if slo.state != "ok":
+        return []
+    days = [period.first_day + timedelta(days=n) for n in range((period.last_day - period.first_day).days + 1)]
+    rows = []
+    for s in (slo.data or {}).get("items", []):
+        history = histories.get(s.get("id"), PeerResult("not_configured"))
+        by_day = {d["day"]: d for d in (history.data or {}).get("days", [])} if history.state == "ok" else {}
+        mine = [by_day[d.isoformat()] for d in days if d.isoformat() in by_day]
+        good, total = sum(d["good_events"] for d in mine), sum(d["total_events"] for d in mine)
+        if s.get("budgeting") == "timeslices":  # good minutes: each day weighs the same (1,440 minutes)
+            slis = [d["sli_percent"] for d in mine if d.get("sli_percent") is not None]
+            sli = round(fmean(slis), 3) if slis else None
+        else:
+            sli = round(100 * good / total, 3) if total else None
+        budget = [by_day[d.isoformat()]["budget_remaining_percent"] if d.isoformat() in by_day else None for d in days]
+        rows.append({
+            "id": s.get("id"), "service": s.get("service"), "title": s.get("title") or s.get("slo"), "target": s.get("target"),
+            "history": history.state, "error": history.error, "days_with_data": len(mine),
+            "sli_percent": sli,
+            "budget_left_percent": mine[-1]["budget_remaining_percent"] if mine else None,
+            "budget_by_day": budget, "sparkline": sparkline(budget),
+        })
+    return rows

@@ -23,8 +23,9 @@ from services.incidents.ops.postmortems import WorkflowRefused, change_status, d
 from services.incidents.ops.rendering import render
 from services.incidents.ops.daily_check import MANUAL_CHECKS, Overnight, daily_check, overnight_since
 from services.incidents.ops.reports import (
-    Period, PeerResult, alert_counts, capacity_summary, carried_over, incident_rows,
-    overall_attainment, runbook_rows, severity_summary, silencing_summary, slo_rows, toil_rows, toil_trend,
+    Period, PeerResult, alert_counts, capacity_growth, capacity_summary, carried_over, incident_rows, month_over_month,
+    overall_attainment, previous_month, runbook_rows, severity_summary, silencing_summary, slo_month_chart, slo_rows,
+    toil_rows, toil_trend,
 )
 from services.incidents.severity import DEFAULT_CALENDAR
 from services.incidents.silencing import repository as silencing_repo
@@ -149,6 +150,7 @@ class PeerInputs:
     capacity: PeerResult = field(default_factory=lambda: PeerResult("not_configured"))
     gaps: PeerResult = field(default_factory=lambda: PeerResult("not_configured"))
     health: dict[str, PeerResult] = field(default_factory=dict)
+    slo_history: dict[str, PeerResult] = field(default_factory=dict)  # the monthly review's chart, per SLO id
 
 
 async def peer_inputs(peers: Peers | None, *, kind: str) -> PeerInputs:
@@ -159,7 +161,11 @@ async def peer_inputs(peers: Peers | None, *, kind: str) -> PeerInputs:
                                                            peers.readiness())
         return PeerInputs(slo=slo, capacity=capacity, gaps=gaps, health=health)
     slo, capacity = await asyncio.gather(peers.slo_status(), peers.capacity())
-    return PeerInputs(slo=slo, capacity=capacity)
+    history: dict[str, PeerResult] = {}
+    if kind == "monthly_review" and slo.state == "ok":
+        ids = [s["id"] for s in (slo.data or {}).get("items", []) if s.get("id")]
+        history = dict(zip(ids, await asyncio.gather(*(peers.slo_history(i) for i in ids)), strict=True))
+    return PeerInputs(slo=slo, capacity=capacity, slo_history=history)
 
 
 def _peer(result: PeerResult) -> dict:
@@ -222,6 +228,12 @@ async def review_data(
         "silencing": await _silencing(conn, period),
     }
     if kind == "monthly_review":
+        before = previous_month(period, zone)
+        counts_before = {"incidents": len(await repository.incidents_detected_between(conn, before.start, before.end)),
+                         "alerts": len(await repository.alerts_started_between(conn, before.start, before.end))}
+        data["growth"] = {"month_before": before.label, "capacity": capacity_growth(data["capacity"]["rows"]),
+                          "volume": month_over_month({"incidents": len(incidents), "alerts": len(alerts)}, counts_before)}
+        data["slo_chart"] = slo_month_chart(inputs.slo, inputs.slo_history, period)
         toil = toil_rows([dict(r) for r in await repository.list_records(conn, "toil")])
         data["runbooks"] = await _runbooks(conn, today, runbook_max_age_days)
         data["toil"] = {"rows": [t for t in toil if t["month"] == period.first_day], "trend": toil_trend(toil)}

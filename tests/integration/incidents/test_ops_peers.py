@@ -88,3 +88,25 @@ def test_the_weekly_review_holds_the_slo_table_and_the_capacity_section(services
     assert unstamped(data["capacity"]["rows"]) == unstamped(capacity)
     slos = services["slo"].get("/api/v1/slos").json()["items"]
     assert [(r["title"], r["target"]) for r in data["slo"]["rows"]] == [(s["title"], s["target"]) for s in slos]
+
+
+def test_the_monthly_review_charts_each_slos_month_from_the_slo_services_history(services):
+    report = services["incidents"].post("/api/v1/reports/monthly-review", json={},
+                                        headers={"Authorization": f"Bearer {RESPONDER}"})
+    assert report.status_code == 201, report.text
+    data, markdown = report.json()["data"], report.json()["markdown"]
+    slos = services["slo"].get("/api/v1/slos").json()["items"]
+    assert [c["id"] for c in data["slo_chart"]] == [s["id"] for s in slos]
+    checkout = next(c for c in data["slo_chart"] if c["service"] == "checkout" and c["sli_percent"] is not None)
+    service, slo = checkout["id"].split(":", 1)
+    history = services["slo"].get(f"/api/v1/slos/{service}/{slo}/history", params={"days": 40}).json()["days"]
+    month = [d for d in history if d["day"].startswith(data["period"]["label"])]
+    assert checkout["days_with_data"] == len(month) >= 1
+    assert checkout["budget_left_percent"] == month[-1]["budget_remaining_percent"]
+    first, last = (datetime.fromisoformat(data["period"][k]).date() for k in ("first_day", "last_day"))
+    assert len(checkout["sparkline"]) == (last - first).days + 1  # one character a day
+    today = datetime.fromisoformat(month[-1]["day"]).day
+    assert checkout["sparkline"][today - 1] != "·"
+    assert f"`{checkout['sparkline']}`" in markdown
+    assert [g["what"] for g in data["growth"]["volume"]] == ["incidents", "alerts"]
+    assert "No cost data: Vigil has no source of spend or budget." in markdown

@@ -178,8 +178,14 @@ def test_the_monthly_review_of_november_in_new_york_holds_the_sunday_evening_inc
                  "| db failover | 2020-06-01 | Outdated | Update (updated 186 days ago (max 90)) |",
                  "| Log rotation | Daily | 15 min | 7.5 hr |", "| Single DB | SPOF | P1 | kim | — | Planned |"]:
         assert line in md, f"{line!r} not in\n{md}"
+    assert nov["data"]["growth"]["volume"][0] == {"what": "incidents", "current": 2, "previous": 0, "change_percent": None}
+    assert "| Incidents | 0 | 2 | none in 2020-10 |" in md and "No cost data: Vigil has no source of spend" in md
     dec = ok(c["responder"].post(f"{API}/reports/monthly-review", json={"month": "2020-12"}), 201)
     assert sorted(i["number"] for i in dec["data"]["incidents"]) == sorted([s["b"], s["c"], s["noisy"], s["real"]])
+    # Month over month: 4 incidents after November's 2 (+100%), 3 alerts after none.
+    assert [(g["what"], g["previous"], g["current"], g["change_percent"]) for g in dec["data"]["growth"]["volume"]] == [
+        ("incidents", 2, 4, 100.0), ("alerts", 0, 3, None)]
+    assert "| Incidents | 2 | 4 | +100% |" in dec["markdown"]
     assert ok(c["responder"].post(f"{API}/reports/monthly-review", json={"month": "2020-13"}), 409)["error"] == "conflict"
 
 

@@ -9,9 +9,9 @@ import pytest
 
 from services.incidents.lifecycle import Incident
 from services.incidents.ops.reports import (
-    PeerResult, alert_counts, capacity_summary, carried_over, day_period, incident_rows, incidents_in,
-    local_day, month_period, overall_attainment, parse_month, runbook_rows, severity_summary, slo_rows, toil_rows,
-    toil_trend, week_period,
+    PeerResult, alert_counts, capacity_growth, capacity_summary, carried_over, day_period, incident_rows, incidents_in,
+    local_day, month_over_month, month_period, overall_attainment, parse_month, previous_month, runbook_rows,
+    severity_summary, slo_month_chart, slo_rows, sparkline, toil_rows, toil_trend, week_period,
 )
 
 
@@ -209,3 +209,44 @@ def test_time_to_detection_leaves_out_incidents_whose_start_nobody_knows():
     assert (rows[1].count, rows[1].detection_measured, rows[1].mttd_s) == (2, 1, 300.0)
     rows = severity_summary([declared], now=utc(2026, 12, 2, 12), start_unknown=frozenset({2}))
     assert (rows[1].detection_measured, rows[1].mttd_s, rows[1].mtta_s) == (0, None, None)
+
+
+def test_month_over_month_growth_in_percent_and_none_from_nothing():
+    assert month_over_month({"incidents": 5, "alerts": 30}, {"incidents": 4}) == [
+        {"what": "incidents", "current": 5, "previous": 4, "change_percent": 25.0},
+        {"what": "alerts", "current": 30, "previous": 0, "change_percent": None}]
+    assert previous_month(month_period(2027, 1, "Europe/Berlin"), "Europe/Berlin").label == "2026-12"
+
+
+def test_capacity_growth_per_month_from_the_weekly_trend_fastest_first():
+    rows = [{"service": "db", "resource": "storage", "current_percent": 58, "trend_percent_per_week": 1.0},
+            {"service": "api", "resource": "cpu", "current_percent": 45, "trend_percent_per_week": 2.0},
+            {"service": "api", "resource": "memory", "current_percent": 62, "trend_percent_per_week": None}]
+    assert [(g["service"], g["resource"], g["growth_percent_per_month"]) for g in capacity_growth(rows)] == [
+        ("api", "cpu", 8.7), ("db", "storage", 4.3)]  # 2 and 1 points a week × 4.35 weeks a month
+
+
+def test_the_slo_chart_has_one_character_a_day_and_says_which_days_have_no_data():
+    nov = month_period(2026, 11, "UTC")
+    slo = PeerResult("ok", {"items": [
+        {"id": "api:availability", "service": "api", "title": "Availability", "target": "99.9%", "budgeting": "occurrences"},
+        {"id": "api:uptime", "service": "api", "title": "Uptime", "target": "99%", "budgeting": "timeslices"},
+        {"id": "web:availability", "service": "web", "title": "Availability", "target": "99.9%"}]})
+    def day(d, good, total, budget, sli=None):
+        return {"day": f"2026-11-{d:02d}", "good_events": good, "total_events": total, "sli_percent": sli,
+                "budget_remaining_percent": budget}
+    histories = {
+        "api:availability": PeerResult("ok", {"days": [
+            day(30, 900, 1000, 40.0), day(1, 1000, 1000, 100.0), day(2, 999, 1000, 90.0),
+            {**day(1, 5, 5, 0.0), "day": "2026-12-01"}]}),  # another month: left out
+        "api:uptime": PeerResult("ok", {"days": [day(1, 0, 0, 100.0, sli=100.0), day(2, 0, 0, 50.0, sli=99.0)]}),
+        "web:availability": PeerResult("error", error="answered 500"),
+    }
+    rows = {r["id"]: r for r in slo_month_chart(slo, histories, nov)}
+    api = rows["api:availability"]
+    assert (api["days_with_data"], api["sli_percent"], api["budget_left_percent"]) == (3, 96.633, 40.0)  # 2899/3000
+    assert api["sparkline"] == "█▇" + "·" * 27 + "▄" and len(api["sparkline"]) == 30
+    assert rows["api:uptime"]["sli_percent"] == 99.5  # time slices: the days' mean
+    assert (rows["web:availability"]["history"], rows["web:availability"]["sparkline"]) == ("error", "·" * 30)
+    assert slo_month_chart(PeerResult("not_configured"), {}, nov) == []
+    assert sparkline([0.0, 12.5, 100.0, None, 150.0]) == "▁▂█·█"
