@@ -123,7 +123,7 @@ async def list_reports(
 async def get_incident_report(request: Request, ref: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | dict:
     ctx, octx = request.state.incidents, request.state.ops
     iid = incident_id(ref)
-    report = await service.incident_report(conn, iid, zone=octx.zone, now=ctx.clock())
+    report = await service.incident_report(conn, iid, zone=octx.zone, now=ctx.clock(), calendar=octx.calendar)
     if report is None:
         raise not_found(ref)
     return markdown_of([report["markdown"]]) if format == "markdown" else report
