@@ -45,7 +45,7 @@ class Peers:
         return await self._get(self.slo_url, "/api/v1/slos")
 
     async def slo_history(self, slo_id: str, days: int = 40) -> PeerResult:
-        """One SLO's daily history (`<service>:<slo>`), the last `days` days (the SLO service keeps 40)."""
+        """One SLO's daily history (`<service>:<slo>`), the last `days` days (the SLO service serves at most 40)."""
         service, _, name = slo_id.partition(":")
         return await self._get(self.slo_url, f"/api/v1/slos/{quote(service, safe='')}/{quote(name, safe='')}/history",
                                {"days": days})
