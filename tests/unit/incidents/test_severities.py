@@ -91,3 +91,17 @@ def test_the_api_table_says_when_sev4_is_due_with_the_calendar_in_force():
     assert rows["SEV4"]["response_due"] == ("close of business (17:00 Europe/Berlin) on the next business day (business "
                                             "hours 09:00-17:00 Mon, Tue, Wed, Thu, Fri; DE public holidays skipped)")
     assert rows["SEV4"]["examples"] == ["Non-critical bug"]
+
+
+def test_the_incident_service_settings_make_the_calendar_and_refuse_hours_that_cannot_work():
+    from pydantic import ValidationError
+
+    from services.incidents.config import IncidentsSettings
+
+    settings = IncidentsSettings(incidents_business_hours="08:00-18:00", incidents_report_zone="Europe/Berlin",
+                                 incidents_business_country="DE")
+    assert settings.business_calendar() == BusinessCalendar(zone="Europe/Berlin", opens=time(8), closes=time(18), country="DE")
+    with pytest.raises(ValueError, match="must be before closes"):
+        IncidentsSettings(incidents_business_hours="18:00-08:00").business_calendar()
+    with pytest.raises(ValidationError):
+        IncidentsSettings(incidents_business_hours="9-17")
