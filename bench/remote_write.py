@@ -16,6 +16,9 @@ second, is the rate of one process with a core to itself) and memory per active 
 process's RSS after round 1 minus before it, ÷ series). The machine's load average is recorded:
 on a shared machine the wall-clock rates say more about the load than about the receivers. Checked for Vigil: the minute
 buckets' requests and errors equal the increases sent (every sample folded once).
+`--profile` samples the SLO process with py-spy during the timed rounds
+(bench/results/profile-remote-write-*.txt; `python -m bench.profile_summary FILE`; py-spy's own CPU
+shares the machine, so the figures of such a run are not comparable).
 Writes JSON to bench/results/. Exit 0 when the checks passed, 3 with --check-targets when the
 200,000 samples/s target was missed.
 """
@@ -24,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -114,17 +119,39 @@ async def wait_ready(url: str, child: Child, *, timeout_s: float = 90) -> None:
             await asyncio.sleep(0.2)
 
 
+async def start_profiler(child: Child, children: list[Child], workdir: Path) -> tuple[Child, Path]:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    out = REPO / "bench" / "results" / f"profile-remote-write-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}.txt"
+    out.parent.mkdir(exist_ok=True)
+    profiler = await start_child(children, "py-spy", py_spy, "record", "--pid", str(child.pid), "--rate", "250", "--format", "raw",
+                                 "--nonblocking", "--full-filenames", "-o", str(out), log=workdir / "py-spy.log", cwd=REPO, env={})
+    await asyncio.sleep(1)  # attached
+    return profiler, out
+
+
+async def stop_profiler(profiler: Child, out: Path) -> None:
+    """py-spy writes its file when interrupted."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(profiler.pid, signal.SIGINT)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(profiler.proc.wait(), 30)
+    print(f"profile: {out.relative_to(REPO)} (python -m bench.profile_summary {out.relative_to(REPO)})", flush=True)
+
+
 async def measure(name: str, url: str, child: Child, rounds: list[list[bytes]], *, series: int, concurrency: int,
-                  headers: dict) -> dict:
+                  headers: dict, profile: tuple[list[Child], Path] | None = None) -> dict:
     rss_before = rss_bytes(child.pid)
     await send(url, rounds[:1], concurrency=concurrency, headers=headers)
     await asyncio.sleep(1)
     rss_after = rss_bytes(child.pid)
     samples = series * (len(rounds) - 1)
+    profiler = await start_profiler(child, *profile) if profile else None
     cpu0, started = cpu_seconds(child.pid), time.perf_counter()
     await send(url, rounds[1:], concurrency=concurrency, headers=headers)
     seconds = time.perf_counter() - started
     cpu = cpu_seconds(child.pid) - cpu0
+    if profiler:
+        await stop_profiler(*profiler)
     result = {"receiver": name, "samples": samples, "seconds": round(seconds, 3), "samples_per_s": round(samples / seconds),
               "cpu_us_per_sample": round(cpu / samples * 1e6, 3), "cpu_s": round(cpu, 2),
               "samples_per_cpu_s": round(samples / cpu) if cpu else None, "busy_fraction": round(cpu / seconds, 2),
@@ -165,7 +192,8 @@ async def run(args) -> int:
         )
         await wait_ready(f"http://127.0.0.1:{slo_port}/readyz", slo)
         vigil = await measure("vigil", f"http://127.0.0.1:{slo_port}/api/v1/write", slo, rounds, series=args.series,
-                              concurrency=args.concurrency, headers={**HEADERS, "Authorization": f"Bearer {TOKEN}"})
+                              concurrency=args.concurrency, headers={**HEADERS, "Authorization": f"Bearer {TOKEN}"},
+                              profile=(children, workdir) if args.profile else None)
         conn = await asyncpg.connect(postgres.url)
         try:
             row = await conn.fetchrow("SELECT sum(requests) AS requests, sum(errors) AS errors FROM slo.minute_bucket WHERE service = 'bench'")
@@ -216,6 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=4, help="requests in flight (Prometheus' shards)")
     parser.add_argument("--quick", action="store_true", help="2,000 series, 6 rounds")
     parser.add_argument("--check-targets", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="py-spy the SLO process during the timed rounds")
     args = parser.parse_args(argv)
     if args.quick:
         args.series, args.rounds = 2000, 6

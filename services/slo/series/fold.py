@@ -3,7 +3,9 @@
 `SeriesFold` keeps, per series that an SLO selects, its last sample and which bucket sums it feeds,
 nothing more. `prepare()` works out a batch (a remote-write request, an OTLP export) without
 changing that state; the caller stores the batch's buckets and then `commit()`s it — so a batch
-whose buckets could not be stored (and that the sender will retry) leaves no trace.
+whose buckets could not be stored (and that the sender will retry) leaves no trace. A caller that
+commits before the buckets are stored (to work out the next batch meanwhile) `revert()`s the
+commit when they could not be.
 
 Increases are floats (spread over minute boundaries, rates of float counters); buckets hold whole
 counts. Each bucket sum keeps its rounding remainder, so over any run of minutes the stored counts
@@ -45,6 +47,16 @@ class Prepared:
     remainders: dict[Target, float] = field(default_factory=dict)
     outcomes: Tally = field(default_factory=Tally)
     new_series: dict[Hashable, Tracked] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Committed:
+    """What a `commit` replaced: per series its last sample and touched flag before, the series it
+    added, and the remainders before (None: there was none)."""
+
+    replaced: list[tuple[Tracked, LastSample | None, bool]]
+    new_keys: list[Hashable]
+    remainders: dict[Target, float | None]
 
 
 class SeriesFold:
@@ -100,7 +112,7 @@ class SeriesFold:
                     if tracked is None:
                         outcomes["unselected"] += 1
                         continue
-            last = lasts[key] if key in lasts else tracked.last
+            last = lasts.get(key, tracked.last)  # a stored None is a stored last sample too
             targets = tracked.targets
             for sample in samples:
                 t_ms = sample[0]
@@ -169,15 +181,35 @@ class SeriesFold:
                 bucket.latency[target.le] = bucket.latency.get(target.le, 0) + whole  # type: ignore[index]
         return buckets
 
-    def commit(self, prepared: Prepared) -> None:
-        """Keep what `prepared` saw: its series' last samples and the rounding remainders."""
+    def commit(self, prepared: Prepared) -> Committed:
+        """Keep what `prepared` saw: its series' last samples and the rounding remainders. Returns
+        what it replaced, for `revert`."""
         series = self.series
         series.update(prepared.new_series)
+        replaced = []
+        keep = replaced.append
         for key, last in prepared.lasts.items():
             tracked = series[key]
+            keep((tracked, tracked.last, tracked.touched))
             tracked.last = last
             tracked.touched = True
-        self.remainders.update(prepared.remainders)
+        remainders = self.remainders
+        committed = Committed(replaced, list(prepared.new_series), {t: remainders.get(t) for t in prepared.remainders})
+        remainders.update(prepared.remainders)
+        return committed
+
+    def revert(self, committed: Committed) -> None:
+        """Undo a `commit` (whose buckets could not be stored after all). Commits made after it
+        must be reverted first, newest first: each puts back what was there before it."""
+        for tracked, last, touched in committed.replaced:
+            tracked.last, tracked.touched = last, touched
+        for key in committed.new_keys:
+            self.series.pop(key, None)
+        for target, remainder in committed.remainders.items():
+            if remainder is None:
+                self.remainders.pop(target, None)
+            else:
+                self.remainders[target] = remainder
 
     def forget_idle(self) -> int:
         """Drop the series that received no sample since the last call (called every `max_gap_ms`:

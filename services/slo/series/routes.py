@@ -48,7 +48,7 @@ async def prometheus_remote_write(request: Request, _p: Responder) -> Response:
     body = await read_body(request, ctx.settings.slo_max_body_bytes)
     try:
         data = remote_write.decompress(body, max_bytes=ctx.settings.slo_series_max_decoded_bytes)
-        await ctx.series.ingest(ctx.pool, remote_write.series(data), labels_of=remote_write.labels_of, now=ctx.clock())
+        await ctx.series.ingest(ctx.pool, remote_write.series(data, ctx.series.known_keys), labels_of=remote_write.labels_of, now=ctx.clock())
     except remote_write.TooLarge as exc:
         raise _bad(413, "too_large", str(exc)) from None
     except remote_write.UndecodableRequest as exc:

@@ -122,6 +122,20 @@ def test_a_batch_leaves_no_trace_until_it_is_committed():
     assert again.outcomes == {"duplicate": 1, "out_of_order": 1} and again.buckets == {}
 
 
+def test_reverted_commits_newest_first_leave_the_fold_as_it_was():
+    f = fold(CHECKOUT)
+    f.commit(prepare(f, (OK, [(T0, 100)])))
+    before = minutes(prepare(f, (OK, [(T0 + 15_000, 110.4)]), (ERR, [(T0 + 15_000, 1)])))
+    one = f.commit(prepare(f, (OK, [(T0 + 15_000, 110.4)]), (ERR, [(T0 + 15_000, 1)])))
+    two = f.commit(prepare(f, (OK, [(T0 + 30_000, 120.9)]), (ERR, [(T0 + 30_000, 3)])))
+    assert f.active_series == 2
+    f.revert(two)
+    f.revert(one)
+    assert f.active_series == 1 and f.remainders == {}
+    again = prepare(f, (OK, [(T0 + 15_000, 110.4)]), (ERR, [(T0 + 15_000, 1)]))
+    assert minutes(again) == before == {("checkout", 0): (10, 0, {})} and again.outcomes == {"increase": 1, "baseline": 1}
+
+
 def test_rounded_counts_keep_their_remainder_so_minutes_add_up_to_the_exact_increase():
     f = fold(CHECKOUT)
     f.commit(prepare(f, (OK, [(T0 + 50_000, 0)])))

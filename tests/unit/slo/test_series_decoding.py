@@ -33,6 +33,25 @@ def test_a_series_is_keyed_by_its_label_bytes_so_the_same_labels_give_the_same_k
     assert keys[0] == keys[1]
 
 
+def test_known_series_read_the_same_from_their_end_whatever_their_samples():
+    now_ms = 1_780_000_000_000
+    batch = [({"__name__": "up", "job": "a"}, [(now_ms, 1.0)]), ({"__name__": "up", "job": "b"}, [(now_ms, 2.0), (now_ms + 15_000, 3.0)]),
+             ({"__name__": "up", "job": "c"}, [(-1, 4.0)]), ({"__name__": "up", "job": "d"}, [])]
+    data = remote_write.decompress(remote_write.encode_write_request(batch), max_bytes=1 << 20)
+    known = {key for key, _samples, _delta in remote_write.series(data)}
+    assert [(remote_write.labels_of(k), s) for k, s, _d in remote_write.series(data, known)] == batch
+
+
+def test_a_known_key_is_not_mistaken_for_the_labels_of_a_series_that_only_ends_like_it():
+    now_ms = 1_780_000_000_000
+    one = remote_write.decompress(remote_write.encode_write_request([({"__name__": "up"}, [(now_ms, 1.0)])]), max_bytes=1 << 20)
+    two = remote_write.decompress(remote_write.encode_write_request([({"__name__": "up"}, [(now_ms, 1.0), (now_ms + 1, 2.0)])]),
+                                  max_bytes=1 << 20)
+    known = {key for key, _samples, _delta in remote_write.series(one)}
+    assert [(remote_write.labels_of(k), s) for k, s, _d in remote_write.series(two, known)] == [
+        ({"__name__": "up"}, [(now_ms, 1.0), (now_ms + 1, 2.0)])]
+
+
 @pytest.mark.parametrize(("body", "complaint"), [
     (b"", "empty or not snappy"),
     (b"\x05garbage", "not snappy"),
