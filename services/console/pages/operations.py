@@ -29,7 +29,8 @@ STORED = {stored: kind for kind, (stored, _, _) in REPORTS.items()}
 PERIOD = re.compile(r"^\d{4}-(?:W\d{2}|\d{2}(?:-\d{2})?)$")
 OPEN_ITEMS = ("open", "in_progress")
 ITEM_STATUSES = {"in_progress": "in progress", "done": "done", "wont_do": "won't do"}
-DONE = {"generated": "produced", "acknowledged": "Handoff acknowledged.", "item": "Action item updated."}
+DONE = {"generated": "produced", "acknowledged": "Handoff acknowledged.", "item": "Action item updated.",
+        "completed": "Handoff completed: the incoming engineer is asked to acknowledge it when the overlap starts."}
 
 
 def report_kind(kind: str) -> str:
@@ -94,7 +95,7 @@ async def vigil_links(request: Request, me) -> markdown.VigilLinks:
 def _notice(done: str | None, what: str | None) -> str | None:
     if done == "generated" and what:
         return f"{what} produced."
-    return DONE.get(done) if done in ("acknowledged", "item") else None
+    return DONE.get(done) if done in ("acknowledged", "item", "completed") else None
 
 
 @router.get("/operations")
@@ -252,4 +253,26 @@ async def acknowledge_handoff(request: Request, handoff: str, post: Responding) 
     """The incoming engineer (the handoff's `to`) acknowledges it; the incident service checks who."""
     handoff = _number(handoff, "handoff")
     await request.state.console.peers.post("incidents", f"/api/v1/handoffs/{handoff}/acknowledge", caller(post.me), body={})
-    return RedirectResponse("/operations/handoffs?done=acknowledged", status_code=303)
+    back = f"/operations/handoffs/{handoff}" if post.form.get("back") == "handoff" else "/operations/handoffs"
+    return RedirectResponse(f"{back}?done=acknowledged", status_code=303)
+
+
+@router.get("/operations/handoffs/{handoff}")
+async def handoff_page(request: Request, handoff: str, me: Me, done: str | None = None) -> Response:
+    """One handoff: the outgoing engineer completes the drafted one here, the incoming one acknowledges it."""
+    ctx = request.state.console
+    handoff = _number(handoff, "handoff")
+    found, links = await asyncio.gather(ctx.peers.get("incidents", f"/api/v1/handoffs/{handoff}", caller(me)),
+                                        vigil_links(request, me))
+    return ctx.pages.render(request, "operations_handoff.html.j2", me=me, h=found, html=markdown.render(found["markdown"], links),
+                            notice=_notice(done, None))
+
+
+@router.post("/operations/handoffs/{handoff}/complete")
+async def complete_handoff(request: Request, handoff: str, post: Responding) -> Response:
+    """The outgoing engineer (the handoff's `from`) completes it; the incident service checks who."""
+    handoff = _number(handoff, "handoff")
+    watch = [line.strip() for line in post.form.get("things_to_watch", "").splitlines() if line.strip()]
+    await request.state.console.peers.call("PUT", "incidents", f"/api/v1/handoffs/{handoff}", caller(post.me),
+                                           body={"note": post.form.get("note", "").strip() or None, "things_to_watch": watch})
+    return RedirectResponse(f"/operations/handoffs/{handoff}?done=completed", status_code=303)
