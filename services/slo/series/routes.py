@@ -14,7 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceResponse
 
 from services.slo.routes import read_body
-from services.slo.series import otlp, remote_write
+from services.slo.series import otlp, receive_v2, remote_write
 from shared.api_auth import Responder
 from shared.http_errors import Problem, error_responses
 
@@ -29,19 +29,18 @@ def _bad(status: int, error: str, message: str) -> HTTPException:
 
 @router.post("/api/v1/write", status_code=204, response_class=Response, summary="Prometheus remote-write receiver")
 async def prometheus_remote_write(request: Request, _p: Responder) -> Response:
-    """Prometheus remote-write 1.0 (`prometheus.WriteRequest`, protobuf, snappy block format):
+    """Prometheus remote-write 1.0 (`prometheus.WriteRequest`) or 2.0 (`Content-Type:
+    application/x-protobuf;proto=io.prometheus.write.v2.Request`), protobuf, snappy block format:
     point `remote_write` here with a responder token as `authorization.credentials`. Only series
     that an SLO's selectors select are kept (their last sample); the others are dropped, so a
-    `write_relabel_configs` that keeps only those saves bandwidth. 204 once folded; 400 not a
-    snappy WriteRequest; 413 over `VIGIL_SLO_MAX_BODY_BYTES` (or its decompressed limit); 415
-    remote-write 2.0 or another encoding; 503 when PostgreSQL is unavailable (Prometheus retries)."""
+    `write_relabel_configs` that keeps only those saves bandwidth. 204 once folded (2.0: with the
+    `X-Prometheus-Remote-Write-*-Written` headers; native histograms and exemplars are not
+    written); 400 not a snappy WriteRequest / 2.0 Request; 413 over `VIGIL_SLO_MAX_BODY_BYTES` (or
+    its decompressed limit); 415 another message or encoding; 503 when PostgreSQL is unavailable
+    (Prometheus retries)."""
     ctx = request.state.slo
-    content_type = request.headers.get("content-type", PROTOBUF)
-    if remote_write.VERSION_2 in content_type:
-        raise _bad(415, "unsupported_media_type",
-                   f"remote-write 2.0 ({remote_write.VERSION_2}) is not supported; send {remote_write.VERSION_1} (protobuf_message default)")
-    if not content_type.startswith(PROTOBUF):
-        raise _bad(415, "unsupported_media_type", f"Content-Type must be {PROTOBUF}, not {content_type!r}")
+    if receive_v2.is_v2(request):  # 415 for other messages
+        return await receive_v2.write(request)
     encoding = request.headers.get("content-encoding", "snappy").lower()
     if encoding != "snappy":
         raise _bad(415, "unsupported_media_type", f"Content-Encoding must be snappy, not {encoding!r}")
