@@ -51,10 +51,10 @@ class Prepared:
 
 @dataclass(slots=True)
 class Committed:
-    """What a `commit` replaced: per series its last sample and touched flag before, the series it
-    added, and the remainders before (None: there was none)."""
+    """What a `commit` replaced: per series its last sample before, the series it added, and the
+    remainders before (None: there was none)."""
 
-    replaced: list[tuple[Tracked, LastSample | None, bool]]
+    replaced: dict[Hashable, LastSample | None]
     new_keys: list[Hashable]
     remainders: dict[Target, float | None]
 
@@ -183,28 +183,31 @@ class SeriesFold:
 
     def commit(self, prepared: Prepared) -> Committed:
         """Keep what `prepared` saw: its series' last samples and the rounding remainders. Returns
-        what it replaced, for `revert`."""
+        what it replaced, for `revert` (`prepared` is used up: its `lasts` now hold the replaced ones)."""
         series = self.series
         series.update(prepared.new_series)
-        replaced = []
-        keep = replaced.append
-        for key, last in prepared.lasts.items():
+        lasts = prepared.lasts
+        for key, last in lasts.items():  # swapped in place: no allocation per series
             tracked = series[key]
-            keep((tracked, tracked.last, tracked.touched))
+            lasts[key] = tracked.last
             tracked.last = last
             tracked.touched = True
         remainders = self.remainders
-        committed = Committed(replaced, list(prepared.new_series), {t: remainders.get(t) for t in prepared.remainders})
+        committed = Committed(lasts, list(prepared.new_series), {t: remainders.get(t) for t in prepared.remainders})
         remainders.update(prepared.remainders)
         return committed
 
     def revert(self, committed: Committed) -> None:
         """Undo a `commit` (whose buckets could not be stored after all). Commits made after it
-        must be reverted first, newest first: each puts back what was there before it."""
-        for tracked, last, touched in committed.replaced:
-            tracked.last, tracked.touched = last, touched
+        must be reverted first, newest first: each puts back what was there before it. Its series
+        stay touched: at worst kept one `forget_idle` longer."""
+        series = self.series
+        for key, last in committed.replaced.items():
+            tracked = series.get(key)
+            if tracked is not None:
+                tracked.last = last
         for key in committed.new_keys:
-            self.series.pop(key, None)
+            series.pop(key, None)
         for target, remainder in committed.remainders.items():
             if remainder is None:
                 self.remainders.pop(target, None)

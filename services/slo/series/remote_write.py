@@ -163,6 +163,9 @@ def series(data: bytes, known: Container[bytes] = ()) -> Iterator[SeriesSamples]
             n = data[i + 1]
             if n < 0x80:
                 i += 2
+            elif data[i + 2] < 0x80:  # 128 bytes to 16 KiB: most series
+                n = (n & 0x7F) | data[i + 2] << 7
+                i += 3
             else:
                 n, i = _varint(data, i + 1)
             stop = i + n
