@@ -114,7 +114,7 @@ class SseClient:
                     buffer += chunk
                     while b"\n\n" in buffer:
                         block, buffer = buffer.split(b"\n\n", 1)
-                        if self._event(block.decode(), time.time(), first):
+                        if self._event(block, time.time(), first):
                             first = False
                     reading = asyncio.ensure_future(self._chunk(reader))
             finally:
@@ -131,10 +131,15 @@ class SseClient:
         data = await reader.readexactly(size + 2)
         return data[:-2]
 
-    def _event(self, block: str, at: float, first: bool) -> bool:
+    def _event(self, block: bytes, at: float, first: bool) -> bool:
         """Handle one event block; True when it was an `incident` message."""
+        if block.startswith(b"event: rows\n"):  # shown as it came (htmx's sse-swap): its HTML is not read here
+            for message in self._waiting:
+                message.shown_at = at
+            self._waiting = []
+            return False
         fields: dict[str, str] = {}
-        for line in block.split("\n"):
+        for line in block.decode().split("\n"):
             if line and not line.startswith(":"):
                 name, _, value = line.partition(":")
                 fields[name] = value.removeprefix(" ")
@@ -142,11 +147,6 @@ class SseClient:
             self.retry_ms = int(fields["retry"])
         if "id" in fields:
             self.last_id = fields["id"]
-        if fields.get("event") == "rows":  # the rows came in the stream: shown (htmx's sse-swap)
-            for message in self._waiting:
-                message.shown_at = at
-            self._waiting = []
-            return False
         if fields.get("event") == "refresh" and (self._fetcher is None or self._fetcher.done()):
             self._fetcher = asyncio.ensure_future(self._show())  # the page fetches its rows itself
         if fields.get("event") != "incident":

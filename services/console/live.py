@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import secrets
 import time
@@ -87,8 +88,9 @@ def change_of(event: IncidentEvent) -> dict:
             "acknowledged_by": event.acknowledged_by, "version": event.version}
 
 
-# The rows one page shows after change `seq`, with its session's token; None when the stream cannot
-# vouch for its session now (the page then fetches its rows itself, which checks the session).
+# The rows one page shows after change `seq` as an event's data lines (`event_data`), with its
+# session's token; None when the stream cannot vouch for its session now (the page then fetches its
+# rows itself, which checks the session).
 Rows = Callable[[int], Awaitable[str | None]]
 
 
@@ -111,25 +113,28 @@ async def stream(live: LiveIncidents, *, since: str | None, duration_s: float, r
         await asyncio.sleep(GATHER_S)
         changes = live.changes_since(seq)
         seq = live.seq
-        told = f"id: {live.cursor_at(seq)}\nevent: incident\ndata: {json.dumps({'changes': changes})}\n\n"
+        # What changed goes out at once; the rows follow when rendered (the id stays the stream's last).
+        yield f"id: {live.cursor_at(seq)}\nevent: incident\ndata: {json.dumps({'changes': changes})}\n\n"
         if rows is None:
-            yield told
             continue
-        html = await rows(seq)
-        if html is None:
-            yield f"{told}event: refresh\ndata: refresh\n\n"
+        data = await rows(seq)
+        if data is None:
+            yield "event: refresh\ndata: refresh\n\n"
             if signed_out():
                 return
             continue
-        yield f"{told}event: rows\n{event_data(html)}\n"  # the id above stays the stream's last
+        yield f"event: rows\n{data}\n"
 
 
+@functools.lru_cache(maxsize=16)
 def event_data(text: str) -> str:
     """`text` as an event's data lines: EventSource joins them with "\\n" again. A bare CR also ends a
     line in SSE, so CRs become LFs first (as an HTML parser reads them anyway): no text can end the
-    data early or add a field of its own."""
+    data early or add a field of its own. Kept for the few renderings in use: every open page of the
+    same filters and role frames the same rendering (their tokens are filled in after)."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "".join(f"data: {line}\n" for line in lines)
+
 
 
 class StreamSessions:

@@ -68,8 +68,9 @@ class _Environment(jinja2.Environment):
 
 
 def _environment() -> jinja2.Environment:
+    # auto_reload off: templates are files of the release, not re-checked (a stat per template) per render.
     env = _Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True)
+                       trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.filters.update(ago=rendering.ago, duration=rendering.duration, time_left=rendering.time_left, utc=rendering.utc,
                        severity_name=rendering.severity_name, status_label=rendering.status_label,
                        timeline_kind=rendering.timeline_kind, safe_url=rendering.safe_url,
