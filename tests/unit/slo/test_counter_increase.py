@@ -8,6 +8,7 @@ import struct
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from services.slo.definitions import SloDefinition
 from services.slo.series.counters import LastSample, is_stale_marker, spread, step, step_delta
@@ -120,6 +121,21 @@ def test_a_batch_leaves_no_trace_until_it_is_committed():
     # Committed: a resent batch is all duplicates and counts nothing.
     again = prepare(f, (OK, [(T0, 100), (T0 + 15_000, 130)]))
     assert again.outcomes == {"duplicate": 1, "out_of_order": 1} and again.buckets == {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(since=st.integers(0, 3 * M), span=st.integers(1, 12 * M), amount=st.integers(1, 10**6))
+def test_a_folded_increase_is_counted_in_the_minutes_spread_gives_it(since, span, amount):
+    f = fold(CHECKOUT)
+    f.commit(prepare(f, (OK, [(T0 + since, 0)])))
+    p = prepare(f, (OK, [(T0 + since + span, amount)]))
+    expected, remainder = {}, 0.0
+    for minute, share in spread(T0 + since, T0 + since + span, amount, max_spread_ms=10 * M):
+        exact = share + remainder
+        remainder = exact - round(exact)
+        if round(exact):
+            expected[("checkout", (minute - T0) // M)] = (round(exact), 0, {})
+    assert minutes(p) == expected
 
 
 def test_reverted_commits_newest_first_leave_the_fold_as_it_was():
