@@ -151,7 +151,7 @@ async def incident_events(
         now = ctx.live.sessions.current(watched)
         if now is None:
             return None
-        shared = await _shared_rows(request, now, filters, seq)
+        shared = live.event_data(await _shared_rows(request, now, filters, seq))  # no placeholder spans lines
         return fragments.personal(shared, csrf_token=now.csrf_token, request_id=secrets.token_hex(8))
 
     async def events():
