@@ -41,7 +41,7 @@ def test_shared_imports_no_service():
 PURE_CORES = [
     "services/ingest/normalize.py",
     "services/incidents/lifecycle.py", "services/incidents/severity.py", "services/incidents/alerts.py",
-    "services/incidents/silences.py",
+    "services/incidents/silences.py", "services/incidents/severities.py",
     "services/incidents/ops/reports.py", "services/incidents/ops/postmortems.py", "services/incidents/ops/schedule.py", "services/incidents/ops/daily_check.py",
     "services/escalator/policy.py", "services/escalator/rotation.py", "shared/business_calendar.py",
     "services/escalator/oncall_config.py", "services/escalator/calendar_feed.py", "services/escalator/handoffs.py",
