@@ -177,7 +177,7 @@ async def create_handoff(request: Request, body: NewHandoff, principal: Responde
             summary="The outgoing engineer completes the drafted handoff: note, things to watch, open items", responses=CHANGE)
 async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff, principal: Responder) -> Response:
     """Only the handoff's `from_person` (or an admin) may; a service account acting for a person says
-    so with `by`. An acknowledged handoff cannot change any more (409)."""
+    so with `by` (without it, it acts for the service). An acknowledged handoff cannot change any more (409)."""
     octx = request.state.ops
     who = actor(principal, body)
 
@@ -185,7 +185,8 @@ async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff
         row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
         if row is None:
             raise NotFound(f"no handoff {handoff}")
-        if who != row["from_person"] and not (principal.at_least("admin") and not body.by):
+        # As for acknowledging: a service account not naming anyone acts for the service (the CLI).
+        if who != row["from_person"] and (body.by or not (principal.is_service or principal.at_least("admin"))):
             raise HTTPException(403, detail={"error": "forbidden",
                                              "message": f"the handoff is from {row['from_person']}; {who} cannot complete it"})
         if row["acknowledged_at"] is not None:
@@ -206,7 +207,10 @@ async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff
 @router.get("/handoffs/{handoff}", response_model=HandoffOut, summary="One on-call handoff (JSON or Markdown)",
             responses={**OR_MARKDOWN, **NAMED})
 async def get_handoff(request: Request, handoff: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | HandoffOut:
-    row = await repository.get_handoff(conn, item_id(handoff))
+    try:
+        row = await repository.get_handoff(conn, item_id(handoff))
+    except NotFound:
+        row = None
     if row is None:
         raise HTTPException(404, detail={"error": "not_found", "message": f"no handoff {handoff}"})
     out = handoff_out(row, zone=request.state.ops.zone)

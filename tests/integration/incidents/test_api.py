@@ -35,6 +35,7 @@ MIN_STATE_CHANGING = 11
 # A path naming a silence names the module's first one (made by the `api` fixture), and a new
 # silence needs matchers and an end the schema alone cannot make valid.
 SILENCE = "1"
+HANDOFF = "1"
 BODIES = {("POST", f"{API}/silences"): lambda: {
     "matchers": ["service=api-matrix"], "ends_at": (datetime.now(UTC) + timedelta(hours=1)).isoformat(), "comment": "matrix"}}
 
@@ -62,6 +63,8 @@ def api(running_incidents, kafka_broker, topic_prefix) -> Iterator[Api]:
         clients["anonymous"] = svc.client(None)
         silence = clients["responder"].post(f"{API}/silences", json=BODIES[("POST", f"{API}/silences")]())
         assert silence.status_code == 201 and str(silence.json()["id"]) == SILENCE, silence.text
+        handoff = clients["responder"].post(f"{API}/handoffs", json={"from_person": "ana", "to_person": "bo"})
+        assert handoff.status_code == 201 and str(handoff.json()["id"]) == HANDOFF, handoff.text
         yield Api(svc.app, svc.url, kafka_broker.bootstrap_servers, topic_prefix, clients)
 
 
@@ -116,7 +119,7 @@ class Operation:
         return self.method in STATE_CHANGING
 
     def url(self, ref: str) -> str:
-        return re.sub(r"\{[^}]+\}", ref, self.path.replace("{silence}", SILENCE))
+        return re.sub(r"\{[^}]+\}", ref, self.path.replace("{silence}", SILENCE).replace("{handoff}", HANDOFF))
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
