@@ -19,7 +19,14 @@ from prometheus_client import Counter
 from services.incidents import repository as incident_repo
 from services.incidents.lifecycle import SYSTEM
 from services.incidents.ops import repository, service
-from services.incidents.ops.handovers import Notice, ack_notice, due_notice, event_id, period, unacknowledged_notice
+from services.incidents.ops.handovers import (
+    Notice,
+    ack_notice,
+    due_notice,
+    event_id,
+    period,
+    unacknowledged_notice,
+)
 from shared.clock import Clock
 from shared.events import HandoverDue, ReportPublished
 from shared.metrics import own_registry

@@ -7,6 +7,7 @@ is checked against the rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -58,10 +59,10 @@ def drafted(viewer, at: datetime) -> dict:
 
 
 async def test_a_handover_drafts_one_handoff_asks_both_people_and_flags_it_when_unacknowledged(flow, kafka_broker, topic_prefix):
-    clock, responder, viewer = flow
+    clock, _responder, viewer = flow
     reports = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.REPORTS)
     announced = await TopicCursor.at_end(kafka_broker.bootstrap_servers, topic_prefix + Topic.HANDOVERS)
-    time.sleep(0.5)
+    await asyncio.sleep(0.5)
     assert await handoff_messages(reports, 0) == [], "two hours ahead nothing is announced"
 
     clock.now = HANDOVER - timedelta(minutes=50)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from services.incidents.ops.handovers import ack_notice, due_notice, event_id, rotation_verdict, unacknowledged_notice
+from services.incidents.ops.handovers import (
+    ack_notice,
+    due_notice,
+    event_id,
+    rotation_verdict,
+    unacknowledged_notice,
+)
 
 NOW = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
 AT = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
