@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from services.console.peers import Caller, PeerError, Peers
 from shared.identity import verify
@@ -37,6 +37,20 @@ def peer_app() -> FastAPI:
     @app.get("/status/{code}")
     async def status(code: int) -> JSONResponse:
         return JSONResponse({"error": "x", "message": f"refused with {code}"}, status_code=code)
+
+    @app.get("/connection")
+    async def connection(request: Request, close: bool = False, q: str = "") -> JSONResponse:
+        return JSONResponse({"port": request.client.port, "q": q}, headers={"Connection": "close"} if close else None)
+
+    @app.get("/chunked")
+    async def chunked() -> StreamingResponse:
+        async def parts():
+            yield b'{"items": ['
+            for n in range(3):
+                yield f'{n}{"," if n < 2 else ""}'.encode()
+            yield b"]}"
+
+        return StreamingResponse(parts(), media_type="application/json")
 
     return app
 
@@ -85,3 +99,52 @@ def test_a_peer_that_does_not_answer_or_is_not_configured(peer):
     with pytest.raises(PeerError) as unset:
         call(None, "/whoami")
     assert unset.value.status == 503 and "VIGIL_CONSOLE_INCIDENTS_URL is not set" in unset.value.message
+
+
+def reads(url: str, paths: list[str]) -> list:
+    """GETs one after another through one Peers, as a page's reads are."""
+
+    async def run():
+        peers = Peers({"incidents": url}, key=KEY, clock=lambda: datetime.now(UTC), timeout_s=2)
+        try:
+            return [await peers.get("incidents", path, ALICE) for path in paths]
+        finally:
+            await peers.close()
+
+    return asyncio.run(run())
+
+
+def test_reads_share_one_kept_alive_connection_unless_the_peer_closes_it(peer):
+    kept, again, closing, after = reads(peer, ["/connection", "/connection?q=a%20b", "/connection?close=true",
+                                                "/connection"])
+    assert kept["port"] == again["port"] and again["q"] == "a b"
+    assert closing["port"] == kept["port"] and after["port"] != kept["port"]  # "Connection: close" was honoured
+    assert reads(peer, ["/chunked"]) == [{"items": [0, 1, 2]}]
+
+
+def test_a_read_on_a_connection_the_peer_closed_is_sent_again_on_a_new_one():
+    """A peer that closes every connection after one answer, without saying so (as a keep-alive
+    timeout that crosses the next request does): every read still gets its answer."""
+    connections = []
+
+    async def run():
+        async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(writer)
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer_once, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        peers = Peers({"incidents": f"http://127.0.0.1:{port}"}, key=KEY, clock=lambda: datetime.now(UTC), timeout_s=2)
+        try:
+            answers = []
+            for _ in range(3):
+                answers.append(await peers.get("incidents", "/x", ALICE))
+            return answers
+        finally:
+            await peers.close()
+            server.close()
+
+    assert asyncio.run(run()) == [{}, {}, {}] and len(connections) == 3
