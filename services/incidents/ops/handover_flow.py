@@ -18,7 +18,7 @@ from prometheus_client import Counter
 
 from services.incidents import repository as incident_repo
 from services.incidents.lifecycle import SYSTEM
-from services.incidents.ops import repository, service
+from services.incidents.ops import handoff_repository, service
 from services.incidents.ops.handovers import (
     Notice,
     ack_notice,
@@ -46,9 +46,9 @@ async def prefilled(conn: asyncpg.Connection, *, now: datetime, today: date) -> 
     the last week's incidents, maintenance) with the pending tickets of open incidents, the actions
     people took this week and the silences in force."""
     data = await service.handoff_data(conn, now=now, today=today)
-    tickets = await repository.pending_tickets(conn)
-    actions = await repository.actions_between(conn, now - WEEK, now + timedelta(seconds=1), not_by=MACHINES)
-    silences = await repository.silences_in_force(conn, now=now)
+    tickets = await handoff_repository.pending_tickets(conn)
+    actions = await handoff_repository.actions_between(conn, now - WEEK, now + timedelta(seconds=1), not_by=MACHINES)
+    silences = await handoff_repository.silences_in_force(conn, now=now)
     data |= jsonable_encoder({
         "pending_tickets": [{"at": t["at"], "text": t["text"], "number": f"INC-{t['incident_id']}", "title": t["title"]}
                             for t in tickets],
@@ -80,7 +80,7 @@ async def receive_handover(conn: asyncpg.Connection, event: HandoverDue, *, zone
              "data": data, "created_at": now, "acknowledged_by": None, "acknowledged_at": None, "status": "draft",
              "schedule": event.schedule, "handover_at": event.at, "overlap_ends_at": event.overlap_ends_at,
              "rotation_checked": True}
-    row = await repository.insert_draft(
+    row = await handoff_repository.insert_draft(
         conn, handover_id=event.handover_id, schedule=event.schedule, from_person=event.from_person,
         to_person=event.to_person, handover_at=event.at, overlap_ends_at=event.overlap_ends_at, data=data,
         markdown=service.render_handoff(draft, zone=zone), now=now,
@@ -100,15 +100,15 @@ async def check_handoffs(pool: asyncpg.Pool, *, clock: Clock, zone: str, console
     now = clock()
     sent = 0
     async with pool.acquire() as conn, conn.transaction():
-        for row in await repository.unacknowledged(conn, now=now, limit=batch):
+        for row in await handoff_repository.unacknowledged(conn, now=now, limit=batch):
             flagged = {**dict(row), "status": "flagged", "flagged_at": now}
-            updated = await repository.flag_handoff(conn, row["id"], markdown=service.render_handoff(flagged, zone=zone), now=now)
+            updated = await handoff_repository.flag_handoff(conn, row["id"], markdown=service.render_handoff(flagged, zone=zone), now=now)
             await send(conn, unacknowledged_notice(dict(row), zone=zone, team=team), handoff_id=row["id"],
                        console_url=console_url, now=now)
             log.warning("handoff not acknowledged by the end of the overlap", handoff_id=updated["id"],
                         from_person=row["from_person"], to_person=row["to_person"])
             sent += 1
-        for row in await repository.claim_ack_requests(conn, now=now, limit=batch):
+        for row in await handoff_repository.claim_ack_requests(conn, now=now, limit=batch):
             await send(conn, ack_notice(dict(row), zone=zone), handoff_id=row["id"], console_url=console_url, now=now)
             sent += 1
     return sent

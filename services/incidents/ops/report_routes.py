@@ -15,7 +15,7 @@ from services.incidents.api import (
     unit_of_work,
 )
 from services.incidents.lifecycle import Refused
-from services.incidents.ops import handover_flow, repository, service
+from services.incidents.ops import handoff_repository, handover_flow, repository, service
 from services.incidents.ops.handovers import ROTATION_WINDOW, rotation_verdict
 from services.incidents.ops.reports import day_period, local_day, month_period, parse_month, week_period
 from services.incidents.ops.schemas import (
@@ -163,7 +163,7 @@ async def create_handoff(request: Request, body: NewHandoff, principal: Responde
         data = await handover_flow.prefilled(conn, now=now, today=local_day(now, octx.zone))
         draft = {**body.model_dump(exclude={"by"}), "data": data, "created_at": now, "acknowledged_by": None,
                  "acknowledged_at": None, "status": "completed", "rotation_checked": checked, "rotation_note": note}
-        row = await repository.insert_handoff(
+        row = await handoff_repository.insert_handoff(
             conn, from_person=body.from_person, to_person=body.to_person, note=body.note, things_to_watch=body.things_to_watch,
             data=data, markdown=service.render_handoff(draft, zone=octx.zone), by=actor(principal, body), now=now,
             rotation_checked=checked, rotation_note=note,
@@ -182,7 +182,7 @@ async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff
     who = actor(principal, body)
 
     async def work(conn, now):
-        row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
+        row = await handoff_repository.get_handoff(conn, item_id(handoff), for_update=True)
         if row is None:
             raise NotFound(f"no handoff {handoff}")
         # As for acknowledging: a service account not naming anyone acts for the service (the CLI).
@@ -196,7 +196,7 @@ async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff
             data["open_items"] = [i.model_dump() for i in body.open_items]
         changed = {**dict(row), "note": body.note, "things_to_watch": body.things_to_watch, "data": data,
                    "status": "completed" if row["status"] == "draft" else row["status"]}
-        updated = await repository.complete_handoff(
+        updated = await handoff_repository.complete_handoff(
             conn, row["id"], note=body.note, things_to_watch=body.things_to_watch, data=data,
             markdown=service.render_handoff(changed, zone=octx.zone), now=now)
         return 200, handoff_out(updated, zone=octx.zone)
@@ -208,7 +208,7 @@ async def complete_handoff(request: Request, handoff: str, body: CompleteHandoff
             responses={**OR_MARKDOWN, **NAMED})
 async def get_handoff(request: Request, handoff: str, _: Viewer, conn: Connection, format: Format = "json") -> Response | HandoffOut:
     try:
-        row = await repository.get_handoff(conn, item_id(handoff))
+        row = await handoff_repository.get_handoff(conn, item_id(handoff))
     except NotFound:
         row = None
     if row is None:
@@ -224,7 +224,7 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
     who = actor(principal, body)
 
     async def work(conn, now):
-        row = await repository.get_handoff(conn, item_id(handoff), for_update=True)
+        row = await handoff_repository.get_handoff(conn, item_id(handoff), for_update=True)
         if row is None:
             raise NotFound(f"no handoff {handoff}")
         if row["acknowledged_at"] is not None:
@@ -232,7 +232,7 @@ async def acknowledge_handoff(request: Request, handoff: str, principal: Respond
         if who != row["to_person"] and (body.by or not principal.is_service):
             raise Refused(f"the handoff is to {row['to_person']}; {who} cannot acknowledge it")
         markdown = service.render_handoff({**dict(row), "acknowledged_by": who, "acknowledged_at": now}, zone=octx.zone)
-        return 200, handoff_out(await repository.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
+        return 200, handoff_out(await handoff_repository.acknowledge_handoff(conn, row["id"], by=who, markdown=markdown, now=now), zone=octx.zone)
 
     return await unit_of_work(request, principal, body.model_dump(), work)
 
@@ -243,5 +243,5 @@ async def list_handoffs(
     request: Request, _: Viewer, conn: Connection, limit: Annotated[int, Query(ge=1, le=200)] = 20, format: Format = "json"
 ) -> Response | list[HandoffOut]:
     octx = request.state.ops
-    out = [handoff_out(r, zone=octx.zone) for r in await repository.list_handoffs(conn, limit=limit)]
+    out = [handoff_out(r, zone=octx.zone) for r in await handoff_repository.list_handoffs(conn, limit=limit)]
     return markdown_of([h.markdown for h in out]) if format == "markdown" else out
