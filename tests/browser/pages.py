@@ -37,6 +37,7 @@ PAGES = (
     ConsolePage("runbooks", "/operations/runbooks"),
     ConsolePage("runbook", "/operations/runbooks/{runbook}"),
     ConsolePage("handoffs", "/operations/handoffs"),
+    ConsolePage("handoff", "/operations/handoffs/{handoff}", who="alice"),  # the incoming engineer: the Acknowledge button
     ConsolePage("silences", "/silences"),
     ConsolePage("silence", "/silences/{silence}"),
     ConsolePage("silence-new", "/silences/new"),

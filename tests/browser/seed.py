@@ -96,7 +96,7 @@ def seed_operations(api: httpx.Client, *, resolved: str, open_number: str) -> di
         "name": "orders-db failover", "owner": "ada", "link": "https://wiki.example.com/runbooks/orders-db-failover",
         "last_updated_on": (today - timedelta(days=40)).isoformat(),
         "next_review_on": (today + timedelta(days=50)).isoformat()}))
-    made(api.post("/api/v1/handoffs", json={"from_person": "ada", "to_person": "alice",
+    handoff = made(api.post("/api/v1/handoffs", json={"from_person": "ada", "to_person": "alice",
                                             "note": f"{open_number} is still open: watch checkout's error rate.",
                                             "things_to_watch": ["checkout 5xx ratio", "orders-db connections"]}))
     silence = made(api.post("/api/v1/silences", json={
@@ -105,7 +105,8 @@ def seed_operations(api: httpx.Client, *, resolved: str, open_number: str) -> di
         "comment": "Migrating the staging warehouse (CHG-1042)."}))
     daily = made(api.post("/api/v1/reports/daily-check", json={}))
     weekly = made(api.post("/api/v1/reports/weekly-review", json={}))
-    return {"runbook": str(runbook["id"]), "daily": daily["period"], "weekly": weekly["period"], "silence": str(silence["id"])}
+    return {"runbook": str(runbook["id"]), "daily": daily["period"], "weekly": weekly["period"], "silence": str(silence["id"]),
+            "handoff": str(handoff["id"])}
 
 
 def settled_incidents(api: httpx.Client, *, quiet_s: float = 1.5) -> int:
