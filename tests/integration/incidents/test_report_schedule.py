@@ -1,12 +1,15 @@
 """The report schedule on durable PostgreSQL timers, with a clock the test moves: a simulated month in
 New York (DST ends on Sunday 1 November 2026; Veterans Day and Thanksgiving are federal holidays)
 produces every report once per period and none on a holiday; after a gap only the latest period of
-each kind is produced; two replicas produce each period once."""
+each kind is produced; two replicas produce each period once; the month's reminder digests go out
+once per person and business day, none on a weekend or holiday."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -43,14 +46,14 @@ async def settled(conn: asyncpg.Connection, now: datetime, kinds: int = 3) -> No
     pytest.fail(f"the schedule did not settle at {now.isoformat()}")
 
 
-async def run_until(conn: asyncpg.Connection, clock: ManualClock, end: datetime) -> None:
+async def run_until(conn: asyncpg.Connection, clock: ManualClock, end: datetime, kinds: int = 3) -> None:
     """Move the clock to one minute after each due time in turn, until `end`."""
-    await settled(conn, clock.now)
+    await settled(conn, clock.now, kinds)
     while (nxt := await conn.fetchval("SELECT min(due_at) FROM incidents.report_timer WHERE done_at IS NULL")) < end:
         clock.now = nxt + timedelta(minutes=1)
-        await settled(conn, clock.now)
+        await settled(conn, clock.now, kinds)
     clock.now = end
-    await settled(conn, clock.now)
+    await settled(conn, clock.now, kinds)
 
 
 def reports(api) -> dict[str, list]:
@@ -145,3 +148,32 @@ async def test_two_replicas_produce_each_period_once(running_incidents, postgres
                                                           "2026-11-20", "2026-11-23", "2026-11-24"]
     assert [r["period"] for r in got["weekly_review"]] == ["2026-W46", "2026-W47"]
     assert total == produced == events == 9
+
+
+async def test_a_month_of_reminder_digests_is_one_per_person_and_business_day_and_none_on_a_holiday(
+        running_incidents, postgres_server):
+    database = create_database(postgres_server)
+    clock = ManualClock(local("2026-10-29T12:00"))  # after Thursday's 08:30: the first digests are Friday's
+    only_reminders = {**SCHEDULE, "incidents_reminders_at": "08:30", "incidents_daily_check_at": "off",
+                      "incidents_weekly_review_at": "off", "incidents_monthly_review_at": "off"}
+    with running_incidents(clock=clock, database_url=database, **only_reminders) as svc:
+        api = svc.client("admin")
+        for owner, due_on in (("alice", "2026-10-20"), ("bob", "2026-11-20")):  # overdue all month; a Friday
+            response = api.post("/api/v1/action-items", json={"title": f"{owner}'s follow-up", "owner": owner,
+                                                               "priority": "P2", "due_on": due_on})
+            assert response.status_code == 201, response.text
+        conn = await asyncpg.connect(database)
+        try:
+            await run_until(conn, clock, local("2026-12-01T08:00"), kinds=1)
+            rows = await conn.fetch("SELECT value FROM incidents.outbox WHERE topic LIKE '%vigil.reports.v1'")
+        finally:
+            await conn.close()
+    sent = [json.loads(r["value"]) for r in rows]
+    assert {m["kind"] for m in sent} == {"reminders"}
+    per_person_day = Counter((m["recipients"][0], m["period"]) for m in sent)
+    assert set(per_person_day.values()) == {1}, "one digest per person and day"
+    business_days = [d.isoformat() for d in (date(2026, 10, 30) + timedelta(days=i) for i in range(32))
+                     if d.weekday() < 5 and d not in (date(2026, 11, 11), date(2026, 11, 26))]  # Veterans Day, Thanksgiving
+    assert sorted(day for person, day in per_person_day if person == "alice") == business_days
+    # Bob's item is due Friday the 20th: reminded the business day before, on the day, then as overdue.
+    assert sorted(day for person, day in per_person_day if person == "bob") == [d for d in business_days if d >= "2026-11-19"]
