@@ -121,11 +121,22 @@ def handoff(from_person: str = typer.Option(..., "--from"), to_person: str = typ
     _show(_call(url, token, "POST", "/handoffs", json=body), as_json)
 
 
+@report_app.command("complete-handoff")
+def complete_handoff(handoff_id: int = typer.Argument(..., help="the drafted handoff's id (in the message you got)"),
+                     note: str = typer.Option(None), watch: list[str] = typer.Option([], help="a thing to watch; repeatable"),  # noqa: B008
+                     url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
+    """Complete the handoff drafted for you at a shift change (outgoing engineer): the prefilled open
+    items stay; add a note and the things to watch."""
+    body = {"note": note, "things_to_watch": list(watch)}
+    _show(_call(url, token, "PUT", f"/handoffs/{handoff_id}", json=body), as_json)
+
+
 @report_app.command("ack-handoff")
-def ack_handoff(handoff_id: int = typer.Argument(...), by: str = typer.Option(..., help="the incoming engineer"),
+def ack_handoff(handoff_id: int = typer.Argument(...),
+                by: str = typer.Option(None, help="the incoming engineer (default: the token's person)"),
                 url: str = URL, token: str = TOKEN, as_json: bool = AS_JSON) -> None:
     """Acknowledge a handoff (incoming engineer)."""
-    _show(_call(url, token, "POST", f"/handoffs/{handoff_id}/acknowledge", json={"by": by}), as_json)
+    _show(_call(url, token, "POST", f"/handoffs/{handoff_id}/acknowledge", json={"by": by} if by else {}), as_json)
 
 
 def _item_line(item: dict) -> str:

@@ -109,3 +109,18 @@ def test_every_kind_lists_as_a_table_or_says_it_has_none(server):
     assert code == 0 and any(d["change"] == change for d in json.loads(out))
     code, out = run(server, "records", "list", "deployments", "--markdown")
     assert code == 1 and "no review document" in out
+
+
+def test_a_handoff_is_written_completed_and_acknowledged_from_the_command_line(server):
+    code, out = run(server, "report", "handoff", "--from", "kim", "--to", "lee", "--note", "draft", "--json")
+    assert code == 0, out
+    handoff = json.loads(out)
+    code, out = run(server, "report", "complete-handoff", str(handoff["id"]), "--note", "INC-7 flaps at night",
+                    "--watch", "orders-db connections", "--json")
+    assert code == 0, out
+    completed = json.loads(out)
+    assert completed["note"] == "INC-7 flaps at night" and completed["things_to_watch"] == ["orders-db connections"]
+    code, out = run(server, "report", "ack-handoff", str(handoff["id"]), "--by", "lee", "--json")
+    assert code == 0 and json.loads(out)["acknowledged_by"] == "lee", out
+    code, out = run(server, "report", "complete-handoff", str(handoff["id"]), "--note", "too late")
+    assert code != 0 and ("409" in out or "acknowledged" in out), out
