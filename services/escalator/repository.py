@@ -31,17 +31,24 @@ SELECT version, document FROM escalator.config_version
 WHERE version = (SELECT max(version) FROM escalator.config_version) AND NOT people_published"""
 MARK_PEOPLE_PUBLISHED = "UPDATE escalator.config_version SET people_published = true WHERE version = $1"
 
-OVERRIDES = """
-SELECT id, schedule, tier, person, start_at, end_at, created_by, created_at FROM escalator.override
-WHERE schedule = $1 AND end_at > $2 AND start_at < $3 ORDER BY created_at, id"""
-INSERT_OVERRIDE = """
+OVERRIDE_COLUMNS = "id, schedule, tier, person, start_at, end_at, created_by, created_at, removed_by, removed_at"
+OVERRIDES = f"""
+SELECT {OVERRIDE_COLUMNS} FROM escalator.override
+WHERE schedule = $1 AND end_at > $2 AND start_at < $3 AND removed_at IS NULL ORDER BY created_at, id"""
+INSERT_OVERRIDE = f"""
 INSERT INTO escalator.override (schedule, tier, person, start_at, end_at, created_by, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, schedule, tier, person, start_at, end_at, created_by, created_at"""
-DELETE_OVERRIDE = "DELETE FROM escalator.override WHERE schedule = $1 AND id = $2 RETURNING id"
-OVERRIDES_BETWEEN = """
-SELECT id, schedule, tier, person, start_at, end_at, created_by, created_at FROM escalator.override
-WHERE end_at > $1 AND start_at < $2 ORDER BY created_at, id"""
+RETURNING {OVERRIDE_COLUMNS}"""
+# Removal keeps the row (migration 0007); removing one already removed finds nothing (404).
+REMOVE_OVERRIDE = f"""
+UPDATE escalator.override SET removed_at = $3, removed_by = $4
+WHERE schedule = $1 AND id = $2 AND removed_at IS NULL RETURNING {OVERRIDE_COLUMNS}"""
+REMOVED_OVERRIDES = f"""
+SELECT {OVERRIDE_COLUMNS} FROM escalator.override
+WHERE schedule = $1 AND removed_at IS NOT NULL AND removed_at >= $2 ORDER BY removed_at DESC, id DESC LIMIT $3"""
+OVERRIDES_BETWEEN = f"""
+SELECT {OVERRIDE_COLUMNS} FROM escalator.override
+WHERE end_at > $1 AND start_at < $2 AND removed_at IS NULL ORDER BY created_at, id"""
 # Shift notices in one statement: the notice rows (the primary key drops one announced before, by
 # this or another replica), the outbox rows of the new ones only, and the relay's wake-up.
 ANNOUNCE_SHIFTS = """
@@ -210,8 +217,15 @@ async def insert_override(
     return await conn.fetchrow(INSERT_OVERRIDE, schedule, tier, person, start_at, end_at, by, now)
 
 
-async def delete_override(conn: asyncpg.Connection, schedule: str, override_id: int) -> bool:
-    return await conn.fetchval(DELETE_OVERRIDE, schedule, override_id) is not None
+async def remove_override(conn: asyncpg.Connection, schedule: str, override_id: int, *, by: str,
+                          now: datetime) -> asyncpg.Record | None:
+    """Mark the override removed by `by`; None when there is no such override in force."""
+    return await conn.fetchrow(REMOVE_OVERRIDE, schedule, override_id, now, by)
+
+
+async def removed_overrides(conn: asyncpg.Connection, schedule: str, *, since: datetime, limit: int) -> list[asyncpg.Record]:
+    """The schedule's overrides removed since `since`, latest removal first."""
+    return await conn.fetch(REMOVED_OVERRIDES, schedule, since, limit)
 
 
 async def overrides_between(conn: asyncpg.Connection, *, start: datetime, end: datetime) -> list[asyncpg.Record]:

@@ -9,6 +9,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Annotated
 
+import structlog
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 
@@ -24,6 +25,9 @@ from shared.api_auth import RANK, Admin, Principal, Responder, Viewer
 from shared.api_types import Instant
 from shared.http_errors import error_responses, request_body
 from shared.service import Connection, Transaction
+
+log = structlog.get_logger("vigil.escalator.api")
+REMOVED_OVERRIDES_SHOWN = timedelta(days=30)
 
 router = APIRouter(prefix="/api/v1", tags=["on-call"], responses=error_responses(401, 403, 422, 503))
 NAMED = error_responses(404)  # a route naming a schedule (or an override, an incident)
@@ -101,11 +105,18 @@ async def shifts(
 
 
 @router.get("/schedules/{name}/overrides", response_model=list[OverrideOut], summary="Overrides not yet over", responses=NAMED)
-async def list_overrides(request: Request, name: str, _: Viewer, conn: Connection) -> list[OverrideOut]:
+async def list_overrides(
+    request: Request, name: str, _: Viewer, conn: Connection,
+    removed: Annotated[bool, Query(description="Instead: the overrides removed in the last 30 days (who removed each, when), "
+                                               "latest first")] = False,
+) -> list[OverrideOut]:
     ctx = request.state.escalator
     _spec(await _config(request, conn), name)
     now = ctx.clock()
-    rows = await repo.overrides(conn, name, start=now, end=now + timedelta(days=3660))
+    if removed:
+        rows = await repo.removed_overrides(conn, name, since=now - REMOVED_OVERRIDES_SHOWN, limit=500)
+    else:
+        rows = await repo.overrides(conn, name, start=now, end=now + timedelta(days=3660))
     return [OverrideOut(**dict(r)) for r in rows]
 
 
@@ -119,13 +130,20 @@ async def add_override(request: Request, name: str, body: NewOverride, principal
     _spec(await _config(request, conn), name)
     row = await repo.insert_override(conn, schedule=name, tier=body.tier, person=body.person.strip(),
                                      start_at=body.start_at, end_at=body.end_at, by=principal.name, now=ctx.clock())
+    log.info("override added", schedule=name, override_id=row["id"], tier=row["tier"], person=row["person"],
+             start_at=row["start_at"].isoformat(), end_at=row["end_at"].isoformat(), actor=principal.name)
     return OverrideOut(**dict(row))
 
 
 @router.delete("/schedules/{name}/overrides/{override_id}", status_code=204, summary="Remove an override", responses=NAMED)
-async def remove_override(request: Request, name: str, override_id: int, _: Responder, conn: Transaction) -> Response:
-    if not await repo.delete_override(conn, name, override_id):
-        raise HTTPException(404, detail={"error": "not_found", "message": f"no override {override_id} on {name!r}"})
+async def remove_override(request: Request, name: str, override_id: int, principal: Responder, conn: Transaction) -> Response:
+    """The override stops applying at once; its row stays, with who removed it and when
+    (`GET …/overrides?removed=true`). Removing it again is 404."""
+    row = await repo.remove_override(conn, name, override_id, by=principal.name, now=request.state.escalator.clock())
+    if row is None:
+        raise HTTPException(404, detail={"error": "not_found", "message": f"no override {override_id} in force on {name!r}"})
+    log.info("override removed", schedule=name, override_id=override_id, tier=row["tier"], person=row["person"],
+             actor=principal.name)
     return Response(status_code=204)
 
 

@@ -61,6 +61,8 @@ class OverrideOut(BaseModel):
     end_at: datetime
     created_by: str
     created_at: datetime
+    removed_by: str | None = Field(default=None, description="Who removed it (only in the list of removed overrides).")
+    removed_at: datetime | None = None
 
 
 class ConfigOut(BaseModel):

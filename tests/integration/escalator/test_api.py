@@ -137,6 +137,16 @@ def test_overrides_are_recorded_under_the_callers_identity(escalator, clock):
     assert (mine.json()["created_by"], theirs.json()["created_by"]) == ("erin", "responder-token-2")
     for override in (mine.json(), theirs.json()):
         assert escalator.delete(f"/api/v1/schedules/ops/overrides/{override['id']}", headers=ERIN).status_code == 204
+    # Removal is recorded too: who took the override away, and when; it no longer applies.
+    in_force = [o["id"] for o in escalator.get("/api/v1/schedules/ops/overrides").json()]
+    assert mine.json()["id"] not in in_force and theirs.json()["id"] not in in_force
+    removed = {o["id"]: o for o in escalator.get("/api/v1/schedules/ops/overrides", params={"removed": "true"}).json()}
+    assert removed[theirs.json()["id"]]["created_by"] == "responder-token-2"
+    assert removed[theirs.json()["id"]]["removed_by"] == "erin" and removed[theirs.json()["id"]]["removed_at"] is not None
+    at = (start + timedelta(minutes=5)).isoformat()
+    assert "frank" not in escalator.get("/api/v1/oncall", params={"schedule": "ops", "at": at}).json()[0]["primary"]
+    again = escalator.delete(f"/api/v1/schedules/ops/overrides/{mine.json()['id']}", headers=ERIN)
+    assert again.status_code == 404 and "in force" in again.json()["message"]
 
 
 def test_who_is_on_call_shifts_and_the_handoff_overlap(escalator):
