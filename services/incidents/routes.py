@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
+from fastapi.responses import JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel
 
 from services.incidents import lifecycle, repository as repo, service
 from services.incidents.api import (
@@ -60,7 +60,7 @@ async def list_incidents(
         max_length=20, description="`name=value`, e.g. `service=checkout`; repeatable, all must match")] = [],  # noqa: B006
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
-) -> IncidentPage:
+) -> Response:
     """Filters combine with AND; a repeated `status` or `severity` matches any of its values.
     `label=name=value` matches incidents whose labels (the labels of the alert that opened it, or
     those given when it was declared) include that label with exactly that value: `label=service=checkout
@@ -73,7 +73,14 @@ async def list_incidents(
     )
     now = ctx.clock()
     items = [IncidentOut.from_row(r, now=now, calendar=ctx.calendar) for r in rows[:limit]]
-    return IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None)
+    return _read(IncidentPage(items=items, next_cursor=str(items[-1].id) if len(rows) > limit else None))
+
+
+def _read(answer: BaseModel) -> Response:
+    """A read's answer as FastAPI sends a route's `response_model` — the same bytes — without dumping it
+    to a dict and validating that again first: a third of a 100-incident list's serialising time. The
+    models are validated once, where they are made."""
+    return Response(answer.model_dump_json(by_alias=True), media_type="application/json")
 
 
 @router.get("/severities", response_model=list[SeverityOut], summary="What each SEV means (SEV1-SEV4)")
@@ -91,7 +98,7 @@ async def get_incident(
     timeline_limit: Annotated[int | None, Query(ge=1, le=10_000, description=(
         "Only the newest this many timeline entries (still in time order); `timeline_total` says how many "
         "there are in all. Without it: the whole timeline."))] = None,
-) -> IncidentDetail:
+) -> Response:
     ctx = request.state.incidents
     iid = incident_id(ref)
     row = await repo.get_incident_row(conn, iid)
@@ -104,12 +111,12 @@ async def get_incident(
     else:
         timeline, total = await repo.newest_timeline(conn, iid, limit=timeline_limit)
     out = IncidentOut.from_row(row, now=ctx.clock(), calendar=ctx.calendar)
-    return IncidentDetail(
+    return _read(IncidentDetail(
         **out.model_dump(),
         alerts=[AlertItem(**dict(a)) for a in alerts],
         timeline=[TimelineItem(**dict(t)) for t in timeline],
         timeline_total=total,
-    )
+    ))
 
 
 @router.get("/incidents/{ref}/timeline", response_model=list[TimelineItem], summary="The incident's timeline, in time order",
