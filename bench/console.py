@@ -6,7 +6,7 @@ list (the open list, the list of all with a text filter) and an incident page (a
 one of hundreds of entries), one request after another and a few at once, beside the incident
 service's (and escalator's) own API time for the same calls; then, with 200 browsers' live streams
 open, how long after an incident change is on Kafka each browser gets the `incident` message and
-has fetched the rows it shows (bench/console_load.py).
+the rows it shows (sent in the stream, or fetched when the stream says `refresh`; bench/console_load.py).
 
 Real parts: a Kafka broker and PostgreSQL on free ports in a temp dir (or the ones given, for the
 smoke test), the services as processes (bench/console_serve.py: what `python -m services.<name>` runs).
@@ -90,8 +90,10 @@ def describe(results: dict) -> str:
               f"{live['received_via_reconnect']} on a reconnect, {live['connections']} connections, {live['errors']} errors "
               f"(load {live['loadavg']})"),
               f"  Kafka → `incident` message: p50 {r['p50']} p95 {r['p95']} p99 {r['p99']} max {r['max']} ms",
-              (f"  Kafka → rows fetched (shown): p50 {s['p50']} p95 {s['p95']} p99 {s['p99']} max {s['max']} ms "
-              f"({s['count']} fetches)")]
+              (f"  Kafka → rows shown (sent in the stream; fetched after a `refresh`): p50 {s['p50']} p95 {s['p95']} "
+               f"p99 {s['p99']} max {s['max']} ms ({s['count']} shown)"),
+              "  CPU during the changes, s: " + " ".join(f"{n} {v / 1000:.2f}" for n, v in
+                                                        live.get("cpu_s_during_changes", {}).items())]
     lines += [f"target {name}: {t['measured_ms']} ms — {'met' if t['met'] else 'NOT met'}"
               for name, t in results["targets"].items()]
     return "\n".join(lines) + f"\nload average at the end: {results['machine']['loadavg_end']} (options: {o})"
