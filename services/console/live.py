@@ -34,7 +34,7 @@ KEEP = 200  # changes remembered for a stream that reconnects
 KEEPALIVE_S = 10.0  # a comment line keeps proxies from closing an idle stream
 GATHER_S = 0.05  # a burst of changes goes out as one message
 RECONNECT_MS = 500  # how soon a browser opens the stream again after it ended
-CHECK_S = 2.0  # how old the open streams' sessions may be (docstring of StreamSessions)
+CHECK_S = 2.0  # how often the open streams' sessions are checked (the bound: docstring of StreamSessions)
 
 
 class LiveIncidents:
@@ -139,11 +139,12 @@ def event_data(text: str) -> str:
 
 class StreamSessions:
     """The sessions of the open live streams, looked up together — one query for all of them every
-    CHECK_S while any stream is open — instead of once per stream per change. A stream sends rows only
-    for its session as it was at most CHECK_S ago (plus the query's time): a sign-out, a sign-out
-    everywhere, a disabled person or a changed role reaches an open stream within that bound. Until
-    a check has succeeded that recently (the database is slow or away) the stream sends `refresh`,
-    and the page's own request checks its session."""
+    CHECK_S while any stream is open — instead of once per stream per change. The bound: a sign-out,
+    a sign-out everywhere, a disabled person or a changed role reaches an open stream at its next
+    check, within CHECK_S (2 s) and the query's time; the stream then sends `refresh` instead of rows
+    and ends (the page's own request, and the reconnect, check the session). A stream whose session
+    has not been checked successfully for 2 × CHECK_S (the database is slow or away) sends `refresh`
+    too, so nothing is sent on a check older than that."""
 
     def __init__(self, *, every_s: float = CHECK_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._every_s, self._clock = every_s, clock
