@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -60,10 +61,12 @@ class Peers:
         self._clock = clock
         self._http = httpx.AsyncClient(timeout=timeout_s, follow_redirects=False, transport=transport)
         self._timeout_s = timeout_s
-        # The reads of plain-HTTP peers (not with a test's transport): our own kept-alive connections.
+        # The reads of plain-HTTP peers (not with a test's transport, nor through a proxy httpx would
+        # use from the environment): our own kept-alive connections.
         self._kept = {} if transport is not None else {
             service: KeptAlive(parts.hostname, parts.port or 80, path=parts.path.rstrip("/"))
-            for service, url in urls.items() if url and (parts := urlsplit(url)).scheme == "http" and parts.hostname}
+            for service, url in urls.items() if url and (parts := urlsplit(url)).scheme == "http" and parts.hostname
+            and not _proxied(parts.hostname)}
         self._flights: dict[tuple, asyncio.Future] = {}  # shared GETs under way
 
     def configured(self, service: str) -> bool:
@@ -153,6 +156,12 @@ class Peers:
 
 
 MAX_IDLE = 32  # connections kept open to one peer
+
+
+def _proxied(host: str) -> bool:
+    """Whether httpx would send a request to `host` through an HTTP proxy of the environment."""
+    proxies = urllib.request.getproxies_environment()
+    return bool(proxies.get("http") or proxies.get("all")) and not urllib.request.proxy_bypass_environment(host)
 
 
 class _Answer:

@@ -148,3 +148,12 @@ def test_a_read_on_a_connection_the_peer_closed_is_sent_again_on_a_new_one():
             server.close()
 
     assert asyncio.run(run()) == [{}, {}, {}] and len(connections) == 3
+
+
+def test_reads_go_through_the_http_proxy_of_the_environment_as_httpx_sends_them(peer, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens: a read through it fails
+    with pytest.raises(PeerError) as through_proxy:
+        call(peer, "/whoami")
+    assert through_proxy.value.status == 503
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert call(peer, "/whoami")["name"] == "alice"
