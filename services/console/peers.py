@@ -25,6 +25,7 @@ import httpx
 import structlog
 
 from shared.clock import Clock
+from shared.error_bodies import error_code, error_message
 from shared.identity import Role, mint
 
 log = structlog.get_logger("vigil.console")
@@ -251,7 +252,7 @@ class KeptAlive:
 
 
 def _error(service: str, title: str, response: httpx.Response) -> PeerError:
-    status, detail = response.status_code, problem_message(response)
+    status, detail = response.status_code, error_message(response)
     if status == 401:
         log.error("a peer refused the console's session assertion", service=service, status=status)
         return PeerError(service, 502, f"The {title} did not accept your sign-in. Its VIGIL_IDENTITY_KEYS may differ "
@@ -265,35 +266,3 @@ def _error(service: str, title: str, response: httpx.Response) -> PeerError:
                          peer_status=status)
     log.error("a peer failed", service=service, status=status, detail=detail)
     return PeerError(service, 502, f"The {title} failed (HTTP {status}): {detail}", peer_status=status)
-
-
-def error_code(response: httpx.Response) -> str:
-    """The `error` of a Vigil error body (`{"error", "message"}`, or inside FastAPI's `detail`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    detail = body.get("detail")
-    return str((detail if isinstance(detail, dict) else body).get("error") or "")
-
-
-def problem_message(response: httpx.Response) -> str:
-    """The `message` of a Vigil error body (`{"error", "message"}`, or FastAPI's `detail`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    if isinstance(body, dict):
-        detail = body.get("detail", body)
-        if isinstance(detail, dict):
-            message = detail.get("message") or detail.get("error")
-            fields = detail.get("fields") or []
-            if fields and isinstance(fields, list):
-                message = f"{message}: " + "; ".join(f"{f.get('field')}: {f.get('message')}" for f in fields[:5]
-                                                     if isinstance(f, dict))
-            return str(message or f"HTTP {response.status_code}")
-        if isinstance(detail, str):
-            return detail
-    return f"HTTP {response.status_code}"

@@ -8,6 +8,8 @@ from typing import Literal
 
 import httpx
 
+from shared.error_bodies import error_code, error_message
+
 Action = Literal["ack", "resolve"]
 PATHS = {"ack": "acknowledge", "resolve": "resolve"}
 
@@ -42,7 +44,7 @@ class IncidentsClient:
             return Acted(False, 0, f"the incident service did not answer ({type(exc).__name__}); try again")
         if response.status_code == 200:
             return Acted(True, 200, "done")
-        detail, error = _message(response), _error(response)
+        detail, error = error_message(response), error_code(response)
         if response.status_code == 409 and error == "alerts_firing":  # needs the person's confirmation
             return Acted(False, 409, detail, error)
         if response.status_code == 409:  # e.g. already resolved: nothing left to do
@@ -51,26 +53,3 @@ class IncidentsClient:
 
     async def close(self) -> None:
         await self._http.aclose()
-
-
-def _error(response: httpx.Response) -> str:
-    """The error code of a Vigil error body (`{"error", "message"}`, or inside FastAPI's `detail`)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    detail = body.get("detail")
-    return str((detail if isinstance(detail, dict) else body).get("error") or "")
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, dict):
-        return str(detail.get("message") or detail.get("error") or response.status_code)
-    return str(detail or body.get("message") or f"HTTP {response.status_code}") if isinstance(body, dict) else f"HTTP {response.status_code}"
