@@ -26,6 +26,16 @@ def error_code(response: httpx.Response) -> str:
     return str(problem.get("error") or "") if isinstance(problem, dict) else ""
 
 
+def error_fields(response: httpx.Response) -> tuple[tuple[str, str], ...]:
+    """A 422's `fields` as (field, message) pairs — `matchers[1].name`, `body` for the whole
+    request — or () when the answer names none."""
+    problem = _problem(response)
+    fields = problem.get("fields") if isinstance(problem, dict) else None
+    if not isinstance(fields, list):
+        return ()
+    return tuple((str(f.get("field") or "body"), str(f.get("message") or "")) for f in fields if isinstance(f, dict))
+
+
 def error_message(response: httpx.Response) -> str:
     """The answer's `message` in words, with the first fields' own messages for a 422; `HTTP <status>`
     when the body says nothing."""

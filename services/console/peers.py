@@ -25,7 +25,7 @@ import httpx
 import structlog
 
 from shared.clock import Clock
-from shared.error_bodies import error_code, error_message
+from shared.error_bodies import error_code, error_fields, error_message
 from shared.identity import Role, mint
 
 log = structlog.get_logger("vigil.console")
@@ -45,13 +45,15 @@ class Caller:
 
 
 class PeerError(Exception):
-    def __init__(self, service: str, status: int, message: str, *, peer_status: int = 0, error: str = "") -> None:
+    def __init__(self, service: str, status: int, message: str, *, peer_status: int = 0, error: str = "",
+                 fields: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.service = service
         self.status = status  # what the console's page answers with
         self.peer_status = peer_status  # what the service answered (0: nothing)
         self.message = message
         self.error = error  # the service's error code, e.g. alerts_firing ("" when it gave none)
+        self.fields = fields  # a 422's (field, message) pairs, e.g. ("matchers[1].name", "…")
 
 
 class Peers:
@@ -260,7 +262,8 @@ def _error(service: str, title: str, response: httpx.Response) -> PeerError:
     if status == 403:
         return PeerError(service, 403, f"You may not do this: {detail}", peer_status=status)
     if status in (404, 409, 422):
-        return PeerError(service, status, detail, peer_status=status, error=error_code(response))
+        return PeerError(service, status, detail, peer_status=status, error=error_code(response),
+                         fields=error_fields(response))
     if status in (502, 503, 504):
         return PeerError(service, 503, f"The {title} is unavailable right now ({detail}). Try again in a moment.",
                          peer_status=status)

@@ -24,13 +24,10 @@ END_PRESETS = {"1h": ("1 h", timedelta(hours=1)), "2h": ("2 h", timedelta(hours=
 DEFAULT_END = "2h"
 UNTIL = "until"  # the end preset that means "the time in the `until` field"
 FIELDS = ("matchers", "starts_at", "ends_at", "comment")
-# A field named in the API's 422 message: `matchers`, `matchers[2].value`, `ends_at`, `body` (the whole request).
-_FIELD = r"(?:matchers(?:\[\d+\])?(?:\.\w+)?|starts_at|ends_at|comment|body)"
-_NEXT_FIELD = re.compile(rf"; (?={_FIELD}: )")
+_MATCHER_ROW = re.compile(r"^matchers\[(\d+)\]")
 KEY_REUSED = "this Idempotency-Key was used for another request"  # the incident service's words
 SENT_BEFORE = ("this form was sent before, a minute or more ago, and made a silence (it is listed under Silences). "
                "Send it again to make another one.")
-_FIELD_MESSAGE = re.compile(rf"^({_FIELD}): (.*)$", re.DOTALL)
 
 
 class InputError(ValueError):
@@ -157,25 +154,22 @@ def minute_up(at: datetime) -> datetime:
     return whole if whole == at else whole + timedelta(minutes=1)
 
 
-def field_errors(message: str) -> dict[str, list[str]]:
-    """The API's 422 sentence (`invalid request: matchers: Value error, …; comment: …`, as the
-    console's peer client words it) as messages per form field — `matchers`, `starts_at`, `ends_at`,
-    `comment` — and `form` for the rest (a message naming no field, or the whole request)."""
+def field_errors(message: str, fields: tuple[tuple[str, str], ...] = ()) -> dict[str, list[str]]:
+    """The API's 422 as messages per form field — `matchers`, `starts_at`, `ends_at`, `comment` —
+    and `form` for the rest: from its `fields` (`matchers[1].name`, `body` for the whole request),
+    or its message when it names no field."""
     if message == KEY_REUSED:
         return {"form": [SENT_BEFORE]}
-    head, _, rest = message.partition(": ")
-    if head != "invalid request" or not _FIELD_MESSAGE.match(rest):
+    if not fields:
         return {"form": [message]}
     found: dict[str, list[str]] = {}
-    for part in _NEXT_FIELD.split(rest):
-        matched = _FIELD_MESSAGE.match(part)
-        name, text = matched.groups() if matched else ("body", part)
+    for name, text in fields:
         text = text.removeprefix("Value error, ")
         where = next((f for f in FIELDS if name.startswith(f)), "form")
         if where == "form" and text.startswith("ends_at "):  # the request's own check: "ends_at must be after starts_at"
             where = "ends_at"
-        if name.startswith("matchers["):  # which row: the API numbers the matchers it was sent from 0
-            text = f"matcher {int(name[9:name.index(']')]) + 1}: {text}"
+        if row := _MATCHER_ROW.match(name):  # which row: the API numbers the matchers it was sent from 0
+            text = f"matcher {int(row.group(1)) + 1}: {text}"
         found.setdefault(where, []).append(text)
     return found
 

@@ -80,7 +80,7 @@ async def create_silence(request: Request, post: Responding) -> Response:
             raise
         if exc.message == view.KEY_REUSED:  # sending the form again now means another silence: a new key
             form.key = uuid.uuid4().hex
-        return _form_page(request, post.me, form, errors=view.field_errors(exc.message), status_code=422)
+        return _form_page(request, post.me, form, errors=view.field_errors(exc.message, exc.fields), status_code=422)
     return RedirectResponse(f"/silences/{created['id']}?done=created", status_code=303)
 
 

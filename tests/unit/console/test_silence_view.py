@@ -129,23 +129,25 @@ def test_the_silence_link_carries_each_label_and_prefills_the_same_rows():
     assert prefilled(labels, key="k").rows[0] == {"name": "env", "op": "=", "value": "prod & eu"}
 
 
-@pytest.mark.parametrize(("message", "expected"), [
-    (("invalid request: matchers: Value error, service=~'(': not a valid regular expression (missing ), "
-     "unterminated subpattern at position 0)"),
+@pytest.mark.parametrize(("fields", "expected"), [
+    ((("matchers", "Value error, service=~'(': not a valid regular expression (missing ), unterminated subpattern at "
+                   "position 0)"),),
      {"matchers": ["service=~'(': not a valid regular expression (missing ), unterminated subpattern at position 0)"]}),
-    (("invalid request: matchers[1].name: String should have at least 1 character; comment: String should have at "
-     "least 1 character"),
+    ((("matchers[1].name", "String should have at least 1 character"), ("comment", "String should have at least 1 character")),
      {"matchers": ["matcher 2: String should have at least 1 character"],
       "comment": ["String should have at least 1 character"]}),
-    ("invalid request: matchers: Value error, x=~'a; b(': bad; ends_at: Input should be a valid datetime",
+    ((("matchers", "Value error, x=~'a; b(': bad"), ("ends_at", "Input should be a valid datetime")),
      {"matchers": ["x=~'a; b(': bad"], "ends_at": ["Input should be a valid datetime"]}),
-    ("invalid request: body: Value error, ends_at must be after starts_at",
-     {"ends_at": ["ends_at must be after starts_at"]}),
-    ("invalid request: body: Field required", {"form": ["Field required"]}),
-    ("no silence 7", {"form": ["no silence 7"]}),
+    ((("body", "Value error, ends_at must be after starts_at"),), {"ends_at": ["ends_at must be after starts_at"]}),
+    ((("body", "Field required"),), {"form": ["Field required"]}),
+    ((), {"form": ["invalid request"]}),
 ])
-def test_the_apis_422_messages_go_beside_the_fields_they_name(message, expected):
-    assert field_errors(message) == expected
+def test_the_apis_422_fields_go_beside_the_form_fields_they_name(fields, expected):
+    assert field_errors("invalid request", fields) == expected
+
+
+def test_a_refusal_naming_no_field_is_the_forms():
+    assert field_errors("no silence 7") == {"form": ["no silence 7"]}
 
 
 @pytest.mark.parametrize(("starts", "ends", "words"), [

@@ -22,3 +22,12 @@ def answer(status: int, body=None, text: str | None = None) -> httpx.Response:
 def test_a_vigil_error_answer_reads_as_its_code_and_message_whatever_its_shape(response, code, message):
     assert error_code(response) == code
     assert error_message(response) == message
+
+
+def test_a_422s_fields_are_read_as_pairs_and_other_answers_have_none():
+    from shared.error_bodies import error_fields
+    refused = answer(422, {"error": "invalid_request", "message": "invalid request",
+                           "fields": [{"field": "matchers[1].name", "message": "too short"}, {"message": "whole"}, "junk"]})
+    assert error_fields(refused) == (("matchers[1].name", "too short"), ("body", "whole"))
+    assert error_fields(answer(409, {"error": "conflict", "message": "x"})) == ()
+    assert error_fields(answer(502, text="<html/>")) == ()
