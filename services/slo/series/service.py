@@ -35,8 +35,9 @@ FUTURE = timedelta(minutes=5)
 
 
 class EarlierBatchNotStored(ConnectionError):
-    """This batch was worked out on top of an earlier one whose buckets could not be stored: it is
-    reverted with it. A ConnectionError, so the answer is the outage's 503 and the sender retries."""
+    """This batch was worked out on top of (or stored together with) a batch whose buckets could not
+    be stored: it is reverted with it. A ConnectionError, so the answer is the outage's 503
+    (shared/http_errors.py) and the sender retries."""
 
 
 @dataclass(slots=True, eq=False)  # compared by identity
