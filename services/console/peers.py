@@ -16,7 +16,7 @@ import asyncio
 import json
 import urllib.request
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +71,7 @@ class Peers:
             for service, url in urls.items() if url and (parts := urlsplit(url)).scheme == "http" and parts.hostname
             and not _proxied(parts.hostname)}
         self._flights: dict[tuple, asyncio.Future] = {}  # shared GETs under way
+        self._kept_answers: dict[tuple, tuple[datetime, Any]] = {}  # `fresh_for` reads: (until, answer)
 
     def configured(self, service: str) -> bool:
         return bool(self._urls.get(service))
@@ -85,12 +86,22 @@ class Peers:
                     expires_at=self._clock() + ASSERTION_TTL)
 
     async def get(self, service: str, path: str, caller: Caller, *, params: Any = None,
-                  shared_after: int | None = None) -> Any:
-        """The JSON answer of a GET. `shared_after`, for a read whose answer depends only on the role:
+                  shared_after: int | None = None, fresh_for: timedelta | None = None) -> Any:
+        """The JSON answer of a GET. `fresh_for`, for a read of settings that rarely change and depend
+        only on the role (the postmortem policy, the runbook list, the SEV definitions): an answer this
+        young is used again instead of asking (errors are not kept). `shared_after`, for a read whose answer depends only on the role:
         the number of the last change the caller knows of (the live feed's); the call joins one under
         way with the same service, path, parameters, role and number — which began after that change
         — instead of asking again. So the burst of list refreshes that follows a change (every open
         page at once) asks the incident service once. A shared answer is read, never changed."""
+        if fresh_for is not None:
+            kept_key, now = (service, path, repr(params), caller.role), self._clock()
+            kept = self._kept_answers.get(kept_key)
+            if kept is not None and now < kept[0]:
+                return kept[1]
+            answer = await self.call("GET", service, path, caller, params=params)
+            self._kept_answers[kept_key] = (now + fresh_for, answer)
+            return answer
         if shared_after is None:
             return await self.call("GET", service, path, caller, params=params)
         key = (service, path, repr(params), caller.role, shared_after)
@@ -100,10 +111,11 @@ class Peers:
             flight.add_done_callback(lambda _: self._flights.pop(key, None))
         return await asyncio.shield(flight)  # a page that goes away does not cancel the others' call
 
-    async def read(self, service: str, path: str, caller: Caller, *, params: Any = None) -> tuple[Any, PeerError | None]:
+    async def read(self, service: str, path: str, caller: Caller, *, params: Any = None,
+                   fresh_for: timedelta | None = None) -> tuple[Any, PeerError | None]:
         """(answer, None), or (None, the error) — for a part of a page that can say why it is empty."""
         try:
-            return await self.get(service, path, caller, params=params), None
+            return await self.get(service, path, caller, params=params, fresh_for=fresh_for), None
         except PeerError as exc:
             return None, exc
 

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 
-from services.console.peers import Caller, Peers
+from services.console.peers import Caller, PeerError, Peers
 from shared.local.kafka_broker import free_port
 from tests.support import ServerThread
 
@@ -31,6 +31,11 @@ def peer():
         asked.append(str(request.url.query))
         await asyncio.sleep(0.3)
         return {"asked": len(asked)}
+
+    @app.get("/broken")
+    async def broken() -> dict:
+        asked.append("broken")
+        raise HTTPException(503, detail={"error": "unavailable", "message": "down for a moment"})
 
     with ServerThread(app, free_port()) as server:
         yield server.url, asked
@@ -71,3 +76,30 @@ def test_a_shared_read_that_ended_is_asked_again(peer):
     gather(url, [(ALICE, {"status": "open"}, 9)])
     gather(url, [(ALICE, {"status": "open"}, 9)])
     assert len(asked) == 2
+
+
+def test_a_settings_read_is_used_again_while_fresh_per_role_and_an_error_is_not_kept(peer):
+    """`fresh_for` (the incident page's postmortem policy, runbooks, SEV definitions)."""
+    url, asked = peer
+    asked.clear()
+    now = [datetime(2026, 12, 6, 15, 0, tzinfo=UTC)]
+
+    async def run():
+        peers = Peers({"incidents": url}, key=KEY, clock=lambda: now[0], timeout_s=5)
+        fresh = timedelta(seconds=30)
+        try:
+            first = await peers.get("incidents", "/list", ALICE, fresh_for=fresh)
+            assert await peers.get("incidents", "/list", BOB, fresh_for=fresh) == first  # same role: kept
+            await peers.get("incidents", "/list", VERA, fresh_for=fresh)  # another role asks on its own
+            now[0] += timedelta(seconds=31)
+            later = await peers.get("incidents", "/list", ALICE, fresh_for=fresh)
+            for _ in range(2):
+                _, error = await peers.read("incidents", "/broken", ALICE, fresh_for=fresh)
+                assert isinstance(error, PeerError) and error.status == 503
+            return first, later
+        finally:
+            await peers.close()
+
+    first, later = asyncio.run(run())
+    assert asked.count("") == 3 and asked.count("broken") == 2, asked
+    assert later != first
