@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import httpx
@@ -77,3 +79,19 @@ class Browser:
         elif csrf is not None:
             data["csrf_token"] = csrf
         return self.http.post(action, data=data)
+
+
+@contextmanager
+def signed_in(console_url: str, database_url: str, people: dict[str, tuple[str, str]]) -> Iterator[dict[str, "Browser"]]:
+    """The accounts made (`add_people`) and one browser per person, signed in (sent on to the
+    incident list); closed at the end."""
+    add_people(database_url, people)
+    browsers = {name: Browser(console_url) for name in people}
+    try:
+        for name, (_role, password) in people.items():
+            answer = browsers[name].sign_in(name, password)
+            assert answer.status_code == 303 and answer.headers["location"] == "/incidents", answer.text
+        yield browsers
+    finally:
+        for browser in browsers.values():
+            browser.close()

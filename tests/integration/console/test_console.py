@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.integration.console.support import Browser, add_people, csrf_of, sql
+from tests.integration.console.support import Browser, add_people, csrf_of, signed_in, sql
 from tests.services import IDENTITY_KEYS
 from tests.support import wait_for
 
@@ -49,14 +49,8 @@ class Stack:
 def stack(running_incidents, running_console, database_url) -> Iterator[Stack]:
     with running_incidents(identity_keys=IDENTITY_KEYS) as incidents, \
             running_console(console_incidents_url=incidents.url) as console:
-        add_people(database_url, PEOPLE)
-        browsers = {name: Browser(console.url) for name in PEOPLE}
-        for name, (_role, password) in PEOPLE.items():
-            signed_in = browsers[name].sign_in(name, password)
-            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/incidents", signed_in.text
-        yield Stack(console, incidents, incidents.client("admin"), browsers, database_url)
-        for browser in browsers.values():
-            browser.close()
+        with signed_in(console.url, database_url, PEOPLE) as browsers:
+            yield Stack(console, incidents, incidents.client("admin"), browsers, database_url)
 
 
 def row_of(page: str, number: str) -> str:

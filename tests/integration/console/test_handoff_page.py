@@ -11,7 +11,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.events import HandoverDue, encode
-from tests.integration.console.support import Browser, add_people
+from tests.integration.console.support import Browser, signed_in
 from tests.services import IDENTITY_KEYS
 from tests.support import wait_for
 
@@ -35,13 +35,8 @@ async def announce(bootstrap: str, prefix: str, event: HandoverDue) -> None:
 def pages(running_incidents, running_console, database_url) -> Iterator[tuple[Browser, Browser, object]]:
     with running_incidents(identity_keys=IDENTITY_KEYS) as incidents, \
             running_console(console_incidents_url=incidents.url) as console:
-        add_people(database_url, PEOPLE)
-        browsers = {name: Browser(console.url) for name in PEOPLE}
-        for name, (_role, password) in PEOPLE.items():
-            assert browsers[name].sign_in(name, password).status_code == 303
-        yield browsers["bob"], browsers["alice"], incidents
-        for browser in browsers.values():
-            browser.close()
+        with signed_in(console.url, database_url, PEOPLE) as browsers:
+            yield browsers["bob"], browsers["alice"], incidents
 
 
 async def test_the_outgoing_engineer_completes_the_draft_and_the_incoming_one_acknowledges_it(pages, kafka_broker, topic_prefix):

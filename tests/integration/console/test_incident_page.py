@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.events import AlertEvent, Topic, encode
 from tests.escalator_support import run_escalator
-from tests.integration.console.support import Browser, add_people
+from tests.integration.console.support import Browser, signed_in
 from tests.services import IDENTITY_KEYS
 from tests.support import wait_for
 
@@ -85,14 +85,9 @@ def stack(running_incidents, running_escalator, running_console, database_url, k
             run_escalator(running_escalator, tmp_path_factory.mktemp("escalator"), clock=lambda: datetime.now(UTC),
                           config=CONFIG, identity_keys=IDENTITY_KEYS) as escalator, \
             running_console(console_incidents_url=incidents.url, console_escalator_url=escalator.url) as console:
-        add_people(database_url, PEOPLE)
-        browsers = {name: Browser(console.url) for name in PEOPLE}
-        for name, (_role, password) in PEOPLE.items():
-            assert browsers[name].sign_in(name, password).status_code == 303
-        yield Stack(console, incidents.client("admin"), escalator.client("admin"), browsers,
-                    kafka_broker.bootstrap_servers, topic_prefix)
-        for browser in browsers.values():
-            browser.close()
+        with signed_in(console.url, database_url, PEOPLE) as browsers:
+            yield Stack(console, incidents.client("admin"), escalator.client("admin"), browsers,
+                        kafka_broker.bootstrap_servers, topic_prefix)
 
 
 def numbers(page: str) -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.integration.console.support import Browser, add_people
+from tests.integration.console.support import Browser, signed_in
 from tests.services import IDENTITY_KEYS
 
 pytestmark = pytest.mark.integration
@@ -47,11 +47,8 @@ def created(response: httpx.Response) -> dict:
 @pytest.fixture(scope="module")
 def ops(running_incidents, running_console, database_url) -> Iterator[Ops]:
     with running_incidents(identity_keys=IDENTITY_KEYS) as incidents, \
-            running_console(console_incidents_url=incidents.url) as console:
-        add_people(database_url, PEOPLE)
-        browsers = {name: Browser(console.url) for name in PEOPLE}
-        for name, (_role, password) in PEOPLE.items():
-            assert browsers[name].sign_in(name, password).status_code == 303
+            running_console(console_incidents_url=incidents.url) as console, \
+            signed_in(console.url, database_url, PEOPLE) as browsers:
         api = incidents.client("admin")
         tag = uuid.uuid4().hex[:6]
         critical = created(api.post("/api/v1/incidents", json={"title": f"checkout down {tag}", "severity": 1}))["number"]
@@ -73,8 +70,6 @@ def ops(running_incidents, running_console, database_url) -> Iterator[Ops]:
         yield Ops(console, incidents, api, browsers["alice"], browsers["vera"], critical, resolved, title, runbook["id"],
                   daily["period"], weekly["period"])
         api.close()
-        for browser in browsers.values():
-            browser.close()
 
 
 def shown(browser: Browser, path: str) -> str:

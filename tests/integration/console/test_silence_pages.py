@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from shared.events import AlertEvent, Topic, encode
-from tests.integration.console.support import Browser, add_people, csrf_of, run_async
+from tests.integration.console.support import Browser, csrf_of, run_async, signed_in
 from tests.services import IDENTITY_KEYS
 from tests.support import wait_for
 
@@ -64,15 +64,10 @@ class Stack:
 def stack(running_incidents, running_console, database_url, kafka_broker, topic_prefix) -> Iterator[Stack]:
     with running_incidents(identity_keys=IDENTITY_KEYS) as incidents, \
             running_console(console_incidents_url=incidents.url) as console:
-        add_people(database_url, PEOPLE)
-        browsers = {name: Browser(console.url) for name in PEOPLE}
-        for name, (_role, password) in PEOPLE.items():
-            assert browsers[name].sign_in(name, password).status_code == 303
         api = incidents.client("admin")
-        yield Stack(api, browsers["alice"], browsers["vera"], kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
+        with signed_in(console.url, database_url, PEOPLE) as browsers:
+            yield Stack(api, browsers["alice"], browsers["vera"], kafka_broker.bootstrap_servers, topic_prefix + Topic.ALERTS)
         api.close()
-        for browser in browsers.values():
-            browser.close()
 
 
 def page_text(response: httpx.Response) -> str:
