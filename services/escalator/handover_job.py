@@ -7,7 +7,6 @@ replicas run the job and however often it restarts."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -15,10 +14,8 @@ import structlog
 from prometheus_client import Counter
 
 from services.escalator import repository as repo
-from services.escalator.handoffs import reach
 from services.escalator.handovers import Handover, due_handovers
-from services.escalator.oncall_config import OnCallConfig, schedule_of
-from services.escalator.service import CE_SOURCE, ConfigStore, override_of
+from services.escalator.service import CE_SOURCE, ConfigStore, schedules_around
 from shared.events import HandoverDue
 from shared.metrics import own_registry
 from shared.outbox import enqueue
@@ -40,24 +37,13 @@ def handover_due(schedule: str, handover: Handover, *, now: datetime) -> Handove
                        to_person=handover.to_person, at=handover.at, overlap_ends_at=handover.overlap_ends_at)
 
 
-def due_events(config: OnCallConfig, overrides: Iterable[asyncpg.Record], *, now: datetime,
-               lead: timedelta) -> list[HandoverDue]:
-    by_schedule: dict[str, list] = {}
-    for row in overrides:
-        by_schedule.setdefault(row["schedule"], []).append(override_of(row))
-    return [handover_due(spec.name, h, now=now)
-            for spec in config.schedules
-            for h in due_handovers(schedule_of(spec, by_schedule.get(spec.name, [])), now=now, lead=lead)]
-
-
 async def announce_handovers(pool: asyncpg.Pool, store: ConfigStore, *, now: datetime, lead: timedelta) -> int:
     """Announce every handover due at `now` not announced before; returns how many were new."""
     announced: list[HandoverDue] = []
     async with pool.acquire() as conn, conn.transaction():
-        config = await store.current(conn)
-        around = lead + max(reach(schedule_of(spec)) for spec in config.schedules)
-        overrides = await repo.overrides_between(conn, start=now - around, end=now + around)
-        for event in due_events(config, overrides, now=now, lead=lead):
+        _, schedules = await schedules_around(conn, store, now=now, lead=lead)
+        for event in [handover_due(name, h, now=now) for name, schedule in schedules
+                      for h in due_handovers(schedule, now=now, lead=lead)]:
             new = await conn.fetchval(RECORD, event.handover_id, event.schedule, event.tier, event.from_person,
                                       event.to_person, event.at, event.overlap_ends_at, now)
             if new is not None:

@@ -18,7 +18,8 @@ from services.escalator import repository as repo
 from services.escalator.budget_policy import BudgetOfSlo, adjusted, adjustments, policy_for
 from services.escalator.oncall_config import OnCallConfig, ScheduleSpec, load_yaml, parse, people_updates, schedule_of
 from services.escalator.policy import IncidentState, PlannedStep, PolicyConfig, decide
-from services.escalator.rotation import OnCallWindow, Override, on_call_window
+from services.escalator.handoffs import reach
+from services.escalator.rotation import OnCallWindow, Override, Schedule, on_call_window
 from shared.events import IncidentEvent
 from shared.outbox import enqueue_many, outbox_row
 
@@ -160,6 +161,19 @@ async def import_file(conn: asyncpg.Connection, store: ConfigStore, path: Path, 
 
 def override_of(row: asyncpg.Record) -> tuple[str, Override]:
     return row["tier"], Override(person=row["person"], start_at=row["start_at"], end_at=row["end_at"], created_at=row["created_at"])
+
+
+async def schedules_around(conn: asyncpg.Connection, store: ConfigStore, *, now: datetime,
+                           lead: timedelta) -> tuple[OnCallConfig, list[tuple[str, Schedule]]]:
+    """The configuration in force and each of its schedules with the overrides that can matter within
+    `lead` of `now` (its longest shift further, so a stint that started or ends out there is whole) —
+    what the shift-notice and handover jobs look at."""
+    config = await store.current(conn)
+    around = lead + max(reach(schedule_of(spec)) for spec in config.schedules)
+    by_schedule: dict[str, list] = {}
+    for row in await repo.overrides_between(conn, start=now - around, end=now + around):
+        by_schedule.setdefault(row["schedule"], []).append(override_of(row))
+    return config, [(spec.name, schedule_of(spec, by_schedule.get(spec.name, []))) for spec in config.schedules]
 
 
 def planned_of(row: asyncpg.Record) -> PlannedStep:

@@ -6,7 +6,6 @@ boundary is announced once, however many replicas run the job and however often 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -14,9 +13,10 @@ import structlog
 from prometheus_client import Counter
 
 from services.escalator import repository as repo
-from services.escalator.handoffs import Boundary, due_boundaries, reach
-from services.escalator.oncall_config import OnCallConfig, schedule_of
-from services.escalator.service import CE_SOURCE, ConfigStore, override_of
+from services.escalator.handoffs import Boundary, due_boundaries
+from services.escalator.oncall_config import OnCallConfig
+from services.escalator.rotation import Schedule
+from services.escalator.service import CE_SOURCE, ConfigStore, schedules_around
 from shared.events import ShiftNotice
 from shared.metrics import own_registry
 from shared.outbox import channel, outbox_row
@@ -35,27 +35,20 @@ def shift_notice(schedule: str, boundary: Boundary, *, now: datetime) -> ShiftNo
                        at=boundary.at, until=boundary.until)
 
 
-def due_notices(config: OnCallConfig, overrides: Iterable[asyncpg.Record], *, now: datetime,
+def due_notices(config: OnCallConfig, schedules: list[tuple[str, Schedule]], *, now: datetime,
                 lead: timedelta) -> list[ShiftNotice]:
     """The notices due at `now` for the people the configuration can reach (someone without a
     contact method is not announced: the notifier could only say it cannot tell them)."""
-    by_schedule: dict[str, list] = {}
-    for row in overrides:
-        by_schedule.setdefault(row["schedule"], []).append(override_of(row))
     reachable = {name for name, person in config.people.items() if person.methods}
-    return [shift_notice(spec.name, b, now=now)
-            for spec in config.schedules
-            for b in due_boundaries(schedule_of(spec, by_schedule.get(spec.name, [])), now=now, lead=lead)
-            if b.person in reachable]
+    return [shift_notice(name, b, now=now) for name, schedule in schedules
+            for b in due_boundaries(schedule, now=now, lead=lead) if b.person in reachable]
 
 
 async def announce_due(pool: asyncpg.Pool, store: ConfigStore, *, now: datetime, lead: timedelta) -> int:
     """Announce every boundary due at `now` not announced before; returns how many were new."""
     async with pool.acquire() as conn, conn.transaction():
-        config = await store.current(conn)
-        around = lead + max(reach(schedule_of(spec)) for spec in config.schedules)
-        overrides = await repo.overrides_between(conn, start=now - around, end=now + around)
-        notices = due_notices(config, overrides, now=now, lead=lead)
+        config, schedules = await schedules_around(conn, store, now=now, lead=lead)
+        notices = due_notices(config, schedules, now=now, lead=lead)
         if not notices:
             return 0
         announced = await repo.announce_shifts(
