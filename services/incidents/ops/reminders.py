@@ -128,19 +128,14 @@ def _plural(count: int, one: str, many: str) -> str:
 
 def digest_text(digest: Digest) -> tuple[str, str]:
     """(title, summary) of a digest, as the notifier's message says it."""
-    parts = []
-    if digest.overdue:
-        parts.append(f"{_plural(len(digest.overdue), 'action item', 'action items')} overdue: "
-                     + "; ".join(f"{i.title} (due {i.due_on.isoformat()})" for i in digest.overdue))
-    if digest.due_soon:
-        parts.append(f"{_plural(len(digest.due_soon), 'action item', 'action items')} due soon: "
-                     + "; ".join(f"{i.title} (due {i.due_on.isoformat()})" for i in digest.due_soon))
-    if digest.postmortems:
-        parts.append(f"{_plural(len(digest.postmortems), 'postmortem', 'postmortems')} to publish: "
-                     + "; ".join(f"#{p.incident_id} {p.incident_title}" for p in digest.postmortems))
-    if digest.runbooks:
-        parts.append(f"{_plural(len(digest.runbooks), 'runbook', 'runbooks')} to review: "
-                     + "; ".join(f"{r.name} (review due {r.next_review_on.isoformat()})" for r in digest.runbooks))
+    sections = (
+        (digest.overdue, "action item", "overdue", lambda i: f"{i.title} (due {i.due_on.isoformat()})"),
+        (digest.due_soon, "action item", "due soon", lambda i: f"{i.title} (due {i.due_on.isoformat()})"),
+        (digest.postmortems, "postmortem", "to publish", lambda p: f"INC-{p.incident_id} {p.incident_title}"),
+        (digest.runbooks, "runbook", "to review", lambda r: f"{r.name} (review due {r.next_review_on.isoformat()})"),
+    )
+    parts = [f"{_plural(len(items), noun, noun + 's')} {what}: " + "; ".join(map(line, items))
+             for items, noun, what, line in sections if items]
     return f"Reminders for {digest.person}, {digest.day.isoformat()}", ". ".join(parts) + "."
 
 

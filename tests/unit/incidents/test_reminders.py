@@ -108,7 +108,7 @@ def test_one_digest_gathers_everything_a_person_has_and_its_id_is_per_person_and
     assert ann.event_id == again.event_id != friday.event_id
     title, summary = digest_text(ann)
     assert title == "Reminders for ann, 2026-12-10"
-    assert summary == ("1 action item overdue: item 1 (due 2026-12-01). 1 postmortem to publish: #3 incident 3. "
+    assert summary == ("1 action item overdue: item 1 (due 2026-12-01). 1 postmortem to publish: INC-3 incident 3. "
                        "1 runbook to review: dns (review due 2026-12-01).")
 
 
