@@ -133,6 +133,17 @@ def _timestamp(raw: bytes) -> int | None:
     return ts - (1 << 64) if ts >= 1 << 63 else ts
 
 
+class _Timestamps(dict):
+    """`_timestamp` of each raw varint, read once per request (a request's samples share a handful
+    of timestamps): `known[raw]`; None, not kept, for bytes that are not one varint."""
+
+    def __missing__(self, raw: bytes) -> int | None:
+        ts = _timestamp(raw)
+        if ts is not None:
+            self[raw] = ts
+        return ts
+
+
 # What Prometheus sends for a series it has sent before, after its labels: one Sample field
 # (tag 0x12, 16 bytes) of `value` (0x09 + 8 bytes) and a millisecond `timestamp` (0x10 + a varint
 # of 6 bytes: every time from 1971 to 2109).
@@ -153,7 +164,7 @@ def series(data: bytes, known: Container[bytes] = ()) -> Iterator[SeriesSamples]
     without walking its labels: the fields of the key end exactly where that sample begins."""
     i, end = 0, len(data)
     unpack = _DOUBLE.unpack_from
-    timestamps: dict[bytes, int] = {}
+    timestamps = _Timestamps()
     try:
         while i < end:
             if data[i] != 0x0A:  # not a timeseries: metadata (3) or an unknown field
@@ -175,12 +186,7 @@ def series(data: bytes, known: Container[bytes] = ()) -> Iterator[SeriesSamples]
             if t > i and data[t] == 0x12 and data[t + 1] == 16 and data[t + 2] == 0x09 and data[t + 11] == 0x10:
                 key = data[i:t]
                 if key in known:
-                    raw = data[t + 12:stop]
-                    ts = timestamps.get(raw)
-                    if ts is None:
-                        ts = _timestamp(raw)
-                        if ts is not None:
-                            timestamps[raw] = ts
+                    ts = timestamps[data[t + 12:stop]]
                     if ts is not None:
                         yield key, [(ts, unpack(data, t + 3)[0])], False
                         i = stop
@@ -203,12 +209,7 @@ def series(data: bytes, known: Container[bytes] = ()) -> Iterator[SeriesSamples]
                     m, s = _varint(data, j + 1)
                 j = s + m
                 if m > 10 and data[s] == 0x09 and data[s + 9] == 0x10 and j <= stop:
-                    raw = data[s + 10:j]
-                    ts = timestamps.get(raw)
-                    if ts is None:
-                        ts = _timestamp(raw)
-                        if ts is not None:
-                            timestamps[raw] = ts
+                    ts = timestamps[data[s + 10:j]]
                     if ts is not None:
                         samples.append((ts, unpack(data, s + 1)[0]))
                         continue
